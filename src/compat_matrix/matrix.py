@@ -1,0 +1,87 @@
+"""The matrix file's model: plain, immutable data resolved once from YAML.
+
+Loading and validation live in `matrix_file.py`; expansion into cells in `expansion.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "BACKENDS",
+    "PROBES",
+    "STATUSES",
+    "Backend",
+    "Cell",
+    "Expectation",
+    "Matrix",
+    "Status",
+]
+
+Backend = Literal["uv", "venv", "micromamba"]
+BACKENDS: tuple[Backend, ...] = ("uv", "venv", "micromamba")
+
+Status = Literal["pass", "fail", "unsupported", "conflict", "skip", "error"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "unsupported", "conflict", "skip", "error")
+
+#: Probe names, in the order they run inside a cell.
+PROBES: tuple[str, ...] = ("import",)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """`expect:` entry: cells whose axes contain every pair of `match` should end in `status`."""
+
+    match: dict[str, str]
+    status: Status
+    reason: str = ""
+
+    def matches(self, axes: dict[str, str]) -> bool:
+        return all(axes.get(key) == value for key, value in self.match.items())
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A validated matrix file. Every axis value is a string, exactly as written (quoted)."""
+
+    path: Path
+    name: str
+    backend: Backend = "uv"
+    timeout: float = 900.0
+    #: Installed in every cell after the axis packages; local paths already made absolute.
+    packages: tuple[str, ...] = ()
+    #: The `matrix:` vectors (not include/exclude), in declaration order.
+    axes: dict[str, list[str]] = field(default_factory=dict)
+    include: tuple[dict[str, str], ...] = ()
+    exclude: tuple[dict[str, str], ...] = ()
+    #: `import:` targets; None means the top-level modules of each axis distribution.
+    imports: tuple[str, ...] | None = None
+    expect: tuple[Expectation, ...] = ()
+    #: `only-binary:` wheels only (default). False lets the installer build sdists.
+    only_binary: bool = True
+    #: `probes:` switched on, in run order.
+    probes: tuple[str, ...] = PROBES
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory that relative paths in the file are resolved against."""
+        return self.path.parent
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One job of the expanded matrix: its id and its axis values in declaration order."""
+
+    id: str
+    axes: dict[str, str]
+
+    @property
+    def python(self) -> str | None:
+        return self.axes.get("python")
+
+    @property
+    def packages(self) -> dict[str, str]:
+        """Axis entries that name distributions (everything except python and cuda)."""
+        return {k: v for k, v in self.axes.items() if k not in ("python", "cuda")}

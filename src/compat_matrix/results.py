@@ -1,0 +1,175 @@
+"""The result model (`CellResult`, `ProbeResult`) and its JSON form, the contract of compat.json.
+
+Cell files are written atomically (temp file + rename) so a killed run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from .matrix import STATUSES, Status
+
+__all__ = [
+    "SCHEMA",
+    "CellResult",
+    "ExpectationOutcome",
+    "ProbeResult",
+    "PythonInfo",
+    "load_cell_results",
+    "read_cell_result",
+    "write_atomic",
+    "write_cell_result",
+]
+
+SCHEMA = 1
+
+#: Probe-level statuses (a probe never says unsupported/conflict: those come from installing).
+ProbeStatus = str  # "pass" | "fail" | "skip" | "error"
+
+
+@dataclass
+class ProbeResult:
+    """One check of one target (a module, a file, the environment) by one probe."""
+
+    probe: str
+    target: str
+    status: ProbeStatus
+    category: str | None = None
+    message: str = ""
+    hint: str = ""
+    duration_s: float = 0.0
+    #: Free-form evidence (versions, import time, paths searched); not part of the contract.
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
+        return cls(
+            probe=str(data["probe"]),
+            target=str(data["target"]),
+            status=str(data["status"]),
+            category=data.get("category"),
+            message=str(data.get("message") or ""),
+            hint=str(data.get("hint") or ""),
+            duration_s=float(data.get("duration_s") or 0.0),
+            details=dict(data.get("details") or {}),
+        )
+
+
+@dataclass
+class PythonInfo:
+    version: str
+    implementation: str = "cpython"
+    abi: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PythonInfo:
+        return cls(
+            version=str(data.get("version", "")),
+            implementation=str(data.get("implementation", "")),
+            abi=str(data.get("abi", "")),
+        )
+
+
+@dataclass
+class ExpectationOutcome:
+    """How the cell compares with the matrix's `expect:` entries (absent: no expectation)."""
+
+    status: Status
+    met: bool
+    reason: str = ""
+
+
+@dataclass
+class CellResult:
+    id: str
+    axes: dict[str, str]
+    status: Status
+    category: str | None = None
+    message: str = ""
+    hint: str = ""
+    python: PythonInfo | None = None
+    resolved: dict[str, str] = field(default_factory=dict)
+    probes: list[ProbeResult] = field(default_factory=list)
+    durations: dict[str, float] = field(default_factory=lambda: {"build": 0.0, "probes": 0.0})
+    expectation: ExpectationOutcome | None = None
+    #: Hash of the cell's inputs; `--resume` reruns a cell only when it changed.
+    fingerprint: str = ""
+    #: Path of the cell's lock file, relative to the report directory.
+    lock: str | None = None
+    #: True when the cell's GPU checks could not run (no driver): "GPU unverified".
+    gpu_unverified: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            msg = f"unknown cell status {self.status!r}"
+            raise ValueError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CellResult:
+        python = data.get("python")
+        expectation = data.get("expectation")
+        return cls(
+            id=str(data["id"]),
+            axes={str(k): str(v) for k, v in dict(data.get("axes") or {}).items()},
+            status=cast("Status", data["status"]),
+            category=data.get("category"),
+            message=str(data.get("message") or ""),
+            hint=str(data.get("hint") or ""),
+            python=PythonInfo.from_dict(python) if python else None,
+            resolved={str(k): str(v) for k, v in dict(data.get("resolved") or {}).items()},
+            probes=[ProbeResult.from_dict(p) for p in data.get("probes") or []],
+            durations={str(k): float(v) for k, v in dict(data.get("durations") or {}).items()},
+            expectation=ExpectationOutcome(**expectation) if expectation else None,
+            fingerprint=str(data.get("fingerprint") or ""),
+            lock=data.get("lock"),
+            gpu_unverified=bool(data.get("gpu_unverified", False)),
+        )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` so that readers see either the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_cell_result(report_dir: Path, result: CellResult) -> Path:
+    path = report_dir / "cells" / f"{result.id}.json"
+    write_atomic(path, json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def read_cell_result(path: Path) -> CellResult:
+    return CellResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def load_cell_results(directory: Path) -> list[CellResult]:
+    """Every readable cell result under `directory/cells` (or `directory` itself), by file name.
+
+    Unreadable files (a run killed by SIGKILL mid-rename cannot leave one, but a user can) are
+    skipped rather than failing the whole report.
+    """
+    cells_dir = directory / "cells" if (directory / "cells").is_dir() else directory
+    results: list[CellResult] = []
+    for path in sorted(cells_dir.glob("*.json")):
+        try:
+            results.append(read_cell_result(path))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return results
