@@ -1,0 +1,139 @@
+"""Expand a matrix into cells with GitHub Actions' `strategy.matrix` rules, and name each cell.
+
+The rules are GitHub's to the letter (github/docs: data/reusables/actions/jobs/matrix-*.md), so a
+matrix means the same here as in a workflow: Cartesian product in declaration order (first key
+slowest), partial-match `exclude` first, then each `include` extends every *original*
+combination it does not contradict, or else becomes a job of its own at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Mapping, Sequence
+
+from packaging.specifiers import InvalidSpecifier, Specifier
+
+from .matrix import Cell, Matrix
+from .requirements import value_kind
+
+__all__ = ["cell_id", "expand", "expand_combinations"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+
+#: Specifier operators as words, so ids stay within `[A-Za-z0-9._+-]`.
+_OPERATOR_WORDS = {
+    "~=": "compat",
+    "==": "eq",
+    "===": "eq",
+    "!=": "ne",
+    "<=": "le",
+    ">=": "ge",
+    "<": "lt",
+    ">": "gt",
+}
+
+
+def expand_combinations(
+    vectors: Mapping[str, Sequence[str]],
+    include: Sequence[Mapping[str, str]],
+    exclude: Sequence[Mapping[str, str]],
+) -> list[dict[str, str]]:
+    """The jobs GitHub Actions would run for this `strategy.matrix`, in GitHub's order."""
+    originals = [
+        combination
+        for combination in _product(vectors)
+        if not any(_contains(combination, entry) for entry in exclude)
+    ]
+    jobs = [dict(combination) for combination in originals]
+    appended: list[dict[str, str]] = []
+    for entry in include:
+        fits = [i for i, original in enumerate(originals) if _compatible(original, entry)]
+        for i in fits:
+            jobs[i].update(entry)
+        if not fits:
+            appended.append(dict(entry))
+    return jobs + appended
+
+
+def _product(vectors: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
+    """Cartesian product, first key slowest; no vectors means no combinations (include-only)."""
+    if not vectors:
+        return []
+    keys = list(vectors)
+    return [dict(zip(keys, values)) for values in itertools.product(*vectors.values())]
+
+
+def _contains(combination: Mapping[str, str], entry: Mapping[str, str]) -> bool:
+    """Partial match: every pair of `entry` is in `combination`."""
+    return all(combination.get(key) == value for key, value in entry.items())
+
+
+def _compatible(original: Mapping[str, str], entry: Mapping[str, str]) -> bool:
+    """True when `entry` overwrites none of the original values (added ones do not count)."""
+    return all(original.get(key, value) == value for key, value in entry.items())
+
+
+def cell_id(axes: Mapping[str, str]) -> str:
+    """A readable id such as `py3.11-numpy2.0.2-pandas_compat2.2`, made of `[A-Za-z0-9._+-]`."""
+    tokens = (_UNSAFE.sub("", _token(key, value)) for key, value in axes.items())
+    return "-".join(token for token in tokens if token) or "cell"
+
+
+def _token(key: str, value: str) -> str:
+    if key == "python":
+        return f"py{value}"
+    if key == "cuda":
+        return "cpu" if value == "none" else f"cu{value}"
+    kind = value_kind(value)
+    if kind == "none":
+        return f"no-{key}"
+    if kind == "path":
+        return f"{key}_local"
+    if kind == "url":
+        return f"{key}_url"
+    if kind == "specifier":
+        return _specifier_token(key, value)
+    return f"{key}{value}"
+
+
+def _specifier_token(key: str, value: str) -> str:
+    """`==2.0` -> `numpy2.0`; `>=2,<3` -> `numpy_ge2_lt3`; `==2.*` -> `numpy2.x`."""
+    try:
+        clauses = [Specifier(clause.strip()) for clause in value.split(",")]
+    except InvalidSpecifier:
+        return f"{key}{value}"
+    if len(clauses) == 1 and clauses[0].operator == "==":
+        return f"{key}{_version_token(clauses[0].version)}"
+    words = [f"{_OPERATOR_WORDS[c.operator]}{_version_token(c.version)}" for c in clauses]
+    return "_".join([key, *words])
+
+
+def _version_token(version: str) -> str:
+    return version.replace("*", "x")
+
+
+def expand(matrix: Matrix) -> list[Cell]:
+    """The matrix's cells in job order, each with a unique id (same matrix, same ids)."""
+    combinations = expand_combinations(matrix.axes, matrix.include, matrix.exclude)
+    used: set[str] = set()
+    cells = []
+    for axes in combinations:
+        identifier = _unique(cell_id(axes), axes, used)
+        used.add(identifier)
+        cells.append(Cell(id=identifier, axes=axes))
+    return cells
+
+
+def _unique(identifier: str, axes: Mapping[str, str], used: set[str]) -> str:
+    """Disambiguate a clash with a digest of the axes (deterministic), then with a counter."""
+    if identifier not in used:
+        return identifier
+    canonical = json.dumps(axes, sort_keys=True, separators=(",", ":"))
+    candidate = f"{identifier}-{hashlib.sha256(canonical.encode()).hexdigest()[:6]}"
+    base, counter = candidate, 2
+    while candidate in used:
+        candidate, counter = f"{base}-{counter}", counter + 1
+    return candidate

@@ -1,0 +1,494 @@
+"""Load and validate a matrix file into a `Matrix`, locating every problem by line and column.
+
+pyyaml's node API (not `safe_load`) keeps a start mark on every node, so each error points at the
+key or value a person has to edit. It also lets us refuse what plain loading hides: duplicate
+keys (pyyaml keeps the last one) and unquoted versions such as `3.10`, which YAML reads as 3.1.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from .errors import MatrixError
+from .expansion import expand_combinations
+from .matrix import BACKENDS, PROBES, STATUSES, Backend, Expectation, Matrix, Status
+from .requirements import value_kind
+
+__all__ = ["TOP_LEVEL_KEYS", "load_matrix", "parse_matrix"]
+
+#: Keys a matrix file may have at its top level, in documentation order.
+TOP_LEVEL_KEYS = (
+    "name",
+    "backend",
+    "timeout",
+    "packages",
+    "matrix",
+    "import",
+    "expect",
+    "only-binary",
+    "probes",
+)
+_EXPECT_KEYS = ("match", "status", "reason")
+_RESERVED = ("python", "cuda")
+
+_TAG = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_PLAIN_INT = re.compile(r"0|[1-9][0-9]*")
+_PYTHON = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?t?")
+_CUDA = re.compile(r"[0-9]+\.[0-9]+")
+# PEP 508 names (https://packaging.python.org/en/latest/specifications/name-normalization/).
+_DIST_NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
+
+_Pairs = list[tuple[str, yaml.Node, yaml.Node]]
+_Entry = dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The file being read: names it in every error and anchors its relative paths."""
+
+    path: str
+    base_dir: Path
+
+    def error(self, node: yaml.Node, where: str, problem: str) -> MatrixError:
+        mark = node.start_mark
+        text = f"{where}: {problem}" if where else problem
+        return MatrixError(self.path, mark.line + 1, mark.column + 1, text)
+
+
+@dataclass(frozen=True)
+class _MatrixSection:
+    axes: dict[str, list[str]]
+    include: tuple[_Entry, ...]
+    exclude: tuple[_Entry, ...]
+
+
+def load_matrix(path: Path) -> Matrix:
+    """Read and validate the matrix file at `path`; every problem is a `MatrixError`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MatrixError(str(path), 1, 1, f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise MatrixError(str(path), line, column, "the file is not valid UTF-8") from None
+    return parse_matrix(text, path)
+
+
+def parse_matrix(text: str, path: Path) -> Matrix:
+    """Validate matrix-file `text`; `path` names it in errors and anchors relative paths."""
+    src = _Source(str(path), path.parent)
+    root = _compose(text, src.path)
+    if root is None:
+        raise MatrixError(src.path, 1, 1, "the file is empty; expected a mapping with `matrix:`")
+    if not isinstance(root, yaml.MappingNode):
+        raise src.error(root, "", f"expected a mapping at the top level, got {_describe(root)}")
+    nodes = {key: value for key, _, value in _known_pairs(src, root, "", TOP_LEVEL_KEYS)}
+    if "matrix" not in nodes:
+        raise src.error(root, "", 'missing required key "matrix"')
+    section = _matrix_section(src, nodes["matrix"])
+    combinations = expand_combinations(section.axes, section.include, section.exclude)
+    if not combinations:
+        raise src.error(nodes["matrix"], "matrix", "every combination is excluded; no cells")
+    return Matrix(
+        path=path,
+        name=_name(src, nodes.get("name"), path.stem),
+        backend=_backend(src, nodes.get("backend")),
+        timeout=_timeout(src, nodes.get("timeout")),
+        packages=_packages(src, nodes.get("packages")),
+        axes=section.axes,
+        include=section.include,
+        exclude=section.exclude,
+        imports=_imports(src, nodes.get("import")),
+        expect=_expectations(src, nodes.get("expect"), combinations),
+        only_binary=_only_binary(src, nodes.get("only-binary")),
+        probes=_probes(src, nodes.get("probes")),
+    )
+
+
+# -- YAML plumbing ---------------------------------------------------------------------------
+
+
+def _compose(text: str, path: str) -> yaml.Node | None:
+    """The document's node tree; YAML syntax errors become `MatrixError` at pyyaml's mark."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and problem.startswith("but "):
+            problem = f"{exc.context}, {problem}"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise MatrixError(path, line, column, problem) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"unacceptable character #x{code:04x}: {exc.reason}"
+        raise MatrixError(path, line, column, problem) from None
+    except yaml.YAMLError as exc:
+        raise MatrixError(path, 1, 1, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise MatrixError(path, 1, 1, "the YAML is nested too deeply") from None
+
+
+def _describe(node: yaml.Node) -> str:
+    """What a node is, in words, for 'got ...' in messages."""
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    raw = str(node.value)
+    if node.tag == _STR:
+        return f"the string {_q(raw)}"
+    if node.tag in (_INT, _FLOAT):
+        return f"the number {raw}"
+    if node.tag == _BOOL:
+        return f"the boolean {raw}"
+    if node.tag == _NULL:
+        return "an empty value" if raw in ("", "~") else "null"
+    return f"a value tagged {node.tag}"
+
+
+def _q(text: str) -> str:
+    """Quote for a message, the way the user would write it in YAML."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _where(parent: str, key: str) -> str:
+    return f"{parent}.{key}" if parent else key
+
+
+def _pairs(src: _Source, node: yaml.Node, where: str) -> _Pairs:
+    """A mapping's (key, key node, value node) triples; rejects duplicate and non-string keys."""
+    if not isinstance(node, yaml.MappingNode):
+        raise src.error(node, where, f"expected a mapping, got {_describe(node)}")
+    seen: dict[str, yaml.Node] = {}
+    pairs: _Pairs = []
+    for key_node, value_node in node.value:
+        if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR):
+            raise src.error(key_node, where, f"expected a string key, got {_describe(key_node)}")
+        key = str(key_node.value)
+        if key in seen:
+            first = seen[key].start_mark.line + 1
+            raise src.error(key_node, where, f"duplicate key {_q(key)} (first on line {first})")
+        seen[key] = key_node
+        pairs.append((key, key_node, value_node))
+    return pairs
+
+
+def _known_pairs(src: _Source, node: yaml.Node, where: str, known: Sequence[str]) -> _Pairs:
+    """Like `_pairs`, and every key must be one of `known` (with a did-you-mean otherwise)."""
+    pairs = _pairs(src, node, where)
+    for key, key_node, _ in pairs:
+        if key not in known:
+            raise src.error(key_node, where, _unknown(f"unknown key {_q(key)}", key, known))
+    return pairs
+
+
+def _unknown(problem: str, found: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(found, known, n=1)
+    hint = f" (did you mean {_q(close[0])}?)" if close else ""
+    return f"{problem}{hint}; expected one of: {', '.join(known)}"
+
+
+def _items(src: _Source, node: yaml.Node, where: str) -> list[yaml.Node]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise src.error(node, where, f"expected a list, got {_describe(node)}")
+    return list(node.value)
+
+
+def _string(src: _Source, node: yaml.Node, where: str) -> str:
+    if not (isinstance(node, yaml.ScalarNode) and node.tag == _STR):
+        raise src.error(node, where, f"expected a string, got {_describe(node)}")
+    return str(node.value)
+
+
+def _number(node: yaml.ScalarNode) -> int | float:
+    """The number YAML reads from an int or float scalar (`3.10` -> 3.1, `012` -> 10)."""
+    value = yaml.safe_load(str(node.value))
+    return value if isinstance(value, (int, float)) else math.nan
+
+
+def _scalar_text(src: _Source, node: yaml.Node, where: str) -> str:
+    """An axis value as a string: strings as written, plain ints; floats are refused."""
+    if isinstance(node, yaml.ScalarNode):
+        raw = str(node.value)
+        if node.tag == _STR or (node.tag == _INT and _PLAIN_INT.fullmatch(raw)):
+            return raw
+        if node.tag in (_INT, _FLOAT):
+            number = _number(node)
+            read = "" if str(number) == raw else f" (YAML reads {raw} as {number})"
+            problem = f"expected a quoted version string, got the number {number}{read}"
+            raise src.error(node, where, f"{problem}: write {_q(raw)}")
+    raise src.error(node, where, f"expected a version string, got {_describe(node)}")
+
+
+# -- top-level keys ----------------------------------------------------------------------------
+
+
+def _name(src: _Source, node: yaml.Node | None, default: str) -> str:
+    if node is None:
+        return default
+    name = _string(src, node, "name")
+    if not name.strip():
+        raise src.error(node, "name", "empty name; expected the matrix's name for reports")
+    return name
+
+
+def _backend(src: _Source, node: yaml.Node | None) -> Backend:
+    if node is None:
+        return "uv"
+    text = _string(src, node, "backend")
+    for backend in BACKENDS:
+        if backend == text:
+            return backend
+    raise src.error(node, "backend", _unknown(f"unknown backend {_q(text)}", text, BACKENDS))
+
+
+def _timeout(src: _Source, node: yaml.Node | None) -> float:
+    if node is None:
+        return 900.0
+    if isinstance(node, yaml.ScalarNode) and node.tag in (_INT, _FLOAT):
+        seconds = float(_number(node))
+        if math.isfinite(seconds) and seconds > 0:
+            return seconds
+    expected = "expected a positive number of seconds"
+    raise src.error(node, "timeout", f"{expected}, got {_describe(node)}")
+
+
+def _only_binary(src: _Source, node: yaml.Node | None) -> bool:
+    if node is None:
+        return True
+    if not (isinstance(node, yaml.ScalarNode) and node.tag == _BOOL):
+        raise src.error(node, "only-binary", f"expected true or false, got {_describe(node)}")
+    return str(node.value).lower() in ("true", "yes", "on")
+
+
+def _packages(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
+    """`packages:` entries; local paths made absolute (they are installed from any cwd)."""
+    if node is None:
+        return ()
+    packages = []
+    for index, item in enumerate(_items(src, node, "packages")):
+        where = f"packages[{index}]"
+        packages.append(_package(src, item, where, _string(src, item, where)))
+    return tuple(packages)
+
+
+def _package(src: _Source, node: yaml.Node, where: str, text: str) -> str:
+    kind = value_kind(text)
+    if kind == "path":
+        _check_path_exists(src, node, where, text)
+        return str((src.base_dir / text).resolve())
+    if kind == "url":
+        return text
+    try:
+        Requirement(text)
+    except InvalidRequirement:
+        expected = 'expected a requirement ("mypkg>=1.0"), a local path ("./") or a URL'
+        raise src.error(node, where, f"{expected}, got {_q(text)}") from None
+    return text
+
+
+def _check_path_exists(src: _Source, node: yaml.Node, where: str, text: str) -> None:
+    if not (src.base_dir / text).exists():
+        problem = f"local path {_q(text)} does not exist (relative to {src.base_dir})"
+        raise src.error(node, where, problem)
+
+
+def _imports(src: _Source, node: yaml.Node | None) -> tuple[str, ...] | None:
+    if node is None:
+        return None
+    modules = []
+    for index, item in enumerate(_items(src, node, "import")):
+        where = f"import[{index}]"
+        module = _string(src, item, where)
+        if not all(part.isidentifier() for part in module.split(".")):
+            expected = 'expected a dotted module name such as "numpy.linalg"'
+            raise src.error(item, where, f"{expected}, got {_q(module)}")
+        modules.append(module)
+    return tuple(modules)
+
+
+def _probes(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
+    """`probes:` switched on, returned in run order (the order of `PROBES`)."""
+    if node is None:
+        return PROBES
+    chosen: set[str] = set()
+    for index, item in enumerate(_items(src, node, "probes")):
+        where = f"probes[{index}]"
+        probe = _string(src, item, where)
+        if probe not in PROBES:
+            raise src.error(item, where, _unknown(f"unknown probe {_q(probe)}", probe, PROBES))
+        if probe in chosen:
+            raise src.error(item, where, f"probe {_q(probe)} is listed twice")
+        chosen.add(probe)
+    return tuple(probe for probe in PROBES if probe in chosen)
+
+
+# -- matrix: ---------------------------------------------------------------------------------
+
+
+def _matrix_section(src: _Source, node: yaml.Node) -> _MatrixSection:
+    pairs = _pairs(src, node, "matrix")
+    axes: dict[str, list[str]] = {}
+    spellings: dict[str, str] = {}
+    for key, key_node, value_node in pairs:
+        if key not in ("include", "exclude"):
+            _check_axis_key(src, key_node, "matrix", key, spellings)
+            axes[key] = _vector(src, value_node, _where("matrix", key), key)
+    by_key = {key: value_node for key, _, value_node in pairs}
+    include = _entries(src, by_key.get("include"), "matrix.include", spellings, None)
+    exclude = _entries(src, by_key.get("exclude"), "matrix.exclude", spellings, list(axes))
+    if not axes and not include:
+        raise src.error(node, "matrix", "no vectors and no include; expected at least one")
+    return _MatrixSection(axes, tuple(include), tuple(exclude))
+
+
+def _check_axis_key(
+    src: _Source, node: yaml.Node, where: str, key: str, spellings: dict[str, str]
+) -> None:
+    """`python`, `cuda` or a distribution name, spelled the same way everywhere in the file."""
+    canonical = key if key in _RESERVED else canonicalize_name(key)
+    if key not in _RESERVED and canonical in _RESERVED:
+        raise src.error(node, where, f"{_q(key)} is reserved; write {_q(canonical)}")
+    if key not in _RESERVED and not _DIST_NAME.fullmatch(key):
+        expected = 'expected "python", "cuda" or a distribution name such as "numpy"'
+        raise src.error(node, where, f"{_q(key)} is not a distribution name; {expected}")
+    first = spellings.setdefault(canonical, key)
+    if first != key:
+        problem = f"{_q(key)} names the same distribution as {_q(first)}; write {_q(first)}"
+        raise src.error(node, where, problem)
+
+
+def _vector(src: _Source, node: yaml.Node, where: str, key: str) -> list[str]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise src.error(node, where, f"expected a list of versions, got {_describe(node)}")
+    if not node.value:
+        raise src.error(node, where, "empty list; expected at least one version")
+    values: list[str] = []
+    for index, item in enumerate(node.value):
+        item_where = f"{where}[{index}]"
+        if isinstance(item, yaml.MappingNode):
+            hint = difflib.get_close_matches(key, ("include", "exclude"), n=1, cutoff=0.8)
+            suffix = f"; did you mean {_q(hint[0])}?" if hint else ""
+            raise src.error(item, item_where, f"expected a version string, got a mapping{suffix}")
+        value = _axis_value(src, item, item_where, key)
+        if value in values:
+            raise src.error(item, item_where, f"duplicate value {_q(value)}")
+        values.append(value)
+    return values
+
+
+def _axis_value(src: _Source, node: yaml.Node, where: str, key: str) -> str:
+    text = _scalar_text(src, node, where)
+    problem = _value_problem(key, text)
+    if problem:
+        raise src.error(node, where, problem)
+    if key not in _RESERVED and value_kind(text) == "path":
+        _check_path_exists(src, node, where, text)
+    return text
+
+
+def _value_problem(key: str, text: str) -> str | None:
+    """Why `text` is not a valid value for axis `key`, or None when it is."""
+    if key == "python":
+        if _PYTHON.fullmatch(text):
+            return None
+        return f'expected a Python version such as "3.12", "3.12.4" or "3.13t", got {_q(text)}'
+    if key == "cuda":
+        if text == "none" or _CUDA.fullmatch(text):
+            return None
+        return f'expected a CUDA version such as "12.4", or "none", got {_q(text)}'
+    if text == text.strip() and value_kind(text) != "invalid":
+        return None
+    return (
+        'expected a version ("2.0.2"), a specifier ("~=2.2", ">=2,<3"), "none", '
+        f'a local path ("./pkg") or a URL, got {_q(text)}'
+    )
+
+
+def _entries(
+    src: _Source,
+    node: yaml.Node | None,
+    where: str,
+    spellings: dict[str, str],
+    vector_keys: list[str] | None,
+) -> list[_Entry]:
+    """`include` (vector_keys None) or `exclude` entries: non-empty mappings of axis values."""
+    if node is None:
+        return []
+    entries = []
+    for index, item in enumerate(_items(src, node, where)):
+        item_where = f"{where}[{index}]"
+        pairs = _pairs(src, item, item_where)
+        if not pairs:
+            raise src.error(item, item_where, "empty entry; expected axis: value pairs")
+        entry = {}
+        for key, key_node, value_node in pairs:
+            if vector_keys is None:
+                _check_axis_key(src, key_node, item_where, key, spellings)
+            elif key not in vector_keys:
+                problem = _unknown(f"{_q(key)} is not a matrix vector", key, vector_keys)
+                raise src.error(key_node, item_where, problem)
+            entry[key] = _axis_value(src, value_node, _where(item_where, key), key)
+        entries.append(entry)
+    return entries
+
+
+# -- expect: ---------------------------------------------------------------------------------
+
+
+def _expectations(
+    src: _Source, node: yaml.Node | None, cells: list[dict[str, str]]
+) -> tuple[Expectation, ...]:
+    """`expect:` entries; `match` keys are the matrix's vectors or keys that `include` adds."""
+    if node is None:
+        return ()
+    keys = list(dict.fromkeys(key for cell in cells for key in cell))
+    items = _items(src, node, "expect")
+    return tuple(_expectation(src, item, f"expect[{i}]", keys) for i, item in enumerate(items))
+
+
+def _expectation(src: _Source, node: yaml.Node, where: str, keys: list[str]) -> Expectation:
+    nodes = {key: value for key, _, value in _known_pairs(src, node, where, _EXPECT_KEYS)}
+    for required in ("match", "status"):
+        if required not in nodes:
+            raise src.error(node, where, f"missing required key {_q(required)}")
+    return Expectation(
+        match=_match(src, nodes["match"], _where(where, "match"), keys),
+        status=_status(src, nodes["status"], _where(where, "status")),
+        reason=_string(src, nodes["reason"], _where(where, "reason")) if "reason" in nodes else "",
+    )
+
+
+def _match(src: _Source, node: yaml.Node, where: str, keys: list[str]) -> _Entry:
+    match = {}
+    for key, key_node, value_node in _pairs(src, node, where):
+        if key not in keys:
+            problem = _unknown(f"{_q(key)} is not an axis of the matrix", key, keys)
+            raise src.error(key_node, where, problem)
+        match[key] = _axis_value(src, value_node, _where(where, key), key)
+    return match
+
+
+def _status(src: _Source, node: yaml.Node, where: str) -> Status:
+    text = _string(src, node, where)
+    for status in STATUSES:
+        if status == text:
+            return status
+    raise src.error(node, where, _unknown(f"unknown status {_q(text)}", text, STATUSES))

@@ -1,0 +1,145 @@
+"""Run the stdlib-only probe scripts with a cell's own interpreter and read their JSON.
+
+Probes run from an empty temporary directory (so the source tree is never imported) with the
+user's PYTHONPATH/PYTHONHOME removed; a probe that crashes or prints garbage becomes an
+`error` result instead of taking the cell down.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .results import ProbeResult, PythonInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["PROBE_SCRIPTS", "ProbeRun", "probes_dir", "run_probe"]
+
+#: Probe name -> script file in probes/.
+PROBE_SCRIPTS: dict[str, str] = {
+    "environment": "environment.py",
+    "import": "import_probe.py",
+    "abi": "abi_probe.py",
+    "native": "native_probe.py",
+}
+
+
+def probes_dir() -> Path:
+    """probes/ of the installed package, or of the source checkout this module lives in."""
+    spec = importlib.util.find_spec("compat_matrix.probes")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[2] / "probes"
+
+
+@dataclass
+class ProbeRun:
+    """One probe script's output: its results plus whatever else its JSON document carries."""
+
+    name: str
+    results: list[ProbeResult]
+    python: PythonInfo | None = None
+    document: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0
+    stderr: str = ""
+
+
+def _probe_env(extra: dict[str, str] | None) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")
+    }
+    env["PYTHONNOUSERSITE"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    env.update(extra or {})
+    return env
+
+
+def _error(name: str, message: str, started: float, stderr: str = "") -> ProbeRun:
+    return ProbeRun(
+        name=name,
+        results=[
+            ProbeResult(
+                probe=name,
+                target="probe",
+                status="error",
+                category="harness",
+                message=message,
+                hint="the probe itself failed: rerun; if it persists, report a compat-matrix bug",
+                duration_s=round(time.monotonic() - started, 3),
+                details={"stderr_tail": stderr[-2000:]},
+            )
+        ],
+        duration_s=time.monotonic() - started,
+        stderr=stderr,
+    )
+
+
+def run_probe(
+    python: Path,
+    name: str,
+    args: Sequence[str] = (),
+    *,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> ProbeRun:
+    """Run probe `name` under `python`; never raises for anything the probe does."""
+    started = time.monotonic()
+    script = probes_dir() / PROBE_SCRIPTS[name]
+    if timeout <= 0:
+        return _error(name, "no time left in the cell's timeout to run this probe", started)
+    with tempfile.TemporaryDirectory(prefix="compat-probe-") as cwd:
+        try:
+            proc = subprocess.Popen(
+                [str(python), str(script), *args],
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=_probe_env(env),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return _error(name, f"cannot start {python}: {exc}", started)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            return _error(
+                name,
+                f"probe did not finish within {timeout:.0f} s",
+                started,
+                err.decode("utf-8", "replace"),
+            )
+    stderr = err.decode("utf-8", "replace")
+    try:
+        document = json.loads(out.decode("utf-8", "replace"))
+        results = [ProbeResult.from_dict(item) for item in document.get("results", [])]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        status = (
+            f"exit status {proc.returncode}"
+            if proc.returncode >= 0
+            else (f"signal {signal.Signals(-proc.returncode).name}")
+        )
+        return _error(name, f"probe printed no valid JSON ({status}): {exc}", started, stderr)
+    python_info = document.get("python")
+    return ProbeRun(
+        name=name,
+        results=results,
+        python=PythonInfo.from_dict(python_info) if isinstance(python_info, dict) else None,
+        document=document,
+        duration_s=time.monotonic() - started,
+        stderr=stderr,
+    )
