@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from . import pythons
 from .environments import EnvRequest, get_backend, parse_lock
 from .probing import run_probe
-from .requirements import NOT_PACKAGES, requirements_for, value_kind
+from .requirements import NOT_PACKAGES, requirements_for, source_built, value_kind
 from .results import CellResult, ProbeResult, read_cell_result, write_atomic, write_cell_result
 from .verdicts import cell_verdict, expectation_outcome
 
@@ -149,7 +149,12 @@ def _run(
     started = time.monotonic()
     env = backend.prepare(
         settings.env_root / cell.id,
-        EnvRequest(interpreter, tuple(requirements), matrix.only_binary),
+        EnvRequest(
+            interpreter,
+            tuple(requirements),
+            matrix.only_binary,
+            tuple(source_built(cell.packages, matrix.packages, matrix.base_dir)),
+        ),
         timeout=matrix.timeout,
     )
     build_s = time.monotonic() - started

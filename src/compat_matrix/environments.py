@@ -49,6 +49,17 @@ class EnvRequest:
     interpreter: Interpreter
     requirements: tuple[str, ...]
     only_binary: bool = True
+    #: Direct references (local projects, URLs): built from source even when only_binary.
+    build_from_source: tuple[str, ...] = ()
+
+    def binary_args(self) -> list[str]:
+        """`--only-binary :all:` plus a `--no-binary` exemption per direct reference (uv, pip)."""
+        if not self.only_binary:
+            return []
+        args = ["--only-binary", ":all:"]
+        for name in self.build_from_source:
+            args += ["--no-binary", name]
+        return args
 
 
 @dataclass
@@ -201,9 +212,6 @@ class UvBackend(EnvBackend):
         deadline = time.monotonic() + timeout
         return self._with_retry(lambda: self._prepare(envdir, request, deadline))
 
-    def _binary_args(self, request: EnvRequest) -> list[str]:
-        return ["--only-binary", ":all:"] if request.only_binary else []
-
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
         python = _env_python(envdir)
         result = PreparedEnv(envdir=envdir, python=python)
@@ -222,7 +230,7 @@ class UvBackend(EnvBackend):
                         "--no-header",
                         "--python",
                         interpreter,
-                        *self._binary_args(request),
+                        *request.binary_args(),
                     ],
                     stdin="\n".join(request.requirements) + "\n",
                     timeout=deadline - time.monotonic(),
@@ -274,7 +282,7 @@ class UvBackend(EnvBackend):
                         "--quiet",
                         "--python",
                         str(python),
-                        *self._binary_args(request),
+                        *request.binary_args(),
                         str(lock_file),
                     ],
                     timeout=deadline - time.monotonic(),
@@ -332,7 +340,6 @@ class VenvBackend(EnvBackend):
                 )
                 return result
             if request.requirements:
-                binary = ["--only-binary", ":all:"] if request.only_binary else []
                 status, output = _run(
                     [
                         str(python),
@@ -340,7 +347,7 @@ class VenvBackend(EnvBackend):
                         "pip",
                         "install",
                         "--no-input",
-                        *binary,
+                        *request.binary_args(),
                         *request.requirements,
                     ],
                     timeout=deadline - time.monotonic(),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .matrix import Status
 
-__all__ = ["InstallFailure", "classify_pip", "classify_uv", "shorten"]
+__all__ = ["InstallFailure", "classify_pip", "classify_uv", "pip_reason", "shorten", "uv_reason"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -53,9 +53,13 @@ class InstallFailure:
         return self.category == "network"
 
 
+def _clean(output: str) -> list[str]:
+    return [_ANSI.sub("", line).rstrip() for line in output.splitlines()]
+
+
 def shorten(output: str, *, keep: tuple[str, ...] = (), limit: int = 800) -> str:
     """The lines of `output` a person needs: errors, causes and hints, without progress noise."""
-    lines = [_ANSI.sub("", line).rstrip() for line in output.splitlines()]
+    lines = _clean(output)
     wanted = [
         line.strip()
         for line in lines
@@ -67,13 +71,56 @@ def shorten(output: str, *, keep: tuple[str, ...] = (), limit: int = 800) -> str
     ]
     if not wanted:
         wanted = [line.strip() for line in lines if line.strip()][-6:]
-    text = "\n".join(dict.fromkeys(wanted))
+    return _cap("\n".join(dict.fromkeys(wanted)), limit)
+
+
+def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def uv_reason(output: str, limit: int = 800) -> str:
+    """uv's own explanation: the `cause:` chain (with its continuation lines), else the errors.
+
+    The generic "No solution found" headline and uv's flag advice are dropped: the verdict and
+    our hint already say that.
+    """
+    reason: list[str] = []
+    in_cause = False
+    for line in _clean(output):
+        stripped = line.strip()
+        if stripped.startswith(("cause:", "╰─▶")):
+            reason.append(stripped.split(None, 1)[1] if " " in stripped else "")
+            in_cause = True
+        elif in_cause and line.startswith((" ", "\t")) and stripped and ":" not in stripped[:8]:
+            reason[-1] += " " + stripped
+        else:
+            in_cause = False
+    return _cap(" ".join(r for r in reason if r), limit) if reason else shorten(output, limit=limit)
+
+
+def pip_reason(output: str, limit: int = 800) -> str:
+    """pip's explanation: the ERROR lines and the 'conflict is caused by' block."""
+    lines = _clean(output)
+    reason: list[str] = []
+    in_block = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("ERROR:") and not any(
+            noise in stripped for noise in ("ResolutionImpossible", "Ignored the following")
+        ):
+            reason.append(re.sub(r" \(from versions: [^)]*\)", "", stripped[6:].strip()))
+        elif stripped == "The conflict is caused by:":
+            in_block = True
+        elif in_block and stripped and line.startswith(" "):
+            reason.append(stripped)
+        else:
+            in_block = False
+    return _cap("; ".join(dict.fromkeys(reason)), limit) if reason else shorten(output, limit=limit)
 
 
 def classify_uv(output: str, *, only_binary: bool) -> InstallFailure:
     """Classify the output of a failed `uv pip compile`/`uv pip sync`/`uv venv`."""
-    message = shorten(output)
+    message = uv_reason(output)
     if _UV_NO_DIST.search(output):
         hint = "no distribution matches this Python/platform: the combination is not offered" + (
             " as wheels (set only-binary: false to try building from source)" if only_binary else ""
@@ -99,7 +146,7 @@ def classify_uv(output: str, *, only_binary: bool) -> InstallFailure:
 
 def classify_pip(output: str, *, only_binary: bool) -> InstallFailure:
     """Classify the output of a failed `pip install`."""
-    message = shorten(output, keep=("The user requested", "depends on"))
+    message = pip_reason(output)
     if _NETWORK.search(output):
         return InstallFailure(
             "error", "network", message, "the package index was unreachable; retry"

@@ -17,8 +17,10 @@ from packaging.version import InvalidVersion, Version
 __all__ = [
     "NOT_PACKAGES",
     "ValueKind",
+    "local_project_name",
     "requirement",
     "requirements_for",
+    "source_built",
     "value_kind",
 ]
 
@@ -68,6 +70,23 @@ def requirement(name: str, value: str, base_dir: Path) -> str | None:
     raise ValueError(msg)
 
 
+_PROJECT_NAME = re.compile(r"^\[project\][^\[]*?^name\s*=\s*[\"']([^\"']+)[\"']", re.M | re.S)
+
+
+def _is_path(item: str) -> bool:
+    return item in (".", "..") or item.startswith(("./", "../", "/"))
+
+
+def local_project_name(path: Path) -> str | None:
+    """`[project].name` of a local project, so it can be named (and built) explicitly."""
+    try:
+        text = (path / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = _PROJECT_NAME.search(text)
+    return match.group(1) if match else None
+
+
 def requirements_for(packages: dict[str, str], extra: tuple[str, ...], base_dir: Path) -> list[str]:
     """Requirements of a cell: its axis distributions, then the matrix's `packages:`.
 
@@ -80,8 +99,27 @@ def requirements_for(packages: dict[str, str], extra: tuple[str, ...], base_dir:
         if name not in NOT_PACKAGES and (req := requirement(name, value, base_dir)) is not None
     ]
     for item in extra:
-        if item in (".", "..") or item.startswith(("./", "../", "/")):
-            out.append(str((base_dir / item).resolve()))
+        if _is_path(item):
+            path = (base_dir / item).resolve()
+            name = local_project_name(path)
+            out.append(f"{name} @ {path.as_uri()}" if name else str(path))
         else:
             out.append(item)
     return out
+
+
+def source_built(packages: dict[str, str], extra: tuple[str, ...], base_dir: Path) -> list[str]:
+    """Names of the direct references (paths, URLs): they are built even in wheels-only cells."""
+    names = [
+        name
+        for name, value in packages.items()
+        if name not in NOT_PACKAGES and value_kind(value) in ("path", "url")
+    ]
+    for item in extra:
+        if _is_path(item):
+            name = local_project_name((base_dir / item).resolve())
+            if name:
+                names.append(name)
+        elif " @ " in item:
+            names.append(item.split(" @ ", 1)[0].strip())
+    return names

@@ -1,0 +1,57 @@
+"""Reporters: the same verdicts as JSON, JUnit XML, Markdown, HTML and terminal text.
+
+Every reporter takes the cell results in job order and keeps that order. `write_reports` renders
+all four files before writing any, and writes each atomically, so a report directory never
+holds a half-written or mismatched set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from compat_matrix.results import CellResult, write_atomic
+
+from .html import render_html
+from .json_report import render_json
+from .junit import render_junit
+from .markdown import render_markdown
+from .terminal import render_terminal
+
+__all__ = [
+    "ReportPaths",
+    "render_html",
+    "render_json",
+    "render_junit",
+    "render_markdown",
+    "render_terminal",
+    "write_reports",
+]
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    json: Path
+    junit: Path
+    markdown: Path
+    html: Path
+
+
+def write_reports(report_dir: Path, name: str, results: Sequence[CellResult]) -> ReportPaths:
+    """Write compat.json, junit.xml, compat.md and compat.html into `report_dir`."""
+    paths = ReportPaths(
+        json=report_dir / "compat.json",
+        junit=report_dir / "junit.xml",
+        markdown=report_dir / "compat.md",
+        html=report_dir / "compat.html",
+    )
+    rendered = [
+        (paths.json, render_json(name, results)),
+        (paths.junit, render_junit(name, results)),
+        (paths.markdown, render_markdown(name, results)),
+        (paths.html, render_html(name, results)),
+    ]
+    for path, text in rendered:
+        write_atomic(path, text)
+    return paths

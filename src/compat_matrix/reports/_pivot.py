@@ -1,0 +1,106 @@
+"""Lay cells out as a grid: one axis down the side, the other axes' combinations across.
+
+The python axis makes the rows when present (it is what a reader scans first); when that gives
+too many columns to read, rows and columns swap; when neither fits, when most squares would be
+empty, or when two cells land on one square, reporters fall back to a list. Rows and columns
+keep the order of first appearance, so the grid reads in job order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+from compat_matrix.results import CellResult
+
+__all__ = ["MAX_COLUMNS", "MIN_FILL", "AxisValues", "Pivot", "axis_order", "choose_pivot"]
+
+#: More columns than this do not fit a screen (or a step summary) as a table.
+MAX_COLUMNS = 12
+
+#: A grid whose squares are mostly empty (include-only matrices, one unique value per cell)
+#: says less than a list of its cells.
+MIN_FILL = 0.3
+
+#: The values of some axes for one cell, None where the cell lacks the axis (include-only keys).
+AxisValues = tuple[Optional[str], ...]
+
+
+@dataclass(frozen=True)
+class Pivot:
+    row_axes: tuple[str, ...]
+    column_axes: tuple[str, ...]
+    rows: tuple[AxisValues, ...]
+    columns: tuple[AxisValues, ...]
+    #: (row, column) -> index of the cell in the results.
+    grid: dict[tuple[AxisValues, AxisValues], int]
+
+    @property
+    def corner(self) -> str:
+        """Header of the label column: the names of the row axes."""
+        return " · ".join(self.row_axes) or "cell"
+
+    def at(self, row: AxisValues, column: AxisValues) -> int | None:
+        return self.grid.get((row, column))
+
+    def row_label(self, row: AxisValues) -> str:
+        if len(self.row_axes) == 1:
+            return row[0] if row[0] is not None else "—"
+        return _label(self.row_axes, row)
+
+    def column_label(self, column: AxisValues) -> str:
+        if not self.column_axes:
+            return "result"
+        return _label(self.column_axes, column)
+
+
+def _label(axes: tuple[str, ...], values: AxisValues) -> str:
+    pairs = [f"{axis} {value}" for axis, value in zip(axes, values) if value is not None]
+    return " · ".join(pairs) or "—"
+
+
+def axis_order(results: Sequence[CellResult]) -> tuple[str, ...]:
+    """Every axis name, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for result in results:
+        for key in result.axes:
+            seen.setdefault(key, None)
+    return tuple(seen)
+
+
+def choose_pivot(results: Sequence[CellResult], max_columns: int = MAX_COLUMNS) -> Pivot | None:
+    """The grid to draw for `results`, or None when only a list can show them."""
+    axes = axis_order(results)
+    if not axes or not results:
+        return None
+    row_axis = "python" if "python" in axes else axes[0]
+    rest = tuple(axis for axis in axes if axis != row_axis)
+    pivot = _build(results, (row_axis,), rest)
+    if pivot is None:
+        return None
+    if len(pivot.grid) < MIN_FILL * len(pivot.rows) * len(pivot.columns):
+        return None
+    if len(pivot.columns) <= max_columns:
+        return pivot
+    swapped = _build(results, rest, (row_axis,))
+    if swapped is not None and rest and len(swapped.columns) <= max_columns:
+        return swapped
+    return None
+
+
+def _build(
+    results: Sequence[CellResult], row_axes: tuple[str, ...], column_axes: tuple[str, ...]
+) -> Pivot | None:
+    rows: dict[AxisValues, None] = {}
+    columns: dict[AxisValues, None] = {}
+    grid: dict[tuple[AxisValues, AxisValues], int] = {}
+    for index, result in enumerate(results):
+        row = tuple(result.axes.get(axis) for axis in row_axes)
+        column = tuple(result.axes.get(axis) for axis in column_axes)
+        if (row, column) in grid:
+            return None  # two cells with the same axes: a grid would hide one
+        grid[row, column] = index
+        rows.setdefault(row, None)
+        columns.setdefault(column, None)
+    return Pivot(row_axes, column_axes, tuple(rows), tuple(columns), grid)

@@ -1,0 +1,188 @@
+"""What every reporter shows for a cell: its display kind, mark, short reason, and clean text.
+
+A cell's *kind* refines its status for a reader: a `pass` whose GPU checks could not run is
+"GPU unverified", a non-pass status the matrix declared in `expect:` is "expected" (pytest's
+xfail), and a cell that missed its expectation is "unmet" whatever its status. Keeping this in
+one place makes the table, the page and the terminal agree on every mark.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from compat_matrix.results import CellResult, ProbeResult
+
+__all__ = [
+    "KINDS",
+    "KIND_ORDER",
+    "SUMMARY_ORDER",
+    "Kind",
+    "clean_text",
+    "count_kinds",
+    "failing_probes",
+    "first_line",
+    "kind_of",
+    "label",
+    "one_line",
+    "short_reason",
+]
+
+# CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL or ST), other 2-byte escapes.
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[@-Z\\-_]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+)
+# Characters XML 1.0 cannot carry and terminals act on: C0 (but tab and newline), DEL, C1,
+# lone surrogates (left by surrogateescape; they cannot be encoded as UTF-8), non-characters.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(text: str) -> str:
+    """`text` without ANSI escape sequences or control characters (tab and newline stay)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", _ANSI.sub("", text))
+
+
+def one_line(text: str, limit: int) -> str:
+    """Clean `text`, fold all whitespace to single spaces and cut it to `limit` characters."""
+    flat = _SPACES.sub(" ", clean_text(text)).strip()
+    if len(flat) > limit:
+        return flat[: max(limit - 1, 0)].rstrip() + "…"
+    return flat
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one display kind looks in each output."""
+
+    name: str
+    symbol: str
+    word: str
+    meaning: str
+    #: ANSI SGR parameters for the terminal.
+    sgr: str
+
+
+#: Display kinds, most urgent first: summaries list cells and footnotes in this order.
+KIND_ORDER: tuple[str, ...] = (
+    "unmet",
+    "fail",
+    "error",
+    "conflict",
+    "unsupported",
+    "skip",
+    "expected",
+    "gpu-unverified",
+    "pass",
+)
+
+#: Order of the per-kind counts in summaries: the good news first, then the trouble.
+SUMMARY_ORDER: tuple[str, ...] = (
+    "pass",
+    "gpu-unverified",
+    "fail",
+    "error",
+    "conflict",
+    "unsupported",
+    "skip",
+    "expected",
+    "unmet",
+)
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("unmet", "❗", "unmet", "the result differs from the expectation", "1;7;31"),
+        Kind("fail", "❌", "fail", "installed, but a probe found an incompatibility", "1;31"),
+        Kind("error", "💥", "error", "infrastructure trouble, no verdict: retry", "1;35"),
+        Kind("conflict", "⚠️", "conflict", "requirements cannot be satisfied together", "33"),
+        Kind("unsupported", "⛔", "unsupported", "no distribution for this combination", "2"),
+        Kind("skip", "⏭️", "skip", "could not be judged on this machine", "34"),
+        Kind("expected", "🔹", "expected", "a non-pass result the matrix expects", "36"),
+        Kind(
+            "gpu-unverified", "🟡", "GPU unverified", "passed, but GPU checks could not run", "33"
+        ),
+        Kind("pass", "✅", "pass", "installed and every probe passed", "32"),
+    )
+}
+
+
+def kind_of(result: CellResult) -> str:
+    """The display kind of `result` (a key of `KINDS`)."""
+    expectation = result.expectation
+    if expectation is not None and not expectation.met:
+        return "unmet"
+    if result.status == "pass":
+        return "gpu-unverified" if result.gpu_unverified else "pass"
+    if expectation is not None:
+        return "expected"
+    return result.status
+
+
+def label(result: CellResult) -> str:
+    """The short words shown beside a cell's symbol: "fail", "expected unsupported", ..."""
+    kind = kind_of(result)
+    if kind == "expected":
+        return f"expected {result.status}"
+    if kind == "unmet" and result.expectation is not None:
+        return f"{result.status} (expected {result.expectation.status})"
+    return KINDS[kind].word
+
+
+def count_kinds(results: Iterable[CellResult]) -> Counter[str]:
+    return Counter(kind_of(result) for result in results)
+
+
+def failing_probes(result: CellResult) -> list[ProbeResult]:
+    """Probes that failed or errored: the evidence behind a `fail` or `error` cell."""
+    return [probe for probe in result.probes if probe.status in ("fail", "error")]
+
+
+def short_reason(result: CellResult, limit: int = 160) -> str:
+    """One line saying why a cell is not a plain pass (empty for a plain pass)."""
+    kind = kind_of(result)
+    if kind == "pass":
+        return ""
+    parts: list[str] = []
+    expectation = result.expectation
+    if expectation is not None and kind == "unmet":
+        parts.append(f"expected {expectation.status}, got {result.status}")
+    elif expectation is not None and kind == "expected":
+        parts.append(f"expected {result.status}")
+    if kind == "gpu-unverified":
+        skipped = [p for p in result.probes if p.status == "skip" and p.category == "no-gpu"]
+        parts.append(f"GPU checks skipped: {skipped[0].message}" if skipped else "GPU unverified")
+    elif result.status != "pass":
+        parts.append(_status_detail(result))
+    if expectation is not None and expectation.reason:
+        parts.append(expectation.reason)
+    return one_line("; ".join(part for part in parts if part), limit)
+
+
+def _status_detail(result: CellResult) -> str:
+    message = first_line(result.message)
+    category = result.category
+    if not message:
+        probes: Sequence[ProbeResult] = failing_probes(result) or [
+            p for p in result.probes if p.status != "pass"
+        ]
+        if probes:
+            probe = probes[0]
+            category = category or probe.category
+            message = f"{probe.probe} {probe.target}: {first_line(probe.message)}".rstrip(": ")
+    if category and message:
+        return f"{category}: {message}"
+    return category or message
+
+
+def first_line(text: str) -> str:
+    for line in clean_text(text).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""

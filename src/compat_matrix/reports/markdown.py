@@ -1,0 +1,288 @@
+"""compat.md: the table a person reads first, sized for a GitHub step summary.
+
+A grid (python down the side, the other axes across) with one mark per cell and a footnote for
+every cell that is not a plain pass. GitHub refuses a step summary over 1 MiB, so the page is
+built against a byte budget: a grid that does not fit becomes a list of the cells that need
+attention (most urgent first, passing cells only counted), and footnotes that do not fit are
+dropped least urgent first and counted ("… N more, see compat.json").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from compat_matrix.results import CellResult
+
+from ._pivot import Pivot, choose_pivot
+from ._verdicts import (
+    KIND_ORDER,
+    KINDS,
+    SUMMARY_ORDER,
+    clean_text,
+    count_kinds,
+    failing_probes,
+    first_line,
+    kind_of,
+    label,
+    one_line,
+)
+
+__all__ = ["DEFAULT_MAX_BYTES", "render_markdown"]
+
+#: GitHub's step-summary limit is 1 MiB; stay clear of it.
+DEFAULT_MAX_BYTES = 1_000_000
+#: Share of the budget the table may take; the rest is for footnotes.
+_TABLE_SHARE = 0.6
+#: Bytes kept free for the closing lines ("… N more notes").
+_RESERVE = 512
+_MESSAGE_LIMIT = 300
+_PROBE_MESSAGE_LIMIT = 200
+_PROBES_PER_NOTE = 5
+_IDS_PER_NOTE = 10
+
+_MD_SPECIAL = str.maketrans(
+    {
+        "\\": "\\\\",
+        "`": "\\`",
+        "*": "\\*",
+        "_": "\\_",
+        "[": "\\[",
+        "]": "\\]",
+        "|": "\\|",
+        "~": "\\~",
+        "#": "\\#",
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+    }
+)
+
+
+def _md(text: str, limit: int = _MESSAGE_LIMIT) -> str:
+    """Inline Markdown for any text: one line, no markup, no raw HTML, safe inside a table."""
+    return one_line(text, limit).translate(_MD_SPECIAL)
+
+
+def _code(text: str) -> str:
+    """A code span for identifiers (cell ids, categories); safe inside a table row."""
+    flat = one_line(text, 200).replace("`", "'").replace("|", "\\|")
+    return f"`{flat}`" if flat else ""
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+@dataclass
+class _Note:
+    number: int
+    rank: int
+    body: str
+    cells: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        ids = ", ".join(_code(cell) for cell in self.cells[:_IDS_PER_NOTE])
+        if len(self.cells) > _IDS_PER_NOTE:
+            ids += f" and {len(self.cells) - _IDS_PER_NOTE} more"
+        first, _, rest = self.body.partition("\n")
+        text = f"- **[{self.number}]** {ids}: {first}\n"
+        return text + (rest + "\n" if rest else "")
+
+
+class _Notes:
+    """Footnotes, numbered in order of first reference; identical notes are shared."""
+
+    def __init__(self, results: Sequence[CellResult]) -> None:
+        self._results = results
+        self._by_body: dict[str, _Note] = {}
+
+    def ref(self, index: int, *, commit: bool = True) -> str:
+        """The cell's note reference, `" [n]"` ("" for a pass); `commit=False` only peeks."""
+        result = self._results[index]
+        kind = kind_of(result)
+        if kind in ("pass", "gpu-unverified"):
+            return ""
+        body = _note_body(result)
+        note = self._by_body.get(body)
+        if note is None:
+            note = _Note(len(self._by_body) + 1, KIND_ORDER.index(kind), body)
+            if not commit:
+                return f" [{note.number}]"
+            self._by_body[body] = note
+        if commit:
+            note.cells.append(result.id)
+        return f" [{note.number}]"
+
+    @property
+    def notes(self) -> list[_Note]:
+        return list(self._by_body.values())
+
+
+def _note_body(result: CellResult) -> str:
+    kind = KINDS[kind_of(result)]
+    parts = [f"{kind.symbol} **{_md(label(result))}**"]
+    if result.category:
+        parts.append(_code(result.category))
+    line = " · ".join(parts)
+    message = result.message
+    if message:
+        line += f" — {_md(message)}"
+    if result.hint:
+        line += f" *Hint:* {_md(result.hint)}"
+    expectation = result.expectation
+    if expectation is not None and expectation.reason:
+        line += f" *Expectation:* {_md(expectation.reason)}"
+    lines = [line]
+    probes = failing_probes(result)
+    if not message and not probes:
+        probes = [probe for probe in result.probes if probe.status != "pass"]
+    for probe in probes[:_PROBES_PER_NOTE]:
+        sub = f"  - {_code(f'{probe.probe} {probe.target}')} {_md(probe.status, 20)}"
+        if probe.category:
+            sub += f" · {_code(probe.category)}"
+        if probe.message:
+            sub += f": {_md(first_line(probe.message) or probe.message, _PROBE_MESSAGE_LIMIT)}"
+        if probe.hint:
+            sub += f" *Hint:* {_md(probe.hint, _PROBE_MESSAGE_LIMIT)}"
+        lines.append(sub)
+    if len(probes) > _PROBES_PER_NOTE:
+        lines.append(f"  - … {len(probes) - _PROBES_PER_NOTE} more probes, see compat.json")
+    return "\n".join(lines)
+
+
+def _mark(result: CellResult, ref: str) -> str:
+    kind = kind_of(result)
+    words = _md(label(result), 80)
+    if kind == "unmet":
+        words = f"**{words}**"
+    return f"{KINDS[kind].symbol} {words}{ref}"
+
+
+def _head(name: str, results: Sequence[CellResult]) -> str:
+    counts = count_kinds(results)
+    summary = " · ".join(
+        f"{KINDS[kind].symbol} {counts[kind]} {_md(KINDS[kind].word, 40)}"
+        for kind in SUMMARY_ORDER
+        if counts[kind]
+    )
+    total = f"{len(results)} cell" + ("" if len(results) == 1 else "s")
+    head = f"## compat-matrix: {_md(name, 200)}\n\n**{total}**"
+    return head + (f": {summary}\n" if summary else "\n")
+
+
+def _legend() -> str:
+    items = [
+        f"{KINDS[kind].symbol} {KINDS[kind].word}: {KINDS[kind].meaning}" for kind in SUMMARY_ORDER
+    ]
+    items += ["— not in the matrix", "[n] see note n below"]
+    return "<sub>" + " · ".join(_md(item, 200) for item in items) + "</sub>\n"
+
+
+def _grid(pivot: Pivot, results: Sequence[CellResult], notes: _Notes) -> str:
+    header = [_md(pivot.corner, 200)] + [_md(pivot.column_label(c), 200) for c in pivot.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for row in pivot.rows:
+        cells = [_md(pivot.row_label(row), 200)]
+        for column in pivot.columns:
+            index = pivot.at(row, column)
+            cells.append("—" if index is None else _mark(results[index], notes.ref(index)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _list_row(result: CellResult, ref: str) -> str:
+    return f"| {_code(result.id)} | {_mark(result, ref)} |"
+
+
+def _list(results: Sequence[CellResult], notes: _Notes) -> str:
+    rows = ["| cell | result |", "| --- | --- |"]
+    rows += [_list_row(result, notes.ref(i)) for i, result in enumerate(results)]
+    return "\n".join(rows) + "\n"
+
+
+def _summary_table(results: Sequence[CellResult], notes: _Notes, budget: int) -> str:
+    """Cells that need attention, most urgent first, until `budget` bytes; passes counted."""
+    kinds = [kind_of(result) for result in results]
+    passing = [i for i, kind in enumerate(kinds) if kind in ("pass", "gpu-unverified")]
+    urgent = sorted(
+        (i for i, kind in enumerate(kinds) if kind not in ("pass", "gpu-unverified")),
+        key=lambda i: KIND_ORDER.index(kinds[i]),
+    )
+    if not urgent:
+        return f"Too many cells for a grid: all {len(passing)} passed (see compat.html).\n"
+    lines = [
+        f"Too many cells for a grid: the {len(urgent)} that need attention are listed, most "
+        f"urgent first; {len(passing)} passing cells are only counted (see compat.html).",
+        "",
+        "| cell | result |",
+        "| --- | --- |",
+    ]
+    used = sum(_size(line) + 1 for line in lines)
+    shown = 0
+    for index in urgent:
+        row = _list_row(results[index], notes.ref(index, commit=False))
+        if used + _size(row) + 1 > budget:
+            break
+        lines.append(_list_row(results[index], notes.ref(index)))
+        used += _size(row) + 1
+        shown += 1
+    if shown < len(urgent):
+        lines += ["", f"… {len(urgent) - shown} more cells, see compat.json"]
+    return "\n".join(lines) + "\n"
+
+
+def _footnotes(notes: list[_Note], budget: int) -> str:
+    """The most urgent notes that fit in `budget` bytes, printed in number order.
+
+    Strictly by urgency: once a note does not fit, no less urgent one takes its place, so a
+    truncated page never shows skips while hiding failures.
+    """
+    if not notes:
+        return ""
+    title = "\n### Notes\n\n"
+    used = _size(title)
+    kept: list[tuple[int, str]] = []
+    for note in sorted(notes, key=lambda n: (n.rank, n.number)):
+        text = note.render()
+        if used + _size(text) > budget:
+            break
+        kept.append((note.number, text))
+        used += _size(text)
+    kept.sort()
+    body = title + "".join(text for _, text in kept)
+    if len(kept) < len(notes):
+        body += f"\n… {len(notes) - len(kept)} more notes, see compat.json\n"
+    return body
+
+
+def render_markdown(
+    name: str, results: Sequence[CellResult], *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> str:
+    """The Markdown report, never larger than `max_bytes` bytes of UTF-8."""
+    head = _head(name, results) + "\n" + _legend() + "\n"
+    table_budget = int(max_bytes * _TABLE_SHARE) - _size(head)
+    notes = _Notes(results)
+    pivot = choose_pivot(results)
+    if not results:
+        table = "No cells.\n"
+    elif pivot is not None:
+        table = _grid(pivot, results, notes)
+    else:
+        table = _list(results, notes)
+    if _size(table) > table_budget:
+        notes = _Notes(results)
+        table = _summary_table(results, notes, table_budget)
+    used = _size(head) + _size(table)
+    text = head + table + _footnotes(notes.notes, max_bytes - used - _RESERVE)
+    return _fit(clean_text(text), max_bytes)
+
+
+def _fit(text: str, max_bytes: int) -> str:
+    """Last resort for absurdly small budgets: cut at a character boundary, say so."""
+    if _size(text) <= max_bytes:
+        return text
+    note = "\n\n… truncated, see compat.json\n"
+    room = max(max_bytes - _size(note), 0)
+    cut = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return (cut + note) if _size(cut + note) <= max_bytes else cut

@@ -1,0 +1,108 @@
+"""compat.json and write_reports: the complete, machine-readable record of a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from compat_matrix.reports import ReportPaths, render_json, write_reports
+from compat_matrix.results import (
+    CellResult,
+    ExpectationOutcome,
+    ProbeResult,
+    PythonInfo,
+)
+
+ODD = "ünï 🚀 <b> \x1b[31m \x00 \ud800"
+
+
+def results() -> list[CellResult]:
+    return [
+        CellResult(
+            id="py3.12-numpy2.2.6",
+            axes={"python": "3.12", "numpy": "2.2.6"},
+            status="fail",
+            category="abi-numpy",
+            message=ODD,
+            hint="pin numpy<2",
+            python=PythonInfo("3.12.1", "cpython", "cp312"),
+            resolved={"numpy": "2.2.6"},
+            probes=[
+                ProbeResult("import", "numpy", "pass", duration_s=0.25, details={"v": "2.2.6"}),
+                ProbeResult("import", "pandas", "fail", "abi-numpy", ODD, "pin numpy<2", 0.5),
+            ],
+            durations={"build": 3.0, "probes": 0.75},
+            expectation=ExpectationOutcome("fail", met=True, reason="known"),
+            fingerprint="abc123",
+            lock="locks/py3.12-numpy2.2.6.txt",
+        ),
+        CellResult(id="py3.13-numpy1.26.4", axes={"python": "3.13"}, status="unsupported"),
+        CellResult(
+            id="py3.11-numpy2.2.6", axes={"python": "3.11"}, status="pass", gpu_unverified=True
+        ),
+    ]
+
+
+def test_json_round_trips_through_cell_result() -> None:
+    original = results()
+    document = json.loads(render_json("stack", original))
+    assert document["schema"] == 1
+    assert document["name"] == "stack"
+    assert [CellResult.from_dict(c) for c in document["cells"]] == original  # order kept too
+    assert document["cells"][0]["message"] == ODD  # the original message, not a cleaned one
+
+
+def test_json_has_the_contract_keys() -> None:
+    cell = json.loads(render_json("stack", results()))["cells"][0]
+    for key in (
+        "id",
+        "axes",
+        "status",
+        "category",
+        "message",
+        "hint",
+        "python",
+        "resolved",
+        "probes",
+        "durations",
+    ):
+        assert key in cell
+    assert set(cell["python"]) >= {"version", "implementation", "abi"}
+    assert set(cell["probes"][1]) >= {
+        "probe",
+        "target",
+        "status",
+        "category",
+        "message",
+        "hint",
+        "duration_s",
+    }
+
+
+def test_write_reports_writes_all_four_files_and_no_temporaries(tmp_path: Path) -> None:
+    report_dir = tmp_path / "compat-report"
+    paths = write_reports(report_dir, "stack", results())
+    assert paths == ReportPaths(
+        json=report_dir / "compat.json",
+        junit=report_dir / "junit.xml",
+        markdown=report_dir / "compat.md",
+        html=report_dir / "compat.html",
+    )
+    assert sorted(p.name for p in report_dir.iterdir()) == [
+        "compat.html",
+        "compat.json",
+        "compat.md",
+        "junit.xml",
+    ]
+    loaded = json.loads(paths.json.read_text(encoding="utf-8"))
+    assert [c["id"] for c in loaded["cells"]] == [r.id for r in results()]
+    assert paths.markdown.read_text(encoding="utf-8").startswith("## compat-matrix: stack")
+    assert paths.html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert paths.junit.read_text(encoding="utf-8").startswith("<?xml")
+
+
+def test_write_reports_replaces_an_earlier_report(tmp_path: Path) -> None:
+    write_reports(tmp_path, "first", results())
+    write_reports(tmp_path, "second", results()[:1])
+    assert json.loads((tmp_path / "compat.json").read_text(encoding="utf-8"))["name"] == "second"
+    assert len(list(tmp_path.iterdir())) == 4

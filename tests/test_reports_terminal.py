@@ -1,0 +1,95 @@
+"""The verdict list printed at the end of `nox -s probe`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from compat_matrix.reports import render_terminal
+from compat_matrix.results import CellResult, ExpectationOutcome, ProbeResult
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def cell(cell_id: str, status: str, **fields: Any) -> CellResult:
+    return CellResult(id=cell_id, axes={"python": "3.12", "pkg": cell_id}, status=status, **fields)
+
+
+RESULTS = [
+    cell("py3.12-numpy2.2.6", "pass"),
+    cell(
+        "py3.12-numpy1.26.4",
+        "fail",
+        category="abi-numpy",
+        message="numpy.core.multiarray failed to import\nTraceback (most recent call last): ...",
+    ),
+    cell("py3.13-numpy1.26.4", "unsupported", category="no-distribution", message="no wheel"),
+    cell(
+        "py3.12-torch2.4",
+        "pass",
+        gpu_unverified=True,
+        probes=[ProbeResult("cuda", "driver", "skip", "no-gpu", "no NVIDIA driver found")],
+    ),
+    cell(
+        "py3.11-jax0.4",
+        "conflict",
+        category="resolution-conflict",
+        message="jax needs numpy>=2",
+        expectation=ExpectationOutcome("conflict", met=True),
+    ),
+    cell("py3.10-numpy1.26.4", "pass", expectation=ExpectationOutcome("fail", met=False)),
+]
+
+
+def test_one_line_per_cell_in_order_then_summary() -> None:
+    lines = render_terminal(RESULTS, color=False).splitlines()
+    assert len(lines) == len(RESULTS) + 1
+    assert lines[0].split() == ["pass", "py3.12-numpy2.2.6"]  # a plain pass has no reason
+    for line, result in zip(lines, RESULTS):
+        assert result.id in line
+    assert lines[1].split()[:2] == ["fail", "py3.12-numpy1.26.4"]
+    assert lines[1].endswith("abi-numpy: numpy.core.multiarray failed to import")
+    assert "GPU unverified" in lines[3]
+    assert "no NVIDIA driver found" in lines[3]
+    assert lines[4].lstrip().startswith("expected conflict")
+    assert "expected fail, got pass" in lines[5]
+    assert lines[-1] == (
+        "compat-matrix: 6 cells: 1 pass, 1 GPU unverified, 1 fail, 1 unsupported, 1 expected,"
+        " 1 unmet"
+    )
+
+
+def test_columns_are_aligned() -> None:
+    lines = render_terminal(RESULTS, color=False).splitlines()[:-1]
+    starts = {line.index(result.id) for line, result in zip(lines, RESULTS)}
+    assert len(starts) == 1
+
+
+def test_colour_only_when_asked() -> None:
+    plain = render_terminal(RESULTS, color=False)
+    coloured = render_terminal(RESULTS, color=True)
+    assert "\x1b" not in plain
+    assert "\x1b[1;31mfail" in coloured
+    assert ANSI.sub("", coloured) == plain
+
+
+def test_escape_sequences_in_messages_never_reach_the_terminal() -> None:
+    evil = cell(
+        "x", "error", category="crash", message="\x1b]0;owned\x07\x1b[2J\x1b[31mboom\x00\r\x08"
+    )
+    for color in (False, True):
+        out = render_terminal([evil], color=color)
+        assert "owned" not in out
+        assert "[2J" not in out
+        assert "\x00" not in out
+        assert "\x08" not in out
+        assert "crash: boom" in ANSI.sub("", out)
+
+
+def test_long_messages_are_cut() -> None:
+    out = render_terminal([cell("x", "error", message="y" * 10_000)], color=False)
+    assert len(out.splitlines()[0]) < 250
+
+
+def test_no_cells() -> None:
+    assert render_terminal([], color=True) == "compat-matrix: no cells\n"
