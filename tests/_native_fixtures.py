@@ -23,7 +23,7 @@ __all__ = [
     "build_extension",
     "build_failure_modules",
     "build_library",
-    "build_numpy2_pandas20_env",
+    "build_numpy2_env",
     "by_target",
     "describe_python",
     "make_dist",
@@ -169,7 +169,13 @@ def build_failure_modules(target: Target, root: Path) -> dict[str, str]:
 
 
 def run_probe(
-    python: str, probe: str, args: list[str], cwd: Path, timeout: float = 300
+    python: str,
+    probe: str,
+    args: list[str],
+    cwd: Path,
+    *,
+    timeout: float = 300,
+    python_args: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], int]:
     """Run ``probes/<probe>.py`` with ``python`` from ``cwd``; its one JSON document and status.
 
@@ -178,7 +184,7 @@ def run_probe(
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     done = subprocess.run(
-        [python, str(PROBES / f"{probe}.py"), *args],
+        [python, *python_args, str(PROBES / f"{probe}.py"), *args],
         check=False,
         cwd=cwd,
         capture_output=True,
@@ -224,15 +230,18 @@ def make_dist(
     return info
 
 
-def build_numpy2_pandas20_env(
+def build_numpy2_env(
     tmp_path_factory: pytest.TempPathFactory, uv_bin: str, python_for: Any
 ) -> Path:
-    """A uv venv on Python 3.11 with numpy 2.2.6 and pandas 2.0.3 (built for NumPy 1).
+    """A uv venv on Python 3.11 with numpy 2.2.6 and two packages built for NumPy 1.
+
+    pandas 2.0.3 fails Cython's dtype size check; matplotlib 3.8.0 fails NumPy's own
+    ``_ARRAY_API`` check (the "compiled using NumPy 1.x" banner).
 
     Built once per test session (cached in the session's base temp directory), whichever
     test module asks first.
     """
-    env = tmp_path_factory.getbasetemp() / "numpy2-pandas20"
+    env = tmp_path_factory.getbasetemp() / "numpy2-numpy1-builds"
     marker = env / ".compat-ready"
     if marker.exists():
         return env
@@ -250,6 +259,20 @@ def build_numpy2_pandas20_env(
             "pandas==2.0.3",
             "pyyaml==6.0.2",
             "pillow==11.0.0",
+        ],
+        # matplotlib 3.8.0 declares numpy<2: forced in, as `pip install -U numpy` would leave it
+        [
+            uv_bin,
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--python",
+            str(env / "bin" / "python"),
+            "matplotlib==3.8.0",
+            "packaging==24.2",
+            "pyparsing==3.2.0",
+            "cycler==0.12.1",
         ],
     ):
         done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=600)

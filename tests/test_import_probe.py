@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
 import sysconfig
 import time
@@ -21,7 +22,7 @@ import pytest
 from _native_fixtures import (
     PROBES,
     build_failure_modules,
-    build_numpy2_pandas20_env,
+    build_numpy2_env,
     by_target,
     describe_python,
     make_dist,
@@ -214,6 +215,37 @@ def test_hanging_import_times_out_and_its_process_group_is_killed(tmp_path: Path
     assert by_target(document)["cm_quick"]["status"] == "pass"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux")
+def test_import_children_die_with_a_killed_probe(tmp_path: Path) -> None:
+    """The harness SIGKILLs a probe's process group at its deadline: no import may outlive it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    pid_file = tmp_path / "import-child.pid"
+    (site / "cm_hangs.py").write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)\n"
+    )
+    probe = subprocess.Popen(
+        [sys.executable, str(PROBES / "import_probe.py"), "--path", str(site), "cm_hangs"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+    finally:
+        os.killpg(probe.pid, signal.SIGKILL)
+        probe.wait(timeout=30)
+    try:
+        assert _gone(child), "the import child outlived the killed probe"
+    finally:
+        if not _gone(child):
+            os.kill(child, signal.SIGKILL)
+
+
 def test_cwd_and_probe_directory_cannot_shadow_modules(tmp_path: Path) -> None:
     (tmp_path / "json.py").write_text("raise RuntimeError('shadowed by the cwd')\n")
     document, _ = run_probe(sys.executable, "import_probe", ["json", "_probelib"], tmp_path)
@@ -275,6 +307,7 @@ def test_probe_runs_under_oldest_and_newest_python(edge_python: str, tmp_path: P
         "import_probe",
         ["--path", str(tmp_path / "native" / "site"), *(names[m] for m in modes)],
         tmp_path,
+        python_args=("-W", "error"),  # no deprecated API on the newest Python either
     )
     assert code == 1
     assert document["python"]["abi"] == target.soabi
@@ -409,6 +442,19 @@ def test_numpy1_banner_and_array_api(probe: ModuleType, site: Path) -> None:
     assert result["hint"].startswith("pandas 2.0.3")
 
 
+def test_numpy_that_cannot_load_is_not_an_abi_mismatch(probe: ModuleType, site: Path) -> None:
+    # import_array() prints NumPy's own failure and raises the generic message
+    stderr = (
+        "ImportError: libopenblas64_p-r0-0cf96a72.3.23.dev.so: cannot open shared object "
+        "file: No such file or directory\n"
+    )
+    result = classify(
+        probe, site, "pandas", "numpy.core.multiarray failed to import", stderr=stderr
+    )
+    assert result["category"] == "missing-library"
+    assert result["details"]["library"] == "libopenblas64_p-r0-0cf96a72.3.23.dev.so"
+
+
 def test_numpy_abi_and_api_versions(probe: ModuleType, site: Path) -> None:
     abi = classify(
         probe,
@@ -536,16 +582,15 @@ def test_unknown_exception_is_import_error_with_the_distribution(
 
 
 @pytest.fixture(scope="session")
-def numpy2_pandas20_env(
-    tmp_path_factory: pytest.TempPathFactory, uv_bin: str, python_for: Any
-) -> Path:
-    return build_numpy2_pandas20_env(tmp_path_factory, uv_bin, python_for)
+def numpy2_env(tmp_path_factory: pytest.TempPathFactory, uv_bin: str, python_for: Any) -> Path:
+    return build_numpy2_env(tmp_path_factory, uv_bin, python_for)
 
 
 @pytest.mark.slow
-def test_pandas_2_0_under_numpy_2_is_abi_numpy(numpy2_pandas20_env: Path, tmp_path: Path) -> None:
-    python = str(numpy2_pandas20_env / "bin" / "python")
-    document, code = run_probe(python, "import_probe", ["pandas", "numpy", "dateutil"], tmp_path)
+def test_numpy1_builds_under_numpy_2_are_abi_numpy(numpy2_env: Path, tmp_path: Path) -> None:
+    python = str(numpy2_env / "bin" / "python")
+    targets = ["pandas", "numpy", "dateutil", "matplotlib"]
+    document, code = run_probe(python, "import_probe", targets, tmp_path)
     assert code == 1
     results = by_target(document)
     pandas = results["pandas"]
@@ -559,3 +604,11 @@ def test_pandas_2_0_under_numpy_2_is_abi_numpy(numpy2_pandas20_env: Path, tmp_pa
     assert numpy["details"]["version"] == "2.2.6"
     assert numpy["details"]["distribution"] == "numpy"
     assert results["dateutil"]["details"]["distribution"] == "python-dateutil"
+    # NumPy's own check: "compiled using NumPy 1.x" on stderr, "multiarray failed" raised
+    matplotlib = results["matplotlib"]
+    assert (matplotlib["status"], matplotlib["category"]) == ("fail", "abi-numpy")
+    assert matplotlib["hint"].startswith(
+        "matplotlib 3.8.0 was built against NumPy 1.x but NumPy 2.2.6 is installed: pin numpy<2"
+    )
+    assert "matplotlib>=3.8.4" in matplotlib["hint"]
+    assert "_ARRAY_API not found" in matplotlib["details"]["evidence"]

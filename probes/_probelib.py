@@ -1,0 +1,452 @@
+"""Stdlib-only helpers shared by the probes in this directory.
+
+Probes run under any CPython 3.8-3.14 inside a cell's environment, so this module uses nothing
+newer than Python 3.8 and nothing outside the standard library. A probe imports it by having its
+own directory on ``sys.path`` (automatic for a script; each probe also inserts it itself, for
+``python -P`` and ``-I``).
+
+The contract every probe keeps: exactly one JSON document on stdout, even when the probe itself
+crashes (:func:`run_probe`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import re
+import sys
+import sysconfig
+import traceback
+
+try:
+    from importlib import metadata as _metadata
+except ImportError:  # pragma: no cover - Python < 3.8 is not supported
+    _metadata = None  # type: ignore[assignment]
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_FAIL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "DistributionIndex",
+    "ProbeArgumentParser",
+    "UsageError",
+    "canonicalize_name",
+    "make_result",
+    "module_name_of_file",
+    "public_top_level",
+    "python_info",
+    "run_probe",
+    "search_paths",
+    "tail",
+    "top_level_from_files",
+]
+
+EXIT_OK = 0  # every result passed or was skipped
+EXIT_FAIL = 1  # at least one result is a real incompatibility
+EXIT_USAGE = 2  # bad command line (the document carries one error result)
+EXIT_ERROR = 3  # the probe itself failed (the document carries one error result)
+
+_CANONICAL_RE = re.compile(r"[-_.]+")
+_EXTENSION_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.[^./]+)?\.(?:so|pyd)$")
+_PY_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.pyc?$")
+#: Top-level names a distribution should not install; never offered as an import target.
+#: What reading a broken or half-written metadata directory can raise.
+_METADATA_ERRORS = (OSError, ValueError, LookupError, AttributeError, TypeError)
+_NOT_TARGETS = frozenset({"test", "tests", "__pycache__"})
+
+
+class UsageError(Exception):
+    """A bad command line: reported in the JSON document instead of argparse's exit(2)."""
+
+
+class ProbeArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError`, so a usage error still yields a document."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def canonicalize_name(name: str) -> str:
+    """PEP 503 normalised distribution name (``Foo.Bar_baz`` -> ``foo-bar-baz``)."""
+    return _CANONICAL_RE.sub("-", name).lower()
+
+
+def python_info() -> dict[str, object]:
+    """What the harness needs to know about the interpreter that ran the probe."""
+    return {
+        "version": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "abi": sysconfig.get_config_var("SOABI") or "",
+        "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+        "executable": sys.executable,
+    }
+
+
+def make_result(
+    probe: str,
+    target: str,
+    status: str,
+    *,
+    category: str | None = None,
+    message: str = "",
+    hint: str = "",
+    duration_s: float = 0.0,
+    details: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """One entry of a document's ``results`` (the ProbeResult shape of compat.json)."""
+    return {
+        "probe": probe,
+        "target": target,
+        "status": status,
+        "category": category,
+        "message": message,
+        "hint": hint,
+        "duration_s": round(float(duration_s), 6),
+        "details": details if details is not None else {},
+    }
+
+
+def tail(text: str, lines: int = 15, chars: int = 4000) -> str:
+    """The last ``lines`` lines of ``text``, at most ``chars`` characters."""
+    kept = "\n".join(text.rstrip("\n").splitlines()[-lines:])
+    return kept[-chars:]
+
+
+def search_paths(extra: list[str] | None = None) -> list[str]:
+    """The interpreter's module search path, minus the cwd and this directory, after ``extra``.
+
+    The probe's own directory is on ``sys.path`` only because the probe is a script; modules
+    and distributions are looked up as the environment itself would see them.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = [os.path.abspath(p) for p in extra or []]
+    for entry in sys.path:
+        if entry in ("", ".") or os.path.abspath(entry) == here:
+            continue
+        if entry not in paths:
+            paths.append(entry)
+    return paths
+
+
+def run_probe(name: str, main: object, argv: list[str] | None = None) -> int:
+    """Run ``main(argv) -> (results, extra_keys)`` and print its one JSON document.
+
+    Stray output from imported code goes to stderr (stdout is swapped while ``main`` runs), and
+    any exception becomes a document with one ``error`` result, so the harness always has
+    something to parse.
+    """
+    stdout = sys.stdout
+    sys.stdout = sys.stderr
+    results: list[dict[str, object]] = []
+    extra: dict[str, object] = {}
+    try:
+        try:
+            results, extra = main(argv)  # type: ignore[operator]
+            code = EXIT_OK
+            if any(r.get("status") == "fail" for r in results):
+                code = EXIT_FAIL
+            if any(r.get("status") == "error" for r in results):
+                code = EXIT_ERROR
+        except UsageError as exc:
+            code = EXIT_USAGE
+            results = [
+                make_result(
+                    name,
+                    "<usage>",
+                    "error",
+                    category="probe-error",
+                    message="usage: %s" % exc,
+                    hint="the harness called the %s probe with a bad command line" % name,
+                )
+            ]
+        except SystemExit as exc:  # --help
+            if exc.code in (0, None):
+                return EXIT_OK
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the document must be printed whatever broke
+            code = EXIT_ERROR
+            results = [
+                make_result(
+                    name,
+                    "<probe>",
+                    "error",
+                    category="probe-error",
+                    message="%s: %s" % (type(exc).__name__, exc),
+                    hint="the %s probe itself failed (a bug in compat-matrix): see details" % name,
+                    details={"traceback": tail(traceback.format_exc(), 30, 8000)},
+                )
+            ]
+        document: dict[str, object] = {"probe": name}
+        try:
+            document["python"] = python_info()
+        except Exception as exc:  # noqa: BLE001 - a broken sysconfig must not lose the results
+            document["python"] = {"version": platform.python_version(), "error": str(exc)}
+        document["results"] = results
+        for key, value in extra.items():
+            document.setdefault(key, value)
+        text = json.dumps(document, ensure_ascii=True, default=str)
+    finally:
+        sys.stdout = stdout
+    stdout.write(text + "\n")
+    stdout.flush()
+    return code
+
+
+def module_name_of_file(filename: str) -> str | None:
+    """The module a file at the top of a site directory provides, or None if it is no module.
+
+    ``six.py`` -> ``six``; ``_cffi_backend.cpython-311-x86_64-linux-gnu.so`` -> ``_cffi_backend``.
+    """
+    for pattern in (_PY_RE, _EXTENSION_RE):
+        match = pattern.match(filename)
+        if match:
+            return match.group(1)
+    return None
+
+
+def top_level_from_files(files: list[str]) -> set[str]:
+    """Every top-level importable name in a distribution's RECORD (posix relative paths).
+
+    Packages are directories with an ``__init__`` module; a directory that is a valid
+    identifier and holds Python code anywhere below counts too (namespace packages such as
+    ``google``). Metadata directories, ``*.libs``, ``*-stubs`` and files outside the site
+    directory (``../../bin/...``) are not modules.
+    """
+    packages: set[str] = set()
+    namespaces: set[str] = set()
+    modules: set[str] = set()
+    for entry in files:
+        parts = [p for p in entry.replace("\\", "/").split("/") if p]
+        if not parts or parts[0] in ("..", "."):
+            continue
+        if len(parts) == 1:
+            name = module_name_of_file(parts[0])
+            if name:
+                modules.add(name)
+            continue
+        top = parts[0]
+        if not top.isidentifier() or top == "__pycache__" or "__pycache__" in parts[:-1]:
+            continue
+        leaf = module_name_of_file(parts[-1])
+        if leaf is None:
+            continue
+        if len(parts) == 2 and leaf == "__init__":
+            packages.add(top)
+        else:
+            namespaces.add(top)
+    return packages | namespaces | modules
+
+
+def public_top_level(names: set[str] | list[str]) -> list[str]:
+    """The names worth importing: no tests, and private names only when that is all there is."""
+    usable = sorted(n for n in set(names) if n not in _NOT_TARGETS)
+    public = [n for n in usable if not n.startswith("_")]
+    return public or usable
+
+
+class DistributionIndex:
+    """The distributions visible on a search path, read once through importlib.metadata.
+
+    Python 3.8 has no ``packages_distributions``, so module and file ownership are derived here
+    from ``top_level.txt`` and RECORD, as pip and importlib_metadata do.
+    """
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = list(paths)
+        #: canonical name -> the distribution import would see (first on the path)
+        self._dists: dict[str, object] = {}
+        #: canonical name -> [(dist-info path, version)] for every copy found
+        self.copies: dict[str, list[tuple[str, str]]] = {}
+        self._raw_top: dict[str, set[str]] = {}
+        self._module_owners: dict[str, list[str]] | None = None
+        self._component_owners: dict[tuple[str, str], list[str]] | None = None
+        self._record_cache: dict[str, set[str]] = {}
+        #: canonical name -> (name as its metadata spells it, version)
+        self._meta: dict[str, tuple[str, str]] = {}
+        if _metadata is None:  # pragma: no cover
+            return
+        for dist in _metadata.distributions(path=list(self.paths)):
+            try:
+                # .get(): a missing field is None, not a DeprecationWarning (3.12+) or KeyError
+                metadata = dist.metadata
+                name = metadata.get("Name")  # type: ignore[attr-defined]
+                version = metadata.get("Version") or ""  # type: ignore[attr-defined]
+            except _METADATA_ERRORS:  # unreadable metadata: not a distribution import can use
+                continue
+            if not name:
+                continue
+            key = canonicalize_name(str(name))
+            location = str(getattr(dist, "_path", "") or "")
+            self.copies.setdefault(key, []).append((location, str(version)))
+            if key not in self._dists:
+                self._dists[key] = dist
+                self._meta[key] = (str(name), str(version))
+
+    # -- names and versions ------------------------------------------------------------------
+
+    def versions(self) -> dict[str, str]:
+        """``{canonical name: version}`` of every distribution import would see."""
+        return {key: self._meta[key][1] for key in sorted(self._dists)}
+
+    def get(self, name: str) -> object | None:
+        return self._dists.get(canonicalize_name(name))
+
+    def display(self, key: str) -> tuple[str, str]:
+        """``(name as its metadata spells it, version)`` for a canonical name."""
+        return self._meta.get(key, (key, ""))
+
+    def site_of(self, key: str) -> str:
+        dist = self._dists.get(key)
+        if dist is None:
+            return ""
+        try:
+            return os.path.realpath(str(dist.locate_file("")))  # type: ignore[attr-defined]
+        except _METADATA_ERRORS:
+            return ""
+
+    # -- top-level modules -------------------------------------------------------------------
+
+    def _record(self, key: str) -> list[str]:
+        """The paths a distribution installed (RECORD, read directly: 10x faster than .files)."""
+        dist = self._dists.get(key)
+        if dist is None:
+            return []
+        try:
+            text = dist.read_text("RECORD")  # type: ignore[attr-defined]
+            if text:
+                return [row[0] for row in csv.reader(text.splitlines()) if row and row[0]]
+            files = dist.files  # type: ignore[attr-defined]
+        except (csv.Error, *_METADATA_ERRORS):
+            return []
+        return [str(f) for f in files or []]
+
+    def raw_top_level(self, key: str) -> set[str]:
+        """Every top-level name the distribution provides, private ones included."""
+        if key in self._raw_top:
+            return self._raw_top[key]
+        dist = self._dists.get(key)
+        names: set[str] = set()
+        if dist is not None:
+            text = None
+            try:
+                text = dist.read_text("top_level.txt")  # type: ignore[attr-defined]
+            except _METADATA_ERRORS:
+                text = None
+            if text:
+                for raw in text.splitlines():
+                    line = raw.strip().replace("\\", "/")
+                    if line:
+                        names.add(line.split("/", maxsplit=1)[0])
+            else:
+                files = self._record(key)
+                names = top_level_from_files(files)
+                if not [n for n in names if not n.startswith("_")]:
+                    names |= self._editable_top_level(key, files)
+        self._raw_top[key] = names
+        return names
+
+    def top_level(self, name: str) -> list[str]:
+        """The importable top-level modules of a distribution ([] when it is not installed)."""
+        key = canonicalize_name(name)
+        if key not in self._dists:
+            return []
+        raw = self.raw_top_level(key)
+        return public_top_level(raw)
+
+    def _editable_top_level(self, key: str, files: list[str]) -> set[str]:
+        """Names behind an editable install (setuptools finder MAPPING or a .pth directory)."""
+        site = self.site_of(key)
+        names: set[str] = set()
+        for entry in files:
+            if "/" in entry:
+                continue
+            path = os.path.join(site, entry)
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    text = handle.read(200000)
+            except OSError:
+                continue
+            if entry.startswith("__editable__") and entry.endswith("_finder.py"):
+                match = re.search(r"^MAPPING[^=]*=\s*(\{[^}]*\})", text, re.MULTILINE)
+                if match:
+                    names.update(
+                        re.findall(r"['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*:", match.group(1))
+                    )
+            elif entry.endswith(".pth"):
+                for raw in text.splitlines():
+                    line = raw.strip()
+                    if not line or line.startswith(("#", "import ", "import\t")):
+                        continue
+                    if os.path.isdir(line):
+                        for child in sorted(os.listdir(line)):
+                            if os.path.isfile(os.path.join(line, child, "__init__.py")):
+                                names.add(child)
+        return names
+
+    # -- ownership ---------------------------------------------------------------------------
+
+    def owner_of_module(self, module: str) -> str | None:
+        """Canonical name of the distribution that provides ``module`` (by its top level)."""
+        top = module.split(".", maxsplit=1)[0]
+        guess = canonicalize_name(top)
+        if guess in self._dists and top in self.raw_top_level(guess):
+            return guess
+        if self._module_owners is None:
+            owners: dict[str, list[str]] = {}
+            for key in self._dists:
+                for name in self.raw_top_level(key):
+                    owners.setdefault(name, []).append(key)
+            self._module_owners = owners
+        found = self._module_owners.get(top) or []
+        return found[0] if len(found) == 1 else None
+
+    def owner_of_file(self, path: str) -> str | None:
+        """Canonical name of the distribution whose RECORD lists ``path`` (None: not ours)."""
+        if not path or path.startswith("<"):
+            return None
+        real = os.path.realpath(path)
+        if self._component_owners is None:
+            owners: dict[tuple[str, str], list[str]] = {}
+            for key in self._dists:
+                site = self.site_of(key)
+                for entry in self._record(key):
+                    first = entry.replace("\\", "/").split("/")[0]
+                    if first in ("..", "."):
+                        continue
+                    bucket = owners.setdefault((site, first), [])
+                    if key not in bucket:
+                        bucket.append(key)
+            self._component_owners = owners
+        sites = sorted({site for site, _ in self._component_owners}, key=len, reverse=True)
+        for site in sites:
+            if not real.startswith(site + os.sep):
+                continue
+            rel = real[len(site) + 1 :]
+            first = rel.split(os.sep)[0]
+            candidates = self._component_owners.get((site, first)) or []
+            if len(candidates) == 1:
+                return candidates[0]
+            rel_posix = rel.replace(os.sep, "/")
+            for key in candidates:
+                if key not in self._record_cache:
+                    self._record_cache[key] = set(self._record(key))
+                if rel_posix in self._record_cache[key]:
+                    return key
+            return candidates[0] if candidates else None
+        return None
+
+    def duplicates(self) -> dict[str, list[tuple[str, str]]]:
+        """Distributions with more than one metadata directory in the same site directory."""
+        found: dict[str, list[tuple[str, str]]] = {}
+        for key, copies in self.copies.items():
+            by_dir: dict[str, list[tuple[str, str]]] = {}
+            for location, version in copies:
+                by_dir.setdefault(os.path.dirname(location), []).append((location, version))
+            for group in by_dir.values():
+                if len(group) > 1:
+                    found.setdefault(key, []).extend(group)
+        return found

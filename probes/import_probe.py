@@ -1,0 +1,1047 @@
+"""Import each target module in a fresh interpreter and say why an import breaks.
+
+Usage::
+
+    <env python> import_probe.py [--timeout SECONDS] [--jobs N] [--path DIR ...] MODULE [MODULE ...]
+
+Every target is imported by its own child process of this interpreter (``sys.executable``),
+so a segfault, an ``abort()`` or a hang in one import cannot hide the others, and one import
+cannot mask another's failure by loading a shared library first. Children run a few at a
+time, each in a new process group that is killed whole at the deadline (and, on Linux, when
+the probe itself is killed). Children run with faulthandler on, so a crash or a hang leaves
+its Python stack in ``details``.
+
+The child keeps the environment's normal ``sys.path`` (site-packages included) but drops the
+cwd entry and runs in an empty directory, so nothing where the probe was started can shadow
+a module. ``--path DIR`` (repeatable) prepends DIR to the child's ``sys.path`` and to the
+distribution lookup: for auditing a tree that is not installed, and for tests.
+
+Prints one JSON document (see ``_probelib.run_probe``); per target ``details`` has
+``import_s``, ``version``, ``distribution``, ``distribution_version`` and, on failure,
+``exception``, ``traceback_tail``, ``stderr_tail`` and what the category needs (symbol,
+library, requester, ...). Exit status: 0 all passed, 1 some failed, 2 usage, 3 probe error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import _probelib as lib  # noqa: E402
+
+__all__ = ["PROBE", "Context", "classify", "import_targets", "main"]
+
+PROBE = "import"
+DEFAULT_TIMEOUT = 180.0
+
+#: Runs in the child: import one module, write a report file, exit. Python 3.8 syntax only.
+_CHILD = r"""
+import sys
+if sys.path and sys.path[0] in ("", "."):
+    del sys.path[0]
+import faulthandler, importlib, json, os, time, traceback, warnings
+target, out_path, trace_path, dump_after = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+sys.path[0:0] = json.loads(sys.argv[5])
+if sys.platform.startswith("linux"):
+    # Die with the probe: it may be SIGKILLed by the harness, and this child leads its own
+    # process group, out of reach of the harness's killpg.
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except Exception:
+        pass
+    if os.getppid() != int(sys.argv[6]):
+        os._exit(70)
+faulthandler.enable()
+if dump_after > 0:
+    faulthandler.dump_traceback_later(dump_after, exit=False)
+_trace = os.open(trace_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+_tracing = [True]
+def _hook(event, args, _write=os.write, _fd=_trace, _on=_tracing):
+    if event == "import" and _on[0]:
+        try:
+            _write(_fd, (str(args[0]) + "\n").encode("utf-8", "replace"))
+        except Exception:
+            pass
+if hasattr(sys, "addaudithook"):
+    sys.addaudithook(_hook)
+
+def _text(value):
+    try:
+        return str(value)
+    except Exception as exc:
+        return "<unprintable: %r>" % (exc,)
+
+def _chain(exc):
+    items, seen = [], set()
+    while exc is not None and id(exc) not in seen and len(items) < 8:
+        seen.add(id(exc))
+        kind = type(exc)
+        name = kind.__qualname__
+        if kind.__module__ != "builtins":
+            name = kind.__module__ + "." + name
+        item = {"type": name, "message": _text(exc), "files": []}
+        if isinstance(exc, ImportError):
+            item["name"] = exc.name
+            item["path"] = exc.path
+        tb = exc.__traceback__
+        while tb is not None:
+            item["files"].append(tb.tb_frame.f_code.co_filename)
+            tb = tb.tb_next
+        items.append(item)
+        if exc.__cause__ is not None:
+            exc = exc.__cause__
+        else:
+            exc = None if exc.__suppress_context__ else exc.__context__
+    return items
+
+def _foreign_extensions(missing):
+    from importlib.machinery import EXTENSION_SUFFIXES
+    parent, _, leaf = missing.rpartition(".")
+    if parent:
+        dirs = list(getattr(sys.modules.get(parent), "__path__", None) or [])
+    else:
+        dirs = list(sys.path)
+    found = []
+    for folder in dirs:
+        try:
+            names = sorted(os.listdir(folder or "."))
+        except OSError:
+            continue
+        for name in names:
+            if not name.startswith(leaf + ".") or not name.endswith((".so", ".pyd")):
+                continue
+            if name[len(leaf):] in EXTENSION_SUFFIXES:
+                continue
+            found.append(os.path.join(folder, name))
+    return found[:10]
+
+report = {"target": target, "ok": False}
+caught = []
+start = time.perf_counter()
+try:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        module = importlib.import_module(target)
+    report["import_s"] = time.perf_counter() - start
+    report["ok"] = True
+    version = getattr(module, "__version__", None)
+    if isinstance(version, tuple):
+        version = ".".join(_text(part) for part in version)
+    report["version"] = None if version is None else _text(version)
+    report["file"] = getattr(module, "__file__", None)
+except BaseException as exc:
+    report["import_s"] = time.perf_counter() - start
+    report["exception"] = _chain(exc)
+    report["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        report["foreign_extensions"] = _foreign_extensions(exc.name)
+_tracing[0] = False
+faulthandler.cancel_dump_traceback_later()
+report["warnings"] = [
+    "%s: %s" % (w.category.__name__, _text(w.message)) for w in (caught or [])[:20]
+]
+numpy = sys.modules.get("numpy")
+if numpy is not None and isinstance(getattr(numpy, "__version__", None), str):
+    report["numpy_version"] = numpy.__version__
+if hasattr(sys, "_is_gil_enabled"):
+    report["gil_enabled"] = sys._is_gil_enabled()
+with open(out_path + ".tmp", "w") as handle:
+    json.dump(report, handle)
+os.replace(out_path + ".tmp", out_path)
+"""
+
+#: First release of a distribution whose wheels were built against NumPy 2 (release notes).
+FIRST_NUMPY2_RELEASE = {
+    "astropy": "6.1.0",
+    "bottleneck": "1.4.0",
+    "h5py": "3.11.0",
+    "matplotlib": "3.8.4",
+    "numba": "0.60.0",
+    "numexpr": "2.10.0",
+    "opencv-python": "4.10.0.84",
+    "opencv-python-headless": "4.10.0.84",
+    "pandas": "2.2.2",
+    "pyarrow": "16.0.0",
+    "pywavelets": "1.6.0",
+    "scikit-learn": "1.4.2",
+    "scipy": "1.13.0",
+    "shapely": "2.0.4",
+    "statsmodels": "0.14.2",
+}
+
+#: NumPy C-API version -> first NumPy release that provides it (numpyconfig.h).
+_NUMPY_C_API = {
+    0xD: "1.16",
+    0xE: "1.20",
+    0xF: "1.22",
+    0x10: "1.23",
+    0x11: "1.25",
+    0x12: "2.0",
+    0x13: "2.1",
+    0x14: "2.3",
+}
+
+#: libstdc++ symbol version -> first GCC release that provides it (libstdc++ manual, abi.html).
+_GLIBCXX_GCC = {
+    "GLIBCXX_3.4.21": "5.1",
+    "GLIBCXX_3.4.22": "6.1",
+    "GLIBCXX_3.4.23": "7.1",
+    "GLIBCXX_3.4.24": "7.2",
+    "GLIBCXX_3.4.25": "8.1",
+    "GLIBCXX_3.4.26": "9.1",
+    "GLIBCXX_3.4.27": "9.2",
+    "GLIBCXX_3.4.28": "9.3",
+    "GLIBCXX_3.4.29": "11.1",
+    "GLIBCXX_3.4.30": "12.1",
+    "GLIBCXX_3.4.31": "13.1",
+    "GLIBCXX_3.4.32": "13.2",
+    "GLIBCXX_3.4.33": "14.1",
+    "GLIBCXX_3.4.34": "15.1",
+}
+
+_SYMBOL_VERSION_RE = re.compile(
+    r"(?P<lib>[^\s:'\"]+): version [`'](?P<node>[^'`]+)' not found \(required by (?P<req>[^)]+)\)"
+)
+_UNDEFINED_RE = re.compile(
+    r"(?P<file>[^\s:'\"]+): undefined symbol: (?P<symbol>[^\s,]+)(?:, version (?P<ver>\S+))?"
+)
+_MISSING_LIB_RE = re.compile(
+    r"(?P<lib>[^\s:'\"]+): cannot open shared object file: No such file or directory"
+)
+_PYINIT_RE = re.compile(
+    r"dynamic module does not define module export function \((?P<func>[^)]+)\)"
+)
+_DTYPE_SIZE_RE = re.compile(
+    r"numpy\.(?P<type>\w+) size changed, may indicate binary incompatibility\. "
+    r"Expected (?P<header>\d+) from C header, got (?P<runtime>\d+) from PyObject"
+)
+_NUMPY_ABI_RE = re.compile(
+    r"module compiled against ABI version (?P<built>0x[0-9a-fA-F]+) "
+    r"but this version of numpy is (?P<running>0x[0-9a-fA-F]+)"
+)
+_NUMPY_API_RE = re.compile(
+    r"module (?:was )?compiled against (?:NumPy C-)?API version (?P<built>0x[0-9a-fA-F]+)"
+    r"(?: \(NumPy (?P<needs>[\d.]+)\))? but (?:this version of numpy is|the running NumPy has "
+    r"C-API version) (?P<running>0x[0-9a-fA-F]+)"
+)
+_CYTHON_INIT_RE = re.compile(r"\bin init (?P<module>[A-Za-z_][\w.]*)")
+_FILE_RE = re.compile(r'File "(?P<file>[^"]+)", line \d+')
+_TAG_RE = re.compile(r"^[^.]+\.(?P<tag>[^.]+)\.(?:so|pyd)$")
+
+
+class Context:
+    """What classification needs to know about the environment beyond one child's report."""
+
+    def __init__(self, index: lib.DistributionIndex | None, python: dict[str, Any]) -> None:
+        self.index = index
+        self.python = python
+
+    def numpy_version(self, report: dict[str, Any]) -> str:
+        found = report.get("numpy_version")
+        if isinstance(found, str) and found:
+            return found
+        if self.index is not None and self.index.get("numpy") is not None:
+            return self.index.display("numpy")[1]
+        return ""
+
+    def owner(self, path: str | None = None, module: str | None = None) -> str | None:
+        """Canonical name of the distribution owning a file (preferred) or a module."""
+        if self.index is None:
+            return None
+        if path:
+            found = self.index.owner_of_file(path)
+            if found:
+                return found
+        if module:
+            return self.index.owner_of_module(module)
+        return None
+
+    def describe(self, key: str | None) -> str:
+        """``pandas 2.0.3`` for a canonical name; ``""`` when unknown."""
+        if not key:
+            return ""
+        if self.index is None:
+            return key
+        name, version = self.index.display(key)
+        return ("%s %s" % (name, version)).strip()
+
+    def prefix(self) -> str:
+        return os.path.realpath(sys.prefix)
+
+
+# -- running children ------------------------------------------------------------------------
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the child's process group (it leads one), and the child itself in any case."""
+    if hasattr(os, "killpg"):
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        with contextlib.suppress(OSError):
+            proc.kill()
+
+
+def _read(path: str, limit: int = 20000) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _run_child(
+    target: str, number: int, workdir: str, timeout: float, paths: list[str]
+) -> dict[str, Any]:
+    """Import ``target`` in a child process; the raw outcome, not yet classified."""
+    stem = os.path.join(workdir, "t%d" % number)
+    out_path, trace_path = stem + ".json", stem + ".imports"
+    dump_after = max(timeout - max(0.5, timeout * 0.1), timeout * 0.5)
+    argv = [sys.executable, "-c", _CHILD, target, out_path, trace_path, repr(dump_after)]
+    argv += [json.dumps(paths), str(os.getpid())]
+    outcome: dict[str, Any] = {"target": target, "timeout": timeout, "timed_out": False}
+    start = time.perf_counter()
+    with open(stem + ".out", "wb") as out, open(stem + ".err", "wb") as err:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=os.path.join(workdir, "cwd"),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=hasattr(os, "setsid"),
+            )
+        except OSError as exc:
+            outcome["spawn_error"] = "%s: %s" % (type(exc).__name__, exc)
+            outcome["duration_s"] = time.perf_counter() - start
+            return outcome
+        try:
+            outcome["returncode"] = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            outcome["timed_out"] = True
+            _kill_group(proc)
+            try:
+                outcome["returncode"] = proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # unkillable (stuck in the kernel): give up on it
+                outcome["returncode"] = None
+        else:
+            _kill_group(proc)  # whatever the import left running in its group
+    outcome["duration_s"] = time.perf_counter() - start
+    text = _read(out_path, 10_000_000)
+    if text:
+        try:
+            outcome["report"] = json.loads(text)
+        except ValueError as exc:
+            outcome["report_error"] = str(exc)
+    outcome["stderr"] = _read(stem + ".err")
+    outcome["stdout"] = _read(stem + ".out", 4000)
+    imports: list[str] = []
+    for name in _read(trace_path, 4000).splitlines():
+        if not imports or imports[-1] != name:
+            imports.append(name)
+    outcome["imports_tail"] = imports[-5:]
+    return outcome
+
+
+def import_targets(
+    targets: list[str], timeout: float, jobs: int, paths: list[str]
+) -> list[dict[str, Any]]:
+    """Run one child per target, ``jobs`` at a time; outcomes in target order."""
+    workdir = tempfile.mkdtemp(prefix="compat-import-")
+    try:
+        os.mkdir(os.path.join(workdir, "cwd"))
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [
+                pool.submit(_run_child, target, number, workdir, timeout, paths)
+                for number, target in enumerate(targets)
+            ]
+            return [future.result() for future in futures]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- classification --------------------------------------------------------------------------
+
+
+def _exception_text(report: dict[str, Any]) -> str:
+    chain = report.get("exception") or []
+    return "\n".join("%s: %s" % (item.get("type"), item.get("message")) for item in chain)
+
+
+def _first_exception(report: dict[str, Any]) -> dict[str, Any]:
+    chain = report.get("exception") or [{}]
+    first: dict[str, Any] = chain[0]
+    return first
+
+
+def _short(text: str, limit: int = 600) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _interpreter(tag: str) -> str:
+    """``cpython-39`` -> ``CPython 3.9``; ``cpython-313t`` -> ``CPython 3.13 (free-threaded)``."""
+    match = re.match(r"cpython-(\d)(\d+)([a-z]*)", tag)
+    if match:
+        flags = match.group(3)
+        extra = " (free-threaded)" if "t" in flags else (" (debug)" if "d" in flags else "")
+        return "CPython %s.%s%s" % (match.group(1), match.group(2), extra)
+    match = re.match(r"cp(\d)(\d+)", tag)
+    if match:
+        return "CPython %s.%s" % (match.group(1), match.group(2))
+    if tag == "abi3":
+        return "the stable ABI (abi3)"
+    if tag.startswith("pypy"):
+        return "PyPy (%s)" % tag
+    return tag
+
+
+def _running(ctx: Context) -> str:
+    version = str(ctx.python.get("version", ""))
+    short = ".".join(version.split(".")[:2])
+    threaded = " (free-threaded)" if ctx.python.get("free_threaded") else ""
+    return "CPython %s%s (%s)" % (short, threaded, ctx.python.get("abi", ""))
+
+
+def _numpy_major(version: str) -> int | None:
+    match = re.match(r"(\d+)", version or "")
+    return int(match.group(1)) if match else None
+
+
+def _failing_dist(report: dict[str, Any], text: str, ctx: Context, target: str) -> str | None:
+    """The distribution whose extension failed: Cython init name, ImportError.path, frames."""
+    skip = {"numpy"} if target.split(".", maxsplit=1)[0] != "numpy" else set()
+    candidates: list[tuple[str | None, str | None]] = []
+    for match in _CYTHON_INIT_RE.finditer(text):
+        candidates.append((None, match.group("module")))
+    chain = report.get("exception") or []
+    for item in chain:
+        if item.get("path"):
+            candidates.append((item["path"], None))
+    for item in chain:
+        for path in reversed(item.get("files") or []):
+            candidates.append((path, None))
+    for match in reversed(list(_FILE_RE.finditer(text))):
+        candidates.append((match.group("file"), None))
+    for path, module in candidates:
+        if path and (path.startswith("<") or not os.path.isabs(path)):
+            continue
+        key = ctx.owner(path=path, module=module)
+        if key and key not in skip:
+            return key
+    return ctx.owner(module=target)
+
+
+def _classify_numpy(
+    target: str, report: dict[str, Any], text: str, ctx: Context, numpy: str
+) -> dict[str, Any] | None:
+    """abi-numpy: the extension and the installed NumPy were not built for each other."""
+    built: str | None = None  # "1" / "2" / None (unknown), or a minimum version for C-API
+    needs: str | None = None
+    evidence = ""
+    major = _numpy_major(numpy)
+    size = _DTYPE_SIZE_RE.search(text)
+    abi = _NUMPY_ABI_RE.search(text)
+    api = _NUMPY_API_RE.search(text)
+    if "compiled using NumPy 1.x cannot be run in" in text or "_ARRAY_API not found" in text:
+        built, evidence = "1", "compiled using NumPy 1.x / _ARRAY_API not found"
+    elif "module compiled against NumPy 2.0 but running on NumPy 1.x" in text:
+        built, evidence = "2", "compiled against NumPy 2.0, running on NumPy 1.x"
+    elif abi:
+        built = str(int(abi.group("built"), 16) >> 24)
+        evidence = "ABI version %s, running %s" % (abi.group("built"), abi.group("running"))
+    elif api:
+        code = int(api.group("built"), 16)
+        needs = api.group("needs") or _NUMPY_C_API.get(code) or api.group("built")
+        evidence = "C-API version %s, running %s" % (api.group("built"), api.group("running"))
+    elif size:
+        header, runtime = int(size.group("header")), int(size.group("runtime"))
+        evidence = "numpy.%s size %d in the C header, %d at runtime" % (
+            size.group("type"),
+            header,
+            runtime,
+        )
+        if size.group("type") == "dtype" and major is not None:
+            built = "1" if major >= 2 else "2"
+        elif size.group("type") == "dtype":
+            built = "1" if header > runtime else "2"
+    elif "numpy.core.multiarray failed to import" in text and major is not None and major >= 2:
+        built, evidence = "1", "numpy.core.multiarray failed to import (NumPy 1.x headers)"
+    elif "numpy._core.multiarray failed to import" in text and major is not None and major < 2:
+        built, evidence = "2", "numpy._core.multiarray failed to import (NumPy 2.x headers)"
+    elif "multiarray failed to import" in text and numpy:
+        evidence = "multiarray failed to import"
+    else:
+        return None
+    key = _failing_dist(report, text, ctx, target)
+    who = ctx.describe(key) or target
+    name = (ctx.index.display(key)[0] if ctx.index is not None and key else "") or target
+    installed = "NumPy %s" % numpy if numpy else "the installed NumPy"
+    if built == "1" and (major is None or major >= 2):
+        first = FIRST_NUMPY2_RELEASE.get(key or "")
+        upgrade = " (%s>=%s)" % (name, first) if first else ""
+        hint = (
+            "%s was built against NumPy 1.x but %s is installed: pin numpy<2, or upgrade %s "
+            "to a release built for NumPy 2%s" % (who, installed, name, upgrade)
+        )
+    elif built == "2" and (major is None or major < 2):
+        hint = (
+            "%s was built against NumPy 2.x but %s is installed: upgrade numpy>=2, or install "
+            "an older %s release built against NumPy 1.x" % (who, installed, name)
+        )
+    elif needs:
+        hint = (
+            "%s needs the C-API of NumPy >= %s but %s is installed: upgrade numpy>=%s, or "
+            "install an older %s built for this NumPy" % (who, needs, installed, needs, name)
+        )
+    else:
+        hint = (
+            "%s is not binary-compatible with %s: install %s and numpy versions built for "
+            "each other (a %s wheel built against this NumPy)" % (who, installed, name, name)
+        )
+    details: dict[str, Any] = {"numpy_version": numpy, "evidence": evidence}
+    if key:
+        details["failing_distribution"] = key
+    if built:
+        details["built_against_numpy"] = built + ".x"
+    return {"category": "abi-numpy", "hint": hint, "details": details}
+
+
+_SYSTEM_LIB_DIRS = ("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/")
+
+
+def _origin(path: str, ctx: Context) -> str:
+    """Where a loaded library came from: a wheel, the environment, the OS, or elsewhere."""
+    real = os.path.realpath(path)
+    key = ctx.owner(path=real)
+    if key:
+        return "the copy bundled with %s (%s)" % (ctx.describe(key), real)
+    if real.startswith(ctx.prefix() + os.sep):
+        return "the environment's own copy (%s)" % real
+    if real.startswith(_SYSTEM_LIB_DIRS):
+        return "the system's copy (%s)" % real
+    return "the copy at %s" % real
+
+
+def _host_glibc() -> str:
+    try:
+        found = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        return ""
+    return (found or "").replace("glibc ", "")
+
+
+def _missing_library_hint(library: str, requester: str) -> str:
+    base = os.path.basename(library)
+    match = re.match(r"lib(cudart|cublas|cublasLt|nvrtc)\.so\.(\d+)", base)
+    if match:
+        package = {
+            "cudart": "nvidia-cuda-runtime",
+            "cublas": "nvidia-cublas",
+            "cublasLt": "nvidia-cublas",
+            "nvrtc": "nvidia-cuda-nvrtc",
+        }[match.group(1)]
+        return (
+            "%s (CUDA %s) is not installed or not on the loader's path: install %s-cu%s (pip) "
+            "or the CUDA %s toolkit, or use a CPU build of %s"
+            % (base, match.group(2), package, match.group(2), match.group(2), requester)
+        )
+    if base.startswith(("libcudnn", "libnccl", "libcufft", "libcurand", "libcusparse")) or (
+        base.startswith(("libcusolver", "libnvJitLink", "libcupti"))
+    ):
+        return (
+            "the NVIDIA library %s is not installed or not on the loader's path: install the "
+            "matching nvidia-*-cuXX wheel for your CUDA version, or use a CPU build of %s"
+            % (base, requester)
+        )
+    if base.startswith("libcuda.so"):
+        return (
+            "%s comes with the NVIDIA driver, not with pip: %s needs a machine with the NVIDIA "
+            "driver installed, or use a CPU build" % (base, requester)
+        )
+    if base.startswith("libpython"):
+        return (
+            "%s was linked against a shared %s that this interpreter does not provide: it was "
+            "built for another Python installation; rebuild it for this interpreter"
+            % (requester, base)
+        )
+    system = {
+        "libgomp": "libgomp1 (Debian/Ubuntu), libgomp (RHEL) or conda-forge libgomp",
+        "libGL": "libgl1 (Debian/Ubuntu) or mesa-libGL (RHEL), or use a headless build "
+        "(e.g. opencv-python-headless)",
+        "libglib-2.0": "libglib2.0-0 (Debian/Ubuntu) or glib2 (RHEL)",
+        "libgfortran": "libgfortran5 (Debian/Ubuntu) or conda-forge libgfortran",
+        "libstdc++": "libstdc++6 (Debian/Ubuntu) or conda-forge libstdcxx-ng",
+        "libz": "zlib1g (Debian/Ubuntu) or zlib (RHEL)",
+    }
+    for prefix, package in system.items():
+        if base.startswith(prefix + ".so"):
+            return "install %s: %s needs %s" % (package, requester, base)
+    return (
+        "%s needs %s, which is not installed or not on the loader's search path (the module's "
+        "RUNPATH/RPATH, LD_LIBRARY_PATH, /etc/ld.so.cache): install the package that provides "
+        "it, or reinstall %s from a wheel that bundles it" % (requester, base, requester)
+    )
+
+
+def _classify_exception(
+    target: str, report: dict[str, Any], ctx: Context, stderr: str
+) -> dict[str, Any]:
+    first = _first_exception(report)
+    text = _exception_text(report)
+    traceback_text = str(report.get("traceback") or "")
+    message = _short("%s: %s" % (first.get("type"), first.get("message")))
+    base: dict[str, Any] = {"message": message}
+
+    # NumPy's import_array() prints the real cause (a loader error when NumPy itself cannot
+    # load) and raises a generic "multiarray failed to import": look at stderr then.
+    loader_text = text
+    if "multiarray failed to import" in text:
+        loader_text = text + "\n" + stderr
+    match = _SYMBOL_VERSION_RE.search(loader_text)
+    if match:
+        library, node, requester = match.group("lib"), match.group("node"), match.group("req")
+        req_key = ctx.owner(path=requester) or ctx.owner(module=target)
+        who = ctx.describe(req_key) or target
+        details: dict[str, Any] = {
+            "library": library,
+            "version_node": node,
+            "required_by": requester,
+        }
+        if node.startswith(("GLIBCXX_", "CXXABI_")):
+            gcc = _GLIBCXX_GCC.get(node)
+            built = " (built with GCC >= %s)" % gcc if gcc else ""
+            hint = (
+                "%s%s needs %s from libstdc++, but the libstdc++ loaded is older: %s. In a "
+                "conda environment install a newer libstdcxx-ng (conda-forge), otherwise use a "
+                "newer OS image or a %s wheel built with an older toolchain; if another "
+                "module loaded an old libstdc++ first, import order matters"
+                % (who, built, node, _origin(library, ctx), who)
+            )
+        elif node.startswith("GLIBC_"):
+            host = _host_glibc()
+            details["host_glibc"] = host
+            hint = (
+                "%s needs glibc >= %s but this system has glibc %s: install a wheel whose "
+                "manylinux tag is at most manylinux_%s, or run on a newer OS"
+                % (
+                    who,
+                    node[len("GLIBC_") :],
+                    host or "(unknown)",
+                    (host or "2_17").replace(".", "_"),
+                )
+            )
+        else:
+            soname = os.path.basename(library)
+            hint = (
+                "%s (%s) needs version %s of %s, which the loaded library does not define: "
+                "it was built against a newer or different %s than %s; install the %s that "
+                "%s was built for, or rebuild %s against this one"
+                % (
+                    who,
+                    os.path.basename(requester),
+                    node,
+                    soname,
+                    soname,
+                    _origin(library, ctx),
+                    soname,
+                    who,
+                    who,
+                )
+            )
+        if req_key:
+            details["requester_distribution"] = req_key
+        base.update(category="symbol-version", hint=hint, details=details)
+        return base
+
+    match = _UNDEFINED_RE.search(loader_text)
+    if match:
+        path, symbol = match.group("file"), match.group("symbol")
+        key = ctx.owner(path=path) or ctx.owner(module=target)
+        who = ctx.describe(key) or target
+        details = {"symbol": symbol, "file": path}
+        if match.group("ver"):
+            details["symbol_version"] = match.group("ver")
+        if re.match(r"_?Py|_Py", symbol):
+            details["symbol_origin"] = "python"
+            hint = (
+                "%s (%s) uses the Python C-API symbol %s, which %s does not export: it was built "
+                "for a different Python version or build; reinstall %s for this interpreter"
+                % (who, os.path.basename(path), symbol, _running(ctx), who)
+            )
+        elif re.match(r"_ZN?K?\d*(c10|at|torch|caffe2)", symbol):
+            details["symbol_origin"] = "torch"
+            hint = (
+                "%s (%s) was built against a different torch than the one installed (%s missing): "
+                "install the %s release built for this torch, or the torch it was built for"
+                % (who, os.path.basename(path), symbol, who)
+            )
+        else:
+            hint = (
+                "%s (%s) references %s, which none of the loaded libraries export: it was built "
+                "against a different version of the library that defines it; reinstall %s "
+                "matching the installed versions of its dependencies"
+                % (who, os.path.basename(path), symbol, who)
+            )
+        if key:
+            details["distribution_of_file"] = key
+        base.update(category="undefined-symbol", hint=hint, details=details)
+        return base
+
+    match = _MISSING_LIB_RE.search(loader_text)
+    if match:
+        library = match.group("lib")
+        requester = next(
+            (str(item["path"]) for item in report.get("exception") or [] if item.get("path")),
+            "",
+        )
+        if not requester:
+            frames = [
+                f
+                for item in report.get("exception") or []
+                for f in item.get("files") or []
+                if f and not f.startswith("<") and ctx.owner(path=f)
+            ]
+            requester = frames[-1] if frames else ""
+        key = ctx.owner(path=requester) if requester else None
+        key = key or ctx.owner(module=target)
+        who = ctx.describe(key) or target
+        details = {"library": library, "requested_by": requester}
+        if key:
+            details["requester_distribution"] = key
+        hint = _missing_library_hint(library, who)
+        if requester:
+            hint += " (needed by %s or one of its dependencies)" % requester
+        base.update(category="missing-library", hint=hint, details=details)
+        return base
+
+    match = _PYINIT_RE.search(text)
+    if match:
+        path = str(first.get("path") or "")
+        key = ctx.owner(path=path) or ctx.owner(module=target)
+        who = ctx.describe(key) or target
+        details = {"init_function": match.group("func"), "file": path}
+        tag = _TAG_RE.match(os.path.basename(path)) if path else None
+        if tag:
+            details["file_tag"] = tag.group("tag")
+        hint = (
+            "%s (%s) does not export %s: it was built for a different Python (this is %s) or "
+            "renamed after it was built; reinstall %s for this interpreter"
+            % (who, os.path.basename(path) or target, match.group("func"), _running(ctx), who)
+        )
+        base.update(category="abi-python", hint=hint, details=details)
+        return base
+
+    # NumPy prints its specific diagnosis ("compiled using NumPy 1.x", "_ARRAY_API not found")
+    # to stderr and raises a generic "multiarray failed to import": read both.
+    numpy = ctx.numpy_version(report)
+    numpy_text = "\n".join((text, traceback_text, stderr))
+    numpy_result = _classify_numpy(target, report, numpy_text, ctx, numpy)
+    if numpy_result is not None:
+        base.update(numpy_result)
+        return base
+
+    foreign = [str(p) for p in report.get("foreign_extensions") or []]
+    if first.get("type") == "ModuleNotFoundError" and foreign:
+        tags = []
+        for path in foreign:
+            tag = _TAG_RE.match(os.path.basename(path))
+            tags.append(tag.group("tag") if tag else os.path.basename(path))
+        built_for = ", ".join(sorted({_interpreter(t) for t in tags}))
+        key = ctx.owner(path=foreign[0]) or ctx.owner(module=target)
+        who = ctx.describe(key) or target
+        base.update(
+            category="abi-python",
+            message=_short(
+                "%s; found only %s, built for %s"
+                % (message, ", ".join(os.path.basename(p) for p in foreign), built_for)
+            ),
+            hint=(
+                "%s ships %s for %s, but this interpreter is %s and loads only %s: install the "
+                "%s build for this Python (a cp%s wheel), or run it with the Python it was "
+                "built for"
+                % (
+                    who,
+                    os.path.basename(foreign[0]),
+                    built_for,
+                    _running(ctx),
+                    ", ".join(_extension_suffixes()),
+                    who,
+                    "".join(str(ctx.python.get("version", "")).split(".")[:2]),
+                )
+            ),
+            details={"foreign_extensions": foreign, "built_for": built_for},
+        )
+        return base
+
+    missing = str(first.get("name") or "")
+    details = {}
+    if first.get("type") == "ModuleNotFoundError" and missing:
+        details["missing_module"] = missing
+        top = target.split(".", maxsplit=1)[0]
+        if missing in (target, top) or target.startswith(missing + "."):
+            hint = (
+                "module %s is not installed: check the import: list or the distribution's "
+                "top-level module (e.g. scikit-learn is imported as sklearn)" % missing
+            )
+        elif missing.startswith(top + "."):
+            key = ctx.owner(module=target)
+            who = ctx.describe(key) or top
+            hint = "%s is incomplete (%s is missing): reinstall %s" % (who, missing, who)
+        else:
+            key = ctx.owner(module=target)
+            who = ctx.describe(key) or target
+            hint = (
+                "%s imports %s, which is not installed: add the distribution that provides %s "
+                "(a dependency %s does not declare, or an optional extra)"
+                % (who, missing, missing.split(".", maxsplit=1)[0], who)
+            )
+    else:
+        key = _failing_dist(report, text + "\n" + traceback_text, ctx, target)
+        who = ctx.describe(key) or target
+        hint = (
+            "importing %s raised %s in %s: see details.traceback_tail; usually a version of %s "
+            "that does not support the installed dependencies or this Python"
+            % (target, first.get("type"), who, who)
+        )
+    base.update(category="import-error", hint=hint, details=details)
+    return base
+
+
+def _extension_suffixes() -> list[str]:
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    return list(EXTENSION_SUFFIXES)
+
+
+_SIGNAL_HINTS = {
+    "SIGSEGV": "native code crashed during the import: usually two builds that do not fit "
+    "together (an extension built against another version of a library it shares, e.g. "
+    "numpy, torch or libstdc++)",
+    "SIGILL": "the CPU lacks an instruction the binary uses (e.g. AVX, AVX2, AVX-512): install "
+    "a build for this CPU's baseline",
+    "SIGABRT": "native code aborted during the import (a failed assertion or an uncaught C++ "
+    "exception); the message is in details.stderr_tail",
+    "SIGBUS": "a bus error: a truncated or modified shared library or memory-mapped file",
+    "SIGFPE": "an arithmetic fault in native code during the import",
+    "SIGKILL": "killed from outside during the import (the out-of-memory killer?)",
+}
+
+
+def classify(outcome: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Turn one child's raw outcome into a result entry (status, category, message, hint)."""
+    target = str(outcome["target"])
+    report: dict[str, Any] = outcome.get("report") or {}
+    stderr = str(outcome.get("stderr") or "")
+    rc = outcome.get("returncode")
+    details: dict[str, Any] = {"import_s": report.get("import_s")}
+    if report.get("warnings"):
+        details["warnings"] = report["warnings"]
+    if "gil_enabled" in report:
+        details["gil_enabled"] = report["gil_enabled"]
+    key = None
+    if report.get("ok"):
+        key = ctx.owner(path=str(report.get("file") or ""), module=target)
+    else:
+        key = ctx.owner(module=target)
+    if key and ctx.index is not None:
+        name, version = ctx.index.display(key)
+        details["distribution"], details["distribution_version"] = name, version
+    details["version"] = report.get("version") or details.get("distribution_version")
+    who = ctx.describe(key) or target
+
+    def result(status: str, category: str | None, message: str, hint: str) -> dict[str, Any]:
+        return lib.make_result(
+            PROBE,
+            target,
+            status,
+            category=category,
+            message=message,
+            hint=hint,
+            duration_s=float(outcome.get("duration_s") or 0),
+            details=details,
+        )
+
+    if outcome.get("spawn_error"):
+        return result(
+            "error",
+            "probe-error",
+            str(outcome["spawn_error"]),
+            "could not start %s" % sys.executable,
+        )
+
+    if outcome.get("timed_out"):
+        timeout = float(outcome.get("timeout") or 0)
+        details["stack_at_deadline"] = lib.tail(stderr, 40, 6000)
+        details["imports_started_last"] = outcome.get("imports_tail") or []
+        last = (outcome.get("imports_tail") or [""])[-1]
+        where = " (last import started: %s)" % last if last else ""
+        if report.get("ok"):
+            message = "imported in %.2f s, but the interpreter did not exit within %g s" % (
+                float(report.get("import_s") or 0),
+                timeout,
+            )
+            hint = (
+                "%s leaves a non-daemon thread or an atexit handler that blocks interpreter "
+                "exit: scripts that import it never end" % who
+            )
+        else:
+            message = "import of %s did not finish within %g s%s" % (target, timeout, where)
+            hint = (
+                "the import of %s blocked (a deadlock, a network call or a very slow first-time "
+                "initialization): details.stack_at_deadline shows where; raise --timeout if it "
+                "is only slow" % who
+            )
+        return result("fail", "timeout", message, hint)
+
+    if isinstance(rc, int) and rc < 0:
+        try:
+            signame = signal.Signals(-rc).name
+        except ValueError:
+            signame = "signal %d" % -rc
+        details["signal"] = signame
+        details["stderr_tail"] = lib.tail(stderr, 40, 6000)
+        last = (outcome.get("imports_tail") or [""])[-1]
+        details["imports_started_last"] = outcome.get("imports_tail") or []
+        if report.get("ok"):
+            message = "%s imported, then the interpreter was killed by %s (signal %d) at exit" % (
+                target,
+                signame,
+                -rc,
+            )
+        else:
+            where = " (last import started: %s)" % last if last else ""
+            message = "import of %s killed by %s (signal %d)%s" % (target, signame, -rc, where)
+        hint = "%s: %s" % (
+            who,
+            _SIGNAL_HINTS.get(signame, "killed by %s during the import" % signame),
+        )
+        if signame == "SIGSEGV" and ctx.numpy_version(report):
+            hint += "; NumPy %s is installed" % ctx.numpy_version(report)
+        return result("fail", "crash", message, hint)
+
+    if not report:
+        details["stderr_tail"] = lib.tail(stderr, 40, 6000)
+        details["returncode"] = rc
+        if outcome.get("report_error"):
+            return result(
+                "error", "probe-error", "unreadable child report: %s" % outcome["report_error"], ""
+            )
+        return result(
+            "fail",
+            "import-error",
+            "the interpreter exited with status %s while importing %s" % (rc, target),
+            "%s ends the process during import (os._exit or a fatal error): see details.stderr_tail"
+            % who,
+        )
+
+    if report.get("ok"):
+        # Imported, but NumPy's "compiled using NumPy 1.x" banner or torch's "Failed to
+        # initialize NumPy" warning means the module runs without its NumPy support.
+        noise = stderr + "\n" + "\n".join(str(w) for w in report.get("warnings") or [])
+        if any(m in noise for m in ("compiled using NumPy 1.x", "_ARRAY_API not found")):
+            found = _classify_numpy(target, report, noise, ctx, ctx.numpy_version(report))
+            if found is not None:
+                details.update(found["details"])
+                details["stderr_tail"] = lib.tail(stderr, 20, 3000)
+                return result(
+                    "fail",
+                    "abi-numpy",
+                    "%s imported, but its NumPy support failed to load (_ARRAY_API not found)"
+                    % target,
+                    str(found["hint"]),
+                )
+        if isinstance(rc, int) and rc > 0:
+            details["stderr_tail"] = lib.tail(stderr, 20, 3000)
+            return result(
+                "fail",
+                "import-error",
+                "%s imported, but the interpreter exited with status %d" % (target, rc),
+                "%s fails at interpreter exit: see details.stderr_tail" % who,
+            )
+        return result("pass", None, "", "")
+
+    found = _classify_exception(target, report, ctx, stderr)
+    first = _first_exception(report)
+    details["exception"] = "%s: %s" % (first.get("type"), _short(str(first.get("message")), 2000))
+    chain = report.get("exception") or []
+    if len(chain) > 1:
+        details["exception_chain"] = [
+            "%s: %s" % (i.get("type"), _short(str(i.get("message")), 500)) for i in chain
+        ]
+    details["traceback_tail"] = lib.tail(str(report.get("traceback") or ""), 15)
+    if stderr.strip():
+        details["stderr_tail"] = lib.tail(stderr, 15, 3000)
+    details.update(found.get("details") or {})
+    return result("fail", str(found["category"]), str(found["message"]), str(found["hint"]))
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def _parser() -> lib.ProbeArgumentParser:
+    parser = lib.ProbeArgumentParser(
+        prog="import_probe.py",
+        description="Import each MODULE in a fresh interpreter and classify failures.",
+    )
+    parser.add_argument("modules", nargs="+", metavar="MODULE")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds allowed per import (default %(default)s)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="imports run at the same time (default: min(4, CPUs))",
+    )
+    parser.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="prepend DIR to the children's sys.path (repeatable)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    args = _parser().parse_args(argv)
+    if args.timeout <= 0:
+        raise lib.UsageError("--timeout must be positive")
+    targets: list[str] = []
+    for name in args.modules:
+        if not re.match(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*$", name):
+            raise lib.UsageError("not a module name: %r" % name)
+        if name not in targets:
+            targets.append(name)
+    extra = [os.path.abspath(p) for p in args.path]
+    outcomes = import_targets(targets, args.timeout, args.jobs, extra)
+    index = lib.DistributionIndex(lib.search_paths(extra))
+    ctx = Context(index, lib.python_info())
+    results = [classify(outcome, ctx) for outcome in outcomes]
+    return results, {}
+
+
+if __name__ == "__main__":
+    sys.exit(lib.run_probe(PROBE, main))
