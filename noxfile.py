@@ -46,10 +46,33 @@ def probe(session: nox.Session) -> None:
 
 @nox.session(python=False, default=False)
 def lint(session: nox.Session) -> None:
-    """ruff, ruff format, mypy --strict on src/."""
+    """ruff, ruff format, mypy --strict on src/; zizmor, schemas and pinned SHAs on the YAML."""
+    import re
+
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "src")
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    session.run("zizmor", "--offline", str(ROOT))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run(
+        "check-jsonschema", "--builtin-schema", "vendor.github-actions", str(ROOT / "action.yml")
+    )
+    # Every third-party action by full commit SHA, with the version it is in a comment.
+    uses = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#]+)\s*(#.*)?$")
+    pinned = re.compile(r"[^@\s]+@[0-9a-f]{40}")
+    unpinned = []
+    for path in [str(ROOT / "action.yml"), *workflows]:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            found = uses.match(line)
+            if not found or found.group(1).startswith(("./", "docker://")):
+                continue
+            comment = found.group(2) or ""
+            if not pinned.fullmatch(found.group(1)) or not re.search(r"#\s*v\d", comment):
+                unpinned.append(f"{path}:{number}: {line.strip()}")
+    if unpinned:
+        session.error("actions not pinned by commit SHA (# vX comment):\n" + "\n".join(unpinned))
 
 
 @nox.session(python=False, default=False)

@@ -35,6 +35,8 @@ __all__ = [
     "ProbeArgumentParser",
     "UsageError",
     "canonicalize_name",
+    "conda_channel",
+    "conda_records",
     "make_result",
     "module_name_of_file",
     "public_top_level",
@@ -450,3 +452,46 @@ class DistributionIndex:
                 if len(group) > 1:
                     found.setdefault(key, []).extend(group)
         return found
+
+
+def conda_records(prefix: str) -> list[dict[str, object]]:
+    """Every package record in ``<prefix>/conda-meta`` ([] when ``prefix`` is no conda env).
+
+    A record is conda's JSON as written (``name``, ``version``, ``build``, ``channel``,
+    ``files`` relative to the prefix, ...) plus ``_record``: its file name. Unreadable or
+    half-written records are skipped: conda itself ignores them.
+    """
+    folder = os.path.join(prefix, "conda-meta")
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    records: list[dict[str, object]] = []
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("name"), str):
+            record["_record"] = name
+            records.append(record)
+    return records
+
+
+def conda_channel(record: dict[str, object]) -> str:
+    """A conda record's channel, short: ``conda-forge``, ``main``, ``pypi``.
+
+    conda writes a URL (``https://conda.anaconda.org/conda-forge/linux-64``) or a bare name
+    depending on its version; a pip-installed package that conda noticed has channel ``pypi``.
+    """
+    channel = str(record.get("channel") or "").rstrip("/")
+    if not channel:
+        url = str(record.get("url") or "")
+        channel = url.rsplit("/", 2)[0] if url.count("/") >= 2 else ""
+    parts = [p for p in channel.split("/") if p]
+    if parts and re.match(r"^(noarch|(linux|osx|win|emscripten|wasi|zos)-\w+)$", parts[-1]):
+        parts = parts[:-1]  # a platform subdir
+    return parts[-1] if parts else ""

@@ -144,7 +144,9 @@ def test_cell_results_carry_the_contract_fields(broken_run) -> None:
     assert cell["python"]["implementation"] == "cpython"
     assert cell["resolved"] == {"six": "1.16.0"}
     assert [(p["probe"], p["target"], p["status"]) for p in cell["probes"]] == [
-        ("import", "six", "pass")
+        ("abi", "environment", "pass"),
+        ("native", "environment", "pass"),
+        ("import", "six", "pass"),
     ]
     assert set(cell["durations"]) == {"build", "probes"}
 

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__, pythons
+from .baseline import diff_results, load_baseline, render_changes_markdown, render_diff_json
 from .errors import CompatError, UsageError
 from .expansion import expand
+from .gate import DEFAULT_FAIL_ON, FAIL_ON, gate_exit_status, parse_fail_on
 from .matrix_file import load_matrix
+from .plan import OUTPUT_LIMIT, PlanSettings, github_matrix, load_history, plan_shards
 from .publishing import collect
 from .reports import render_terminal, write_reports
-from .verdicts import exit_status
+from .results import write_atomic
+from .selection import select_cells
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,12 +52,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not results:
         msg = f"no cell results found in {', '.join(args.dirs)}"
         raise UsageError(msg)
+    fail_on = parse_fail_on(args.fail_on)
+    diff = None
+    if args.baseline:
+        baseline_name, baseline = load_baseline(Path(args.baseline))
+        diff = diff_results(baseline, results, baseline_name)
     out = Path(args.output) if args.output else directories[0]
     name = args.name or _report_name(directories) or "compat-matrix"
-    paths = write_reports(out, name, results)
+    preamble = render_changes_markdown(diff) if diff is not None else ""
+    paths = write_reports(out, name, results, preamble=preamble)
     print(render_terminal(results, color=sys.stdout.isatty()))
+    if diff is not None:
+        write_atomic(out / "diff.json", render_diff_json(diff))
+        print(
+            f"since the baseline: {len(diff.regressions)} regressions, "
+            f"{len(diff.broken)} newly broken, {len(diff.fixed)} newly fixed, "
+            f"{len(diff.unsupported)} newly unsupported, {len(diff.added)} new cells, "
+            f"{len(diff.removed)} removed cells"
+        )
     print(f"report: {paths.markdown.parent}")
-    return exit_status(results)
+    return gate_exit_status(results, diff, fail_on)
 
 
 def _report_name(directories: Sequence[Path]) -> str | None:
@@ -62,6 +81,75 @@ def _report_name(directories: Sequence[Path]) -> str | None:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return None
+
+
+def _runs_on(label: str) -> str | list[str]:
+    """A runner label, or a JSON list of labels (`["self-hosted", "gpu"]`)."""
+    text = label.strip()
+    if text.startswith("["):
+        try:
+            labels = json.loads(text)
+        except ValueError:
+            labels = None
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            msg = f"runner labels must be a label or a JSON list of labels, not {label!r}"
+            raise UsageError(msg)
+        return labels
+    if not text:
+        msg = "a runner label cannot be empty"
+        raise UsageError(msg)
+    return text
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    cells = select_cells(expand(load_matrix(Path(args.matrix))), args.cells or "")
+    settings = PlanSettings(
+        max_jobs=args.max_jobs,
+        runs_on=_runs_on(args.runs_on),
+        gpu_runs_on=_runs_on(args.gpu_label) if args.gpu_label else None,
+        max_gpu_jobs=args.max_gpu_jobs,
+    )
+    history = load_history(Path(args.history)) if args.history else None
+    shards = plan_shards(cells, settings, history)
+    if args.github or args.github_output:
+        document = json.dumps(github_matrix(shards), separators=(",", ":"))
+        if args.github_output:
+            _write_plan_outputs(document, len(shards), len(cells))
+        if args.github:
+            print(document)
+        return 0
+    for shard in shards:
+        where = shard.runs_on if isinstance(shard.runs_on, str) else json.dumps(shard.runs_on)
+        print(f"{shard.name}  {len(shard.cells):>5} cells  ~{shard.cost:>7.0f} s  on {where}")
+        for cell_id in shard.cells:
+            print(f"    {cell_id}")
+    print(f"{len(cells)} cells in {len(shards)} jobs")
+    return 0
+
+
+def _write_plan_outputs(document: str, jobs: int, cells: int) -> None:
+    """`matrix`, `has-cells`, `jobs`, `cells` for the plan job's `outputs:`."""
+    target = os.environ.get("GITHUB_OUTPUT")
+    if not target:
+        msg = "--github-output needs $GITHUB_OUTPUT (it is set inside a GitHub Actions step)"
+        raise UsageError(msg)
+    if len(document.encode("utf-8")) > OUTPUT_LIMIT:
+        msg = (
+            f"the plan is {len(document)} bytes, over GitHub's {OUTPUT_LIMIT}-byte job output "
+            "limit: split the matrix into several files, or select cells with --cells"
+        )
+        raise UsageError(msg)
+    from .gha import set_outputs  # noqa: PLC0415  (GitHub-only path)
+
+    set_outputs(
+        Path(target),
+        {
+            "matrix": document,
+            "has-cells": "true" if jobs else "false",
+            "jobs": str(jobs),
+            "cells": str(cells),
+        },
+    )
 
 
 def _cmd_pythons(args: argparse.Namespace) -> int:
@@ -105,7 +193,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", help="where to write (default: first DIR)")
     p.add_argument("--matrix", metavar="MATRIX", help="order cells by this matrix's job order")
     p.add_argument("--name", help="report title (default: from compat.json)")
+    p.add_argument(
+        "--baseline",
+        metavar="COMPAT_JSON",
+        help="compare with an earlier compat.json: writes diff.json and opens compat.md with "
+        "the changes; a regression exits 1",
+    )
+    p.add_argument(
+        "--fail-on",
+        default=DEFAULT_FAIL_ON,
+        choices=FAIL_ON,
+        help="error (default): 1 on a failed, unmet or regressed cell, else 3 on infrastructure "
+        "errors; fail: errors do not count; regression: only regressions count; never: exit 0",
+    )
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("plan", help="shard the cells into CI jobs balanced by expected cost")
+    p.add_argument("matrix", metavar="MATRIX")
+    p.add_argument(
+        "--github", action="store_true", help='print {"include": [...]} for fromJSON(...)'
+    )
+    p.add_argument(
+        "--github-output",
+        action="store_true",
+        help="also write matrix, has-cells, jobs and cells to $GITHUB_OUTPUT",
+    )
+    p.add_argument(
+        "--max-jobs", type=int, default=256, metavar="N", help="at most N jobs (default 256)"
+    )
+    p.add_argument(
+        "--runs-on",
+        default="ubuntu-latest",
+        metavar="LABEL",
+        help="runner label for CPU cells, or a JSON list of labels (default ubuntu-latest)",
+    )
+    p.add_argument(
+        "--gpu-label",
+        default="",
+        metavar="LABEL",
+        help="runner label for cells whose cuda axis is not none (default: --runs-on)",
+    )
+    p.add_argument("--max-gpu-jobs", type=int, metavar="N", help="at most N GPU jobs")
+    p.add_argument("--cells", default="", help="only these cell ids or patterns (py3.11-*)")
+    p.add_argument(
+        "--history",
+        metavar="COMPAT_JSON",
+        help="balance by the cells' measured times in an earlier compat.json",
+    )
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("pythons", help="print the interpreter discovery table")
     p.add_argument("--json", action="store_true")

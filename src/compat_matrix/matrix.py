@@ -26,8 +26,9 @@ BACKENDS: tuple[Backend, ...] = ("uv", "venv", "micromamba")
 Status = Literal["pass", "fail", "unsupported", "conflict", "skip", "error"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "unsupported", "conflict", "skip", "error")
 
-#: Probe names, in the order they run inside a cell.
-PROBES: tuple[str, ...] = ("import",)
+#: Probe names, in the order they run inside a cell: the static ELF/ABI pass first (it explains
+#: what the later loads and imports run into), then dlopen of every library, then imports.
+PROBES: tuple[str, ...] = ("abi", "native", "import")
 
 
 @dataclass(frozen=True)

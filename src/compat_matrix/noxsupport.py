@@ -20,6 +20,7 @@ from .expansion import expand
 from .matrix_file import load_matrix
 from .publishing import publish
 from .reports import render_terminal
+from .selection import select_cells
 from .verdicts import exit_status
 
 if TYPE_CHECKING:
@@ -56,12 +57,16 @@ class NoxMatrix:
 
 
 def load_for_nox(root: Path, env: dict[str, str] | None = None) -> NoxMatrix:
-    """Load `$COMPAT_MATRIX`; a bad file ends nox with exit status 2 and no traceback."""
+    """Load `$COMPAT_MATRIX`; a bad file ends nox with exit status 2 and no traceback.
+
+    `$COMPAT_CELLS` (ids or patterns, space- or comma-separated) keeps only those cells, so a
+    CI shard runs its share of the matrix; an id that names no cell is exit status 2.
+    """
     env = dict(os.environ if env is None else env)
     path = Path(env.get("COMPAT_MATRIX") or root / DEFAULT_MATRIX)
     try:
         matrix = load_matrix(path)
-        cells = expand(matrix)
+        cells = select_cells(expand(matrix), env.get("COMPAT_CELLS", ""))
     except CompatError as exc:
         print(f"compat-matrix: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_status) from None

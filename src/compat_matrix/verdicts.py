@@ -72,7 +72,9 @@ def cell_verdict(results: Sequence[ProbeResult]) -> Verdict:
     failures = sorted((r for r in results if r.status == "fail"), key=_rank)
     if failures:
         first = failures[0]
-        message = f"{first.target}: {first.message}" if first.target else first.message
+        message = first.message
+        if first.target and first.target not in first.message:
+            message = f"{first.target}: {message}"
         others = len(failures) - 1
         if others:
             message += f" (+{others} more finding{'s' if others > 1 else ''})"

@@ -38,8 +38,13 @@ class ReportPaths:
     html: Path
 
 
-def write_reports(report_dir: Path, name: str, results: Sequence[CellResult]) -> ReportPaths:
-    """Write compat.json, junit.xml, compat.md and compat.html into `report_dir`."""
+def write_reports(
+    report_dir: Path, name: str, results: Sequence[CellResult], *, preamble: str = ""
+) -> ReportPaths:
+    """Write compat.json, junit.xml, compat.md and compat.html into `report_dir`.
+
+    `preamble` is Markdown put at the top of compat.md (the changes since a baseline).
+    """
     paths = ReportPaths(
         json=report_dir / "compat.json",
         junit=report_dir / "junit.xml",
@@ -49,7 +54,7 @@ def write_reports(report_dir: Path, name: str, results: Sequence[CellResult]) ->
     rendered = [
         (paths.json, render_json(name, results)),
         (paths.junit, render_junit(name, results)),
-        (paths.markdown, render_markdown(name, results)),
+        (paths.markdown, render_markdown(name, results, preamble=preamble)),
         (paths.html, render_html(name, results)),
     ]
     for path, text in rendered:

@@ -257,10 +257,17 @@ def _footnotes(notes: list[_Note], budget: int) -> str:
 
 
 def render_markdown(
-    name: str, results: Sequence[CellResult], *, max_bytes: int = DEFAULT_MAX_BYTES
+    name: str,
+    results: Sequence[CellResult],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    preamble: str = "",
 ) -> str:
-    """The Markdown report, never larger than `max_bytes` bytes of UTF-8."""
-    head = _head(name, results) + "\n" + _legend() + "\n"
+    """The Markdown report, never larger than `max_bytes` bytes of UTF-8.
+
+    `preamble` (Markdown, e.g. the changes since a baseline) opens the page, inside the budget.
+    """
+    head = preamble + _head(name, results) + "\n" + _legend() + "\n"
     table_budget = int(max_bytes * _TABLE_SHARE) - _size(head)
     notes = _Notes(results)
     pivot = choose_pivot(results)

@@ -1,0 +1,1971 @@
+"""Stdlib-only ELF reader and glibc-exact shared-library resolver for the ABI probes.
+
+Why not pyelftools: it needs Python >= 3.6 plus a wheel inside the probed environment, and it is
+about 40x slower than reading the few tables we need with ``mmap`` + ``struct``.  Why not ``ldd``:
+it executes the loader on the file.  This module models what glibc's ``ld.so`` does
+(``elf/dl-load.c``, ``dl-cache.c``, ``dl-version.c``, ``dl-lookup.c``) closely enough that a
+static pass can predict ``cannot open shared object file``, ``version `X' not found`` and
+``undefined symbol`` before anything is imported.
+
+Runs unchanged on every CPython from 3.8 to 3.14 (free-threaded included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import mmap
+import os
+import re
+import struct
+import sys
+from collections import OrderedDict
+from itertools import compress, repeat
+from operator import and_ as _and
+from operator import not_ as _not
+from operator import or_ as _or
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+__all__ = [
+    "CORRUPT",
+    "DRIVER_LIBRARIES",
+    "OPTIONAL_EXTENSIONS",
+    "TAG_RE",
+    "Edge",
+    "ElfError",
+    "ElfFile",
+    "EnvFile",
+    "Environment",
+    "LdCache",
+    "Load",
+    "LoaderConfig",
+    "Node",
+    "NotElf",
+    "NumpyBuild",
+    "Process",
+    "Resolver",
+    "UsageError",
+    "argument_parser",
+    "error_document",
+    "exit_status",
+    "extension_module",
+    "gnu_hash",
+    "is_driver_library",
+    "machine_name",
+    "optional_extension",
+    "pyinit_name",
+    "python_info",
+    "version_key",
+    "version_prefix",
+]
+
+# --- ELF constants
+
+ELFMAG = b"\x7fELF"
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2LSB, ELFDATA2MSB = 1, 2
+ET_EXEC, ET_DYN = 2, 3
+PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+PT_GNU_STACK = 0x6474E551
+PF_X, PF_W, PF_R = 1, 2, 4
+SHT_DYNAMIC, SHT_DYNSYM = 6, 11
+SHT_GNU_VERDEF, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
+SHN_UNDEF, SHN_ABS = 0, 0xFFF1
+DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ = 0, 1, 4, 5, 6, 10
+DT_SONAME, DT_RPATH, DT_RUNPATH = 14, 15, 29
+DT_GNU_HASH = 0x6FFFFEF5
+DT_VERSYM = 0x6FFFFFF0
+DT_FLAGS_1 = 0x6FFFFFFB
+DT_VERDEF, DT_VERDEFNUM = 0x6FFFFFFC, 0x6FFFFFFD
+DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
+DF_1_NODEFLIB = 0x800
+VER_FLG_BASE, VER_FLG_WEAK = 0x1, 0x2
+STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 1, 2, 10
+_STT_TLS = 6
+# Symbol types ld.so binds to (dl-lookup.c ALLOWED_STT): NOTYPE OBJECT FUNC COMMON TLS IFUNC.
+_ALLOWED_STT = frozenset((0, 1, 2, 5, 6, 10))
+_BINDS = frozenset((STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE))
+# st_info values (bind << 4 | type) precomputed so symbol tables are filtered with C-level maps.
+_EXPORT_INFO = frozenset(b << 4 | t for b in _BINDS for t in _ALLOWED_STT)
+_UNDEF_INFO = frozenset(b << 4 | t for b in (STB_GLOBAL, STB_GNU_UNIQUE) for t in range(16))
+_TLS_INFO = frozenset(b << 4 | _STT_TLS for b in range(16))
+_VISIBLE = frozenset(o for o in range(256) if o & 3 in (0, 3))  # STV_DEFAULT, STV_PROTECTED
+ELFOSABI_SYSV, ELFOSABI_GNU = 0, 3
+
+_MACHINES = {
+    3: "i386",
+    8: "mips",
+    20: "ppc",
+    21: "ppc64",
+    22: "s390x",
+    40: "arm",
+    62: "x86_64",
+    183: "aarch64",
+    243: "riscv",
+    258: "loongarch",
+}
+
+#: Libraries that come with the NVIDIA driver, never with a wheel: missing means "no GPU here".
+DRIVER_LIBRARIES = (
+    "libcuda.so",
+    "libnvidia-ml.so",
+    "libnvcuvid.so",
+    "libnvidia-encode.so",
+    "libnvidia-opencl.so",
+    "libnvidia-ptxjitcompiler.so",
+    "libnvidia-nvvm.so",
+    "libcudadebugger.so",
+)
+
+
+#: Extension modules their package imports only when an optional library is present (it catches
+#: the ImportError): the library missing means "feature off", not a broken package.
+#: (file regex, soname prefix, what to install, what it enables)
+OPTIONAL_EXTENSIONS = (
+    (re.compile(r"^numba/np/ufunc/tbbpool\."), "libtbb.so", "tbb", "numba's TBB threading layer"),
+)
+
+
+def optional_extension(rel: str, library: str) -> tuple | None:
+    """(what to install, what it enables) when ``rel`` needs ``library`` only optionally."""
+    rel = rel.replace(os.sep, "/")
+    for rx, lib, dist, feature in OPTIONAL_EXTENSIONS:
+        if rx.match(rel) and os.path.basename(library).startswith(lib):
+            return dist, feature
+    return None
+
+
+def is_driver_library(name: str) -> bool:
+    """True for sonames provided by the NVIDIA driver (their absence means: no GPU driver)."""
+    base = os.path.basename(name)
+    return any(base == lib or base.startswith(lib + ".") for lib in DRIVER_LIBRARIES)
+
+
+def machine_name(machine: int) -> str:
+    return _MACHINES.get(machine, "EM_%d" % machine)
+
+
+class ElfError(Exception):
+    """The file is not a readable ELF object (not ELF, truncated, or corrupt)."""
+
+
+class NotElf(ElfError):
+    """The file is not an ELF object at all (no ``\\x7fELF`` magic), or cannot be opened."""
+
+
+#: What reading a damaged file can raise: tables are parsed lazily, after the header checks.
+CORRUPT = (ElfError, struct.error)
+
+
+def gnu_hash(name: bytes) -> int:
+    """The DT_GNU_HASH function (dl-new-hash.h)."""
+    h = 5381
+    for c in name:
+        h = (h * 33 + c) & 0xFFFFFFFF
+    return h
+
+
+def sysv_hash(name: bytes) -> int:
+    """The DT_HASH function (the SysV ABI ``elf_hash``)."""
+    h = 0
+    for c in name:
+        h = (h << 4) + c
+        g = h & 0xF0000000
+        if g:
+            h ^= g >> 24
+        h &= ~g & 0xFFFFFFFF
+    return h
+
+
+_hash_cache: dict = {}
+
+
+def _gnu_hash_cached(name: bytes) -> int:
+    h = _hash_cache.get(name)
+    if h is None:
+        h = gnu_hash(name)
+        if len(_hash_cache) < 200000:
+            _hash_cache[name] = h
+    return h
+
+
+def version_prefix(version: str) -> str:
+    """``GLIBCXX_3.4.30`` -> ``GLIBCXX_``: the family a version node belongs to."""
+    m = re.match(r"^(.*?)(\d[\d.]*)$", version)
+    return m.group(1) if m else version
+
+
+def version_key(version: str) -> tuple:
+    """Sort key for version-node names such as ``GLIBCXX_3.4.30`` (numbers compared as ints)."""
+    tail = version.rpartition("_")[2]
+    return tuple(int(p) for p in re.findall(r"\d+", tail))
+
+
+class NumpyBuild:
+    """What a file's ``.rodata`` says about the NumPy headers it was compiled with.
+
+    ``headers`` is 1 or 2 (the NumPy major of the headers); ``target`` is the minimum NumPy
+    runtime ``(major, minor)`` baked in by NumPy 2 headers (``NPY_FEATURE_VERSION_STRING``) or
+    None.
+    """
+
+    __slots__ = ("headers", "target")
+
+    def __init__(self, headers: int, target: tuple | None) -> None:
+        self.headers = headers
+        self.target = target
+
+    def __repr__(self) -> str:
+        return "NumpyBuild(headers=%d, target=%r)" % (self.headers, self.target)
+
+
+_NUMPY2_MODULE = b"numpy._core._multiarray_umath\x00"
+_NUMPY1_MODULE = b"numpy.core._multiarray_umath\x00"
+_NUMPY1_ARRAY_API = b"_ARRAY_API not found"
+_NUMPY_TARGET_RE = re.compile(rb"\(NumPy (\d+)\.(\d+)\) but the running NumPy")
+
+
+#: Mapped files, oldest first: each mapping holds a file descriptor, so at most MAX_MAPPED stay.
+_MAPPED: OrderedDict = OrderedDict()
+MAX_MAPPED = 256
+
+
+def _mapped(elf: ElfFile) -> None:
+    _MAPPED[id(elf)] = elf
+    while len(_MAPPED) > MAX_MAPPED:
+        _k, old = _MAPPED.popitem(last=False)
+        old.release()
+
+
+class ElfFile:
+    """One ELF object read through ``mmap``; tables are parsed on first use.
+
+    The mapping can be released (``release``) and is reopened on demand, so a resolver can hold
+    thousands of these without running out of file descriptors.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._mm: mmap.mmap | None = None
+        st = self._open()
+        self.file_id = (st.st_dev, st.st_ino)
+        self.size = st.st_size
+        try:
+            self._parse_header()
+            self._parse_dynamic()
+        except struct.error as exc:  # offsets that point outside the file
+            self.release()
+            raise ElfError("%s: corrupt ELF file (%s)" % (path, exc)) from None
+        self._verneed: list | None = None
+        self._verdef: dict | None = None
+        self._exports: dict | None = None
+        self._lookups = 0
+        self._provides: dict = {}
+        self._nsyms: int | None = None
+        self._verdef_names: frozenset | None = None
+        self._undef_names: frozenset | None = None
+        self._export_keys: frozenset | None = None
+        self._gnu: tuple | None = None
+        self._sysv: tuple | None = None
+        self._dynstr_bytes: bytes | None = None
+        self._sections: list | None = None
+
+    # -- mapping
+
+    def _open(self) -> os.stat_result:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            raise NotElf("%s: %s" % (self.path, exc.strerror)) from None
+        try:
+            st = os.fstat(fd)
+            if st.st_size < 52:  # smaller than any ELF header
+                if os.read(fd, 4) != ELFMAG:
+                    raise NotElf("%s: invalid ELF header" % self.path)
+                raise ElfError("%s: file too short" % self.path)
+            self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            _mapped(self)
+        except (OSError, ValueError) as exc:
+            raise ElfError("%s: %s" % (self.path, exc)) from None
+        finally:
+            os.close(fd)
+        return st
+
+    @property
+    def mm(self) -> mmap.mmap:
+        mm = self._mm
+        if mm is None:
+            self._open()
+            mm = self._mm
+            if mm is None:  # pragma: no cover - _open either maps or raises
+                raise ElfError("%s: cannot map" % self.path)
+        return mm
+
+    def release(self) -> None:
+        """Unmap the file (it is mapped again when a table is next needed)."""
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+            _MAPPED.pop(id(self), None)
+
+    close = release
+
+    def __enter__(self) -> ElfFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return "ElfFile(%r)" % self.path
+
+    # -- header, program headers, dynamic table
+
+    def _parse_header(self) -> None:
+        mm = self.mm
+        ident = mm[:16]
+        if ident[:4] != ELFMAG:
+            raise NotElf("%s: invalid ELF header" % self.path)
+        self.elfclass = ident[4]
+        self.data = ident[5]
+        self.osabi = ident[7]
+        if self.elfclass not in (ELFCLASS32, ELFCLASS64) or self.data not in (1, 2):
+            raise ElfError("%s: invalid ELF class/data" % self.path)
+        e = "<" if self.data == ELFDATA2LSB else ">"
+        self._e = e
+        is64 = self.elfclass == ELFCLASS64
+        self.is64 = is64
+        if is64:
+            hdr = struct.unpack_from(e + "HHIQQQIHHHHHH", mm, 16)
+        else:
+            hdr = struct.unpack_from(e + "HHIIIIIHHHHHH", mm, 16)
+        (
+            self.type,
+            self.machine,
+            _version,
+            _entry,
+            phoff,
+            self._shoff,
+            self.flags,
+            _ehsize,
+            phentsize,
+            phnum,
+            self._shentsize,
+            self._shnum,
+            self._shstrndx,
+        ) = hdr
+        self._addr = "Q" if is64 else "I"
+        self._sym_fmt = e + ("IBBHQQ" if is64 else "IIIBBH")
+        self._sym_size = 24 if is64 else 16
+        # Program headers.
+        self.loads: list = []  # (vaddr, memsz, offset, filesz, flags)
+        self.interp: str | None = None
+        self.exec_stack: bool | None = None  # None: no PT_GNU_STACK
+        self._dynamic = None  # (offset, size)
+        if phnum == 0xFFFF and self._shoff:  # PN_XNUM: the count lives in section 0's sh_info
+            phnum = self._section0_info()
+        if phoff and phnum and phentsize:
+            pfmt = e + ("IIQQQQQQ" if is64 else "IIIIIIII")
+            need = phoff + phnum * phentsize
+            if need > self.size:
+                raise ElfError("%s: file too short (program headers)" % self.path)
+            for i in range(phnum):
+                ph = struct.unpack_from(pfmt, mm, phoff + i * phentsize)
+                if is64:
+                    p_type, p_flags, p_offset, p_vaddr, _p, p_filesz, p_memsz, _a = ph
+                else:
+                    p_type, p_offset, p_vaddr, _p, p_filesz, p_memsz, p_flags, _a = ph
+                if p_type == PT_LOAD:
+                    self.loads.append((p_vaddr, p_memsz, p_offset, p_filesz, p_flags))
+                elif p_type == PT_DYNAMIC:
+                    self._dynamic = (p_offset, p_filesz)
+                elif p_type == PT_INTERP:
+                    end = mm.find(b"\x00", p_offset, p_offset + p_filesz)
+                    self.interp = os.fsdecode(
+                        mm[p_offset : end if end >= 0 else p_offset + p_filesz]
+                    )
+                elif p_type == PT_GNU_STACK:
+                    self.exec_stack = bool(p_flags & PF_X)
+
+    def _section0_info(self) -> int:
+        s = self._section_headers()
+        return s[0][7] if s else 0
+
+    def _section_headers(self) -> list:
+        """[(name, type, flags, addr, offset, size, link, info, entsize)]; [] when absent."""
+        if self._sections is not None:
+            return self._sections
+        out: list = []
+        shoff, shnum, shentsize = self._shoff, self._shnum, self._shentsize
+        if shoff and shentsize and shnum == 0:
+            shnum = struct.unpack_from(
+                self._e + ("Q" if self.is64 else "I"), self.mm, shoff + (32 if self.is64 else 20)
+            )[0]
+        if not shoff or not shnum or shoff + shnum * shentsize > self.size:
+            self._sections = out
+            return out
+        fmt = self._e + ("IIQQQQIIQQ" if self.is64 else "IIIIIIIIII")
+        size = struct.calcsize(fmt)
+        if shentsize != size:
+            self._sections = out
+            return out
+        mm = self.mm
+        raw = list(struct.iter_unpack(fmt, mm[shoff : shoff + shnum * size]))
+        names = b""
+        if self._shstrndx < shnum:
+            noff, nsize = raw[self._shstrndx][4], raw[self._shstrndx][5]
+            names = mm[noff : noff + nsize]
+        for r in raw:
+            end = names.find(b"\x00", r[0])
+            name = names[r[0] : end].decode("ascii", "replace") if end >= 0 else ""
+            out.append((name, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[9]))
+        self._sections = out
+        return out
+
+    def _section(self, sh_type: int) -> tuple | None:
+        for s in self._section_headers():
+            if s[1] == sh_type:
+                return s
+        return None
+
+    def offset_of(self, vaddr: int) -> int | None:
+        """File offset of a virtual address, via PT_LOAD (then section headers)."""
+        for v, _memsz, off, filesz, _f in self.loads:
+            if v <= vaddr < v + filesz:
+                return vaddr - v + off
+        for s in self._section_headers():
+            addr, off, size = s[3], s[4], s[5]
+            if addr and addr <= vaddr < addr + size and s[1] != 8:  # not SHT_NOBITS
+                return vaddr - addr + off
+        return None
+
+    def _parse_dynamic(self) -> None:
+        self.needed: list = []
+        self.soname: str | None = None
+        self.rpath: str | None = None
+        self.runpath: str | None = None
+        self.flags_1 = 0
+        self.dyn: dict = {}
+        loc = self._dynamic
+        if loc is None or loc[0] + loc[1] > self.size:
+            sec = self._section(SHT_DYNAMIC)
+            loc = (sec[4], sec[5]) if sec else None
+        if loc is None:
+            self._strtab = None
+            return
+        off, size = loc
+        fmt = self._e + ("qQ" if self.is64 else "iI")
+        entsize = 16 if self.is64 else 8
+        size = min(size, self.size - off) // entsize * entsize
+        needed_off: list = []
+        dyn = self.dyn
+        for tag, val in struct.iter_unpack(fmt, self.mm[off : off + size]):
+            if tag == DT_NULL:
+                break
+            if tag == DT_NEEDED:
+                needed_off.append(val)
+            elif tag not in dyn:
+                dyn[tag] = val
+        self.flags_1 = dyn.get(DT_FLAGS_1, 0)
+        strtab = self.offset_of(dyn[DT_STRTAB]) if DT_STRTAB in dyn else None
+        if strtab is None:
+            sec = self._section(SHT_DYNAMIC)
+            if sec is not None:
+                shs = self._section_headers()
+                if sec[6] < len(shs):
+                    strtab = shs[sec[6]][4]
+        self._strtab = strtab
+        if strtab is None:
+            return
+        self.needed = [self._str(strtab + o) for o in needed_off]
+        if DT_SONAME in dyn:
+            self.soname = self._str(strtab + dyn[DT_SONAME])
+        if DT_RUNPATH in dyn:
+            self.runpath = self._str(strtab + dyn[DT_RUNPATH])
+        if DT_RPATH in dyn:
+            self.rpath = self._str(strtab + dyn[DT_RPATH])
+
+    def _bstr(self, off: int) -> bytes:
+        mm = self.mm
+        end = mm.find(b"\x00", off)
+        return mm[off:end] if end >= 0 else b""
+
+    def _str(self, off: int) -> str:
+        return os.fsdecode(self._bstr(off))
+
+    # -- convenient facts
+
+    @property
+    def nodeflib(self) -> bool:
+        return bool(self.flags_1 & DF_1_NODEFLIB)
+
+    @property
+    def effective_rpath(self) -> str | None:
+        """DT_RPATH as ld.so sees it: ignored when DT_RUNPATH is present (get-dynamic-info.h)."""
+        return None if self.runpath is not None else self.rpath
+
+    @property
+    def name(self) -> str:
+        return self.soname or os.path.basename(self.path)
+
+    def compatible_with(self, other: ElfFile) -> bool:
+        """Same class, byte order and machine: ld.so skips a candidate that differs."""
+        return (
+            self.elfclass == other.elfclass
+            and self.data == other.data
+            and self.machine == other.machine
+        )
+
+    # -- symbol versioning
+
+    def version_needs(self) -> list:
+        """``.gnu.version_r``: [(file, version, weak, index)] in file order."""
+        if self._verneed is not None:
+            return self._verneed
+        out: list = []
+        off = None
+        count = self.dyn.get(DT_VERNEEDNUM)
+        if DT_VERNEED in self.dyn:
+            off = self.offset_of(self.dyn[DT_VERNEED])
+        if off is None:
+            sec = self._section(SHT_GNU_VERNEED)
+            if sec is not None:
+                off, count = sec[4], sec[7]
+        strtab = self._strtab
+        if off is not None and strtab is not None and count:
+            mm, e = self.mm, self._e
+            for _ in range(count):
+                _ver, cnt, vn_file, vn_aux, vn_next = struct.unpack_from(e + "HHIII", mm, off)
+                fname = self._str(strtab + vn_file)
+                aux = off + vn_aux
+                for _ in range(cnt):
+                    _h, flags, other, name, nxt = struct.unpack_from(e + "IHHII", mm, aux)
+                    out.append((fname, self._str(strtab + name), bool(flags & VER_FLG_WEAK), other))
+                    if not nxt:
+                        break
+                    aux += nxt
+                if not vn_next:
+                    break
+                off += vn_next
+        self._verneed = out
+        return out
+
+    def needed_versions(self) -> dict:
+        """{file: [version, ...]} from ``.gnu.version_r``, in file order."""
+        out: dict = {}
+        for fname, ver, _weak, _idx in self.version_needs():
+            out.setdefault(fname, []).append(ver)
+        return out
+
+    def _version_defs(self) -> dict:
+        """{index: (name, flags)} from ``.gnu.version_d`` (first aux entry is the node's name)."""
+        if self._verdef is not None:
+            return self._verdef
+        out: dict = {}
+        off = None
+        count = self.dyn.get(DT_VERDEFNUM)
+        if DT_VERDEF in self.dyn:
+            off = self.offset_of(self.dyn[DT_VERDEF])
+        if off is None:
+            sec = self._section(SHT_GNU_VERDEF)
+            if sec is not None:
+                off, count = sec[4], sec[7]
+        strtab = self._strtab
+        if off is not None and strtab is not None and count:
+            mm, e = self.mm, self._e
+            for _ in range(count):
+                _v, flags, ndx, _cnt, _hash, aux, nxt = struct.unpack_from(e + "HHHHIII", mm, off)
+                name_off = struct.unpack_from(e + "I", mm, off + aux)[0]
+                out[ndx] = (self._str(strtab + name_off), flags)
+                if not nxt:
+                    break
+                off += nxt
+        self._verdef = out
+        return out
+
+    def defined_version_names(self) -> frozenset:
+        """Every version node name defined here, base node included (what match_symbol compares)."""
+        if self._verdef_names is None:
+            self._verdef_names = frozenset(n for n, _f in self._version_defs().values())
+        return self._verdef_names
+
+    def version_definitions(self) -> list:
+        """Version nodes this object defines (``GLIBC_2.17``...), without the base (soname) node."""
+        return [n for n, f in self._version_defs().values() if not f & VER_FLG_BASE]
+
+    @property
+    def has_verdef(self) -> bool:
+        return bool(self._version_defs())
+
+    def newest_version(self, prefix: str) -> str | None:
+        """The highest node named ``prefix`` + a number (``GLIBCXX_`` -> ``GLIBCXX_3.4.30``)."""
+        n = len(prefix)
+        cands = [
+            v for v in self.version_definitions() if v.startswith(prefix) and v[n : n + 1].isdigit()
+        ]
+        return max(cands, key=version_key) if cands else None
+
+    # -- dynamic symbols
+
+    def _dynstr(self) -> bytes:
+        if self._dynstr_bytes is None:
+            st = self._strtab
+            size = self.dyn.get(DT_STRSZ)
+            if st is None:
+                self._dynstr_bytes = b""
+            else:
+                end = st + size if size else self.size
+                self._dynstr_bytes = self.mm[st:end]
+        return self._dynstr_bytes
+
+    def _symtab(self) -> int | None:
+        if DT_SYMTAB in self.dyn:
+            off = self.offset_of(self.dyn[DT_SYMTAB])
+            if off is not None:
+                return off
+        sec = self._section(SHT_DYNSYM)
+        return sec[4] if sec else None
+
+    def _versym(self) -> int | None:
+        if DT_VERSYM in self.dyn:
+            return self.offset_of(self.dyn[DT_VERSYM])
+        sec = self._section(SHT_GNU_VERSYM)
+        return sec[4] if sec else None
+
+    def _gnu_table(self) -> tuple | None:
+        if self._gnu is None and DT_GNU_HASH in self.dyn:
+            off = self.offset_of(self.dyn[DT_GNU_HASH])
+            if off is not None:
+                nb, symoff, bloom_size, shift = struct.unpack_from(self._e + "IIII", self.mm, off)
+                word = 8 if self.is64 else 4
+                bloom = off + 16
+                buckets = bloom + bloom_size * word
+                chain = buckets + nb * 4
+                self._gnu = (nb, symoff, bloom_size, shift, bloom, buckets, chain, word)
+        return self._gnu
+
+    def _sysv_table(self) -> tuple | None:
+        if self._sysv is None and DT_HASH in self.dyn:
+            off = self.offset_of(self.dyn[DT_HASH])
+            if off is not None:
+                nb, nchain = struct.unpack_from(self._e + "II", self.mm, off)
+                self._sysv = (nb, nchain, off + 8, off + 8 + nb * 4)
+        return self._sysv
+
+    def symbol_count(self) -> int:
+        """Number of ``.dynsym`` entries (from DT_HASH, the GNU hash chains, or the section)."""
+        if self._nsyms is None:
+            self._nsyms = self._symbol_count()
+        return self._nsyms
+
+    def _symbol_count(self) -> int:
+        sv = self._sysv_table()
+        if sv is not None:
+            return sv[1]
+        sec = self._section(SHT_DYNSYM)
+        if sec is not None and sec[8]:
+            return sec[5] // sec[8]
+        g = self._gnu_table()
+        if g is None:
+            return 0
+        nb, symoff, _bs, _sh, _bl, buckets, chain, _w = g
+        mm, e = self.mm, self._e
+        last = max(struct.unpack_from(e + "%dI" % nb, mm, buckets)) if nb else 0
+        if last < symoff:
+            return symoff
+        while not struct.unpack_from(e + "I", mm, chain + (last - symoff) * 4)[0] & 1:
+            last += 1
+        return last + 1
+
+    def _sym(self, idx: int, symtab: int) -> tuple:
+        """(st_name, info, other, shndx, value) of symbol ``idx``."""
+        s = struct.unpack_from(self._sym_fmt, self.mm, symtab + idx * self._sym_size)
+        if self.is64:
+            return s[0], s[1], s[2], s[3], s[4]
+        return s[0], s[3], s[4], s[5], s[1]
+
+    def _versym_at(self, idx: int) -> int | None:
+        vs = self._versym()
+        if vs is None:
+            return None
+        return struct.unpack_from(self._e + "H", self.mm, vs + idx * 2)[0]
+
+    @staticmethod
+    def _defined(info: int, other: int, shndx: int, value: int) -> bool:
+        if shndx == SHN_UNDEF:
+            return False
+        if info >> 4 not in (STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE):
+            return False
+        if other & 3 in (1, 2):  # STV_INTERNAL, STV_HIDDEN
+            return False
+        stt = info & 0xF
+        if stt not in _ALLOWED_STT:
+            return False
+        return not (value == 0 and shndx != SHN_ABS and stt != _STT_TLS)
+
+    def lookup(self, name: bytes) -> list:
+        """Version indexes (``.gnu.version`` values) of the visible definitions of ``name``.
+
+        [] means not defined; ``None`` inside the list means the object has no version table.
+        Uses the GNU hash (or SysV hash) table: O(1), no scan of ``.dynsym``.  Objects that are
+        asked many times get a dict of all exports instead.
+        """
+        if self._exports is not None:
+            return self._exports.get(name, [])
+        self._lookups += 1
+        if self._lookups > 256 and self._lookups * 8 > self.symbol_count():
+            # Asked often relative to its size: one pass over .dynsym beats more hash walks.
+            return self._build_exports().get(name, [])
+        symtab = self._symtab()
+        if symtab is None:
+            return []
+        dynstr = self._dynstr()
+        out: list = []
+        target = name + b"\x00"
+        n = len(target)
+        g = self._gnu_table()
+        mm, e = self.mm, self._e
+        if g is not None:
+            nb, symoff, bloom_size, shift, bloom, buckets, chain, word = g
+            if not nb or not bloom_size:
+                return out
+            h = _gnu_hash_cached(name)
+            bits = word * 8
+            w = struct.unpack_from(
+                e + ("Q" if word == 8 else "I"), mm, bloom + ((h // bits) % bloom_size) * word
+            )[0]
+            mask = (1 << (h % bits)) | (1 << ((h >> shift) % bits))
+            if w & mask != mask:
+                return out
+            idx = struct.unpack_from(e + "I", mm, buckets + (h % nb) * 4)[0]
+            if idx < symoff or idx == 0:
+                return out
+            h1 = h | 1
+            while True:
+                h2 = struct.unpack_from(e + "I", mm, chain + (idx - symoff) * 4)[0]
+                if h1 == (h2 | 1):
+                    st_name, info, other, shndx, value = self._sym(idx, symtab)
+                    if dynstr[st_name : st_name + n] == target and self._defined(
+                        info, other, shndx, value
+                    ):
+                        out.append(self._versym_at(idx))
+                if h2 & 1:
+                    break
+                idx += 1
+            return out
+        sv = self._sysv_table()
+        if sv is not None:
+            nb, nchain, buckets, chains = sv
+            if not nb:
+                return out
+            idx = struct.unpack_from(e + "I", mm, buckets + (sysv_hash(name) % nb) * 4)[0]
+            seen = 0
+            while idx and idx < nchain and seen < nchain:
+                st_name, info, other, shndx, value = self._sym(idx, symtab)
+                if dynstr[st_name : st_name + n] == target and self._defined(
+                    info, other, shndx, value
+                ):
+                    out.append(self._versym_at(idx))
+                idx = struct.unpack_from(e + "I", mm, chains + idx * 4)[0]
+                seen += 1
+            return out
+        return self._build_exports().get(name, [])
+
+    def _sym_columns(self, start: int, stop: int) -> tuple:
+        """(st_name, st_info, st_other, st_shndx, st_value, versym) columns of ``.dynsym[a:b]``.
+
+        One ``struct`` call per column set instead of one per symbol: the hot loop of the probe.
+        """
+        symtab = self._symtab()
+        n = stop - start
+        if symtab is None or n <= 0:
+            return (), (), (), (), (), None
+        mm = self.mm
+        size = self._sym_size
+        end = min(symtab + stop * size, self.size)
+        n = (end - symtab - start * size) // size
+        if n <= 0:
+            return (), (), (), (), (), None
+        if self.is64:
+            flat = struct.unpack_from(self._e + "IBBHQ8x" * n, mm, symtab + start * size)
+            names, infos, others, shndxs, values = (flat[i::5] for i in range(5))
+        else:
+            flat = struct.unpack_from(self._e + "II4xBBH" * n, mm, symtab + start * size)
+            names, values, infos, others, shndxs = (flat[i::5] for i in range(5))
+        vs_off = self._versym()
+        versyms = None
+        if vs_off is not None and vs_off + (start + n) * 2 <= self.size:
+            versyms = struct.unpack_from(self._e + "%dH" % n, mm, vs_off + start * 2)
+        return names, infos, others, shndxs, values, versyms
+
+    def _build_exports(self) -> dict:
+        exports: dict = {}
+        g = self._gnu_table()
+        start = g[1] if g is not None else 1
+        names, infos, others, shndxs, values, versyms = self._sym_columns(
+            start, self.symbol_count()
+        )
+        dynstr = self._dynstr()
+        find = dynstr.find
+        if versyms is None:
+            versyms = (None,) * len(names)
+        allowed = _ALLOWED_STT
+        for st_name, info, other, shndx, value, vs in zip(
+            names, infos, others, shndxs, values, versyms
+        ):
+            if shndx == SHN_UNDEF or other & 3 in (1, 2):
+                continue
+            if info >> 4 not in _BINDS:
+                continue
+            stt = info & 0xF
+            if stt not in allowed or (value == 0 and shndx != SHN_ABS and stt != _STT_TLS):
+                continue
+            name = dynstr[st_name : find(b"\x00", st_name)]
+            lst = exports.get(name)
+            if lst is None:
+                exports[name] = [vs]
+            else:
+                lst.append(vs)
+        self._exports = exports
+        return exports
+
+    def defines(self, names: frozenset) -> frozenset:
+        """The subset of ``names`` this object defines (visible, any version).
+
+        Against a big object, names are looked up in its hash table until the lookups would have
+        cost about as much as reading all its exports once (a hash walk in Python costs about what
+        reading eight symbols does); then the exports are read.
+        """
+        unread = self._export_keys is None and self._exports is None
+        if unread and (self._lookups + len(names)) * 8 < self.symbol_count():
+            return frozenset(n for n in names if self.lookup(n))
+        return names & self.export_keys()
+
+    def export_keys(self) -> frozenset:
+        """Names (bytes) of all visible definitions, whatever their version."""
+        if self._export_keys is None:
+            if self._exports is not None:
+                self._export_keys = frozenset(self._exports)
+            else:
+                g = self._gnu_table()
+                start = g[1] if g is not None else 1
+                names, infos, others, shndxs, values, _vs = self._sym_columns(
+                    start, self.symbol_count()
+                )
+                # dl-lookup.c's tests as C-level masks: defined, visible, a bindable binding and
+                # type, and a value (or SHN_ABS, or TLS).
+                mask = map(
+                    _and,
+                    map(_and, map(bool, shndxs), map(_EXPORT_INFO.__contains__, infos)),
+                    map(
+                        _and,
+                        map(_VISIBLE.__contains__, others),
+                        map(
+                            _or,
+                            map(_or, map(bool, values), map(SHN_ABS.__eq__, shndxs)),
+                            map(_TLS_INFO.__contains__, infos),
+                        ),
+                    ),
+                )
+                self._export_keys = frozenset(self._names_at(compress(names, mask)))
+        return self._export_keys
+
+    def _names_at(self, offsets: Iterable) -> Iterator:
+        """The ``.dynstr`` strings at ``offsets``, sliced without a Python-level loop."""
+        dynstr = self._dynstr()
+        offs = list(offsets)
+        ends = map(dynstr.find, repeat(b"\x00", len(offs)), offs)
+        return map(dynstr.__getitem__, map(slice, offs, ends))
+
+    def exported_names(self) -> list:
+        """All visible defined dynamic symbol names (decoded), e.g. for parity with ``nm -D``."""
+        exports = self._exports if self._exports is not None else self._build_exports()
+        return [n.decode("utf-8", "replace") for n in exports]
+
+    def has_export(self, name: str | bytes, version: str | None = None) -> bool:
+        """True when ld.so would bind a reference to ``name`` (optionally ``name@version``) here."""
+        bname = name.encode("utf-8") if isinstance(name, str) else name
+        return self.provides(bname, version.encode("utf-8") if version else None)
+
+    def provides(self, name: bytes, version: bytes | None) -> bool:
+        """ld.so's ``check_match`` versioning rules for a reference resolved against this object."""
+        key = (name, version)
+        hit = self._provides.get(key)
+        if hit is None:
+            hit = self._provides[key] = self._provides_uncached(name, version)
+        return hit
+
+    def _provides_uncached(self, name: bytes, version: bytes | None) -> bool:
+        found = self.lookup(name)
+        if not found:
+            return False
+        if found[0] is None:  # no .gnu.version: any definition matches
+            return True
+        defs = self._version_defs()
+        for vs in found:
+            ndx = vs & 0x7FFF
+            hidden = vs & 0x8000
+            if version is None:
+                # Unversioned reference: ndx 0-2 always, or the (single) non-hidden default.
+                if ndx < 3 or not hidden:
+                    return True
+            else:
+                d = defs.get(ndx)
+                if d is not None and d[0].encode("utf-8") == version:
+                    return True
+                if d is None and not hidden:  # unversioned definition
+                    return True
+        return False
+
+    def undefined_names(self) -> frozenset:
+        """Names (bytes) of the non-weak undefined dynamic symbols, without versions (fast path)."""
+        if self._undef_names is None:
+            g = self._gnu_table()
+            stop = g[1] if g is not None else self.symbol_count()
+            names, infos, _o, shndxs, _v, _vs = self._sym_columns(1, stop)
+            mask = map(_and, map(_not, shndxs), map(_UNDEF_INFO.__contains__, infos))
+            self._undef_names = frozenset(self._names_at(compress(compress(names, mask), names)))
+        return self._undef_names
+
+    def undefined_symbols(self) -> list:
+        """Non-weak undefined dynamic symbols: [(name, version or None, version file or None)].
+
+        In a GNU-hash object every undefined symbol sits before ``symoffset`` (undefined symbols are
+        never hashed), so only that prefix of ``.dynsym`` is read.
+        """
+        g = self._gnu_table()
+        stop = g[1] if g is not None else self.symbol_count()
+        dynstr = self._dynstr()
+        find = dynstr.find
+        vers: dict = {}
+        for fname, ver, _weak, idx in self.version_needs():
+            vers[idx] = (ver.encode("utf-8"), fname)
+        names, infos, _o, shndxs, _v, versyms = self._sym_columns(1, stop)
+        keep = [
+            i
+            for i, (st_name, info, shndx) in enumerate(zip(names, infos, shndxs))
+            if shndx == SHN_UNDEF
+            and st_name
+            and (info >> 4 == STB_GLOBAL or info >> 4 == STB_GNU_UNIQUE)
+        ]
+        if not vers or versyms is None:
+            return [(dynstr[names[i] : find(b"\x00", names[i])], None, None) for i in keep]
+        out: list = []
+        for i in keep:
+            st_name = names[i]
+            v = vers.get(versyms[i] & 0x7FFF)
+            name = dynstr[st_name : find(b"\x00", st_name)]
+            out.append((name, v[0], v[1]) if v else (name, None, None))
+        return out
+
+    # -- read-only data
+
+    def rodata_ranges(self) -> list:
+        """[(offset, size)] of ``.rodata`` (or the read-only, non-executable PT_LOAD segments)."""
+        out = [(s[4], s[5]) for s in self._section_headers() if s[0] == ".rodata" and s[1] != 8]
+        if out:
+            return out
+        return [
+            (off, filesz)
+            for _v, _m, off, filesz, fl in self.loads
+            if fl & (PF_W | PF_X) == 0 and filesz
+        ]
+
+    def rodata_find(self, needle: bytes) -> int:
+        """Offset of ``needle`` in read-only data, or -1 (never scans the whole file)."""
+        mm = self.mm
+        for off, size in self.rodata_ranges():
+            pos = mm.find(needle, off, min(off + size, self.size))
+            if pos >= 0:
+                return pos
+        return -1
+
+    def numpy_build(self) -> NumpyBuild | None:
+        """Which NumPy C-API headers the file was compiled with, from ``_import_array`` literals."""
+        if self.rodata_find(_NUMPY2_MODULE) >= 0:
+            target = None
+            mm = self.mm
+            for off, size in self.rodata_ranges():
+                pos = mm.find(b"(NumPy ", off, min(off + size, self.size))
+                while pos >= 0:
+                    m = _NUMPY_TARGET_RE.match(mm[pos : pos + 64])
+                    if m:
+                        target = (int(m.group(1)), int(m.group(2)))
+                        break
+                    pos = mm.find(b"(NumPy ", pos + 1, min(off + size, self.size))
+                if target:
+                    break
+            return NumpyBuild(2, target)
+        if self.rodata_find(_NUMPY1_MODULE) >= 0 and self.rodata_find(_NUMPY1_ARRAY_API) >= 0:
+            return NumpyBuild(1, None)
+        return None
+
+
+def open_elf(path: str) -> ElfFile | None:
+    """An ElfFile, or None when the file is not ELF (raises ElfError only for broken ELF files)."""
+    try:
+        return ElfFile(path)
+    except NotElf:
+        return None
+
+
+# --- /etc/ld.so.cache
+
+_CACHE_NEW = b"glibc-ld.so.cache1.1"
+_CACHE_OLD = b"ld.so-1.7.0"
+_HWCAP_EXTENSION = 1 << 62
+# _DL_CACHE_DEFAULT_ID per (class, machine): FLAG_ELF_LIBC6 | the arch flag (sysdeps/*/dl-cache.h).
+_CACHE_IDS = {
+    (ELFCLASS64, 62): 0x0303,
+    (ELFCLASS32, 62): 0x0803,
+    (ELFCLASS32, 3): 0x0003,
+    (ELFCLASS64, 183): 0x0A03,
+    (ELFCLASS64, 21): 0x0503,
+    (ELFCLASS64, 22): 0x0403,
+    (ELFCLASS64, 243): 0x1003,
+    (ELFCLASS32, 40): 0x0903,
+}
+
+
+class LdCache:
+    """The new-format ``/etc/ld.so.cache`` (``glibc-ld.so.cache1.1``) as ``dl-cache.c`` reads it."""
+
+    def __init__(self, path: str = "/etc/ld.so.cache") -> None:
+        self.path = path
+        #: name -> [(flags, path, hwcaps subdirectory or None, legacy hwcap bits)] in cache order
+        self.entries: dict = {}
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return
+        try:
+            self._parse(data)
+        except struct.error:  # a truncated cache: ld.so ignores it too
+            self.entries = {}
+
+    def _parse(self, data: bytes) -> None:
+        base = 0
+        if data.startswith(_CACHE_OLD):
+            nlibs = struct.unpack_from("=I", data, 12)[0]
+            base = (16 + nlibs * 12 + 7) & ~7
+        if data[base : base + 20] != _CACHE_NEW or len(data) < base + 48:
+            return
+        nlibs, _strlen, _flags, ext_off = struct.unpack_from("=IIB3xI", data, base + 20)
+        hwcaps: list = []
+        if ext_off and ext_off + 8 <= len(data) - base:
+            magic, count = struct.unpack_from("=II", data, base + ext_off)
+            if magic == 0xEAA42174:
+                for i in range(count):
+                    tag, _fl, off, size = struct.unpack_from(
+                        "=IIII", data, base + ext_off + 8 + i * 16
+                    )
+                    if tag == 1:  # cache_extension_tag_glibc_hwcaps
+                        for j in range(size // 4):
+                            s = struct.unpack_from("=I", data, base + off + j * 4)[0]
+                            hwcaps.append(self._cstr(data, base + s))
+        for i in range(nlibs):
+            flags, key, value, _osv, hwcap = struct.unpack_from("=iIIIQ", data, base + 48 + i * 24)
+            sub = None
+            if hwcap & _HWCAP_EXTENSION:
+                j = hwcap & 0xFFFFFFFF
+                sub = hwcaps[j] if j < len(hwcaps) else ""
+                hwcap = 0
+            name = self._cstr(data, base + key)
+            self.entries.setdefault(name, []).append(
+                (flags, self._cstr(data, base + value), sub, hwcap)
+            )
+
+    @staticmethod
+    def _cstr(data: bytes, off: int) -> str:
+        end = data.find(b"\x00", off)
+        return os.fsdecode(data[off : end if end >= 0 else len(data)])
+
+    def lookup(self, name: str, cache_id: int | None, hwcaps: list) -> str | None:
+        """The path ld.so takes from the cache for ``name`` (``search_cache``), or None.
+
+        ``cache_id`` is ``_DL_CACHE_DEFAULT_ID`` for the process (None: accept any flags);
+        ``hwcaps`` are the supported glibc-hwcaps subdirectories, most preferred first.
+        """
+        best = None
+        best_prio = None
+        for flags, path, sub, legacy in self.entries.get(name, ()):
+            if cache_id is not None and flags != cache_id:
+                continue
+            if sub is not None:
+                if sub not in hwcaps:
+                    continue
+                prio = hwcaps.index(sub)
+                if best is None or best_prio is None or prio < best_prio:
+                    best, best_prio = path, prio
+                continue
+            if best is not None:
+                break
+            if legacy & ~(1 << 63):
+                continue
+            return path
+        return best
+
+
+# --- the loader's configuration
+
+_SYSTEM_DIRS_RE = re.compile(rb"\x00((?:/[A-Za-z0-9_.+\-/]*/\x00){2,16})")
+_cpu_flags: list = []  # memo: [frozenset] once read
+
+
+def _cpuinfo_flags() -> frozenset:
+    """The CPU feature flags the kernel reports (what glibc's ISA-level checks test)."""
+    if not _cpu_flags:
+        flags: set = set()
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith(("flags", "Features")):
+                        flags.update(line.partition(":")[2].split())
+                        break
+        except OSError:
+            pass
+        _cpu_flags.append(frozenset(flags))
+    return _cpu_flags[0]
+
+
+_X86_64_LEVELS = (
+    ("x86-64-v4", ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl")),
+    ("x86-64-v3", ("avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave")),
+    ("x86-64-v2", ("cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3")),
+)
+
+
+class LoaderConfig:
+    """What the process's ``ld.so`` searches: system dirs, hwcaps subdirs, DSTs, the cache."""
+
+    def __init__(
+        self,
+        *,
+        system_dirs: list,
+        hwcaps: list,
+        platform: str,
+        lib: str,
+        cache: LdCache | None,
+        cache_id: int | None,
+    ) -> None:
+        self.system_dirs = system_dirs
+        self.hwcaps = hwcaps
+        self.platform = platform
+        self.lib = lib
+        self.cache = cache
+        self.cache_id = cache_id
+
+    @classmethod
+    def detect(cls, executable: ElfFile | None) -> LoaderConfig:
+        """Read the configuration of the loader named in ``executable``'s PT_INTERP."""
+        dirs: list = []
+        interp = executable.interp if executable is not None else None
+        if interp:
+            dirs = cls._system_dirs_from(interp)
+        is64 = executable.is64 if executable is not None else sys.maxsize > 2**32
+        machine = executable.machine if executable is not None else None
+        if not dirs:
+            dirs = cls._default_system_dirs(is64)
+        levels: list = []
+        if machine == 62 and is64:
+            flags = _cpuinfo_flags()
+            for name, need in _X86_64_LEVELS:
+                if all(f in flags for f in need):
+                    levels.append(name)
+        first = dirs[0].strip("/") if dirs else ("lib64" if is64 else "lib")
+        cache_id = None
+        if executable is not None:
+            cache_id = _CACHE_IDS.get((executable.elfclass, executable.machine))
+        return cls(
+            system_dirs=dirs,
+            hwcaps=levels,
+            platform=os.uname().machine,
+            lib=first,
+            cache=LdCache(),
+            cache_id=cache_id,
+        )
+
+    @staticmethod
+    def _system_dirs_from(interp: str) -> list:
+        """glibc keeps its trusted dirs as one NUL-separated literal (``SYSTEM_DIRS``) in ld.so."""
+        try:
+            ld = ElfFile(interp)
+        except ElfError:
+            return []
+        try:
+            mm = ld.mm
+            for off, size in ld.rodata_ranges() or [(0, ld.size)]:
+                m = _SYSTEM_DIRS_RE.search(mm[off : off + size])
+                if m:
+                    parts = [p for p in m.group(1).split(b"\x00") if p]
+                    if all(b"lib" in p for p in parts):
+                        return [os.fsdecode(p).rstrip("/") or "/" for p in parts]
+        finally:
+            ld.release()
+        return []
+
+    @staticmethod
+    def _default_system_dirs(is64: bool) -> list:
+        out = []
+        arch = os.uname().machine
+        for triplet in (arch + "-linux-gnu", arch + "-linux-gnueabihf"):
+            for d in ("/lib/" + triplet, "/usr/lib/" + triplet):
+                if os.path.isdir(d):
+                    out.append(d)
+        out += ["/lib64", "/usr/lib64"] if is64 else []
+        out += ["/lib", "/usr/lib"]
+        return out
+
+
+# --- the process model and the resolver
+
+
+class Node:
+    """One object mapped into the modelled process (glibc's ``struct link_map``)."""
+
+    __slots__ = ("elf", "loader", "path", "reportable")
+
+    def __init__(self, path: str, elf: ElfFile, loader: Node | None, reportable: bool) -> None:
+        self.path = path
+        self.elf = elf
+        self.loader = loader
+        self.reportable = reportable
+
+    @property
+    def origin(self) -> str:
+        return os.path.dirname(self.path)
+
+    def __repr__(self) -> str:
+        return "Node(%r)" % self.path
+
+
+class Process:
+    """Loaded objects, found the way ``_dl_name_match_p`` and the file-id check find them."""
+
+    def __init__(self) -> None:
+        self.objects: list = []
+        self.by_name: dict = {}
+        self.by_id: dict = {}
+
+    def copy(self) -> Process:
+        p = Process()
+        p.objects = list(self.objects)
+        p.by_name = dict(self.by_name)
+        p.by_id = dict(self.by_id)
+        return p
+
+    def add(self, node: Node, *names: str) -> None:
+        if node.elf.file_id not in self.by_id:
+            self.objects.append(node)
+            self.by_id[node.elf.file_id] = node
+        for n in (node.path, node.elf.soname, *names):
+            if n and n not in self.by_name:
+                self.by_name[n] = node
+
+    def find(self, name: str) -> Node | None:
+        return self.by_name.get(name)
+
+
+class Edge:
+    """One DT_NEEDED entry of one object and how it resolved."""
+
+    __slots__ = ("error", "how", "name", "new", "provider", "requester", "searched")
+
+    def __init__(
+        self,
+        requester: Node,
+        name: str,
+        provider: Node | None,
+        *,
+        how: str,
+        searched: list,
+        error: str | None = None,
+    ) -> None:
+        self.requester = requester
+        self.name = name
+        self.provider = provider
+        self.how = how
+        self.searched = searched
+        self.error = error
+        #: True when this entry mapped a new object (False: already loaded, or not found).
+        self.new = False
+
+
+class Load:
+    """The result of one modelled ``dlopen``."""
+
+    __slots__ = ("edges", "process", "searchlist")
+
+    def __init__(self, searchlist: list, edges: list, process: Process) -> None:
+        #: The new object and its dependencies, breadth-first (its local lookup scope).
+        self.searchlist = searchlist
+        #: Every DT_NEEDED entry met on the way, resolved or not.
+        self.edges = edges
+        #: All objects loaded afterwards (what ``find_needed`` searches for version checks).
+        self.process = process
+
+
+_DST_RE = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
+
+
+class Resolver:
+    """glibc's ``_dl_map_object`` search order, applied to files on disk.
+
+    Order for a name without ``/`` requested by object R (``elf/dl-load.c``):
+
+    1. an already-loaded object with that name/soname (``Process``);
+    2. unless R has DT_RUNPATH: DT_RPATH of R, then of R's loader and on up the chain, then of the
+       executable;
+    3. ``LD_LIBRARY_PATH``;
+    4. R's own DT_RUNPATH (not inherited);
+    5. ``/etc/ld.so.cache``, then the system dirs (under ``-z nodeflib`` neither serves a system
+       dir).
+
+    Each directory is tried with the supported ``glibc-hwcaps`` subdirectories first; candidates of
+    another class or machine are skipped, like ``open_verify`` does.
+    """
+
+    def __init__(
+        self,
+        executable: str | None = None,
+        ld_library_path: str | None = None,
+        preload: list | None = None,
+        config: LoaderConfig | None = None,
+    ) -> None:
+        self._elves: dict = {}
+        self._listings: dict = {}
+        exe_path = os.path.realpath(executable or sys.executable)
+        exe = self.open(exe_path)
+        if exe is None:
+            raise ElfError("%s: not an ELF executable" % exe_path)
+        #: The interpreter: its class and machine decide which candidates ld.so accepts.
+        self.executable: ElfFile = exe
+        self.config = config or LoaderConfig.detect(self.executable)
+        if ld_library_path is None:
+            ld_library_path = os.environ.get("LD_LIBRARY_PATH", "")
+        self.ld_library_path = ld_library_path
+        if preload is None:
+            preload = [p for p in re.split(r"[ :]", os.environ.get("LD_PRELOAD", "")) if p]
+        self.preload = preload
+        self._base: Process | None = None
+        self._base_searchlist: list = []
+        self._base_edges: list = []
+        self._exe_node: Node | None = None
+        self._dlopen_caller: Node | None = None
+
+    # -- files
+
+    def open(self, path: str) -> ElfFile | None:
+        """Cached ElfFile for ``path``; None when absent or not ELF. Raises ElfError when corrupt.
+
+        Cached by file identity, so ``a/../b/lib.so`` and ``b/lib.so`` share one parsed object.
+        """
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = (st.st_dev, st.st_ino)
+        if key in self._elves:
+            elf = self._elves[key]
+            if isinstance(elf, ElfError):
+                raise elf
+        else:
+            try:
+                elf = open_elf(path)
+            except ElfError as exc:
+                self._elves[key] = exc
+                raise
+            self._elves[key] = elf
+        return elf
+
+    def _listing(self, directory: str) -> frozenset | None:
+        """The names in ``directory`` (None when it cannot be read), listed once per run."""
+        if directory in self._listings:
+            return self._listings[directory]
+        try:
+            lst: frozenset | None = frozenset(os.listdir(directory or "."))
+        except OSError:
+            lst = None
+        self._listings[directory] = lst
+        return lst
+
+    # -- path lists
+
+    def expand(self, entry: str, origin: str | None) -> str | None:
+        """Expand $ORIGIN/$LIB/$PLATFORM (``${...}`` too); None when $ORIGIN is unknown."""
+        if "$" not in entry:
+            return entry
+        bad = []
+
+        def sub(m: re.Match) -> str:
+            key = m.group(1) or m.group(2)
+            if key == "ORIGIN":
+                if origin is None:
+                    bad.append(1)
+                    return ""
+                return origin
+            if key == "LIB":
+                return self.config.lib
+            return self.config.platform
+
+        out = _DST_RE.sub(sub, entry)
+        return None if bad else out
+
+    def path_list(self, value: str | None, origin: str | None, seps: str = ":") -> list:
+        """Split and expand a DT_RPATH/DT_RUNPATH/LD_LIBRARY_PATH value like ``fillin_rpath``."""
+        if not value:
+            return []
+        out = []
+        for part in re.split("[%s]" % re.escape(seps), value):
+            if part == "":
+                out.append("")  # empty entry: the current directory
+                continue
+            exp = self.expand(part, origin)
+            if not exp:
+                continue
+            if len(exp) > 1:
+                exp = exp.rstrip("/") or "/"
+            out.append(exp)
+        return out
+
+    # -- search
+
+    def _try_dir(
+        self, directory: str, name: str, want: ElfFile, searched: list, label: str
+    ) -> tuple:
+        """(path, elf, error) for the first acceptable candidate in ``directory`` (hwcaps first)."""
+        searched.append(("%s (%s)" % (directory or ".", label)))
+        listing = self._listing(directory)
+        if listing is None:
+            return None, None, None
+        dirs = []
+        if "glibc-hwcaps" in listing:
+            for sub in self.config.hwcaps:
+                dirs.append(os.path.join(directory, "glibc-hwcaps", sub))
+        dirs.append(directory)
+        for d in dirs:
+            if d is not directory:
+                sub_listing = self._listing(d)
+                if sub_listing is None or name not in sub_listing:
+                    continue
+            elif name not in listing:
+                continue
+            cand = os.path.join(d, name) if d else name
+            r = self._verify(cand, want)
+            if r is not None:
+                return r
+        return None, None, None
+
+    def _verify(self, cand: str, want: ElfFile) -> tuple | None:
+        """``open_verify``: None to keep searching, or (path, elf, error) to stop."""
+        try:
+            elf = self.open(cand)
+        except ElfError as exc:
+            if os.path.isdir(cand):
+                return None
+            return cand, None, str(exc)
+        if elf is None:
+            if not os.path.isfile(cand):
+                return None
+            return cand, None, "%s: invalid ELF header" % cand
+        if not elf.compatible_with(want):
+            return None  # wrong class/machine: ld.so skips it and keeps searching
+        if elf.osabi not in (ELFOSABI_SYSV, ELFOSABI_GNU):
+            return cand, None, "%s: ELF file OS ABI invalid" % cand
+        if elf.type != ET_DYN:
+            return cand, None, "%s: cannot dynamically load executable" % cand
+        return os.path.abspath(cand), elf, None
+
+    def search(self, name: str, requester: Node) -> tuple:
+        """Find DT_NEEDED ``name`` of ``requester``: (path, elf, how, searched, error)."""
+        want = self.executable
+        searched: list = []
+        if "/" in name:
+            path = self.expand(name, requester.origin)
+            if path is None:
+                return None, None, "path", searched, None
+            searched.append(path)
+            r = self._verify(path, want) if os.path.exists(path) else None
+            if r is None:
+                return None, None, "path", searched, None
+            return r[0], r[1], "path", searched, r[2]
+        exe = self._exe_node
+        if requester.elf.runpath is None:
+            did_main = False
+            node: Node | None = requester
+            while node is not None:
+                rp = node.elf.effective_rpath
+                if rp is not None:
+                    for d in self.path_list(rp, node.origin):
+                        r = self._try_dir(d, name, want, searched, "RPATH of %s" % node.elf.name)
+                        if r[0] is not None:
+                            return r[0], r[1], "RPATH of %s" % node.path, searched, r[2]
+                    did_main = did_main or node is exe
+                node = node.loader
+            if not did_main and exe is not None and exe.elf.effective_rpath is not None:
+                for d in self.path_list(exe.elf.effective_rpath, exe.origin):
+                    r = self._try_dir(d, name, want, searched, "RPATH of the executable")
+                    if r[0] is not None:
+                        return r[0], r[1], "RPATH of the executable", searched, r[2]
+        exe_origin = exe.origin if exe is not None else None
+        for d in self.path_list(self.ld_library_path, exe_origin, ":;"):
+            r = self._try_dir(d, name, want, searched, "LD_LIBRARY_PATH")
+            if r[0] is not None:
+                return r[0], r[1], "LD_LIBRARY_PATH", searched, r[2]
+        if requester.elf.runpath is not None:
+            for d in self.path_list(requester.elf.runpath, requester.origin):
+                r = self._try_dir(d, name, want, searched, "RUNPATH of %s" % requester.elf.name)
+                if r[0] is not None:
+                    return r[0], r[1], "RUNPATH of %s" % requester.path, searched, r[2]
+        nodeflib = requester.elf.nodeflib
+        system = self.config.system_dirs
+        cache = self.config.cache
+        if cache is not None:
+            cached = cache.lookup(name, self.config.cache_id, self.config.hwcaps)
+            if cached is not None:
+                searched.append("%s (ld.so.cache)" % cached)
+                cdir = os.path.dirname(cached)
+                in_system = any(cdir == s or cdir.startswith(s + "/") for s in system)
+                if not (nodeflib and in_system) and os.path.exists(cached):
+                    r = self._verify(cached, want)
+                    if r is not None:
+                        return r[0], r[1], "ld.so.cache", searched, r[2]
+        if not nodeflib:
+            for d in system:
+                r = self._try_dir(d, name, want, searched, "system")
+                if r[0] is not None:
+                    return r[0], r[1], "system dirs", searched, r[2]
+        return None, None, "", searched, None
+
+    # -- the process
+
+    def base_process(self) -> Process:
+        """The interpreter process before any import: the executable, LD_PRELOAD, their deps."""
+        if self._base is None:
+            proc = Process()
+            exe_path = self.executable.path
+            exe = Node(exe_path, self.executable, None, reportable=False)
+            self._exe_node = exe
+            proc.add(exe)
+            interp = self.executable.interp
+            if interp:
+                try:
+                    rtld = self.open(os.path.realpath(interp))
+                except ElfError:
+                    rtld = None
+                if rtld is not None:
+                    proc.add(Node(os.path.realpath(interp), rtld, None, reportable=False), interp)
+            roots = [exe]
+            for p in self.preload:
+                try:
+                    elf = self.open(p)
+                except ElfError:
+                    elf = None
+                if elf is not None:
+                    n = Node(os.path.abspath(p), elf, exe, reportable=False)
+                    proc.add(n, p)
+                    roots.append(n)
+            self._base_searchlist, self._base_edges = self._map_deps(roots, proc)
+            self._base = proc
+            # dlopen() for an import is called from libpython when shared, else the executable.
+            self._dlopen_caller = exe
+            for n in self._base_searchlist:
+                if n.elf.soname and n.elf.soname.startswith("libpython"):
+                    self._dlopen_caller = n
+                    break
+        return self._base
+
+    def trace(self) -> list:
+        """[(name, path or None)] for the executable's dependency tree, like ``ld.so --list``."""
+        self.base_process()
+        seen: set = set()
+        out = []
+        for e in self._base_edges:
+            if e.name in seen or (e.provider is not None and not e.new):
+                continue
+            seen.add(e.name)
+            out.append((e.name, e.provider.path if e.provider is not None else None))
+        return out
+
+    @property
+    def global_scope(self) -> list:
+        """The main map's search list: where every relocation looks first."""
+        self.base_process()
+        return self._base_searchlist
+
+    def dlopen(
+        self, path: str, process: Process | None = None, preloaded: dict | None = None
+    ) -> Load:
+        """Model ``dlopen(path, RTLD_NOW|RTLD_LOCAL)`` from the interpreter.
+
+        ``preloaded`` maps sonames to files a framework has already loaded in the real process
+        (torch's ``_preload_cuda_deps``); they win by name.
+        """
+        base = self.base_process()
+        proc = (process or base).copy()
+        if preloaded:
+            for soname, ppath in preloaded.items():
+                if proc.find(soname) is None:
+                    try:
+                        pelf = self.open(ppath)
+                    except ElfError:
+                        pelf = None
+                    if pelf is not None:
+                        proc.add(Node(ppath, pelf, self._exe_node, reportable=False), soname)
+        abspath = os.path.abspath(path)
+        found = proc.find(abspath)
+        if found is None:
+            elf = self.open(abspath)
+            if elf is None:
+                raise ElfError("%s: invalid ELF header" % path)
+            found = proc.by_id.get(elf.file_id)
+            if found is None:
+                found = Node(abspath, elf, self._dlopen_caller, reportable=True)
+                proc.add(found)
+        searchlist, edges = self._map_deps([found], proc)
+        return Load(searchlist, edges, proc)
+
+    def _map_deps(self, roots: list, proc: Process) -> tuple:
+        """Breadth-first ``_dl_map_object_deps``: (searchlist, edges)."""
+        searchlist = list(roots)
+        seen = {id(n) for n in roots}
+        edges: list = []
+        queue = list(roots)
+        qi = 0
+        while qi < len(queue):
+            node = queue[qi]
+            qi += 1
+            for name in node.elf.needed:
+                prov = proc.find(name)
+                how = "already loaded"
+                searched: list = []
+                error = None
+                new = False
+                if prov is None:
+                    path, elf, how, searched, error = self.search(name, node)
+                    if elf is not None:
+                        prov = proc.by_id.get(elf.file_id)
+                        if prov is None:
+                            prov = Node(path, elf, node, reportable=node.reportable)
+                            new = True
+                        proc.add(prov, name)
+                edge = Edge(node, name, prov, how=how, searched=searched, error=error)
+                edge.new = new
+                edges.append(edge)
+                if prov is not None and id(prov) not in seen:
+                    seen.add(id(prov))
+                    searchlist.append(prov)
+                    queue.append(prov)
+        return searchlist, edges
+
+
+# --- the environment
+
+
+class EnvFile:
+    """A shared object found in the environment."""
+
+    __slots__ = ("path", "rel", "site")
+
+    def __init__(self, path: str, rel: str, site: str | None) -> None:
+        self.path = path
+        self.rel = rel
+        self.site = site
+
+    def __repr__(self) -> str:
+        return "EnvFile(%r)" % self.rel
+
+
+def _is_shared_object_name(name: str) -> bool:
+    return name.endswith(".so") or ".so." in name
+
+
+class Environment:
+    """An installed Python environment: its prefix, site dirs, interpreter and installed dists."""
+
+    def __init__(self, prefix: str, sites: list, executable: str) -> None:
+        self.prefix = os.path.abspath(prefix)
+        self.sites = sites
+        self.executable = executable
+        self._owners: dict | None = None
+        self._dists: dict | None = None
+
+    @classmethod
+    def discover(
+        cls,
+        prefix: str | None = None,
+        sites: list | None = None,
+        executable: str | None = None,
+    ) -> Environment:
+        """The running interpreter's environment, or the one at ``prefix``."""
+        import sysconfig
+
+        if prefix is None:
+            prefix = sys.prefix
+            cands: list = []
+            paths = sysconfig.get_paths()
+            cands += [paths.get("purelib"), paths.get("platlib")]
+            try:
+                import site
+
+                cands += list(site.getsitepackages())
+            except AttributeError:  # virtualenv < 20's site.py
+                pass
+        else:
+            import glob
+
+            cands = sorted(glob.glob(os.path.join(prefix, "lib*", "python*", "site-packages")))
+            cands += sorted(glob.glob(os.path.join(prefix, "lib", "site-packages")))
+        if sites:
+            cands = list(sites)
+        seen: set = set()
+        out = []
+        for c in cands:
+            if c and os.path.isdir(c):
+                real = os.path.realpath(c)
+                if real not in seen:
+                    seen.add(real)
+                    out.append(os.path.abspath(c))
+        if executable is None:
+            executable = sys.executable
+            if prefix != sys.prefix:
+                for cand in ("python3", "python"):
+                    p = os.path.join(prefix, "bin", cand)
+                    if os.path.exists(p):
+                        executable = p
+                        break
+        return cls(prefix, out, executable)
+
+    def scan(self) -> list:
+        """Every ``*.so``/``*.so.*`` regular file: the site dirs (recursively), ``lib/`` and
+        ``lib-dynload``."""
+        files: list = []
+        seen: set = set()
+
+        def add(entry: os.DirEntry, site: str | None, base: str) -> None:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                return
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                return
+            seen.add(key)
+            files.append(EnvFile(entry.path, os.path.relpath(entry.path, base), site))
+
+        for site in self.sites:
+            stack = [site]
+            while stack:
+                d = stack.pop()
+                try:
+                    it = os.scandir(d)
+                except OSError:
+                    continue
+                with it:
+                    for entry in it:
+                        name = entry.name
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                if name != "__pycache__" and not name.endswith(".dist-info"):
+                                    stack.append(entry.path)
+                            elif _is_shared_object_name(name) and entry.is_file(
+                                follow_symlinks=False
+                            ):
+                                add(entry, site, site)
+                        except OSError:
+                            continue
+        site_reals = [os.path.realpath(s) for s in self.sites]
+        extra = [os.path.join(self.prefix, "lib")]
+        ver = "python%d.%d" % sys.version_info[:2]
+        extra.append(os.path.join(self.prefix, "lib", ver, "lib-dynload"))
+        for d in extra:
+            if any(os.path.realpath(d).startswith(s + os.sep) for s in site_reals):
+                continue
+            try:
+                entries = list(os.scandir(d))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if _is_shared_object_name(entry.name) and entry.is_file(follow_symlinks=False):
+                        add(entry, None, self.prefix)
+                except OSError:
+                    continue
+        files.sort(key=lambda f: f.rel)
+        return files
+
+    # -- distributions
+
+    def distributions(self) -> dict:
+        """{normalized name: (name, version, dist-info path)} from ``*.dist-info`` dirs."""
+        if self._dists is None:
+            dists: dict = {}
+            for site in self.sites:
+                try:
+                    names = os.listdir(site)
+                except OSError:
+                    continue
+                for n in names:
+                    if not n.endswith(".dist-info"):
+                        continue
+                    path = os.path.join(site, n)
+                    name, version = self._read_metadata(path)
+                    if not name:
+                        stem = n[: -len(".dist-info")]
+                        name, _, version = stem.partition("-")
+                    dists.setdefault(_normalize(name), (name, version, path, site))
+            self._dists = dists
+        return self._dists
+
+    @staticmethod
+    def _read_metadata(dist_info: str) -> tuple:
+        name = version = ""
+        try:
+            with open(
+                os.path.join(dist_info, "METADATA"), encoding="utf-8", errors="replace"
+            ) as fh:
+                for line in fh:
+                    if not line.strip():
+                        break
+                    if line.startswith("Name:"):
+                        name = line[5:].strip()
+                    elif line.startswith("Version:"):
+                        version = line[8:].strip()
+                    if name and version:
+                        break
+        except OSError:
+            pass
+        return name, version
+
+    def version_of(self, dist: str) -> str | None:
+        d = self.distributions().get(_normalize(dist))
+        return d[1] if d else None
+
+    def owner(self, path: str) -> tuple | None:
+        """(distribution name, version) whose RECORD lists ``path``, or None."""
+        if self._owners is None:
+            owners: dict = {}
+            for name, version, info, site in self.distributions().values():
+                try:
+                    with open(
+                        os.path.join(info, "RECORD"), encoding="utf-8", errors="replace"
+                    ) as fh:
+                        for line in fh:
+                            if ".so" not in line:
+                                continue
+                            if line.startswith('"'):
+                                import csv
+
+                                row = next(csv.reader([line]))
+                                rel = row[0] if row else ""
+                            else:
+                                rel = line.split(",", 1)[0]
+                            full = os.path.normpath(os.path.join(site, rel))
+                            owners.setdefault(full, (name, version))
+                except OSError:
+                    continue
+            self._owners = owners
+        return self._owners.get(os.path.normpath(os.path.abspath(path)))
+
+
+#: The interpreter tag in an extension module's filename: ``.cpython-311-x86_64-linux-gnu.so``.
+TAG_RE = re.compile(
+    r"^\.(?P<tag>(?:cpython|pypy|graalpy)[0-9a-z_]*-?[0-9a-z_]*|abi3|cp\d+[a-z]*)(?:-[^.]+)?\.so$"
+)
+
+
+def pyinit_name(module: str) -> str:
+    """``PyInit_<name>``, or ``PyInitU_<punycode>`` for non-ASCII names (Python/importdl.c)."""
+    try:
+        module.encode("ascii")
+    except UnicodeEncodeError:
+        return "PyInitU_" + module.encode("punycode").decode("ascii").replace("-", "_")
+    return "PyInit_" + module
+
+
+def extension_module(f: EnvFile, elf: ElfFile | None) -> tuple | None:
+    """(module name, filename suffix) when ``f`` is a Python extension module, else None.
+
+    Tagged files (``.cpython-311-...so``, ``.abi3.so``) always are; a bare ``name.so`` in a site
+    dir is one only if it exports ``PyInit_name`` (else it is a plain library such as torch's).
+    """
+    base = os.path.basename(f.path)
+    stem, dot, rest = base.partition(".")
+    suffix = dot + rest
+    if f.site is None and "lib-dynload" not in f.rel:
+        return None
+    if TAG_RE.match(suffix):
+        return stem, suffix
+    if (
+        suffix == ".so"
+        and stem.isidentifier()
+        and elf is not None
+        and elf.lookup(pyinit_name(stem).encode("utf-8"))
+    ):
+        return stem, suffix
+    return None
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# --- probe output
+
+
+def python_info() -> dict:
+    """The ``python`` block every probe prints (the same keys as the other probes)."""
+    import platform
+    import sysconfig
+
+    return {
+        "version": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "abi": sysconfig.get_config_var("SOABI") or "",
+        "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+        "executable": sys.executable,
+    }
+
+
+def error_document(probe: str, message: str, hint: str, started: float) -> dict:
+    """A document whose one result says the probe itself could not run (status ``error``)."""
+    import time
+    import traceback
+
+    tb = traceback.format_exc()
+    result = {
+        "probe": probe,
+        "target": "environment",
+        "status": "error",
+        "category": "probe-error",
+        "message": message,
+        "hint": hint,
+        "duration_s": round(time.perf_counter() - started, 6),
+        "details": {"traceback": tb[-8000:]} if tb.strip() != "NoneType: None" else {},
+    }
+    return {"probe": probe, "python": python_info(), "results": [result]}
+
+
+class UsageError(Exception):
+    """A bad probe command line: reported in the JSON document, not by argparse's exit(2)."""
+
+
+def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """argparse that raises UsageError, so even a bad command line yields one JSON document."""
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(message)
+
+    return Parser(prog=prog, description=description)
+
+
+def exit_status(document: dict) -> int:
+    """0 when nothing failed, 1 for a real incompatibility, 3 when the probe itself broke."""
+    statuses = {r.get("status") for r in document.get("results", [])}
+    if "error" in statuses:
+        return 3
+    return 1 if "fail" in statuses else 0

@@ -1,0 +1,568 @@
+"""The steps of the composite action (action.yml), one subcommand each.
+
+`python -m compat_matrix.gha STEP` reads the action's inputs from environment variables (the
+action passes every `inputs.*` through `env:`, so no value is ever pasted into a script) and
+answers through the files and commands the runner provides: `$GITHUB_OUTPUT`,
+`$GITHUB_STEP_SUMMARY` and workflow commands on stdout, escaped as actions/toolkit escapes them.
+
+Steps, in the order action.yml runs them:
+
+- `installed`: report the interpreter compat-matrix was installed into.
+- `prepare`: validate the inputs, resolve paths, pick the cells, name the artifact.
+- `pythons`: install the interpreters the cells ask for (uv); a missing one is a `skip` verdict.
+- `probe`: `nox -s probe` on the selected cells.
+- `publish`: merge the report, compare with the baseline, write the step summary, at most ten
+  error annotations (most important first) and the outputs.
+- `conclude`: exit with the status `fail-on` asks for (after the artifact is uploaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from . import pythons as pythons_mod
+from .baseline import BaselineDiff, diff_results, load_baseline, render_changes_markdown
+from .baseline import render_diff_json as _render_diff_json
+from .environments import find_uv
+from .errors import CompatError, MatrixError, UsageError
+from .expansion import expand
+from .gate import gate_exit_status, parse_fail_on, run_status
+from .matrix import BACKENDS
+from .matrix_file import load_matrix
+from .publishing import collect, report_lock
+from .reports import render_terminal, write_reports
+from .reports._verdicts import clean_text, label, one_line
+from .results import CellResult, write_atomic
+from .selection import parse_selection, select_cells
+from .verdicts import expectation_outcome
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from .matrix import Cell, Matrix
+
+__all__ = [
+    "MAX_ANNOTATIONS",
+    "SUMMARY_LIMIT",
+    "annotation_commands",
+    "append_summary",
+    "default_artifact_name",
+    "escape_data",
+    "escape_property",
+    "main",
+    "set_outputs",
+    "validate_artifact_name",
+    "workflow_command",
+]
+
+#: GitHub's step-summary limit: 1 MiB per step.
+SUMMARY_LIMIT = 1024 * 1024
+#: GitHub shows at most 10 error (and 10 warning) annotations per step.
+MAX_ANNOTATIONS = 10
+#: Characters upload-artifact refuses in a name (toolkit path-and-artifact-name-validation.ts).
+_ARTIFACT_FORBIDDEN = ('"', ":", "<", ">", "|", "*", "?", "\r", "\n", "\\", "/")
+_ARTIFACT_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+_MESSAGE_LIMIT = 4000
+#: Extra seconds for nox on top of every cell's own timeout.
+_PROBE_SLACK_S = 1800.0
+_INSTALL_TIMEOUT_S = 900.0
+
+# -- workflow commands and files ------------------------------------------------------------
+
+
+def escape_data(text: str) -> str:
+    """A workflow command's message, escaped as actions/toolkit `escapeData` does."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A workflow command's property value, escaped as actions/toolkit `escapeProperty` does."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def workflow_command(command: str, message: str, **properties: str | int | None) -> str:
+    """`::command key=value,...::message`, every part escaped; None properties are left out."""
+    props = ",".join(
+        f"{key}={escape_property(str(value))}"
+        for key, value in properties.items()
+        if value is not None and value != ""
+    )
+    return f"::{command}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+def set_outputs(path: Path, outputs: Mapping[str, str]) -> None:
+    """Append step outputs to `$GITHUB_OUTPUT` as `name<<DELIMITER` blocks (multi-line safe)."""
+    with path.open("a", encoding="utf-8") as handle:
+        for name, value in outputs.items():
+            delimiter = f"ghadelimiter_{uuid.uuid4()}"
+            if delimiter in value or delimiter in name:  # pragma: no cover - a uuid collision
+                msg = f"output {name!r} contains its own delimiter"
+                raise ValueError(msg)
+            handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+def append_summary(path: Path, text: str, limit: int = SUMMARY_LIMIT) -> int:
+    """Append `text` to the step summary, cut at a line so the file stays under `limit` bytes.
+
+    GitHub rejects a step summary over 1 MiB (and shows none of it), so a cut page with a
+    note beats a lost one. Returns the number of bytes written.
+    """
+    used = path.stat().st_size if path.exists() else 0
+    data = text.encode("utf-8")
+    room = limit - used
+    if len(data) > room:
+        note = (
+            "\n\n… cut to fit GitHub's 1 MiB step summary: "
+            "the whole report is compat.md in the artifact.\n"
+        ).encode()
+        keep = max(room - len(note), 0)
+        cut = data[:keep]
+        newline = cut.rfind(b"\n")
+        cut = cut[: newline + 1] if newline >= 0 else b""
+        data = cut + note if len(cut) + len(note) <= room else b""
+    with path.open("ab") as handle:
+        handle.write(data)
+    return len(data)
+
+
+def validate_artifact_name(name: str) -> str:
+    """`name` if upload-artifact accepts it, else a UsageError naming the bad characters."""
+    bad = sorted({char for char in name if char in _ARTIFACT_FORBIDDEN})
+    if bad:
+        shown = " ".join(repr(char) for char in bad)
+        msg = f"artifact-name {name!r} contains characters upload-artifact refuses: {shown}"
+        raise UsageError(msg)
+    if not name.strip():
+        msg = "artifact-name cannot be blank"
+        raise UsageError(msg)
+    return name
+
+
+def default_artifact_name(
+    env: Mapping[str, str], matrix: Path, selection: str, backend: str
+) -> str:
+    """`compat-report-<matrix>-<hash>`: unique per job, runner image, matrix and cell selection.
+
+    Artifact names must be unique within a run, and one job of a strategy matrix looks like
+    another (same `GITHUB_JOB`), so the hash covers what tells them apart on the runner.
+    """
+    key = "\n".join(
+        [
+            env.get("GITHUB_JOB", ""),
+            env.get("RUNNER_OS", ""),
+            env.get("RUNNER_ARCH", ""),
+            env.get("ImageOS", ""),
+            env.get("COMPAT_INPUT_PYTHON_VERSION", ""),
+            str(matrix),
+            selection,
+            backend,
+        ]
+    )
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    stem = _ARTIFACT_UNSAFE.sub("-", matrix.stem).strip("-") or "matrix"
+    return f"compat-report-{stem}-{digest}"
+
+
+# -- annotations ----------------------------------------------------------------------------
+
+
+def _annotation_text(result: CellResult) -> str:
+    parts = [one_line(result.message, _MESSAGE_LIMIT)] if result.message else []
+    if result.hint:
+        parts.append(f"Hint: {one_line(result.hint, 1000)}")
+    expectation = result.expectation
+    if expectation is not None and expectation.reason:
+        parts.append(f"Expectation: {one_line(expectation.reason, 500)}")
+    return clean_text("\n".join(parts) or label(result))
+
+
+def _title(result: CellResult, prefix: str = "") -> str:
+    words = label(result) + (f" ({result.category})" if result.category else "")
+    return one_line(f"{prefix}{result.id}: {words}", 250)
+
+
+def annotation_commands(
+    results: Sequence[CellResult],
+    diff: BaselineDiff | None = None,
+    *,
+    limit: int = MAX_ANNOTATIONS,
+    file: str | None = None,
+) -> list[str]:
+    """Error annotations for the cells that fail the run, most important first, then warnings.
+
+    Order: regressions, unmet expectations, failures; infrastructure errors are warnings. Each
+    kind keeps within GitHub's `limit` per step: when more cells qualify, the last annotation
+    counts the rest instead of dropping them silently.
+    """
+    regressed = {change.id for change in diff.regressions} if diff is not None else set()
+    ranked: list[tuple[int, int, CellResult]] = []
+    warnings: list[CellResult] = []
+    for index, result in enumerate(results):
+        expectation = result.expectation
+        if result.id in regressed:
+            ranked.append((0, index, result))
+        elif expectation is not None and not expectation.met:
+            ranked.append((1, index, result))
+        elif expectation is None and result.status == "fail":
+            ranked.append((2, index, result))
+        elif expectation is None and result.status == "error":
+            warnings.append(result)
+    ranked.sort(key=lambda item: item[:2])
+    errors = [
+        workflow_command(
+            "error",
+            _annotation_text(result),
+            title=_title(result, "regression: " if rank == 0 else ""),
+            file=file,
+        )
+        for rank, _, result in ranked
+    ]
+    notes = [
+        workflow_command("warning", _annotation_text(result), title=_title(result), file=file)
+        for result in warnings
+    ]
+    return _capped(errors, "error", limit, "more cells failed", file) + _capped(
+        notes, "warning", limit, "more cells had infrastructure errors", file
+    )
+
+
+def _capped(commands: list[str], kind: str, limit: int, words: str, file: str | None) -> list[str]:
+    if len(commands) <= limit:
+        return commands
+    rest = len(commands) - (limit - 1)
+    more = workflow_command(
+        kind,
+        f"{rest} {words}: see the job summary, compat.md and compat.json in the artifact.",
+        title=f"compat-matrix: {rest} {words}",
+        file=file,
+    )
+    return [*commands[: limit - 1], more]
+
+
+# -- steps ----------------------------------------------------------------------------------
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("true", "false"):
+        return text == "true"
+    input_name = name.removeprefix("COMPAT_INPUT_").lower().replace("_", "-")
+    msg = f'{input_name} must be "true" or "false", not {env[name]!r}'
+    raise UsageError(msg)
+
+
+def _workspace(env: Mapping[str, str]) -> Path:
+    return Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
+
+
+def _path(env: Mapping[str, str], text: str) -> Path:
+    path = Path(text).expanduser()
+    return (path if path.is_absolute() else _workspace(env) / path).resolve()
+
+
+def _relative(env: Mapping[str, str], path: Path) -> str:
+    """`path` relative to the workspace (how annotations name files), else as it is."""
+    try:
+        return path.relative_to(_workspace(env).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _outputs(env: Mapping[str, str], outputs: Mapping[str, str]) -> None:
+    target = env.get("GITHUB_OUTPUT")
+    if target:
+        set_outputs(Path(target), outputs)
+    else:
+        for name, value in outputs.items():
+            print(f"{name}={value}")
+
+
+def _with_backend(path: Path, matrix: Matrix, backend: str) -> Path:
+    """A copy of the matrix file with `backend:` replaced, beside it (relative paths hold)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["backend"] = backend
+    data.setdefault("name", matrix.name)
+    target = path.with_name(f".{path.stem}.{backend}.compat.yml")
+    header = f"# Generated by compat-matrix from {path.name} with backend: {backend}\n"
+    write_atomic(target, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return target
+
+
+def _python_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def step_installed(env: Mapping[str, str]) -> int:
+    _outputs(env, {"python": sys.executable})
+    return 0
+
+
+def step_prepare(env: Mapping[str, str]) -> int:
+    fail_on = parse_fail_on(env.get("COMPAT_INPUT_FAIL_ON", ""))
+    _flag(env, "COMPAT_INPUT_SUMMARY", default=True)
+    _flag(env, "COMPAT_INPUT_ANNOTATIONS", default=True)
+    backend = env.get("COMPAT_INPUT_BACKEND", "").strip()
+    if backend and backend not in BACKENDS:
+        msg = f"backend must be one of {', '.join(BACKENDS)} (or empty), not {backend!r}"
+        raise UsageError(msg)
+    source = _path(env, env.get("COMPAT_INPUT_MATRIX", "").strip() or "matrix/default.yml")
+    matrix = load_matrix(source)
+    path = source
+    if backend and backend != matrix.backend:
+        path = _with_backend(source, matrix, backend)
+        matrix = load_matrix(path)
+    wanted = env.get("COMPAT_INPUT_CELLS", "")
+    cells = select_cells(expand(matrix), wanted)
+    selection = " ".join(cell.id for cell in cells) if parse_selection(wanted) else ""
+    report_dir = _path(env, env.get("COMPAT_INPUT_REPORT_DIR", "").strip() or "compat-report")
+    needed = {cell.python for cell in cells if cell.python}
+    interpreters = (
+        "" if matrix.backend == "micromamba" else " ".join(sorted(needed, key=_python_key))
+    )
+    name = env.get("COMPAT_INPUT_ARTIFACT_NAME", "").strip()
+    artifact = (
+        validate_artifact_name(name)
+        if name
+        else default_artifact_name(env, Path(_relative(env, source)), selection, matrix.backend)
+    )
+    print(f"compat-matrix: {len(cells)} cells of {matrix.name!r} ({_relative(env, source)})")
+    _outputs(
+        env,
+        {
+            "matrix": str(path),
+            "source": _relative(env, source),
+            "name": matrix.name,
+            "cells": selection,
+            "count": str(len(cells)),
+            "report-dir": str(report_dir),
+            "pythons": interpreters,
+            "artifact-name": artifact,
+            "fail-on": fail_on,
+        },
+    )
+    return 0
+
+
+def step_pythons(env: Mapping[str, str]) -> int:
+    """Install each requested interpreter that discovery does not find, with `uv python`."""
+    wanted = env.get("COMPAT_PYTHONS", "").split()
+    if not wanted:
+        return 0
+    found = pythons_mod.discover()
+    missing = [v for v in wanted if pythons_mod.select(found, v) is None]
+    if not missing:
+        print(f"compat-matrix: every interpreter is here ({' '.join(wanted)})")
+        return 0
+    uv = find_uv()
+    if uv is None:
+        print(workflow_command("warning", "uv not found: cannot install " + " ".join(missing)))
+        return 0
+    for version in missing:
+        print(f"::group::uv python install {version}", flush=True)
+        try:
+            proc = subprocess.run(
+                [uv, "python", "install", version],
+                timeout=_INSTALL_TIMEOUT_S,
+                check=False,
+            )
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            code = -1
+        print("::endgroup::", flush=True)
+        if code != 0:
+            print(
+                workflow_command(
+                    "notice",
+                    f"Python {version} could not be installed: its cells will be skipped "
+                    "(no-interpreter).",
+                    title=f"compat-matrix: no Python {version}",
+                )
+            )
+    return 0
+
+
+def _selected(env: Mapping[str, str]) -> tuple[Matrix, list[Cell]]:
+    matrix = load_matrix(Path(env["COMPAT_MATRIX"]))
+    return matrix, select_cells(expand(matrix), env.get("COMPAT_CELLS", ""))
+
+
+def step_probe(env: Mapping[str, str]) -> int:
+    """`nox -s probe` on the selection; cell verdicts never fail this step, a harness crash does."""
+    matrix, cells = _selected(env)
+    report_dir = Path(env["COMPAT_REPORT_DIR"])
+    action_path = Path(env.get("GITHUB_ACTION_PATH") or Path(__file__).resolve().parents[2])
+    temp = Path(env.get("RUNNER_TEMP") or report_dir.parent)
+    child = dict(env)
+    child.setdefault("COMPAT_ENV_DIR", str(temp / "compat-envs"))
+    child.setdefault("NO_COLOR", "1")
+    argv = [
+        sys.executable,
+        "-m",
+        "nox",
+        "-f",
+        str(action_path / "noxfile.py"),
+        "--envdir",
+        str(temp / "compat-nox"),
+        "-s",
+        "probe",
+    ]
+    timeout = matrix.timeout * max(len(cells), 1) + _PROBE_SLACK_S
+    # Installer and probe output is not ours: keep it from being read as workflow commands.
+    token = f"compat-matrix-{uuid.uuid4().hex}"
+    print(f"::stop-commands::{token}", flush=True)
+    try:
+        code = subprocess.run(argv, env=child, timeout=timeout, check=False).returncode
+    except subprocess.TimeoutExpired:
+        code = 124
+    finally:
+        print(f"::{token}::", flush=True)
+    ids = {cell.id for cell in cells}
+    written = [r for r in collect([report_dir], None) if r.id in ids]
+    if not written:
+        print(
+            workflow_command(
+                "error",
+                f"nox -s probe wrote no cell results (exit status {code}); see the log above.",
+                title="compat-matrix: no results",
+            )
+        )
+        return code or 3
+    print(f"compat-matrix: {len(written)} of {len(cells)} cells reported (nox exit status {code})")
+    return 0
+
+
+def _missing(matrix: Matrix, cell: Cell) -> CellResult:
+    return CellResult(
+        id=cell.id,
+        axes=dict(cell.axes),
+        status="error",
+        category="missing",
+        message="no result for this cell: its job or nox session ended before writing one",
+        hint="see the job's log, then re-run the job",
+        expectation=expectation_outcome(matrix.expect, cell.axes, "error"),
+    )
+
+
+def _baseline(env: Mapping[str, str], results: Sequence[CellResult]) -> BaselineDiff | None:
+    text = env.get("COMPAT_INPUT_BASELINE", "").strip()
+    if not text:
+        return None
+    path = _path(env, text)
+    if not (path / "compat.json" if path.is_dir() else path).exists():
+        print(
+            workflow_command(
+                "notice",
+                f"baseline {text} not found: no comparison this time (a first run?)",
+                title="compat-matrix: no baseline",
+            )
+        )
+        return None
+    name, cells = load_baseline(path)
+    return diff_results(cells, results, name)
+
+
+def step_publish(env: Mapping[str, str]) -> int:
+    """Merge, compare, summarise, annotate; set the outputs. Never fails on verdicts."""
+    matrix, cells = _selected(env)
+    report_dir = Path(env["COMPAT_REPORT_DIR"])
+    fail_on = parse_fail_on(env.get("COMPAT_INPUT_FAIL_ON", ""))
+    with report_lock(report_dir):
+        found = {r.id: r for r in collect([report_dir], [cell.id for cell in cells])}
+        results = [found.get(cell.id) or _missing(matrix, cell) for cell in cells]
+        diff = _baseline(env, results)
+        preamble = render_changes_markdown(diff) if diff is not None else ""
+        paths = write_reports(report_dir, matrix.name, results, preamble=preamble)
+        if diff is not None:
+            write_atomic(report_dir / "diff.json", _render_diff_json(diff))
+    missing = len(cells) - len(found)
+    print("::group::compat-matrix verdicts", flush=True)
+    print(render_terminal(results, color=False), flush=True)
+    print("::endgroup::", flush=True)
+    if missing:
+        print(f"compat-matrix: {missing} cells have no result (reported as error: missing)")
+    summary = env.get("GITHUB_STEP_SUMMARY")
+    if summary and _flag(env, "COMPAT_INPUT_SUMMARY", default=True):
+        append_summary(Path(summary), paths.markdown.read_text(encoding="utf-8"))
+    if _flag(env, "COMPAT_INPUT_ANNOTATIONS", default=True):
+        source = env.get("COMPAT_SOURCE") or None
+        for line in annotation_commands(results, diff, file=source):
+            print(line, flush=True)
+    status = run_status(results, diff)
+    code = gate_exit_status(results, diff, fail_on)
+    regressions = len(diff.regressions) if diff is not None else 0
+    _outputs(
+        env,
+        {
+            "status": status,
+            "exit-code": str(code),
+            "regressions": str(regressions),
+            "regressed": "true" if regressions else "false",
+            "cells": str(len(results)),
+            "missing": str(missing),
+            "report-dir": str(report_dir),
+        },
+    )
+    return 0
+
+
+def step_conclude(env: Mapping[str, str]) -> int:
+    code = int(env.get("COMPAT_EXIT_CODE", "0") or 0)
+    status = env.get("COMPAT_STATUS", "") or "unknown"
+    fail_on = env.get("COMPAT_INPUT_FAIL_ON", "") or "error"
+    print(f"compat-matrix: status {status}, fail-on {fail_on}: exit status {code}")
+    return code
+
+
+_STEPS = {
+    "installed": step_installed,
+    "prepare": step_prepare,
+    "pythons": step_pythons,
+    "probe": step_probe,
+    "publish": step_publish,
+    "conclude": step_conclude,
+}
+
+
+def _report_error(env: Mapping[str, str], exc: CompatError) -> None:
+    if isinstance(exc, MatrixError):
+        print(
+            workflow_command(
+                "error",
+                exc.problem,
+                title="compat-matrix: bad matrix file",
+                file=_relative(env, Path(exc.path).resolve()),
+                line=exc.line,
+                col=exc.column,
+            )
+        )
+    else:
+        print(workflow_command("error", str(exc), title="compat-matrix"))
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat_matrix.gha")
+    parser.add_argument("step", choices=list(_STEPS))
+    args = parser.parse_args(argv)
+    environ = os.environ if env is None else env
+    try:
+        return _STEPS[args.step](environ)
+    except CompatError as exc:
+        _report_error(environ, exc)
+        print(f"compat-matrix: {exc}", file=sys.stderr)
+        return exc.exit_status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

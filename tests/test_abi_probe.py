@@ -1,0 +1,247 @@
+"""abi_probe: static findings on gcc-built fake environments and on real PyPI environments."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _elf_fixtures import (
+    PROBES,
+    build_broken_site,
+    c_library,
+    extension_module,
+    interpreter_suffix,
+    requires_cc,
+    run_probe,
+)
+
+from compat_matrix import pythons
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF/glibc only")
+
+
+@pytest.fixture(scope="module")
+def probe_pythons(interpreters: list[pythons.Interpreter]) -> list[str]:
+    """This interpreter plus the oldest and newest CPython >= 3.8 on the machine."""
+    usable = sorted((i for i in interpreters if i.supported), key=lambda i: i.sort_key)
+    out = [sys.executable]
+    for i in (usable[:1] + usable[-1:]) if usable else []:
+        if os.path.realpath(i.path) not in {os.path.realpath(p) for p in out}:
+            out.append(str(i.path))
+    return out
+
+
+def by_file(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    results = doc["results"]
+    assert isinstance(results, list)
+    return {os.path.basename(r["target"]): r for r in results if r["target"] != "environment"}
+
+
+@requires_cc
+def test_finds_every_planted_failure_under_old_and_new_pythons(
+    tmp_path: Path, probe_pythons: list[str]
+) -> None:
+    for n, python in enumerate(probe_pythons):
+        root = tmp_path / f"env{n}"
+        site, expected = build_broken_site(root, python)
+        doc, _ = run_probe(
+            python, "abi_probe", ["--prefix", str(root), "--site", str(site)], tmp_path
+        )
+        got = by_file(doc)
+        assert {k: v["category"] for k, v in got.items()} == expected, python
+        for name, res in got.items():
+            assert res["probe"] == "abi"
+            assert res["status"] == ("skip" if expected[name] == "no-gpu" else "fail")
+            assert res["message"] and res["hint"], res
+            assert set(res) >= {
+                "probe",
+                "target",
+                "status",
+                "category",
+                "message",
+                "hint",
+                "duration_s",
+                "details",
+            }
+        summary = doc["results"][-1]
+        assert summary["target"] == "environment" and summary["status"] == "fail"
+        assert doc["probe"] == "abi"
+        assert set(doc["python"]) >= {
+            "version",
+            "implementation",
+            "abi",
+            "free_threaded",
+            "executable",
+        }
+
+
+@requires_cc
+def test_messages_name_the_cause_and_the_remedy(tmp_path: Path) -> None:
+    site, _ = build_broken_site(tmp_path, sys.executable)
+    doc, _ = run_probe(
+        sys.executable, "abi_probe", ["--prefix", str(tmp_path), "--site", str(site)], tmp_path
+    )
+    got = {k.split(".")[0]: v for k, v in by_file(doc).items()}
+    assert (
+        "PyInit_noinit" in got["noinit"]["message"] and "PyInit_renamed" in got["noinit"]["message"]
+    )
+    assert "cpython-37" in got["oldtag"]["message"]
+    assert "compat_matrix_missing_fn" in got["undef"]["message"]
+    needs = got["needs"]
+    assert needs["message"].startswith("libgone.so: cannot open shared object file")
+    assert any("pkg.libs" in s and "RUNPATH" in s for s in needs["details"]["searched"])
+    vers = got["vers"]
+    assert "version `V2' not found" in vers["message"]
+    assert vers["details"]["newest_available"] == "V1"
+    assert "pkg 1.0" in vers["hint"]
+    assert "numpy<2" in got["np1"]["hint"] and "pkg 1.0" in got["np1"]["hint"]
+    assert got["np23"]["details"]["numpy_target"] == "2.3"
+    assert "numpy>=2.3" in got["np23"]["hint"]
+    assert "np125" not in got  # NumPy 2 headers targeting 1.25 run on numpy 2.2.6
+
+
+@requires_cc
+def test_clean_environment_is_one_passing_result(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"
+    lib = c_library(site / "pkg.libs" / "libdep.so", "int dep(void){return 1;}")
+    suffix = interpreter_suffix(sys.executable)[0]
+    extension_module(
+        site / "pkg",
+        "mod",
+        suffix,
+        body="extern int dep(void);\nint m(void){return dep();}\n",
+        link=[lib],
+        rpath="$ORIGIN/../pkg.libs",
+    )
+    doc, _ = run_probe(
+        sys.executable, "abi_probe", ["--prefix", str(tmp_path), "--site", str(site)], tmp_path
+    )
+    results = doc["results"]
+    assert isinstance(results, list)
+    assert [(r["target"], r["status"]) for r in results] == [("environment", "pass")]
+    assert results[0]["details"]["files"] == 2
+
+
+@requires_cc
+def test_torch_preloaded_nvidia_libraries_count_as_loaded(tmp_path: Path) -> None:
+    """torch's _preload_cuda_deps loads nvidia/*/lib/* before its extensions: model it."""
+    site = tmp_path / "site-packages"
+    cudart = c_library(
+        site / "nvidia" / "cuda_runtime" / "lib" / "libcudart.so.12",
+        "int cudaFree(void*p){return 0;}",
+    )
+    suffix = interpreter_suffix(sys.executable)[0]
+    extension_module(site / "torch", "_C", suffix, link=[cudart])  # no RUNPATH to nvidia/
+    extension_module(site / "other", "_ext", suffix, link=[cudart])
+    doc, _ = run_probe(
+        sys.executable, "abi_probe", ["--prefix", str(tmp_path), "--site", str(site)], tmp_path
+    )
+    got = by_file(doc)
+    assert list(got) == [f"_ext{suffix}"]  # only the package that torch does not preload for
+    assert got[f"_ext{suffix}"]["category"] == "missing-library"
+    assert "nvidia-cuda-runtime-cu12" in got[f"_ext{suffix}"]["hint"]
+
+
+# --- real environments from PyPI ----------------------------------------------------------------
+
+
+def _uv_env(uv: str, python: str, path: Path, reqs: list[str]) -> Path:
+    subprocess.run([uv, "venv", "-q", "-p", python, str(path)], check=True, timeout=300)
+    py = path / "bin" / "python"
+    subprocess.run([uv, "pip", "install", "-q", "-p", str(py), *reqs], check=True, timeout=900)
+    return py
+
+
+@pytest.mark.slow
+def test_pandas_built_for_numpy1_under_numpy2_without_importing(
+    tmp_path: Path, uv_bin: str, python_for: Any
+) -> None:
+    py311 = python_for("3.11")
+    py = _uv_env(uv_bin, str(py311.path), tmp_path / "env", ["pandas==2.0.3", "numpy==2.2.6"])
+    doc, stderr = run_probe(str(py), "abi_probe", [], tmp_path, extra_flags=["-X", "importtime"])
+    imported = {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if "|" in line}
+    assert not {m for m in imported if m.split(".")[0] in ("numpy", "pandas")}
+    results = doc["results"]
+    assert isinstance(results, list)
+    numpy_fails = [
+        r for r in results if r["category"] == "abi-numpy" and r["target"] != "environment"
+    ]
+    assert len(numpy_fails) >= 10
+    assert all(r["target"].startswith("pandas/") for r in numpy_fails)
+    assert all(r["status"] == "fail" for r in numpy_fails)
+    assert "pandas 2.0.3" in numpy_fails[0]["hint"] and "numpy<2" in numpy_fails[0]["hint"]
+    assert "2.2.6" in numpy_fails[0]["message"]
+    assert {r["category"] for r in results if r["status"] == "fail"} == {"abi-numpy"}
+
+
+def _readelf(args: list[str], path: str) -> str:
+    readelf = shutil.which("readelf")
+    assert readelf is not None
+    return subprocess.run(
+        [readelf, *args, path], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("readelf") is None, reason="needs binutils readelf")
+def test_real_environment_parity_with_readelf_and_clean_verdict(
+    tmp_path: Path, uv_bin: str
+) -> None:
+    py = _uv_env(uv_bin, sys.executable, tmp_path / "env", ["numpy", "pandas", "scipy"])
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.strip()
+    sys.path.insert(0, str(PROBES))
+    import _elf
+
+    files = _elf.Environment(str(tmp_path / "env"), [site], str(py)).scan()
+    assert len(files) > 100
+    needed_total = 0
+    for f in files:
+        dyn = _readelf(["-d", "-W"], f.path)
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.*)\]", dyn)
+        ver = _readelf(["-V", "-W"], f.path)
+        needs: set[tuple[str, str]] = set()
+        current = ""
+        for line in (
+            ver.split("Version needs section", 1)[-1].splitlines()
+            if "Version needs section" in ver
+            else []
+        ):
+            m = re.search(r"File: (\S+)", line)
+            if m:
+                current = m.group(1)
+            m = re.search(r"Name: (\S+)\s+Flags", line)
+            if m:
+                needs.add((current, m.group(1)))
+        with _elf.ElfFile(f.path) as elf:
+            assert elf.needed == needed, f.rel
+            assert {(a, b) for a, b, _w, _i in elf.version_needs()} == needs, f.rel
+        needed_total += len(needed)
+    assert needed_total > 0
+    doc, _ = run_probe(str(py), "abi_probe", [], tmp_path)
+    results = doc["results"]
+    assert isinstance(results, list)
+    assert [(r["target"], r["status"]) for r in results] == [("environment", "pass")], results[:3]
+    native, _ = run_probe(str(py), "native_probe", [], tmp_path)
+    nres = native["results"]
+    assert isinstance(nres, list)
+    assert [(r["target"], r["status"]) for r in nres] == [("environment", "pass")], nres[:3]
+
+
+def test_a_bad_command_line_is_still_one_json_document(tmp_path: Path) -> None:
+    doc, _ = run_probe(sys.executable, "abi_probe", ["--no-such-option"], tmp_path)
+    assert [(r["target"], r["status"], r["category"]) for r in doc["results"]] == [
+        ("environment", "error", "probe-error")
+    ]
+    assert "usage" in doc["results"][0]["message"]
