@@ -65,8 +65,12 @@ def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interprete
 
 def default_imports(cell: Cell, top_level: dict[str, list[str]]) -> list[str]:
     """Top-level modules of each axis distribution (scikit-learn -> sklearn)."""
+    return _top_level_targets(_axis_distributions(cell), top_level)
+
+
+def _top_level_targets(dists: Sequence[str], top_level: dict[str, list[str]]) -> list[str]:
     targets: list[str] = []
-    for dist in _axis_distributions(cell):
+    for dist in dists:
         modules = top_level.get(dist) or [dist.replace("-", "_").replace(".", "_").lower()]
         targets.extend(m for m in modules if m not in targets)
     return targets
@@ -208,25 +212,46 @@ def _run(
 
 
 def _run_probes(matrix: Matrix, cell: Cell, python: Path, deadline: float) -> list[ProbeRun]:
-    """The environment probe first (it names the import targets), then each enabled probe."""
-    dists = _axis_distributions(cell)
-    runs = [
-        run_probe(
-            python,
-            "environment",
-            ["--dists", *dists] if dists else [],
-            timeout=deadline - time.monotonic(),
-        )
-    ]
-    top_level = runs[0].document.get("top_level") or {}
-    for name in matrix.probes:
+    return probe_environment(
+        python,
+        matrix.probes,
+        dists=_axis_distributions(cell),
+        imports=list(matrix.imports) if matrix.imports is not None else None,
+        deadline=deadline,
+    )
+
+
+def probe_environment(
+    python: Path,
+    probes: Sequence[str],
+    *,
+    dists: Sequence[str] | None,
+    imports: Sequence[str] | None,
+    deadline: float,
+) -> list[ProbeRun]:
+    """Run the environment probe, then each of `probes`, under `python`.
+
+    `dists` are the distributions whose top-level modules are the default import targets
+    (None: every distribution installed, as `audit` does); `imports` overrides those targets.
+    The environment probe comes first because it names the targets.
+    """
+
+    def environment_probe(names: Sequence[str]) -> ProbeRun:
+        args = ["--dists", *names] if names else []
+        return run_probe(python, "environment", args, timeout=deadline - time.monotonic())
+
+    environment = environment_probe(dists or [])
+    if dists is None:
+        installed = environment.document.get("distributions") or {}
+        dists = [name for name in installed if name not in _TOOLING]
+        if dists:
+            environment = environment_probe(dists)
+    top_level = dict(environment.document.get("top_level") or {})
+    runs = [environment]
+    for name in probes:
         remaining = deadline - time.monotonic()
         if name == "import":
-            targets = (
-                list(matrix.imports)
-                if matrix.imports is not None
-                else default_imports(cell, top_level)
-            )
+            targets = list(imports) if imports is not None else _top_level_targets(dists, top_level)
             if not targets:
                 continue
             per_target = min(_IMPORT_TIMEOUT_S, max(remaining - 5.0, 1.0))

@@ -1,0 +1,77 @@
+"""`compat-matrix audit --python PATH`: probe an existing environment without building anything.
+
+This is how a platform team checks a base image (a venv, a conda env, a Docker image's
+interpreter): the same probes as a matrix cell, over everything installed there, and the same
+report files.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .cells import probe_environment
+from .errors import UsageError
+from .matrix import PROBES
+from .reports import ReportPaths, write_reports
+from .results import CellResult, write_atomic, write_cell_result
+from .verdicts import cell_verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["audit_environment"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def _environment_name(python: Path) -> str:
+    """`myenv` for myenv/bin/python, the interpreter's own name for a system Python."""
+    parent = python.parent
+    prefix = parent.parent if parent.name in ("bin", "Scripts") else parent
+    return _UNSAFE.sub("_", prefix.name or "root").strip("_") or "env"
+
+
+def audit_environment(
+    python: Path,
+    report_dir: Path,
+    *,
+    imports: Sequence[str] | None = None,
+    probes: Sequence[str] = PROBES,
+    timeout: float = 900.0,
+) -> tuple[CellResult, ReportPaths]:
+    """Probe the environment of `python` and write its report into `report_dir`."""
+    if not python.exists():
+        msg = f"no interpreter at {python}"
+        raise UsageError(msg)
+    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    runs = probe_environment(python, probes, dists=None, imports=imports, deadline=deadline)
+    probes_s = time.monotonic() - started
+    environment = runs[0]
+    info = environment.python
+    version = info.version if info else "unknown"
+    cell_id = f"audit-py{'.'.join(version.split('.')[:2])}-{_environment_name(python)}"
+    findings = [result for run in runs for result in run.results]
+    verdict = cell_verdict(findings)
+    distributions = environment.document.get("distributions") or {}
+    result = CellResult(
+        id=cell_id,
+        axes={"python": version, "environment": str(python)},
+        status=verdict.status,
+        category=verdict.category,
+        message=verdict.message,
+        hint=verdict.hint,
+        python=info,
+        resolved={str(k): str(v) for k, v in sorted(dict(distributions).items())},
+        probes=findings,
+        durations={"build": 0.0, "probes": round(probes_s, 3)},
+        gpu_unverified=verdict.gpu_unverified,
+    )
+    stderr = "\n".join(f"--- {run.name} ---\n{run.stderr}" for run in runs if run.stderr)
+    write_atomic(report_dir / "logs" / f"{cell_id}.log", stderr)
+    write_cell_result(report_dir, result)
+    paths = write_reports(report_dir, f"audit of {python}", [result])
+    return result, paths
