@@ -18,11 +18,14 @@ with the versions involved and a hint:
   what the library itself reports (``cudaRuntimeGetVersion``, ``cudnnGetProperty``, ...,
   called in child processes that survive crashes), else its wheel's version, else its file
   name. Two versions of one library -> ``fail``/``inconsistent-env`` naming both copies; a CUDA
-  runtime newer than the driver -> ``fail``/``cuda-driver`` with both versions.
+  runtime newer than the driver -> ``fail``/``cuda-driver`` with both versions (also within one
+  major, which only minor-version compatibility lets start, and where newer PTX fails).
+- ``cuda-version``/``cudatoolkit``: in a conda prefix, conda's CUDA pin against the driver.
 - ``torch``, ``jax``, ``tensorflow``, ``cupy`` when installed, each imported in its own child
   process (``--import-timeout``), with the first device initialisation capped at
   ``--init-timeout`` seconds: build versions, CPU-only builds, cuDNN runtime vs compiled,
-  jax/jaxlib/plugin skew, and on a machine with a GPU a small computation on the device.
+  jax/jaxlib/plugin skew, and on a machine with a GPU a small computation on the device
+  (``no kernel image is available`` -> ``cuda-arch``: the build lacks this GPU's sm_XY).
 - ``--cuda VERSION``: the CUDA version the cell asked for; a CPU-only framework build (or one
   for another CUDA major) is then a ``fail``/``cuda-runtime``.
 
@@ -186,9 +189,9 @@ def _dotted(version: tuple[int, ...]) -> str:
 
 def _driver_needed(version: tuple[int, ...]) -> str:
     """``"550.54.14 (CUDA 12.4)"``, or a general phrase when the release is not in the table."""
-    key = tuple(version[:2])
-    if key in DRIVER_FOR_CUDA:
-        return ">= %s (CUDA %s)" % (DRIVER_FOR_CUDA[key], _dotted(key))  # type: ignore[index]
+    if len(version) >= 2 and (version[0], version[1]) in DRIVER_FOR_CUDA:
+        key = (version[0], version[1])
+        return ">= %s (CUDA %s)" % (DRIVER_FOR_CUDA[key], _dotted(key))
     return "one that supports CUDA %s (see the CUDA release notes)" % _dotted(version[:2])
 
 
@@ -449,8 +452,9 @@ def probe_driver(workdir: str, init_timeout: float) -> dict[str, Any]:
             child.returncode,
             lib.tail(child.stderr, 5, 600),
         )
-    if driver.get("found") and child.returncode and child.returncode < 0:
-        driver["crashed"] = "signal %d" % -child.returncode
+    returncode = child.returncode or 0
+    if driver.get("found") and child.timed_out_in is None and returncode < 0:
+        driver["crashed"] = "signal %d" % -returncode
     code = driver.get("version")
     if isinstance(code, int) and code > 0:
         driver["cuda"] = cuda_text(code)
@@ -655,9 +659,9 @@ def inventory(
         for name in sorted(os.listdir(targets)):
             prefix_libs.append(os.path.join(targets, name, "lib"))
     places += [(d, "environment lib", False) for d in prefix_libs]
-    for entry in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
-        if entry:
-            places.append((entry, "LD_LIBRARY_PATH", False))
+    for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+        if folder:
+            places.append((folder, "LD_LIBRARY_PATH", False))
     by_real: dict[str, dict[str, Any]] = {}
     seen_dirs: set[str] = set()
     for folder, where, recursive in places:
@@ -999,7 +1003,7 @@ class _Findings:
 def _describe_copy(copy: dict[str, Any]) -> str:
     """``nvidia/cuda_runtime/lib/libcudart.so.12 (nvidia-cuda-runtime-cu12 12.4.127)``."""
     owner = copy.get("owner") or "owned by no installed distribution or conda package"
-    where = "" if copy["where"] == "site-packages" else ", on %s" % copy["where"]
+    where = ", on LD_LIBRARY_PATH" if copy["where"] == "LD_LIBRARY_PATH" else ""
     return "%s (%s%s)" % (copy.get("display") or copy["path"], owner, where)
 
 
@@ -1485,8 +1489,9 @@ def judge_torch(findings: _Findings, report: dict[str, Any], index: lib.Distribu
                     _dotted(tuple(runtime)),
                     " (%s)" % ", ".join(cudnn_dists) if cudnn_dists else "",
                 ),
-                "install the cuDNN that %s pins (its nvidia-cudnn-cu%s requirement), and make "
-                "sure no other libcudnn comes first on LD_LIBRARY_PATH" % (who, build[:1] or "12"),
+                "install the cuDNN that %s pins (its nvidia-cudnn-cu%d requirement), and make "
+                "sure no other libcudnn comes first on LD_LIBRARY_PATH"
+                % (who, build[0] if build else 12),
                 {
                     "cudnn_compiled": compiled,
                     "cudnn_runtime": runtime,

@@ -147,6 +147,8 @@ def test_cell_results_carry_the_contract_fields(broken_run) -> None:
         ("abi", "environment", "pass"),
         ("native", "environment", "pass"),
         ("import", "six", "pass"),
+        ("cuda", "cuda", "pass"),
+        ("consistency", "environment", "pass"),
     ]
     assert set(cell["durations"]) == {"build", "probes"}
 

@@ -27,8 +27,9 @@ Status = Literal["pass", "fail", "unsupported", "conflict", "skip", "error"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "unsupported", "conflict", "skip", "error")
 
 #: Probe names, in the order they run inside a cell: the static ELF/ABI pass first (it explains
-#: what the later loads and imports run into), then dlopen of every library, then imports.
-PROBES: tuple[str, ...] = ("abi", "native", "import")
+#: what the later loads and imports run into), then dlopen of every library, then imports, then
+#: the CUDA runtime against the driver, then the environment's consistency.
+PROBES: tuple[str, ...] = ("abi", "native", "import", "cuda", "consistency")
 
 
 @dataclass(frozen=True)

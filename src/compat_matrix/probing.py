@@ -31,6 +31,8 @@ PROBE_SCRIPTS: dict[str, str] = {
     "import": "import_probe.py",
     "abi": "abi_probe.py",
     "native": "native_probe.py",
+    "cuda": "cuda_probe.py",
+    "consistency": "consistency_probe.py",
 }
 
 

@@ -37,6 +37,7 @@ CATEGORY_PRIORITY: tuple[str, ...] = (
     "missing-library",
     "undefined-symbol",
     "cuda-driver",
+    "cuda-arch",
     "cuda-runtime",
     "inconsistent-env",
     "crash",
