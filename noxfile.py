@@ -48,21 +48,27 @@ def probe(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff, ruff format, mypy --strict on src/; zizmor, schemas and pinned SHAs on the YAML."""
     import re
+    import shutil
 
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run("mypy", "--strict", "src")
+    def tool(name: str) -> str:
+        # The tools beside this interpreter (`.venv/bin/nox` without an activated venv).
+        beside = Path(sys.executable).parent / name
+        return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+    session.run(tool("ruff"), "check", ".")
+    session.run(tool("ruff"), "format", "--check", ".")
+    session.run(tool("mypy"), "--strict", "src")
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
-    session.run("zizmor", "--offline", str(ROOT))
-    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
-    session.run(
-        "check-jsonschema", "--builtin-schema", "vendor.github-actions", str(ROOT / "action.yml")
-    )
-    # Every third-party action by full commit SHA, with the version it is in a comment.
+    action = str(ROOT / "action.yml")
+    session.run(tool("zizmor"), "--offline", str(ROOT))
+    schema = tool("check-jsonschema")
+    session.run(schema, "--builtin-schema", "vendor.github-workflows", *workflows)
+    session.run(schema, "--builtin-schema", "vendor.github-actions", action)
+    # Every third-party action by full commit SHA, with its version in a `# vX` comment.
     uses = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#]+)\s*(#.*)?$")
     pinned = re.compile(r"[^@\s]+@[0-9a-f]{40}")
     unpinned = []
-    for path in [str(ROOT / "action.yml"), *workflows]:
+    for path in [action, *workflows]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         for number, line in enumerate(lines, 1):
             found = uses.match(line)

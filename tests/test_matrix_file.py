@@ -228,7 +228,8 @@ def test_non_string_key(tmp_path):
 def test_unknown_key_suggests_the_closest(tmp_path):
     assert err(tmp_path, MINIMAL + "timout: 60\n") == (
         '3:1: unknown key "timout" (did you mean "timeout"?); expected one of: name, backend, '
-        "timeout, packages, matrix, import, expect, only-binary, probes"
+        "timeout, packages, matrix, import, expect, only-binary, probes, channels, pip, "
+        "cuda-table"
     )
 
 
@@ -554,3 +555,13 @@ def test_no_other_exception_escapes_from_damaged_files():
         else:
             outcomes.add("ok")
     assert outcomes == {"ok", "error"}
+
+
+def test_conda_keys_load_for_micromamba_and_are_refused_elsewhere(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "matrix:", "backend: micromamba\nchannels: [conda-forge, bioconda]\npip: [Rich]\nmatrix:"
+    )
+    matrix = parse_matrix(text, tmp_path / "m.yml")
+    assert matrix.channels == ("conda-forge", "bioconda")
+    assert matrix.pip == ("rich",)
+    assert "applies only to `backend: micromamba`" in err(tmp_path, MINIMAL + "pip: [rich]\n")

@@ -22,12 +22,12 @@ from .verdicts import cell_verdict
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["audit_environment"]
+__all__ = ["audit_environment", "environment_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
-def _environment_name(python: Path) -> str:
+def environment_name(python: Path) -> str:
     """`myenv` for myenv/bin/python, the interpreter's own name for a system Python."""
     parent = python.parent
     prefix = parent.parent if parent.name in ("bin", "Scripts") else parent
@@ -53,7 +53,7 @@ def audit_environment(
     environment = runs[0]
     info = environment.python
     version = info.version if info else "unknown"
-    cell_id = f"audit-py{'.'.join(version.split('.')[:2])}-{_environment_name(python)}"
+    cell_id = f"audit-py{'.'.join(version.split('.')[:2])}-{environment_name(python)}"
     findings = [result for run in runs for result in run.results]
     verdict = cell_verdict(findings)
     distributions = environment.document.get("distributions") or {}

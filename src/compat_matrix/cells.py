@@ -2,6 +2,10 @@
 
 Whatever happens inside (a crashing probe, a hanging import, a harness bug) the cell ends with a
 result on disk, written atomically, so one cell can never cost the others theirs.
+
+The `cuda` axis goes through the CUDA table (`cuda.py`) before anything is installed: it picks
+the framework builds and runtime wheels (or conda specs and CONDA_OVERRIDE_CUDA), and a
+combination the table says has no build is `unsupported` without a download.
 """
 
 from __future__ import annotations
@@ -14,24 +18,71 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import pythons
-from .environments import EnvRequest, get_backend, parse_lock
+from .cuda import CudaPlan, cuda_resolved, plan_cell, table_for
+from .environments import DEFAULT_CHANNELS, EnvRequest, conda_lock_records, get_backend, parse_lock
+from .errors import MatrixError
 from .probing import run_probe
-from .requirements import NOT_PACKAGES, requirements_for, source_built, value_kind
+from .requirements import (
+    NOT_PACKAGES,
+    conda_python_specs,
+    conda_requirements,
+    requirements_for,
+    source_built,
+    value_kind,
+)
 from .results import CellResult, ProbeResult, read_cell_result, write_atomic, write_cell_result
 from .verdicts import cell_verdict, expectation_outcome
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from .matrix import Cell, Matrix
     from .probing import ProbeRun
 
-__all__ = ["RunSettings", "cell_fingerprint", "default_imports", "run_cell"]
+__all__ = [
+    "BackendSettings",
+    "RunSettings",
+    "backend_settings",
+    "cell_fingerprint",
+    "default_imports",
+    "probe_environment",
+    "run_cell",
+]
 
 #: Installer tooling that is part of every venv, not of the cell's answer.
 _TOOLING = frozenset({"pip", "setuptools", "wheel"})
 #: Per-import cap, so one hanging import cannot eat the whole cell budget.
 _IMPORT_TIMEOUT_S = 300.0
+#: conda packages worth a `resolved` entry besides the axes: the Python and the CUDA toolkit.
+_CONDA_RESOLVED = ("python", "cuda-version", "cuda-cudart", "cudatoolkit", "cudnn", "nccl")
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """The matrix keys for micromamba and CUDA: `channels:`, `pip:`, `cuda-table:`."""
+
+    #: micromamba channels, highest priority first.
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
+    #: Distributions a micromamba cell installs with pip after the conda solve.
+    pip: tuple[str, ...] = ()
+    #: A CUDA table file extending the built-in one (absolute).
+    cuda_table: Path | None = None
+
+
+def backend_settings(matrix: Matrix) -> BackendSettings:
+    """The matrix's `channels`, `pip` and `cuda_table` fields, defaults where it has none.
+
+    Read by name so this works whether or not `Matrix` carries them yet (matrix.py gains
+    them when the matrix file does).
+    """
+    channels = getattr(matrix, "channels", None)
+    pip = getattr(matrix, "pip", None)
+    table = getattr(matrix, "cuda_table", None)
+    return BackendSettings(
+        channels=tuple(str(c) for c in channels) if channels else DEFAULT_CHANNELS,
+        pip=tuple(str(name) for name in pip) if pip else (),
+        cuda_table=Path(table) if table else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -51,7 +102,15 @@ def _axis_distributions(cell: Cell) -> list[str]:
 
 def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interpreter | None) -> str:
     """Hash of everything that decides a cell's answer; `--resume` keeps results that match it."""
+    settings = backend_settings(matrix)
+    try:
+        table = table_for(settings.cuda_table).digest if "cuda" in cell.axes else ""
+    except MatrixError as exc:
+        table = str(exc)
     payload = {
+        "channels": list(settings.channels),
+        "pip": list(settings.pip),
+        "cuda_table": table,
         "axes": cell.axes,
         "packages": list(matrix.packages),
         "backend": matrix.backend,
@@ -94,11 +153,14 @@ def run_cell(
 ) -> CellResult:
     """Run `cell` and write its result; returns the result (possibly resumed from disk)."""
     requested = cell.python or "3"
-    interpreter = (
-        pythons.select(interpreters, requested)
-        if cell.python
-        else (interpreters[-1] if interpreters else None)
-    )
+    if matrix.backend == "micromamba":
+        interpreter = None  # conda installs the cell's Python itself
+    else:
+        interpreter = (
+            pythons.select(interpreters, requested)
+            if cell.python
+            else (interpreters[-1] if interpreters else None)
+        )
     fingerprint = cell_fingerprint(matrix, cell, interpreter)
     cell_file = settings.report_dir / "cells" / f"{cell.id}.json"
     if settings.resume and (existing := _resumable(cell_file, fingerprint)) is not None:
@@ -127,7 +189,8 @@ def _run(
     interpreter: pythons.Interpreter | None,
     interpreters: Sequence[pythons.Interpreter],
 ) -> CellResult:
-    if interpreter is None:
+    conda = matrix.backend == "micromamba"
+    if interpreter is None and not conda:
         return CellResult(
             id=cell.id,
             axes=dict(cell.axes),
@@ -149,22 +212,20 @@ def _run(
             hint="use backend: uv or backend: venv",
         )
     deadline = time.monotonic() + matrix.timeout
-    requirements = requirements_for(cell.packages, matrix.packages, matrix.base_dir)
+    options = backend_settings(matrix)
+    try:
+        plan = plan_cell(table_for(options.cuda_table), cell.axes, conda=conda, pip=options.pip)
+    except MatrixError as exc:
+        plan = CudaPlan(cuda=cell.axes.get("cuda"), problem=str(exc))
+    if plan.problem or plan.unsupported:
+        return _not_installed(cell, plan)
+    request = _request(matrix, cell, interpreter, plan, options)
     started = time.monotonic()
-    env = backend.prepare(
-        settings.env_root / cell.id,
-        EnvRequest(
-            interpreter,
-            tuple(requirements),
-            matrix.only_binary,
-            tuple(source_built(cell.packages, matrix.packages, matrix.base_dir)),
-        ),
-        timeout=matrix.timeout,
-    )
+    env = backend.prepare(settings.env_root / cell.id, request, timeout=matrix.timeout)
     build_s = time.monotonic() - started
     lock_rel = f"locks/{cell.id}.txt"
     write_atomic(settings.report_dir / lock_rel, env.lock_text or "")
-    log = [f"$ {backend.name} install {' '.join(requirements)}", env.log]
+    log = [_install_line(backend.name, request), env.log]
     if env.failure is not None:
         write_atomic(settings.report_dir / "logs" / f"{cell.id}.log", "\n".join(log))
         return CellResult(
@@ -193,6 +254,26 @@ def _run(
         for k, v in sorted(dict(distributions).items())
         if k not in _TOOLING or k in wanted
     }
+    records = conda_lock_records(env.lock_text) if conda else {}
+    conda_names = [
+        (plan.variants[name].name if name in plan.variants else None) or name
+        for name in cell.packages
+    ]
+    for name in (*conda_names, *_CONDA_RESOLVED):
+        if name in records and name not in resolved:
+            resolved[name] = records[name][0]
+    cuda_document = next((run.document for run in runs if run.name == "cuda"), None)
+    if "cuda" in cell.axes:
+        builds = [
+            variant.name or name
+            for name, variant in plan.variants.items()
+            if variant.build and conda
+        ]
+        resolved.update(
+            cuda_resolved(
+                resolved, conda_records=records, cuda_document=cuda_document, builds=builds
+            )
+        )
     findings: list[ProbeResult] = [r for run in runs for r in run.results]
     verdict = cell_verdict(findings)
     return CellResult(
@@ -211,13 +292,88 @@ def _run(
     )
 
 
+def _request(
+    matrix: Matrix,
+    cell: Cell,
+    interpreter: pythons.Interpreter | None,
+    plan: CudaPlan,
+    options: BackendSettings,
+) -> EnvRequest:
+    """What to install for `cell`: pip/uv requirements, or conda specs then pip ones."""
+    if matrix.backend == "micromamba":
+        split = conda_requirements(
+            cell.packages,
+            matrix.packages,
+            matrix.base_dir,
+            pip=options.pip,
+            variants=plan.variants,
+        )
+        return EnvRequest(
+            None,
+            (*split.pip, *plan.pip_requirements),
+            matrix.only_binary,
+            split.build_from_source,
+            index_urls=plan.index_urls,
+            conda_specs=(*conda_python_specs(cell.python), *split.conda, *plan.conda_specs),
+            channels=options.channels,
+            env=plan.env,
+        )
+    requirements = requirements_for(cell.packages, matrix.packages, matrix.base_dir, plan.variants)
+    return EnvRequest(
+        interpreter,
+        (*requirements, *plan.pip_requirements),
+        matrix.only_binary,
+        tuple(source_built(cell.packages, matrix.packages, matrix.base_dir)),
+        index_urls=plan.index_urls,
+        env=plan.env,
+    )
+
+
+def _install_line(backend: str, request: EnvRequest) -> str:
+    """The cell log's first line: what was asked of the installer."""
+    parts = [f"{key}={value}" for key, value in sorted(request.env.items())]
+    if request.conda_specs:
+        parts += ["micromamba create", *request.conda_specs]
+        if request.requirements:
+            parts += ["&& pip install", *request.requirements]
+    else:
+        parts += [f"{backend} install", *request.requirements]
+    parts += [f"--extra-index-url {url}" for url in request.index_urls]
+    return "$ " + " ".join(parts)
+
+
+def _not_installed(cell: Cell, plan: CudaPlan) -> CellResult:
+    """A cell the CUDA table rules out before any download: no build exists, or no entry."""
+    if plan.problem:
+        return CellResult(
+            id=cell.id,
+            axes=dict(cell.axes),
+            status="error",
+            category="cuda-table",
+            message=plan.problem,
+            hint="the CUDA table (cuda_table.yml, extended by `cuda-table:`) cannot map this "
+            "`cuda` value: add an entry for it",
+        )
+    return CellResult(
+        id=cell.id,
+        axes=dict(cell.axes),
+        status="unsupported",
+        category="no-distribution",
+        message=plan.unsupported,
+        hint="no build of it exists for this CUDA value: the combination is not offered "
+        "(the CUDA table says so; extend it with `cuda-table:` if that has changed)",
+    )
+
+
 def _run_probes(matrix: Matrix, cell: Cell, python: Path, deadline: float) -> list[ProbeRun]:
+    cuda_value = cell.axes.get("cuda")
     return probe_environment(
         python,
         matrix.probes,
         dists=_axis_distributions(cell),
         imports=list(matrix.imports) if matrix.imports is not None else None,
         deadline=deadline,
+        probe_args={"cuda": ["--cuda", cuda_value]} if cuda_value else None,
     )
 
 
@@ -228,17 +384,21 @@ def probe_environment(
     dists: Sequence[str] | None,
     imports: Sequence[str] | None,
     deadline: float,
+    probe_args: Mapping[str, Sequence[str]] | None = None,
+    env: dict[str, str] | None = None,
 ) -> list[ProbeRun]:
     """Run the environment probe, then each of `probes`, under `python`.
 
     `dists` are the distributions whose top-level modules are the default import targets
     (None: every distribution installed, as `audit` does); `imports` overrides those targets.
-    The environment probe comes first because it names the targets.
+    The environment probe comes first because it names the targets. `probe_args` gives a
+    probe its command-line arguments (the cuda probe's `--cuda 12.4`); `env` adds environment
+    variables to every probe (`audit` sets PYTHONDONTWRITEBYTECODE so it writes nothing).
     """
 
     def environment_probe(names: Sequence[str]) -> ProbeRun:
         args = ["--dists", *names] if names else []
-        return run_probe(python, "environment", args, timeout=deadline - time.monotonic())
+        return run_probe(python, "environment", args, timeout=deadline - time.monotonic(), env=env)
 
     environment = environment_probe(dists or [])
     if dists is None:
@@ -261,8 +421,10 @@ def probe_environment(
                     "import",
                     ["--timeout", f"{per_target:.0f}", *targets],
                     timeout=remaining,
+                    env=env,
                 )
             )
         else:
-            runs.append(run_probe(python, name, [], timeout=remaining))
+            args = list((probe_args or {}).get(name, ()))
+            runs.append(run_probe(python, name, args, timeout=remaining, env=env))
     return runs

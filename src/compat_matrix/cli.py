@@ -1,7 +1,7 @@
-"""The `compat-matrix` command line.
+"""The `compat-matrix` command line: `expand`, `report`, `plan`, `pythons`.
 
 Exit status: 0 every cell met its expectation, 1 a cell failed or regressed, 2 usage or
-matrix-file error, 3 infrastructure errors.
+matrix-file error, 3 infrastructure errors (`report --fail-on` narrows what counts).
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 Each backend turns (interpreter, requirements) into a ready environment plus a lock text, and
 classifies its own failures. An environment is reused when its fingerprint (backend,
 interpreter, resolved lock) is unchanged, so a warm run costs one resolve per cell.
+
+micromamba cells bring their own Python: every conda spec goes into one `micromamba create`
+(one solve, conda-forge with strict channel priority unless the request names other channels),
+then pip installs what conda cannot, never conda again. `micromamba env export --explicit` is
+the lock; with pip packages their pins follow as `# pip: name==version` comment lines, so the
+file still replays with `micromamba create -f`.
 """
 
 from __future__ import annotations
@@ -20,37 +26,76 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from .install_errors import InstallFailure, classify_pip, classify_uv
+from .install_errors import InstallFailure, classify_micromamba, classify_pip, classify_uv
 from .pythons import Interpreter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "BACKEND_CLASSES",
+    "DEFAULT_CHANNELS",
+    "MICROMAMBA_MISSING",
+    "CondaSolution",
     "EnvBackend",
     "EnvRequest",
+    "MicromambaBackend",
     "PreparedEnv",
     "UvBackend",
     "VenvBackend",
+    "cache_dir",
+    "conda_lock_records",
+    "find_micromamba",
     "find_uv",
     "get_backend",
+    "parse_lock",
 ]
 
 _MARKER = ".compat-env.json"
 _LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)")
+#: A line of an `@EXPLICIT` conda lock: `<channel URL>/<subdir>/<name>-<version>-<build>.conda`.
+_EXPLICIT_LINE = re.compile(
+    r"^[a-z][a-z0-9+.-]*://\S*/(?P<name>[^/\s]+)-(?P<version>[^-/\s]+)-(?P<build>[^-/\s]+?)"
+    r"\.(?:conda|tar\.bz2)(?:#\S*)?$",
+    re.IGNORECASE,
+)
+_PIP_LOCK_PREFIX = "# pip: "
 _NETWORK_RETRY_DELAY_S = 2.0
+
+#: Channels of a micromamba cell when the matrix names none.
+DEFAULT_CHANNELS: tuple[str, ...] = ("conda-forge",)
+
+MICROMAMBA_MISSING = (
+    "micromamba was not found on PATH or at $MAMBA_EXE, so this conda cell could not be built"
+)
+_MICROMAMBA_INSTALL_HINT = (
+    'install micromamba (`"${SHELL}" <(curl -L micro.mamba.pm/install.sh)`, see '
+    "https://mamba.readthedocs.io/en/latest/installation/micromamba-installation.html; in "
+    "GitHub Actions mamba-org/setup-micromamba) and put it on PATH or set MAMBA_EXE"
+)
 
 
 @dataclass(frozen=True)
 class EnvRequest:
-    """What a cell needs installed."""
+    """What a cell needs installed.
 
-    interpreter: Interpreter
+    uv/venv cells: `requirements` on `interpreter`. micromamba cells: `conda_specs` (Python
+    included; `interpreter` is None) solved from `channels`, then `requirements` with pip.
+    """
+
+    interpreter: Interpreter | None
     requirements: tuple[str, ...]
     only_binary: bool = True
     #: Direct references (local projects, URLs): built from source even when only_binary.
     build_from_source: tuple[str, ...] = ()
+    #: Extra package indexes (a framework's CUDA builds, from the CUDA table).
+    index_urls: tuple[str, ...] = ()
+    #: micromamba: every conda spec of the cell, `python=X.Y` included.
+    conda_specs: tuple[str, ...] = ()
+    #: micromamba: channels, highest priority first.
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
+    #: Environment variables for the installer (CONDA_OVERRIDE_CUDA).
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def binary_args(self) -> list[str]:
         """`--only-binary :all:` plus a `--no-binary` exemption per direct reference (uv, pip)."""
@@ -59,6 +104,19 @@ class EnvRequest:
         args = ["--only-binary", ":all:"]
         for name in self.build_from_source:
             args += ["--no-binary", name]
+        return args
+
+    def index_args(self, installer: str) -> list[str]:
+        """`--extra-index-url` per extra index; uv then takes the best version across indexes.
+
+        uv's default (`first-index`) would take numpy from PyTorch's index too, and only
+        the versions that index mirrors; pip always compares every index, so uv is made to.
+        """
+        args: list[str] = []
+        for url in self.index_urls:
+            args += ["--extra-index-url", url]
+        if args and installer == "uv":
+            args += ["--index-strategy", "unsafe-best-match"]
         return args
 
 
@@ -84,8 +142,27 @@ class _Timeout(Exception):
         )
 
 
-def _run(argv: list[str], *, timeout: float, stdin: str | None = None) -> tuple[int, str]:
+def _run(
+    argv: list[str],
+    *,
+    timeout: float,
+    stdin: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, str]:
     """Run argv, returning (exit status, combined output). Raises _Timeout."""
+    status, out, _ = _run_split(argv, timeout=timeout, stdin=stdin, env=env, merge=True)
+    return status, out
+
+
+def _run_split(
+    argv: list[str],
+    *,
+    timeout: float,
+    stdin: str | None = None,
+    env: Mapping[str, str] | None = None,
+    merge: bool = False,
+) -> tuple[int, str, str]:
+    """Run argv, returning (exit status, stdout, stderr); `merge` folds stderr into stdout."""
     if timeout <= 0:
         raise _Timeout(argv, 0)
     try:
@@ -93,15 +170,17 @@ def _run(argv: list[str], *, timeout: float, stdin: str | None = None) -> tuple[
             argv,
             input=stdin,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if merge else subprocess.PIPE,
             text=True,
             timeout=timeout,
             check=False,
-            env=_installer_env(),
+            env=dict(env) if env is not None else _installer_env(),
         )
     except subprocess.TimeoutExpired as exc:
         raise _Timeout(argv, timeout) from exc
-    return proc.returncode, proc.stdout
+    except OSError as exc:
+        return 127, f"cannot run {argv[0]}: {exc}", ""
+    return proc.returncode, proc.stdout, proc.stderr or ""
 
 
 def _installer_env() -> dict[str, str]:
@@ -125,13 +204,34 @@ def _env_python(envdir: Path) -> Path:
 
 
 def parse_lock(lock_text: str) -> dict[str, str]:
-    """`name==version` pins of a lock/freeze text (direct references are skipped)."""
+    """`name==version` pins of a lock/freeze text (direct references are skipped).
+
+    An `@EXPLICIT` conda lock gives each package's conda name and version, and its
+    `# pip: name==version` lines the pip-installed ones.
+    """
     pins: dict[str, str] = {}
     for line in lock_text.splitlines():
-        match = _LOCK_LINE.match(line.strip())
+        text = line.strip()
+        if text.startswith(_PIP_LOCK_PREFIX):
+            text = text[len(_PIP_LOCK_PREFIX) :]
+        explicit = _EXPLICIT_LINE.match(text)
+        if explicit:
+            pins[explicit.group("name")] = explicit.group("version")
+            continue
+        match = _LOCK_LINE.match(text)
         if match:
             pins[match.group(1).lower().replace("_", "-")] = match.group(2)
     return pins
+
+
+def conda_lock_records(lock_text: str) -> dict[str, tuple[str, str]]:
+    """{conda name: (version, build)} of an `@EXPLICIT` lock (`micromamba env export -e`)."""
+    records: dict[str, tuple[str, str]] = {}
+    for line in lock_text.splitlines():
+        match = _EXPLICIT_LINE.match(line.strip())
+        if match:
+            records[match.group("name")] = (match.group("version"), match.group("build"))
+    return records
 
 
 def _fingerprint(*parts: str) -> str:
@@ -167,6 +267,34 @@ def _lock_body(lock_text: str) -> str:
 
 def _has_local_requirement(requirements: tuple[str, ...]) -> bool:
     return any("file://" in req or req.startswith("/") for req in requirements)
+
+
+def _no_interpreter(envdir: Path) -> PreparedEnv:
+    return PreparedEnv(
+        envdir=envdir,
+        python=_env_python(envdir),
+        failure=InstallFailure(
+            "error",
+            "harness",
+            "this backend needs an interpreter, and the request named none",
+            "compat-matrix itself failed on this cell: report it",
+        ),
+    )
+
+
+def _timed_out(exc: Exception) -> InstallFailure:
+    return InstallFailure(
+        "error", "timeout", str(exc), "raise the matrix `timeout:` or check the index"
+    )
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """compat-matrix's cache: `$COMPAT_CACHE_DIR`, else `$XDG_CACHE_HOME/compat-matrix`."""
+    env = os.environ if env is None else env
+    if env.get("COMPAT_CACHE_DIR"):
+        return Path(env["COMPAT_CACHE_DIR"])
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return Path(env.get("XDG_CACHE_HOME") or home / ".cache") / "compat-matrix"
 
 
 class EnvBackend(ABC):
@@ -213,6 +341,8 @@ class UvBackend(EnvBackend):
         return self._with_retry(lambda: self._prepare(envdir, request, deadline))
 
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
+        if request.interpreter is None:
+            return _no_interpreter(envdir)
         python = _env_python(envdir)
         result = PreparedEnv(envdir=envdir, python=python)
         interpreter = str(request.interpreter.path)
@@ -231,6 +361,7 @@ class UvBackend(EnvBackend):
                         "--python",
                         interpreter,
                         *request.binary_args(),
+                        *request.index_args("uv"),
                     ],
                     stdin="\n".join(request.requirements) + "\n",
                     timeout=deadline - time.monotonic(),
@@ -248,6 +379,7 @@ class UvBackend(EnvBackend):
                 request.interpreter.version,
                 _lock_body(lock_text),
                 str(request.only_binary),
+                *request.index_urls,
             )
             local = _has_local_requirement(request.requirements)
             if _reusable(envdir, result.fingerprint) and not local:
@@ -283,6 +415,7 @@ class UvBackend(EnvBackend):
                         "--python",
                         str(python),
                         *request.binary_args(),
+                        *request.index_args("uv"),
                         str(lock_file),
                     ],
                     timeout=deadline - time.monotonic(),
@@ -294,9 +427,7 @@ class UvBackend(EnvBackend):
             result.timings["install"] = time.monotonic() - started
             _mark_ready(envdir, result.fingerprint, lock_text)
         except _Timeout as exc:
-            result.failure = InstallFailure(
-                "error", "timeout", str(exc), "raise the matrix `timeout:` or check the index"
-            )
+            result.failure = _timed_out(exc)
         return result
 
 
@@ -310,6 +441,8 @@ class VenvBackend(EnvBackend):
         return self._with_retry(lambda: self._prepare(envdir, request, deadline))
 
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
+        if request.interpreter is None:
+            return _no_interpreter(envdir)
         python = _env_python(envdir)
         result = PreparedEnv(envdir=envdir, python=python)
         interpreter = str(request.interpreter.path)
@@ -320,6 +453,7 @@ class VenvBackend(EnvBackend):
             request.interpreter.version,
             "\n".join(request.requirements),
             str(request.only_binary),
+            *request.index_urls,
         )
         try:
             if _reusable(envdir, result.fingerprint) and not _has_local_requirement(
@@ -348,6 +482,7 @@ class VenvBackend(EnvBackend):
                         "install",
                         "--no-input",
                         *request.binary_args(),
+                        *request.index_args("pip"),
                         *request.requirements,
                     ],
                     timeout=deadline - time.monotonic(),
@@ -363,13 +498,255 @@ class VenvBackend(EnvBackend):
             result.timings["install"] = time.monotonic() - started
             _mark_ready(envdir, result.fingerprint, result.lock_text)
         except _Timeout as exc:
-            result.failure = InstallFailure(
-                "error", "timeout", str(exc), "raise the matrix `timeout:` or check the index"
-            )
+            result.failure = _timed_out(exc)
         return result
 
 
-BACKEND_CLASSES: dict[str, type[EnvBackend]] = {"uv": UvBackend, "venv": VenvBackend}
+def find_micromamba(env: Mapping[str, str] | None = None) -> str | None:
+    """micromamba at `$MAMBA_EXE` (what setup-micromamba and `micromamba shell` set), else PATH."""
+    env = os.environ if env is None else env
+    exe = env.get("MAMBA_EXE")
+    if exe and Path(exe).is_file() and os.access(exe, os.X_OK):
+        return exe
+    return shutil.which("micromamba", path=env.get("PATH"))
+
+
+@dataclass
+class CondaSolution:
+    """A `micromamba create --dry-run --json` answer: the packages it would link, or why not."""
+
+    records: dict[str, tuple[str, str]] = field(default_factory=dict)
+    failure: InstallFailure | None = None
+    log: str = ""
+
+
+class MicromambaBackend(EnvBackend):
+    """`micromamba create` with every conda spec (one solve), then pip for the rest.
+
+    Downloads go to one package cache shared by every cell (`$CONDA_PKGS_DIRS`, and the root
+    prefix `$MAMBA_ROOT_PREFIX`, under compat-matrix's cache unless the user set the root),
+    so a package is fetched once and hard-linked into each environment.
+    """
+
+    name = "micromamba"
+
+    def __init__(self, micromamba: str | None = None, *, cache: Path | None = None) -> None:
+        self.micromamba = micromamba or find_micromamba()
+        self.cache = cache or cache_dir()
+
+    # -- command lines (pure, so they are unit-tested without micromamba) --
+
+    def create_command(
+        self, envdir: Path, request: EnvRequest, *, dry_run: bool = False
+    ) -> list[str]:
+        specs = list(request.conda_specs)
+        if not any(_conda_name(spec) == "python" for spec in specs):
+            specs.insert(0, "python")
+        if request.requirements and not any(_conda_name(spec) == "pip" for spec in specs):
+            specs.append("pip")
+        argv = [
+            self.micromamba or "micromamba",
+            "create",
+            "--yes",
+            "--prefix",
+            str(envdir),
+            "--override-channels",
+            "--strict-channel-priority",
+        ]
+        for channel in request.channels:
+            argv += ["--channel", channel]
+        if dry_run:
+            argv += ["--dry-run", "--json"]
+        return [*argv, *specs]
+
+    def export_command(self, envdir: Path) -> list[str]:
+        return [
+            self.micromamba or "micromamba",
+            "env",
+            "export",
+            "--explicit",
+            "--prefix",
+            str(envdir),
+        ]
+
+    def pip_command(self, envdir: Path, request: EnvRequest) -> list[str]:
+        return [
+            str(_env_python(envdir)),
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            *request.binary_args(),
+            *request.index_args("pip"),
+            *request.requirements,
+        ]
+
+    def environment(
+        self, request: EnvRequest, base: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The installer environment: the shared cache, CONDA_OVERRIDE_CUDA, no user site."""
+        env = _installer_env() if base is None else dict(base)
+        if not env.get("MAMBA_ROOT_PREFIX"):
+            root = self.cache / "micromamba"
+            env["MAMBA_ROOT_PREFIX"] = str(root)
+            env.setdefault("CONDA_PKGS_DIRS", str(root / "pkgs"))
+        env.update(request.env)
+        env["PYTHONNOUSERSITE"] = "1"
+        return env
+
+    # -- building --
+
+    def fingerprint(self, envdir: Path, request: EnvRequest) -> str:
+        return _fingerprint(
+            self.name,
+            self.micromamba or "",
+            json.dumps(self.create_command(envdir, request)[2:]),
+            json.dumps(self.pip_command(envdir, request)[3:]),
+            json.dumps(sorted(request.env.items())),
+        )
+
+    def prepare(self, envdir: Path, request: EnvRequest, *, timeout: float) -> PreparedEnv:
+        deadline = time.monotonic() + timeout
+        return self._with_retry(lambda: self._prepare(envdir, request, deadline))
+
+    def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
+        result = PreparedEnv(envdir=envdir, python=_env_python(envdir))
+        if self.micromamba is None:
+            result.failure = InstallFailure(
+                "error", "backend", MICROMAMBA_MISSING, _MICROMAMBA_INSTALL_HINT
+            )
+            return result
+        result.fingerprint = self.fingerprint(envdir, request)
+        env = self.environment(request)
+        try:
+            if _reusable(envdir, result.fingerprint) and not _has_local_requirement(
+                request.requirements
+            ):
+                result.reused = True
+                result.lock_text = json.loads((envdir / _MARKER).read_text("utf-8"))["lock"]
+                return result
+            if envdir.exists():
+                shutil.rmtree(envdir)
+            started = time.monotonic()
+            status, output = _run(
+                self.create_command(envdir, request), timeout=deadline - time.monotonic(), env=env
+            )
+            result.timings["resolve"] = time.monotonic() - started
+            result.log += output
+            if status != 0:
+                result.failure = classify_micromamba(output)
+                return result
+            if request.requirements:
+                status, output = _run(
+                    self.pip_command(envdir, request), timeout=deadline - time.monotonic(), env=env
+                )
+                result.log += output
+                if status != 0:
+                    result.failure = classify_pip(output, only_binary=request.only_binary)
+                    return result
+            result.lock_text = self._lock(envdir, request, env, deadline, result)
+            result.timings["install"] = time.monotonic() - started
+            _mark_ready(envdir, result.fingerprint, result.lock_text)
+        except _Timeout as exc:
+            result.failure = _timed_out(exc)
+        return result
+
+    def _lock(
+        self,
+        envdir: Path,
+        request: EnvRequest,
+        env: Mapping[str, str],
+        deadline: float,
+        result: PreparedEnv,
+    ) -> str:
+        """`env export --explicit`, then `# pip: name==version` for what pip installed."""
+        status, out, err = _run_split(
+            self.export_command(envdir), timeout=deadline - time.monotonic(), env=env
+        )
+        if status != 0:
+            result.log += f"micromamba env export failed ({status}): {err}"
+            return ""
+        lock = out if out.endswith("\n") else out + "\n"
+        if not request.requirements:
+            return lock
+        status, out, err = _run_split(
+            [str(_env_python(envdir)), "-m", "pip", "inspect", "--local"],
+            timeout=deadline - time.monotonic(),
+            env=env,
+        )
+        pins = _pip_installed(out) if status == 0 else []
+        if status != 0:
+            result.log += f"pip inspect failed ({status}): {err}"
+        return lock + "".join(f"{_PIP_LOCK_PREFIX}{pin}\n" for pin in pins)
+
+    def solve(self, envdir: Path, request: EnvRequest, *, timeout: float) -> CondaSolution:
+        """Solve without installing (`--dry-run --json`): would this cell's conda part solve?"""
+        if self.micromamba is None:
+            failure = InstallFailure(
+                "error", "backend", MICROMAMBA_MISSING, _MICROMAMBA_INSTALL_HINT
+            )
+            return CondaSolution(failure=failure)
+        try:
+            status, out, err = _run_split(
+                self.create_command(envdir, request, dry_run=True),
+                timeout=timeout,
+                env=self.environment(request),
+            )
+        except _Timeout as exc:
+            return CondaSolution(failure=_timed_out(exc))
+        log = out + err
+        records = _dry_run_links(out)
+        if status != 0 or records is None:
+            return CondaSolution(failure=classify_micromamba(log), log=log)
+        return CondaSolution(records=records, log=log)
+
+
+def _conda_name(spec: str) -> str:
+    """The package name of a conda MatchSpec (`python=3.12`, `conda-forge::numpy >=2`)."""
+    name = re.split(r"[\s=<>!~\[]", spec.rsplit("::", maxsplit=1)[-1], maxsplit=1)[0]
+    return name.lower()
+
+
+def _pip_installed(inspect_json: str) -> list[str]:
+    """`name==version` of every distribution pip (or uv) installed, from `pip inspect`."""
+    try:
+        installed = json.loads(inspect_json).get("installed") or []
+    except (ValueError, AttributeError):
+        return []
+    pins = []
+    for item in installed:
+        installer = str(item.get("installer") or "").strip().lower()
+        metadata = item.get("metadata") or {}
+        if installer in ("pip", "uv") and metadata.get("name"):
+            pins.append(f"{metadata['name']}=={metadata.get('version', '')}")
+    return sorted(pins, key=str.lower)
+
+
+def _dry_run_links(output: str) -> dict[str, tuple[str, str]] | None:
+    """{name: (version, build)} from `--dry-run --json`'s `actions.LINK`; None on failure."""
+    start = output.find("{")
+    if start < 0:
+        return None
+    try:
+        document, _ = json.JSONDecoder().raw_decode(output, start)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or not document.get("success"):
+        return None
+    links = (document.get("actions") or {}).get("LINK") or []
+    records = {}
+    for link in links:
+        if isinstance(link, dict) and link.get("name"):
+            build = link.get("build_string") or link.get("build") or ""
+            records[str(link["name"])] = (str(link.get("version", "")), str(build))
+    return records
+
+
+BACKEND_CLASSES: dict[str, type[EnvBackend]] = {
+    "uv": UvBackend,
+    "venv": VenvBackend,
+    "micromamba": MicromambaBackend,
+}
 
 
 def get_backend(name: str) -> EnvBackend | None:

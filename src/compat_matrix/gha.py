@@ -357,7 +357,7 @@ def step_prepare(env: Mapping[str, str]) -> int:
 
 def step_pythons(env: Mapping[str, str]) -> int:
     """Install each requested interpreter that discovery does not find, with `uv python`."""
-    wanted = env.get("COMPAT_PYTHONS", "").split()
+    wanted = env.get("COMPAT_NEEDED_PYTHONS", "").split()
     if not wanted:
         return 0
     found = pythons_mod.discover()

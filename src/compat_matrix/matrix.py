@@ -65,6 +65,12 @@ class Matrix:
     only_binary: bool = True
     #: `probes:` switched on, in run order.
     probes: tuple[str, ...] = PROBES
+    #: `channels:` for micromamba cells, in priority order.
+    channels: tuple[str, ...] = ("conda-forge",)
+    #: `pip:` distributions that micromamba cells install with pip after the conda solve.
+    pip: tuple[str, ...] = ()
+    #: `cuda-table:` a user's CUDA table extending the built-in one (absolute path).
+    cuda_table: Path | None = None
 
     @property
     def base_dir(self) -> Path:

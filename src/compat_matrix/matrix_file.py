@@ -14,11 +14,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from .cuda import load_cuda_table
 from .errors import MatrixError
 from .expansion import expand_combinations
 from .matrix import BACKENDS, PROBES, STATUSES, Backend, Expectation, Matrix, Status
@@ -37,6 +39,9 @@ TOP_LEVEL_KEYS = (
     "expect",
     "only-binary",
     "probes",
+    "channels",
+    "pip",
+    "cuda-table",
 )
 _EXPECT_KEYS = ("match", "status", "reason")
 _RESERVED = ("python", "cuda")
@@ -116,6 +121,7 @@ def parse_matrix(text: str, path: Path) -> Matrix:
         expect=_expectations(src, nodes.get("expect"), combinations),
         only_binary=_only_binary(src, nodes.get("only-binary")),
         probes=_probes(src, nodes.get("probes")),
+        **_conda_fields(src, nodes),
     )
 
 
@@ -338,6 +344,45 @@ def _probes(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
             raise src.error(item, where, f"probe {_q(probe)} is listed twice")
         chosen.add(probe)
     return tuple(probe for probe in PROBES if probe in chosen)
+
+
+def _conda_fields(src: _Source, nodes: dict[str, yaml.Node]) -> dict[str, Any]:
+    """`channels:`, `pip:` (micromamba only) and `cuda-table:`, validated where they stand."""
+    fields: dict[str, Any] = {}
+    backend = nodes.get("backend")
+    conda = (
+        backend is not None
+        and isinstance(backend, yaml.ScalarNode)
+        and (backend.value == "micromamba")
+    )
+    for key in ("channels", "pip"):
+        node = nodes.get(key)
+        if node is None:
+            continue
+        if not conda:
+            raise src.error(node, key, f"{_q(key)} applies only to `backend: micromamba`")
+        values: list[str] = []
+        for index, item in enumerate(_items(src, node, key)):
+            where = f"{key}[{index}]"
+            text = _string(src, item, where)
+            if not text or text != text.strip() or any(c.isspace() for c in text):
+                raise src.error(item, where, f"expected a name without spaces, got {_q(text)}")
+            if key == "pip" and not _DIST_NAME.fullmatch(text):
+                raise src.error(item, where, f"expected a distribution name, got {_q(text)}")
+            if text in values:
+                raise src.error(item, where, f"{_q(text)} is listed twice")
+            values.append(canonicalize_name(text) if key == "pip" else text)
+        if not values:
+            raise src.error(node, key, "empty list; expected at least one name")
+        fields[key] = tuple(values)
+    table = nodes.get("cuda-table")
+    if table is not None:
+        text = _string(src, table, "cuda-table")
+        _check_path_exists(src, table, "cuda-table", text)
+        path = (src.base_dir / text).resolve()
+        load_cuda_table(path)  # its own errors point into the table file
+        fields["cuda_table"] = path
+    return fields
 
 
 # -- matrix: ---------------------------------------------------------------------------------

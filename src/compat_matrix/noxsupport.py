@@ -2,6 +2,10 @@
 
 `nox -s probe` selects the `probe` session, which `requires=` every `cell(<id>)` session, so nox
 schedules the cells (in parallel with `-j`) and runs `probe` last to publish and judge.
+
+`nox -s probe -- --gpu-only` runs only the cells that need a GPU (their `cuda` axis is set and
+not `none`), `-- --cpu-only` only the others: the rest are skipped sessions and absent from that
+run's report, so a GPU runner's and a CPU runner's reports merge with `compat-matrix report`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from . import pythons
 from .cells import RunSettings, run_cell
+from .cuda import needs_gpu
 from .errors import CompatError
 from .expansion import expand
 from .matrix_file import load_matrix
@@ -28,7 +33,13 @@ if TYPE_CHECKING:
 
     from .matrix import Cell, Matrix
 
-__all__ = ["NoxMatrix", "load_for_nox", "run_cell_session", "run_probe_session"]
+__all__ = [
+    "NoxMatrix",
+    "load_for_nox",
+    "run_cell_session",
+    "run_probe_session",
+    "runner_selects",
+]
 
 DEFAULT_MATRIX = "matrix/default.yml"
 DEFAULT_REPORT_DIR = "compat-report"
@@ -39,6 +50,7 @@ class _Session(Protocol):
 
     def log(self, *args: object, **kwargs: object) -> None: ...
     def error(self, *args: object) -> None: ...
+    def skip(self, *args: object) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -85,17 +97,42 @@ def _options(posargs: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="keep finished cells whose inputs are unchanged; run the rest",
     )
+    parser.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
+    parser.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
     known, _ = parser.parse_known_args(list(posargs))
     return known
+
+
+_BOTH_RUNNERS = "--gpu-only and --cpu-only exclude each other: give one (or neither for all cells)"
+
+
+def runner_selects(cell: Cell, posargs: Sequence[str]) -> bool:
+    """Whether this run (`--gpu-only`, `--cpu-only` or neither) runs `cell`."""
+    options = _options(posargs)
+    if options.gpu_only:
+        return needs_gpu(cell.axes)
+    if options.cpu_only:
+        return not needs_gpu(cell.axes)
+    return True
+
+
+def _selected_ids(nm: NoxMatrix, posargs: Sequence[str]) -> list[str]:
+    return [cell.id for cell in nm.cells if runner_selects(cell, posargs)]
 
 
 def run_cell_session(session: _Session, nm: NoxMatrix, cell_id: str) -> None:
     """Body of `cell(<id>)`: run the cell, then republish the merged report."""
     options = _options(session.posargs)
+    if options.gpu_only and options.cpu_only:
+        session.error(_BOTH_RUNNERS)
     cell = nm.cell(cell_id)
+    if not runner_selects(cell, session.posargs):
+        wants, run = ("a GPU", "--cpu-only") if needs_gpu(cell.axes) else ("no GPU", "--gpu-only")
+        session.skip(f"{cell_id} needs {wants}; this run is {run}")
+        return
     settings = RunSettings(report_dir=nm.report_dir, env_root=nm.env_root, resume=options.resume)
     result = run_cell(nm.matrix, cell, settings, pythons.discover())
-    publish(nm.report_dir, nm.matrix.name, nm.ids)
+    publish(nm.report_dir, nm.matrix.name, _selected_ids(nm, session.posargs))
     line = f"{result.id}: {result.status}"
     if result.category:
         line += f" ({result.category})"
@@ -106,10 +143,14 @@ def run_cell_session(session: _Session, nm: NoxMatrix, cell_id: str) -> None:
 
 def run_probe_session(session: _Session, nm: NoxMatrix) -> None:
     """Body of `probe`: publish every cell's result, print the table, set the exit status."""
-    paths, results = publish(nm.report_dir, nm.matrix.name, nm.ids)
+    options = _options(session.posargs)
+    if options.gpu_only and options.cpu_only:
+        session.error(_BOTH_RUNNERS)
+    selected = _selected_ids(nm, session.posargs)
+    paths, results = publish(nm.report_dir, nm.matrix.name, selected)
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     print(render_terminal(results, color=color))
-    missing = len(nm.cells) - len(results)
+    missing = len(selected) - len(results)
     session.log(
         f"report: {paths.markdown.parent} ({len(results)} cells"
         + (f", {missing} missing" if missing else "")

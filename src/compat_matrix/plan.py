@@ -110,8 +110,8 @@ class Shard:
 
 
 def needs_gpu(cell: Cell) -> bool:
-    """A cell needs a GPU runner when its `cuda` axis names a toolkit."""
-    return cell.axes.get("cuda", "none") not in ("none", "")
+    """A cell needs a GPU runner when its `cuda` axis is set and not `none` (as cuda.py says)."""
+    return cell.axes.get("cuda", "none") != "none"
 
 
 def estimate_cost(cell: Cell, history: Mapping[str, float] | None = None) -> float:

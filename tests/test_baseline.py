@@ -1,0 +1,195 @@
+"""`report --baseline` and `--fail-on`: what changed since the last good night, on real reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compat_matrix.baseline import diff_results, load_baseline, render_changes_markdown
+from compat_matrix.errors import UsageError
+from compat_matrix.gate import gate_exit_status, run_status
+from compat_matrix.reports import write_reports
+from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
+
+MIB = 1024 * 1024
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "compat_matrix", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _cell(cell_id: str, status: str, expected: str | None = None, **fields: str) -> CellResult:
+    return CellResult(
+        id=cell_id,
+        axes={"python": "3.12", "pkg": cell_id},
+        status=status,  # type: ignore[arg-type]
+        expectation=ExpectationOutcome(expected, expected == status) if expected else None,  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+LAST_NIGHT = [
+    _cell("stays", "pass"),
+    _cell("breaks", "pass"),
+    _cell("gets-fixed", "fail", category="abi-numpy", message="numpy.dtype size changed"),
+    _cell("loses-wheels", "pass"),
+    _cell("expected-break", "pass"),
+    _cell("was-skipped", "skip", category="no-interpreter"),
+    _cell("goes-away", "pass"),
+]
+TONIGHT = [
+    _cell("stays", "pass"),
+    _cell("breaks", "fail", category="undefined-symbol", message="undefined symbol: PyFoo"),
+    _cell("gets-fixed", "pass"),
+    _cell("loses-wheels", "unsupported", category="no-distribution", message="no wheel"),
+    _cell("expected-break", "fail", expected="fail"),
+    _cell("was-skipped", "fail", category="crash", message="SIGSEGV"),
+    _cell("is-new", "pass"),
+]
+
+
+@pytest.fixture
+def nights(tmp_path: Path) -> tuple[Path, Path]:
+    """Last night's report (a real compat.json) and tonight's cell files."""
+    baseline = tmp_path / "baseline"
+    write_reports(baseline, "nightly", LAST_NIGHT)
+    tonight = tmp_path / "tonight"
+    for result in TONIGHT:
+        write_cell_result(tonight, result)
+    return baseline / "compat.json", tonight
+
+
+def test_changes_are_sorted_into_broken_fixed_unsupported_new_removed(nights) -> None:
+    baseline, _ = nights
+    name, cells = load_baseline(baseline)
+    assert name == "nightly"
+    diff = diff_results(cells, TONIGHT, name)
+    assert [c.id for c in diff.broken] == ["breaks", "expected-break"]
+    assert [c.id for c in diff.fixed] == ["gets-fixed"]
+    assert [c.id for c in diff.unsupported] == ["loses-wheels"]
+    assert [c.id for c in diff.other] == ["was-skipped"]
+    assert [c.id for c in diff.added] == ["is-new"]
+    assert [c.id for c in diff.removed] == ["goes-away"]
+    # An expected failure is listed but is no regression; a cell nobody could judge last
+    # night (skip) cannot regress.
+    assert [c.id for c in diff.regressions] == ["breaks", "loses-wheels"]
+    assert diff.broken[0].before == "pass"
+    assert diff.broken[0].after == "fail"
+    assert diff.broken[0].category == "undefined-symbol"
+
+
+def test_report_with_baseline_writes_diff_json_opens_compat_md_and_exits_1(nights) -> None:
+    baseline, tonight = nights
+    proc = _cli("report", str(tonight), "--baseline", str(baseline))
+    assert proc.returncode == 1, proc.stderr
+    assert "2 regressions" in proc.stdout
+    diff = json.loads((tonight / "diff.json").read_text())
+    assert diff["regressions"] == ["breaks", "loses-wheels"]
+    assert [c["id"] for c in diff["newly_fixed"]] == ["gets-fixed"]
+    assert [c["id"] for c in diff["new_cells"]] == ["is-new"]
+    assert [c["id"] for c in diff["removed_cells"]] == ["goes-away"]
+    assert diff["baseline"] == {"name": "nightly", "cells": 7}
+    markdown = (tonight / "compat.md").read_text()
+    assert markdown.startswith("### Changes since baseline (nightly)")
+    head, _, table = markdown.partition("## compat-matrix:")
+    assert "#### ❌ Newly broken (2)" in head
+    assert "`breaks` pass → fail **regression** · `undefined-symbol`" in head
+    assert "`expected-break` pass → fail (expected)" in head
+    assert "#### ✅ Newly fixed (1)" in head
+    assert "#### ⛔ Newly unsupported (1)" in head
+    assert "#### 🆕 New cells (1)" in head
+    assert "#### 🗑️ Removed cells (1)" in head
+    assert table  # the usual report follows
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "expected"), [("error", 1), ("fail", 1), ("regression", 1), ("never", 0)]
+)
+def test_fail_on_decides_the_exit_status_with_a_regression(nights, fail_on, expected) -> None:
+    baseline, tonight = nights
+    proc = _cli("report", str(tonight), "--baseline", str(baseline), "--fail-on", fail_on)
+    assert proc.returncode == expected, proc.stdout + proc.stderr
+
+
+def test_fail_on_regression_ignores_failures_that_did_not_regress(tmp_path: Path) -> None:
+    old = [_cell("a", "fail"), _cell("b", "error")]
+    new = [_cell("a", "fail"), _cell("b", "error")]
+    write_reports(tmp_path / "old", "n", old)
+    for result in new:
+        write_cell_result(tmp_path / "new", result)
+    base = str(tmp_path / "old" / "compat.json")
+    run = str(tmp_path / "new")
+    assert _cli("report", run, "--baseline", base, "--fail-on", "regression").returncode == 0
+    assert _cli("report", run, "--baseline", base, "--fail-on", "error").returncode == 1
+    assert _cli("report", run, "--baseline", base).returncode == 1
+    markdown = (tmp_path / "new" / "compat.md").read_text()
+    assert "No changes: all 2 cells as in the baseline." in markdown
+
+
+def test_fail_on_levels_for_infrastructure_errors() -> None:
+    results = [_cell("a", "pass"), _cell("b", "error")]
+    assert gate_exit_status(results, None, "error") == 3
+    assert gate_exit_status(results, None, "fail") == 0
+    assert gate_exit_status(results, None, "regression") == 0
+    assert gate_exit_status(results, None, "never") == 0
+    assert run_status(results) == "error"
+    assert run_status([_cell("a", "pass")]) == "pass"
+    failing = [_cell("a", "fail"), _cell("b", "error")]
+    assert gate_exit_status(failing, None, "fail") == 1
+    assert run_status(failing) == "fail"
+
+
+def test_an_unmet_expectation_fails_but_is_not_a_regression() -> None:
+    old = [_cell("x", "fail")]
+    new = [_cell("x", "pass", expected="fail")]  # xfail-strict: it passes now
+    diff = diff_results(old, new)
+    assert [c.id for c in diff.fixed] == ["x"]
+    assert not diff.regressions
+    assert gate_exit_status(new, diff, "error") == 1
+    assert gate_exit_status(new, diff, "regression") == 0
+
+
+def test_a_bad_baseline_is_a_usage_error(tmp_path: Path) -> None:
+    write_cell_result(tmp_path / "run", _cell("a", "pass"))
+    proc = _cli("report", str(tmp_path / "run"), "--baseline", str(tmp_path / "nope.json"))
+    assert proc.returncode == 2
+    assert "cannot read baseline" in proc.stderr
+    (tmp_path / "junk.json").write_text('{"something": "else"}')
+    proc = _cli("report", str(tmp_path / "run"), "--baseline", str(tmp_path / "junk.json"))
+    assert proc.returncode == 2
+    assert "is not a compat.json" in proc.stderr
+    with pytest.raises(UsageError, match="not JSON"):
+        (tmp_path / "bad.json").write_text("{")
+        load_baseline(tmp_path / "bad.json")
+
+
+def test_a_baseline_folder_means_its_compat_json(tmp_path: Path) -> None:
+    write_reports(tmp_path / "old", "folder", [_cell("a", "pass")])
+    name, cells = load_baseline(tmp_path / "old")
+    assert name == "folder"
+    assert [c.id for c in cells] == ["a"]
+
+
+def test_ten_thousand_changes_keep_compat_md_under_a_mib(tmp_path: Path) -> None:
+    old = [_cell(f"cell-{i:05d}", "pass") for i in range(10_000)]
+    new = [
+        _cell(f"cell-{i:05d}", "fail", category="crash", message="x" * 500) for i in range(10_000)
+    ]
+    diff = diff_results(old, new, "big")
+    preamble = render_changes_markdown(diff)
+    assert len(preamble.encode()) < 100_000
+    assert "… 9950 more, see diff.json" in preamble
+    paths = write_reports(tmp_path, "big", new, preamble=preamble)
+    text = paths.markdown.read_text()
+    assert len(text.encode()) < MIB
+    assert text.startswith("### Changes since baseline (big)")
