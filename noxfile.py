@@ -8,6 +8,8 @@ session, `cell(<cell-id>)`, so `nox -l` lists them and `nox -s "cell(<cell-id>)"
 
 from __future__ import annotations
 
+import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -44,17 +46,32 @@ def probe(session: nox.Session) -> None:
     run_probe_session(session, MATRIX)
 
 
+def tool(name: str) -> str:
+    """A tool beside this interpreter (`.venv/bin/nox` run without an activated venv), else PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+def unpinned_actions(paths: list[str]) -> list[str]:
+    """`uses:` lines whose third-party action is not pinned by full SHA with a `# vX` comment."""
+    uses = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#]+)\s*(#.*)?$")
+    pinned = re.compile(r"[^@\s]+@[0-9a-f]{40}")
+    found_unpinned = []
+    for path in paths:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            found = uses.match(line)
+            if not found or found.group(1).startswith(("./", "docker://")):
+                continue
+            comment = found.group(2) or ""
+            if not pinned.fullmatch(found.group(1)) or not re.search(r"#\s*v\d", comment):
+                found_unpinned.append(f"{path}:{number}: {line.strip()}")
+    return found_unpinned
+
+
 @nox.session(python=False, default=False)
 def lint(session: nox.Session) -> None:
-    """ruff, ruff format, mypy --strict on src/; zizmor, schemas and pinned SHAs on the YAML."""
-    import re
-    import shutil
-
-    def tool(name: str) -> str:
-        # The tools beside this interpreter (`.venv/bin/nox` without an activated venv).
-        beside = Path(sys.executable).parent / name
-        return str(beside) if beside.exists() else (shutil.which(name) or name)
-
+    """ruff, mypy --strict on src/; zizmor, schemas, pinned SHAs on the YAML; hadolint."""
     session.run(tool("ruff"), "check", ".")
     session.run(tool("ruff"), "format", "--check", ".")
     session.run(tool("mypy"), "--strict", "src")
@@ -64,31 +81,20 @@ def lint(session: nox.Session) -> None:
     schema = tool("check-jsonschema")
     session.run(schema, "--builtin-schema", "vendor.github-workflows", *workflows)
     session.run(schema, "--builtin-schema", "vendor.github-actions", action)
-    # Every third-party action by full commit SHA, with its version in a `# vX` comment.
-    uses = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#]+)\s*(#.*)?$")
-    pinned = re.compile(r"[^@\s]+@[0-9a-f]{40}")
-    unpinned = []
-    for path in [action, *workflows]:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, 1):
-            found = uses.match(line)
-            if not found or found.group(1).startswith(("./", "docker://")):
-                continue
-            comment = found.group(2) or ""
-            if not pinned.fullmatch(found.group(1)) or not re.search(r"#\s*v\d", comment):
-                unpinned.append(f"{path}:{number}: {line.strip()}")
+    unpinned = unpinned_actions([action, *workflows])
     if unpinned:
         session.error("actions not pinned by commit SHA (# vX comment):\n" + "\n".join(unpinned))
+    session.run(tool("hadolint"), str(ROOT / "Dockerfile"))
 
 
 @nox.session(python=False, default=False)
 def tests(session: nox.Session) -> None:
     """The test suite, end-to-end tests included (they build real environments from PyPI)."""
-    session.run("pytest", *(session.posargs or ["-ra"]))
+    session.run(tool("pytest"), *(session.posargs or ["-ra"]))
 
 
 @nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks against the baselines a user would otherwise use, measured in the same run."""
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
-        session.run("python", str(script), *session.posargs)
+        session.run(sys.executable, str(script), *session.posargs)

@@ -128,3 +128,41 @@ def test_pythons_prints_the_discovery_table() -> None:
     assert f"{sys.version_info.major}.{sys.version_info.minor}." in proc.stdout
     listed = json.loads(_cli("pythons", "--json").stdout)
     assert all(Path(entry["path"]).is_absolute() for entry in listed)
+
+
+@pytest.mark.slow
+def test_audit_and_what_if_from_the_command_line(tmp_path: Path, uv_bin, python_for) -> None:
+    env = tmp_path / "env"
+    subprocess.run(
+        [uv_bin, "venv", "-q", "--python", str(python_for("3.11").path), str(env)],
+        check=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [
+            uv_bin,
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(env / "bin" / "python"),
+            "numpy==1.26.4",
+            "pandas==2.0.3",
+        ],
+        check=True,
+        timeout=600,
+    )
+    audit = _cli("audit", "--python", "env/bin/python", "-o", "report", cwd=tmp_path)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "pass" in audit.stdout
+    assert (tmp_path / "report" / "compat.md").exists()
+
+    upgrade = _cli(
+        "audit", "--python", "env/bin/python", "-o", "whatif", "--upgrade", "numpy=2", cwd=tmp_path
+    )
+    assert upgrade.returncode == 1, upgrade.stdout + upgrade.stderr
+    assert "BREAKS" in upgrade.stdout
+    assert "abi-numpy" in upgrade.stdout
+    missing = _cli("audit", "--python", "env/bin/python", "--upgrade", "python=3.99", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "Traceback" not in missing.stderr

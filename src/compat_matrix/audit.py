@@ -43,6 +43,7 @@ def audit_environment(
     timeout: float = 900.0,
 ) -> tuple[CellResult, ReportPaths]:
     """Probe the environment of `python` and write its report into `report_dir`."""
+    python = python.absolute()  # probes run from a temporary directory
     if not python.exists():
         msg = f"no interpreter at {python}"
         raise UsageError(msg)

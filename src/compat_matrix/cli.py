@@ -24,6 +24,7 @@ from .publishing import collect
 from .reports import render_terminal, write_reports
 from .results import write_atomic
 from .selection import select_cells
+from .verdicts import exit_status as verdict_exit_status
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -175,6 +176,24 @@ def _cmd_pythons(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    python = Path(args.python).absolute()
+    report_dir = Path(args.output).absolute()
+    imports = args.imports or None
+    if args.upgrade:
+        from .whatif import format_summary, what_if  # noqa: PLC0415 - the rarer, heavier path
+
+        outcome = what_if(python, args.upgrade, report_dir, timeout=args.timeout, imports=imports)
+        print(format_summary(outcome), end="")
+        return outcome.exit_status
+    from .audit import audit_environment  # noqa: PLC0415
+
+    result, paths = audit_environment(python, report_dir, imports=imports, timeout=args.timeout)
+    print(render_terminal([result], color=sys.stdout.isatty()))
+    print(f"report: {paths.markdown.parent}")
+    return verdict_exit_status([result])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compat-matrix",
@@ -241,6 +260,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="balance by the cells' measured times in an earlier compat.json",
     )
     p.set_defaults(func=_cmd_plan)
+
+    p = sub.add_parser(
+        "audit",
+        help="probe an existing environment (no build); with --upgrade, what an upgrade breaks",
+    )
+    p.add_argument("--python", required=True, metavar="PATH", help="the environment's python")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="compat-report",
+        metavar="OUT",
+        help="report directory (default: compat-report)",
+    )
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="module to import (repeatable; default: every installed distribution's)",
+    )
+    p.add_argument(
+        "--upgrade",
+        action="append",
+        metavar="SPEC",
+        help="python=3.12, numpy=2, numpy>=2.1 ...: build the same set with this "
+        "upgrade in a scratch environment and report what would break (repeatable)",
+    )
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds (default: 900)")
+    p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser("pythons", help="print the interpreter discovery table")
     p.add_argument("--json", action="store_true")

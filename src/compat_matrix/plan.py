@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Union
 
+from . import cuda
 from .errors import UsageError
 from .requirements import NOT_PACKAGES, value_kind
 
@@ -110,8 +111,8 @@ class Shard:
 
 
 def needs_gpu(cell: Cell) -> bool:
-    """A cell needs a GPU runner when its `cuda` axis is set and not `none` (as cuda.py says)."""
-    return cell.axes.get("cuda", "none") != "none"
+    """A cell needs a GPU runner when its `cuda` axis is set and not `none`."""
+    return cuda.needs_gpu(cell.axes)
 
 
 def estimate_cost(cell: Cell, history: Mapping[str, float] | None = None) -> float:

@@ -98,6 +98,7 @@ def run_probe(
 ) -> ProbeRun:
     """Run probe `name` under `python`; never raises for anything the probe does."""
     started = time.monotonic()
+    python = python.absolute()  # the probe runs from a temporary directory
     script = probes_dir() / PROBE_SCRIPTS[name]
     if timeout <= 0:
         return _error(name, "no time left in the cell's timeout to run this probe", started)

@@ -49,14 +49,14 @@ def collect(directories: Sequence[Path], order: Sequence[str] | None = None) -> 
     each directory's previous compat.json, then by id.
     """
     by_id: dict[str, CellResult] = {}
-    known: list[str] = []
+    ranked: dict[str, int] = {}
     for directory in directories:
-        known.extend(i for i in _previous_order(directory) if i not in known)
+        for cell_id in _previous_order(directory):
+            ranked.setdefault(cell_id, len(ranked))
         for result in load_cell_results(directory):
             by_id[result.id] = result
     if order is not None:
         return [by_id[i] for i in order if i in by_id]
-    ranked = {cell_id: n for n, cell_id in enumerate(known)}
     return sorted(by_id.values(), key=lambda r: (ranked.get(r.id, len(ranked)), r.id))
 
 

@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from compat_matrix.results import CellResult, ProbeResult
 
@@ -43,12 +44,14 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=4096)
 def clean_text(text: str) -> str:
     """`text` without ANSI escape sequences or control characters (tab and newline stay)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", _ANSI.sub("", text))
 
 
+@lru_cache(maxsize=4096)
 def one_line(text: str, limit: int) -> str:
     """Clean `text`, fold all whitespace to single spaces and cut it to `limit` characters."""
     flat = _SPACES.sub(" ", clean_text(text)).strip()
