@@ -12,7 +12,6 @@ Runs unchanged on every CPython from 3.8 to 3.14 (free-threaded included).
 
 from __future__ import annotations
 
-import argparse
 import mmap
 import os
 import re
@@ -24,6 +23,8 @@ from operator import and_ as _and
 from operator import not_ as _not
 from operator import or_ as _or
 from typing import TYPE_CHECKING
+
+import _probelib
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -46,17 +47,13 @@ __all__ = [
     "NumpyBuild",
     "Process",
     "Resolver",
-    "UsageError",
-    "argument_parser",
-    "error_document",
-    "exit_status",
     "extension_module",
     "gnu_hash",
     "is_driver_library",
     "machine_name",
     "optional_extension",
     "pyinit_name",
-    "python_info",
+    "unreadable_document",
     "version_key",
     "version_prefix",
 ]
@@ -520,19 +517,25 @@ class ElfFile:
 
     # -- symbol versioning
 
+    def _version_table(self, tag: int, num_tag: int, section: int) -> tuple:
+        """(file offset, entry count) of a version table: from the dynamic section (what ld.so
+        reads), else from the section header (a stripped or odd file); (None, count) if absent."""
+        off = None
+        count = self.dyn.get(num_tag)
+        if tag in self.dyn:
+            off = self.offset_of(self.dyn[tag])
+        if off is None:
+            sec = self._section(section)
+            if sec is not None:
+                off, count = sec[4], sec[7]
+        return off, count
+
     def version_needs(self) -> list:
         """``.gnu.version_r``: [(file, version, weak, index)] in file order."""
         if self._verneed is not None:
             return self._verneed
         out: list = []
-        off = None
-        count = self.dyn.get(DT_VERNEEDNUM)
-        if DT_VERNEED in self.dyn:
-            off = self.offset_of(self.dyn[DT_VERNEED])
-        if off is None:
-            sec = self._section(SHT_GNU_VERNEED)
-            if sec is not None:
-                off, count = sec[4], sec[7]
+        off, count = self._version_table(DT_VERNEED, DT_VERNEEDNUM, SHT_GNU_VERNEED)
         strtab = self._strtab
         if off is not None and strtab is not None and count:
             mm, e = self.mm, self._e
@@ -564,14 +567,7 @@ class ElfFile:
         if self._verdef is not None:
             return self._verdef
         out: dict = {}
-        off = None
-        count = self.dyn.get(DT_VERDEFNUM)
-        if DT_VERDEF in self.dyn:
-            off = self.offset_of(self.dyn[DT_VERDEF])
-        if off is None:
-            sec = self._section(SHT_GNU_VERDEF)
-            if sec is not None:
-                off, count = sec[4], sec[7]
+        off, count = self._version_table(DT_VERDEF, DT_VERDEFNUM, SHT_GNU_VERDEF)
         strtab = self._strtab
         if off is not None and strtab is not None and count:
             mm, e = self.mm, self._e
@@ -1816,7 +1812,7 @@ class Environment:
                     if not name:
                         stem = n[: -len(".dist-info")]
                         name, _, version = stem.partition("-")
-                    dists.setdefault(_normalize(name), (name, version, path, site))
+                    dists.setdefault(_probelib.canonicalize_name(name), (name, version, path, site))
             self._dists = dists
         return self._dists
 
@@ -1841,7 +1837,7 @@ class Environment:
         return name, version
 
     def version_of(self, dist: str) -> str | None:
-        d = self.distributions().get(_normalize(dist))
+        d = self.distributions().get(_probelib.canonicalize_name(dist))
         return d[1] if d else None
 
     def owner(self, path: str) -> tuple | None:
@@ -1909,63 +1905,11 @@ def extension_module(f: EnvFile, elf: ElfFile | None) -> tuple | None:
     return None
 
 
-def _normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-# --- probe output
-
-
-def python_info() -> dict:
-    """The ``python`` block every probe prints (the same keys as the other probes)."""
-    import platform
-    import sysconfig
-
-    return {
-        "version": platform.python_version(),
-        "implementation": sys.implementation.name,
-        "abi": sysconfig.get_config_var("SOABI") or "",
-        "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-        "executable": sys.executable,
-    }
-
-
-def error_document(probe: str, message: str, hint: str, started: float) -> dict:
-    """A document whose one result says the probe itself could not run (status ``error``)."""
-    import time
-    import traceback
-
-    tb = traceback.format_exc()
-    result = {
-        "probe": probe,
-        "target": "environment",
-        "status": "error",
-        "category": "probe-error",
-        "message": message,
-        "hint": hint,
-        "duration_s": round(time.perf_counter() - started, 6),
-        "details": {"traceback": tb[-8000:]} if tb.strip() != "NoneType: None" else {},
-    }
-    return {"probe": probe, "python": python_info(), "results": [result]}
-
-
-class UsageError(Exception):
-    """A bad probe command line: reported in the JSON document, not by argparse's exit(2)."""
-
-
-def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """argparse that raises UsageError, so even a bad command line yields one JSON document."""
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            raise UsageError(message)
-
-    return Parser(prog=prog, description=description)
-
-
-def exit_status(document: dict) -> int:
-    """0 when nothing failed, 1 for a real incompatibility, 3 when the probe itself broke."""
-    statuses = {r.get("status") for r in document.get("results", [])}
-    if "error" in statuses:
-        return 3
-    return 1 if "fail" in statuses else 0
+def unreadable_document(probe: str, exc: BaseException, started: float) -> dict:
+    """The error document of a probe that could not read the interpreter or the loader."""
+    return _probelib.error_document(
+        probe,
+        "%s: %s" % (type(exc).__name__, exc),
+        "the environment's interpreter or dynamic loader could not be read",
+        started,
+    )

@@ -12,19 +12,21 @@ crashes (:func:`run_probe`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import platform
 import re
+import signal
 import sys
 import sysconfig
+import time
 import traceback
+from typing import TYPE_CHECKING
 
-try:
-    from importlib import metadata as _metadata
-except ImportError:  # pragma: no cover - Python < 3.8 is not supported
-    _metadata = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = [
     "EXIT_ERROR",
@@ -35,14 +37,22 @@ __all__ = [
     "ProbeArgumentParser",
     "UsageError",
     "canonicalize_name",
+    "category_counts",
     "conda_channel",
     "conda_records",
+    "document",
+    "error_document",
+    "exit_status",
+    "kill_group",
     "make_result",
     "module_name_of_file",
     "public_top_level",
     "python_info",
+    "read_tail",
+    "run_document_probe",
     "run_probe",
     "search_paths",
+    "summary_result",
     "tail",
     "top_level_from_files",
 ]
@@ -116,6 +126,123 @@ def tail(text: str, lines: int = 15, chars: int = 4000) -> str:
     """The last ``lines`` lines of ``text``, at most ``chars`` characters."""
     kept = "\n".join(text.rstrip("\n").splitlines()[-lines:])
     return kept[-chars:]
+
+
+def read_tail(path: str, limit: int) -> str:
+    """The last ``limit`` bytes of a file a child wrote, decoded leniently ("" if unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the child's process group (it leads one), and the child itself in any case."""
+    if hasattr(os, "killpg"):
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        with contextlib.suppress(OSError):
+            proc.kill()
+
+
+def category_counts(results: list[dict[str, object]], status: str) -> dict[object, int]:
+    """``{category: how many results}`` among the results with ``status``."""
+    counts: dict[object, int] = {}
+    for result in results:
+        if result["status"] == status:
+            category = result["category"]
+            counts[category] = counts.get(category, 0) + 1
+    return counts
+
+
+def _counted(counts: dict[object, int]) -> str:
+    return ", ".join("%d %s" % (n, c) for c, n in sorted(counts.items()))
+
+
+def summary_result(
+    probe: str,
+    results: list[dict[str, object]],
+    summary: str,
+    *,
+    noun: str,
+    started: float,
+    details: dict[str, object],
+) -> dict[str, object]:
+    """The closing ``environment`` result of a per-file probe (abi, native).
+
+    ``summary`` gets the failures (``; 2 <noun>: 1 a, 1 b``) and skips appended; the result
+    fails, with the first failure's category, when any of ``results`` failed.
+    """
+    fails = [r for r in results if r["status"] == "fail"]
+    skipped = category_counts(results, "skip")
+    if fails:
+        summary += "; %d %s: %s" % (len(fails), noun, _counted(category_counts(results, "fail")))
+    if skipped:
+        summary += "; skipped: %s" % _counted(skipped)
+    return make_result(
+        probe,
+        "environment",
+        "fail" if fails else "pass",
+        category=fails[0]["category"] if fails else None,  # type: ignore[arg-type]
+        message=summary,
+        hint="see the results for each file" if fails else "",
+        duration_s=time.perf_counter() - started,
+        details=details,
+    )
+
+
+def document(probe: str, results: list[dict[str, object]]) -> dict[str, object]:
+    """A probe's whole JSON document: its name, :func:`python_info` and ``results``."""
+    return {"probe": probe, "python": python_info(), "results": results}
+
+
+def error_document(probe: str, message: str, hint: str, started: float) -> dict[str, object]:
+    """A document whose one result says the probe itself could not run (status ``error``)."""
+    tb = traceback.format_exc()
+    result = make_result(
+        probe,
+        "environment",
+        "error",
+        category="probe-error",
+        message=message,
+        hint=hint,
+        duration_s=time.perf_counter() - started,
+        details={"traceback": tb[-8000:]} if tb.strip() != "NoneType: None" else {},
+    )
+    return document(probe, [result])
+
+
+def exit_status(document: dict[str, object]) -> int:
+    """0 when nothing failed, 1 for a real incompatibility, 3 when the probe itself broke."""
+    statuses = {r.get("status") for r in document.get("results", [])}  # type: ignore[attr-defined]
+    if "error" in statuses:
+        return EXIT_ERROR
+    return EXIT_FAIL if "fail" in statuses else EXIT_OK
+
+
+def run_document_probe(name: str, build: object, argv: list[str] | None = None) -> int:
+    """Print the document ``build(argv)`` returns, indented; 0, 1 or 3 by :func:`exit_status`.
+
+    For the probes that build their whole document (abi, native). A bad command line or a
+    crash becomes an :func:`error_document` (exit 3); unlike :func:`run_probe`, stdout is not
+    swapped: nothing these probes run writes to it.
+    """
+    started = time.perf_counter()
+    try:
+        doc = build(argv)  # type: ignore[operator]
+    except UsageError as exc:
+        hint = "the harness called the %s probe with a bad command line" % name
+        doc = error_document(name, "usage: %s" % exc, hint, started)
+    except Exception as exc:  # noqa: BLE001 - the one JSON document must be printed regardless
+        hint = "the %s probe itself failed (a compat-matrix bug): see details" % name
+        doc = error_document(name, "%s: %s" % (type(exc).__name__, exc), hint, started)
+    sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+    return exit_status(doc)
 
 
 def search_paths(extra: list[str] | None = None) -> list[str]:
@@ -269,9 +396,10 @@ class DistributionIndex:
         self._record_cache: dict[str, set[str]] = {}
         #: canonical name -> (name as its metadata spells it, version)
         self._meta: dict[str, tuple[str, str]] = {}
-        if _metadata is None:  # pragma: no cover
-            return
-        for dist in _metadata.distributions(path=list(self.paths)):
+        # Imported here: it costs more than the rest of this module, and abi/native never use it.
+        from importlib import metadata
+
+        for dist in metadata.distributions(path=list(self.paths)):
             try:
                 # .get(): a missing field is None, not a DeprecationWarning (3.12+) or KeyError
                 metadata = dist.metadata

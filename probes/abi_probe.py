@@ -22,7 +22,6 @@ Stdlib only; runs on CPython 3.8-3.14.
 from __future__ import annotations
 
 import importlib.machinery
-import json
 import os
 import re
 import struct
@@ -32,6 +31,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _elf
+import _probelib as lib
 
 PROBE = "abi"
 
@@ -624,77 +624,42 @@ def run(prefix: str | None, sites: list | None, executable: str | None = None) -
         files = env.scan()
         checker.run(files)
     except _elf.CORRUPT as exc:
-        return _elf.error_document(
-            PROBE,
-            "%s: %s" % (type(exc).__name__, exc),
-            "the environment's interpreter or dynamic loader could not be read",
-            t0,
-        )
+        return _elf.unreadable_document(PROBE, exc, t0)
     for key in checker.order:
         res = checker.findings[key]
         res["duration_s"] = round(checker.durations.get(res["target"], 0.0), 6)
         results.append(res)
-    fails = [r for r in results if r["status"] == "fail"]
-    skips = [r for r in results if r["status"] == "skip"]
-    counts: dict = {}
-    for r in fails:
-        counts[r["category"]] = counts.get(r["category"], 0) + 1
     summary = "%d shared objects checked (%d extension modules)" % (
         checker.files_checked,
         checker.extensions,
     )
-    if fails:
-        summary += "; %d findings: %s" % (
-            len(fails),
-            ", ".join("%d %s" % (n, c) for c, n in sorted(counts.items())),
-        )
-    if skips:
-        skipped: dict = {}
-        for r in skips:
-            skipped[r["category"]] = skipped.get(r["category"], 0) + 1
-        summary += "; skipped: %s" % ", ".join("%d %s" % (n, c) for c, n in sorted(skipped.items()))
-    results.append(
-        {
-            "probe": PROBE,
-            "target": "environment",
-            "status": "fail" if fails else "pass",
-            "category": fails[0]["category"] if fails else None,
-            "message": summary,
-            "hint": "see the results for each file" if fails else "",
-            "duration_s": round(time.perf_counter() - t0, 6),
-            "details": {
-                "files": checker.files_checked,
-                "extensions": checker.extensions,
-                "sites": env.sites,
-                "prefix": env.prefix,
-                "executable": env.executable,
-                "numpy": checker.numpy_version,
-                "findings": counts,
-                "system_dirs": resolver.config.system_dirs,
-                "hwcaps": resolver.config.hwcaps,
-            },
-        }
-    )
-    return {"probe": PROBE, "python": _elf.python_info(), "results": results}
+    details = {
+        "files": checker.files_checked,
+        "extensions": checker.extensions,
+        "sites": env.sites,
+        "prefix": env.prefix,
+        "executable": env.executable,
+        "numpy": checker.numpy_version,
+        "findings": lib.category_counts(results, "fail"),
+        "system_dirs": resolver.config.system_dirs,
+        "hwcaps": resolver.config.hwcaps,
+    }
+    last = lib.summary_result(PROBE, results, summary, noun="findings", started=t0, details=details)
+    results.append(last)
+    return lib.document(PROBE, results)
+
+
+def _build(argv: list | None) -> dict:
+    parser = lib.ProbeArgumentParser(prog="abi_probe.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prefix", help="environment prefix (default: this interpreter's)")
+    parser.add_argument("--site", action="append", help="site-packages dir (repeatable)")
+    parser.add_argument("--executable", help="the interpreter (default: found in the prefix)")
+    args = parser.parse_args(argv)
+    return run(args.prefix, args.site, args.executable)
 
 
 def main(argv: list | None = None) -> int:
-    started = time.perf_counter()
-    try:
-        parser = _elf.argument_parser("abi_probe.py", __doc__.split("\n\n")[0])
-        parser.add_argument("--prefix", help="environment prefix (default: this interpreter's)")
-        parser.add_argument("--site", action="append", help="site-packages dir (repeatable)")
-        parser.add_argument("--executable", help="the interpreter (default: found in the prefix)")
-        args = parser.parse_args(argv)
-        doc = run(args.prefix, args.site, args.executable)
-    except _elf.UsageError as exc:
-        hint = "the harness called the abi probe with a bad command line"
-        doc = _elf.error_document(PROBE, "usage: %s" % exc, hint, started)
-    except Exception as exc:  # noqa: BLE001 - the one JSON document must be printed regardless
-        hint = "the abi probe itself failed (a compat-matrix bug): see details"
-        doc = _elf.error_document(PROBE, "%s: %s" % (type(exc).__name__, exc), hint, started)
-    sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-    return _elf.exit_status(doc)
+    return lib.run_document_probe(PROBE, _build, argv)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -218,26 +217,6 @@ def classify_library(filename: str) -> tuple[str, str, bool, tuple[int, ...]] | 
 # -- child processes ---------------------------------------------------------------------------
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    if hasattr(os, "killpg"):
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    if proc.poll() is None:
-        with contextlib.suppress(OSError):
-            proc.kill()
-
-
-def _tail_file(path: str, limit: int = 6000) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            return handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 class _Child:
     """A Python child that writes JSON lines on stdout, with a deadline per phase.
 
@@ -322,14 +301,14 @@ class _Child:
                 except subprocess.TimeoutExpired:
                     self.timed_out_in = len(timeouts) - 1
         finally:
-            _kill_group(proc)
+            lib.kill_group(proc)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=30)
             reader.join(timeout=5)
             if proc.stdout is not None:
                 proc.stdout.close()
         self.returncode = proc.returncode
-        self.stderr = _tail_file(err_path)
+        self.stderr = lib.read_tail(err_path, 6000)
         for path in (err_path, in_path):
             with contextlib.suppress(OSError):
                 os.unlink(path)

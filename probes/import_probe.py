@@ -24,7 +24,6 @@ library, requester, ...). Exit status: 0 all passed, 1 some failed, 2 usage, 3 p
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -287,27 +286,6 @@ class Context:
 # -- running children ------------------------------------------------------------------------
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the child's process group (it leads one), and the child itself in any case."""
-    if hasattr(os, "killpg"):
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    if proc.poll() is None:
-        with contextlib.suppress(OSError):
-            proc.kill()
-
-
-def _read(path: str, limit: int = 20000) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            return handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def _run_child(
     target: str, number: int, workdir: str, timeout: float, paths: list[str]
 ) -> dict[str, Any]:
@@ -337,24 +315,24 @@ def _run_child(
             outcome["returncode"] = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             outcome["timed_out"] = True
-            _kill_group(proc)
+            lib.kill_group(proc)
             try:
                 outcome["returncode"] = proc.wait(timeout=60)
             except subprocess.TimeoutExpired:  # unkillable (stuck in the kernel): give up on it
                 outcome["returncode"] = None
         else:
-            _kill_group(proc)  # whatever the import left running in its group
+            lib.kill_group(proc)  # whatever the import left running in its group
     outcome["duration_s"] = time.perf_counter() - start
-    text = _read(out_path, 10_000_000)
+    text = lib.read_tail(out_path, 10_000_000)
     if text:
         try:
             outcome["report"] = json.loads(text)
         except ValueError as exc:
             outcome["report_error"] = str(exc)
-    outcome["stderr"] = _read(stem + ".err")
-    outcome["stdout"] = _read(stem + ".out", 4000)
+    outcome["stderr"] = lib.read_tail(stem + ".err", 20000)
+    outcome["stdout"] = lib.read_tail(stem + ".out", 4000)
     imports: list[str] = []
-    for name in _read(trace_path, 4000).splitlines():
+    for name in lib.read_tail(trace_path, 4000).splitlines():
         if not imports or imports[-1] != name:
             imports.append(name)
     outcome["imports_tail"] = imports[-5:]

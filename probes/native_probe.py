@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _elf
+import _probelib as lib
 
 PROBE = "native"
 DF_1_PIE = 0x08000000
@@ -386,12 +387,7 @@ def run(
         env = _elf.Environment.discover(prefix, sites)
         files = collect(env)
     except _elf.CORRUPT as exc:
-        return _elf.error_document(
-            PROBE,
-            "%s: %s" % (type(exc).__name__, exc),
-            "the environment's interpreter or dynamic loader could not be read",
-            t0,
-        )
+        return _elf.unreadable_document(PROBE, exc, t0)
     work = plan(files, env, batch)
 
     def do(item: tuple) -> list:
@@ -402,63 +398,33 @@ def run(
         done = [pair for part in pool.map(do, work) for pair in part]
     results = [result_for(f, o, env, timeout) for f, o in done if o is not None and o.kind != "ok"]
     loaded = sum(1 for _f, o in done if o is not None and o.kind == "ok")
-    fails = [r for r in results if r["status"] == "fail"]
-    counts: dict = {}
-    for r in fails:
-        counts[r["category"]] = counts.get(r["category"], 0) + 1
     summary = "%d of %d shared objects load with RTLD_NOW|RTLD_LOCAL" % (loaded, len(files))
-    skipped: dict = {}
-    for r in results:
-        if r["status"] == "skip":
-            skipped[r["category"]] = skipped.get(r["category"], 0) + 1
-    if fails:
-        summary += "; %d failures: %s" % (
-            len(fails),
-            ", ".join("%d %s" % (n, c) for c, n in sorted(counts.items())),
-        )
-    if skipped:
-        summary += "; skipped: %s" % ", ".join("%d %s" % (n, c) for c, n in sorted(skipped.items()))
-    results.append(
-        {
-            "probe": PROBE,
-            "target": "environment",
-            "status": "fail" if fails else "pass",
-            "category": fails[0]["category"] if fails else None,
-            "message": summary,
-            "hint": "see the results for each file" if fails else "",
-            "duration_s": round(time.perf_counter() - t0, 6),
-            "details": {
-                "files": len(files),
-                "loaded": loaded,
-                "batches": len(work),
-                "findings": counts,
-                "sites": env.sites,
-                "prefix": env.prefix,
-            },
-        }
-    )
-    return {"probe": PROBE, "python": _elf.python_info(), "results": results}
+    details = {
+        "files": len(files),
+        "loaded": loaded,
+        "batches": len(work),
+        "findings": lib.category_counts(results, "fail"),
+        "sites": env.sites,
+        "prefix": env.prefix,
+    }
+    last = lib.summary_result(PROBE, results, summary, noun="failures", started=t0, details=details)
+    results.append(last)
+    return lib.document(PROBE, results)
+
+
+def _build(argv: list | None) -> dict:
+    parser = lib.ProbeArgumentParser(prog="native_probe.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prefix", help="environment prefix (default: this interpreter's)")
+    parser.add_argument("--site", action="append", help="site-packages dir (repeatable)")
+    parser.add_argument("--batch", type=int, default=64, help="files per child (default 64)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per child")
+    parser.add_argument("--jobs", type=int, default=0, help="children at once (min(4, CPUs))")
+    args = parser.parse_args(argv)
+    return run(args.prefix, args.site, args.batch, args.timeout, args.jobs)
 
 
 def main(argv: list | None = None) -> int:
-    started = time.perf_counter()
-    try:
-        parser = _elf.argument_parser("native_probe.py", __doc__.split("\n\n")[0])
-        parser.add_argument("--prefix", help="environment prefix (default: this interpreter's)")
-        parser.add_argument("--site", action="append", help="site-packages dir (repeatable)")
-        parser.add_argument("--batch", type=int, default=64, help="files per child (default 64)")
-        parser.add_argument("--timeout", type=float, default=120.0, help="seconds per child")
-        parser.add_argument("--jobs", type=int, default=0, help="children at once (min(4, CPUs))")
-        args = parser.parse_args(argv)
-        doc = run(args.prefix, args.site, args.batch, args.timeout, args.jobs)
-    except _elf.UsageError as exc:
-        hint = "the harness called the native probe with a bad command line"
-        doc = _elf.error_document(PROBE, "usage: %s" % exc, hint, started)
-    except Exception as exc:  # noqa: BLE001 - the one JSON document must be printed regardless
-        hint = "the native probe itself failed (a compat-matrix bug): see details"
-        doc = _elf.error_document(PROBE, "%s: %s" % (type(exc).__name__, exc), hint, started)
-    sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-    return _elf.exit_status(doc)
+    return lib.run_document_probe(PROBE, _build, argv)
 
 
 if __name__ == "__main__":

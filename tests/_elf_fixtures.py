@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _native_fixtures import PROBES, probe_process
 
 __all__ = [
     "CC",
@@ -34,7 +35,6 @@ __all__ = [
 
 CC = shutil.which("gcc") or shutil.which("cc")
 requires_cc = pytest.mark.skipif(CC is None, reason="needs a C compiler (gcc)")
-PROBES = Path(__file__).resolve().parent.parent / "probes"
 _TIMEOUT = 120
 
 
@@ -58,6 +58,17 @@ def _compile(argv: list[str]) -> None:
         raise RuntimeError(msg)
 
 
+def _cc(path: Path, source: str, before: list[str], after: list[str]) -> Path:
+    """``cc <before> -O0 -o path <source> <after>``, the source written next to ``path``."""
+    assert CC is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    src = path.with_name(path.name + ".c")
+    src.write_text(source)
+    _compile([CC, *before, "-O0", "-o", str(path), str(src), *after])
+    src.unlink()
+    return path
+
+
 def c_library(
     path: Path,
     source: str,
@@ -70,19 +81,14 @@ def c_library(
     flags: Sequence[str] = (),
 ) -> Path:
     """Compile ``source`` into the shared library ``path`` (soname defaults to its file name)."""
-    assert CC is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    src = path.with_name(path.name + ".c")
-    src.write_text(source)
-    argv = [CC, "-shared", "-fPIC", "-O0", "-o", str(path), str(src)]
-    argv.append(f"-Wl,-soname,{soname or path.name}")
+    args = [f"-Wl,-soname,{soname or path.name}"]
     if version_script is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         vs = path.with_name(path.name + ".map")
         vs.write_text(version_script)
-        argv.append(f"-Wl,--version-script={vs}")
-    _compile(argv + _link_args(link, rpath, runpath, flags))
-    src.unlink()
-    return path
+        args.append(f"-Wl,--version-script={vs}")
+    args += _link_args(link, rpath, runpath, flags)
+    return _cc(path, source, ["-shared", "-fPIC"], args)
 
 
 def c_executable(
@@ -95,13 +101,7 @@ def c_executable(
     flags: Sequence[str] = (),
 ) -> Path:
     """Compile ``source`` into the executable ``path``."""
-    assert CC is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    src = path.with_name(path.name + ".c")
-    src.write_text(source)
-    _compile([CC, "-O0", "-o", str(path), str(src), *_link_args(link, rpath, runpath, flags)])
-    src.unlink()
-    return path
+    return _cc(path, source, [], _link_args(link, rpath, runpath, flags))
 
 
 def extension_module(
@@ -298,18 +298,7 @@ def run_probe(
 
     The exit status must agree with the document: 1 when a result failed, 3 for an error.
     """
-    full_env = dict(os.environ)
-    full_env.pop("PYTHONPATH", None)
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [python, *extra_flags, str(PROBES / f"{probe}.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=full_env,
-        timeout=600,
-        check=False,
-    )
+    proc = probe_process(python, probe, args, cwd, env=env, python_args=extra_flags, timeout=600)
     doc: dict[str, Any] = json.loads(proc.stdout)
     statuses = {r["status"] for r in doc["results"]}
     expected = 3 if "error" in statuses else 1 if "fail" in statuses else 0

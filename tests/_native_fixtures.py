@@ -1,4 +1,5 @@
-"""Broken extension modules built with gcc, and helpers to run the probes, for the probe tests.
+"""Helpers every probe test uses (run a probe, load one as a module, pick the oldest and newest
+interpreters), and broken extension modules built with gcc for the import probe's tests.
 
 Each builder compiles one real failure mode into a directory the import probe is pointed at
 with ``--path``: the loader, not a mock, produces the error text the probe classifies.
@@ -6,12 +7,16 @@ with ``--path``: the loader, not a mock, produces the error text the probe class
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -26,7 +31,10 @@ __all__ = [
     "build_numpy2_env",
     "by_target",
     "describe_python",
+    "edge_interpreter",
+    "load_probe_module",
     "make_dist",
+    "probe_process",
     "require_gcc",
     "run_probe",
 ]
@@ -168,6 +176,31 @@ def build_failure_modules(target: Target, root: Path) -> dict[str, str]:
     }
 
 
+def probe_process(
+    python: str,
+    probe: str,
+    args: Sequence[str],
+    cwd: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    python_args: Sequence[str] = (),
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``probes/<probe>.py`` with ``python`` from ``cwd``, without the caller's PYTHONPATH."""
+    full_env = dict(os.environ)
+    full_env.pop("PYTHONPATH", None)
+    full_env.update(env or {})
+    return subprocess.run(
+        [python, *python_args, str(PROBES / f"{probe}.py"), *args],
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
 def run_probe(
     python: str,
     probe: str,
@@ -181,22 +214,39 @@ def run_probe(
 
     Fails the test unless stdout is exactly one JSON document.
     """
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    done = subprocess.run(
-        [python, *python_args, str(PROBES / f"{probe}.py"), *args],
-        check=False,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    done = probe_process(python, probe, args, cwd, python_args=python_args, timeout=timeout)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one JSON line, got:\n{done.stdout}\nstderr:\n{done.stderr}"
     document = json.loads(lines[0])
     assert document["probe"] == {"import_probe": "import"}.get(probe, probe)
     return document, done.returncode
+
+
+def load_probe_module(name: str) -> ModuleType:
+    """Import ``probes/<name>.py`` as a module (for its pure functions), leaving sys.path as it was."""
+    saved = list(sys.path)
+    try:
+        spec = importlib.util.spec_from_file_location(
+            f"_compat_probe_{name}", PROBES / f"{name}.py"
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+    return module
+
+
+def edge_interpreter(interpreters: Sequence[Any], which: str) -> Any:
+    """The ``"oldest"`` or ``"newest"`` CPython >= 3.8 on this machine (the probes' whole range).
+
+    Skips the test when there is none.
+    """
+    usable = sorted((i for i in interpreters if i.supported), key=lambda i: i.sort_key)
+    if not usable:
+        pytest.skip("no CPython >= 3.8 found")
+    return usable[0] if which == "oldest" else usable[-1]
 
 
 def by_target(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

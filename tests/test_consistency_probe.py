@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import random
 import re
@@ -26,32 +25,16 @@ from typing import Any
 
 import pytest
 from _elf_fixtures import run_probe
+from _native_fixtures import edge_interpreter, load_probe_module
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-PROBES = Path(__file__).resolve().parents[1] / "probes"
-
-
-def load_probe() -> ModuleType:
-    saved = list(sys.path)
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "_compat_consistency_probe", PROBES / "consistency_probe.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved
-    return module
-
 
 @pytest.fixture(scope="module")
 def probe() -> ModuleType:
-    return load_probe()
+    return load_probe_module("consistency_probe")
 
 
 def consistency(
@@ -290,10 +273,7 @@ EXPECTED_BROKEN = [
 
 @pytest.fixture(params=["oldest", "newest"])
 def edge_python(request: pytest.FixtureRequest, interpreters: list[Any]) -> Any:
-    usable = sorted((i for i in interpreters if i.supported), key=lambda i: i.sort_key)
-    if not usable:
-        pytest.skip("no CPython >= 3.8 found")
-    return usable[0] if request.param == "oldest" else usable[-1]
+    return edge_interpreter(interpreters, request.param)
 
 
 def test_requirement_violations_in_a_site(edge_python: Any, tmp_path: Path) -> None:

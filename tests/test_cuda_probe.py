@@ -11,7 +11,6 @@ too. The framework child is exercised with a real jax/jaxlib (CPU build) from Py
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -19,11 +18,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from _elf_fixtures import CC, c_library, fake_dist, requires_cc, run_probe
+from _native_fixtures import edge_interpreter, load_probe_module
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CUDA probe: Linux")
 
@@ -78,21 +77,6 @@ def _host_has_driver() -> bool:
 HOST_HAS_DRIVER = _host_has_driver()
 
 
-def load_cuda_probe() -> ModuleType:
-    saved = list(sys.path)
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "_compat_cuda_probe", PROBES / "cuda_probe.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved
-    return module
-
-
 def cuda(
     python: str | Path,
     cwd: Path,
@@ -122,7 +106,7 @@ def one(document: dict[str, Any], target: str, category: str | None = None) -> d
 
 
 def test_library_names_and_versions() -> None:
-    probe = load_cuda_probe()
+    probe = load_probe_module("cuda_probe")
     assert probe.classify_library("libcudart.so.12") == ("cudart", "cudart", True, (12,))
     # auditwheel renames bundled copies (torch/lib, *.libs): the hash is not part of the name
     assert probe.classify_library("libcudart-9335f6a2.so.11.0")[1:] == ("cudart", True, (11, 0))
@@ -251,10 +235,7 @@ def cu12_env(tmp_path_factory: pytest.TempPathFactory, uv_bin: str, python_for: 
 
 @pytest.fixture(params=["oldest", "newest"])
 def edge_python(request: pytest.FixtureRequest, interpreters: list[Any]) -> str:
-    usable = sorted((i for i in interpreters if i.supported), key=lambda i: i.sort_key)
-    if not usable:
-        pytest.skip("no CPython >= 3.8 found")
-    return str((usable[0] if request.param == "oldest" else usable[-1]).path)
+    return str(edge_interpreter(interpreters, request.param).path)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _native_fixtures import build_numpy2_env, make_dist, run_probe
+from _native_fixtures import build_numpy2_env, edge_interpreter, make_dist, run_probe
 
 EXT = sysconfig.get_config_var("EXT_SUFFIX")
 
@@ -103,10 +103,7 @@ def test_top_level_modules_and_versions(tmp_path: Path) -> None:
 
 @pytest.fixture(params=["oldest", "newest"])
 def edge_python(request: pytest.FixtureRequest, interpreters: list[Any]) -> str:
-    usable = sorted((i for i in interpreters if i.supported), key=lambda i: i.sort_key)
-    if not usable:
-        pytest.skip("no CPython >= 3.8 found")
-    return str((usable[0] if request.param == "oldest" else usable[-1]).path)
+    return str(edge_interpreter(interpreters, request.param).path)
 
 
 def test_same_answers_under_oldest_and_newest_python(edge_python: str, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ classifier with a real (synthetic) site directory behind it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -25,28 +24,14 @@ from _native_fixtures import (
     build_numpy2_env,
     by_target,
     describe_python,
+    edge_interpreter,
+    load_probe_module,
     make_dist,
     require_gcc,
     run_probe,
 )
 
 RESULT_KEYS = {"probe", "target", "status", "category", "message", "hint", "duration_s", "details"}
-
-
-def load_probe_module(name: str) -> ModuleType:
-    """Import a probe script as a module, for its pure classification functions."""
-    saved = list(sys.path)
-    try:
-        spec = importlib.util.spec_from_file_location(
-            f"_compat_probe_{name}", PROBES / f"{name}.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -291,10 +276,7 @@ def test_usage_error_is_an_error_document(tmp_path: Path) -> None:
 @pytest.fixture(params=["oldest", "newest"])
 def edge_python(request: pytest.FixtureRequest, interpreters: list[Any]) -> str:
     """The oldest and newest CPython >= 3.8 on this machine (the probes' whole range)."""
-    usable = sorted((i for i in interpreters if i.supported), key=lambda i: i.sort_key)
-    if not usable:
-        pytest.skip("no CPython >= 3.8 found")
-    return str((usable[0] if request.param == "oldest" else usable[-1]).path)
+    return str(edge_interpreter(interpreters, request.param).path)
 
 
 def test_probe_runs_under_oldest_and_newest_python(edge_python: str, tmp_path: Path) -> None:
