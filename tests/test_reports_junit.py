@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _report_samples import SAMPLES
 
-from compat_matrix.reports import render_junit, write_reports
+from compat_matrix.reports import junit, render_junit, write_reports
+from compat_matrix.reports._verdicts import clean_text, one_line
 from compat_matrix.reports.junit import format_time
 from compat_matrix.results import CellResult, ExpectationOutcome, ProbeResult, PythonInfo
 
@@ -228,3 +232,62 @@ def test_empty_run_is_still_a_valid_file(schema: Any) -> None:
 def test_write_reports_file_is_valid(schema: Any, tmp_path: Path) -> None:
     paths = write_reports(tmp_path, "stack", ALL_VERDICTS)
     schema.validate(str(paths.junit))
+
+
+def _reference_junit(name: str, results: list[CellResult]) -> str:
+    """junit.xml as ElementTree built and wrote it before the writer became plain text."""
+    root = ET.Element("testsuites", {"name": one_line(name, 1_000)})
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    total_time = 0.0
+    for result in results:
+        cell_id = one_line(result.id, 1_000)
+        cases = junit._cases(result)
+        kinds = [case.outcome.element if case.outcome else None for case in cases]
+        counts = {
+            "tests": len(cases),
+            "failures": kinds.count("failure"),
+            "errors": kinds.count("error"),
+            "skipped": kinds.count("skipped"),
+        }
+        seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
+        if seconds <= 0:
+            seconds = sum(c.time for c in cases if math.isfinite(c.time) and c.time > 0)
+        suite = ET.SubElement(root, "testsuite", {"name": cell_id})
+        for key, value in counts.items():
+            suite.set(key, str(value))
+        suite.set("time", format_time(seconds))
+        properties = ET.SubElement(suite, "properties")
+        for prop_name, prop_value in junit._properties(result):
+            attrs = {"name": one_line(prop_name, 1_000), "value": clean_text(prop_value)}
+            ET.SubElement(properties, "property", attrs)
+        for case in cases:
+            attrs = {"name": one_line(case.name, 1_000), "classname": cell_id}
+            element = ET.SubElement(suite, "testcase", attrs)
+            element.set("time", format_time(case.time))
+            if case.outcome is not None:
+                attrs = {"type": one_line(case.outcome.type, 200), "message": case.outcome.message}
+                ET.SubElement(element, case.outcome.element, attrs).text = case.outcome.text
+        for key in totals:
+            totals[key] += counts[key]
+        total_time += seconds
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("time", format_time(total_time))
+    ET.indent(root)
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{ET.tostring(root, encoding="unicode")}\n'
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES))
+def test_text_writer_writes_what_elementtree_wrote(sample: str) -> None:
+    results = [*SAMPLES[sample], *ALL_VERDICTS] if sample != "empty" else []
+    assert render_junit(HOSTILE, results) == _reference_junit(HOSTILE, results)
+
+
+@pytest.mark.parametrize("sample", sorted(SAMPLES))
+def test_hostile_cells_still_make_valid_junit(sample: str, schema: Any, tmp_path: Path) -> None:
+    results = SAMPLES[sample]
+    xml = render_junit(HOSTILE, results)
+    path = tmp_path / "junit.xml"
+    path.write_text(xml, encoding="utf-8")  # no lone surrogate survives (expectation reasons)
+    schema.validate(str(path))  # no control character either (a category as the message)
+    assert len(parse(tmp_path, xml)) == len(results)

@@ -1,7 +1,9 @@
 """junit.xml: the verdicts in the format CI test reporters read, valid against junit-10.xsd.
 
-Built with `xml.etree` rather than junitparser: junitparser's writer puts `skipped` on
-`<testsuites>` and writes times like `1e-05`, both invalid under junit-10.xsd. Consumers
+Written as text, escaped and indented exactly as `xml.etree` would write it, rather than with
+junitparser (its writer puts `skipped` on `<testsuites>` and writes times like `1e-05`, both
+invalid under junit-10.xsd) or an ElementTree (building and serialising 10,000 suites as a
+tree took most of the time `compat-matrix report` has). Consumers
 (EnricoMi/publish-unit-test-result-action, mikepenz/action-junit-report, dorny/test-reporter,
 test-summary/action) read what this writes: one flat `<testsuite>` per cell whose id is the
 suite name and every testcase's classname, so reporters that identify a test by
@@ -20,9 +22,9 @@ Verdict mapping:
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from compat_matrix.results import CellResult, ProbeResult
 
@@ -59,65 +61,113 @@ def format_time(seconds: float) -> str:
 
 def render_junit(name: str, results: Sequence[CellResult]) -> str:
     """One `<testsuite>` per cell in job order, inside a junit-10-clean `<testsuites>`."""
-    root = ET.Element("testsuites", {"name": one_line(name, _MESSAGE_LIMIT)})
-    totals = {"tests": 0, "failures": 0, "errors": 0}
+    suites: list[str] = []
+    tests = failures = errors = 0
     total_time = 0.0
     for result in results:
-        suite, counts, seconds = _suite(result)
-        root.append(suite)
-        for key in totals:
-            totals[key] += counts[key]
+        text, counts, seconds = _suite(result)
+        suites.append(text)
+        tests += counts[0]
+        failures += counts[1]
+        errors += counts[2]
         total_time += seconds
-    for key, value in totals.items():
-        root.set(key, str(value))
-    root.set("time", format_time(total_time))
-    ET.indent(root)
-    body = ET.tostring(root, encoding="unicode")
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
+    head = (
+        f'<testsuites name="{_attr(one_line(name, _MESSAGE_LIMIT))}" tests="{tests}"'
+        f' failures="{failures}" errors="{errors}" time="{format_time(total_time)}"'
+    )
+    if not suites:
+        return f'<?xml version="1.0" encoding="UTF-8"?>\n{head} />\n'
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{head}>\n{"".join(suites)}</testsuites>\n'
 
 
-def _suite(result: CellResult) -> tuple[ET.Element, dict[str, int], float]:
-    cell_id = one_line(result.id, _MESSAGE_LIMIT)
+def _attr(text: str) -> str:
+    """`text` escaped for a double-quoted attribute, as ElementTree writes it."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    if "\n" in text:
+        text = text.replace("\n", "&#10;")
+    if "\t" in text:
+        text = text.replace("\t", "&#09;")
+    return text
+
+
+def _cdata(text: str) -> str:
+    """`text` escaped for element content, as ElementTree writes it."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _property(name: str, value: str) -> str:
+    """One `<property>` line; cached, as most (axis, version, status) pairs repeat."""
+    return (
+        f'      <property name="{_attr(one_line(name, _MESSAGE_LIMIT))}"'
+        f' value="{_attr(clean_text(value))}" />\n'
+    )
+
+
+def _suite(result: CellResult) -> tuple[str, tuple[int, int, int], float]:
+    """The cell's `<testsuite>`, indented as `ElementTree.indent` would, with its counts
+    (tests, failures, errors) and seconds.
+
+    Written as text rather than built as an ElementTree and serialised: at 10,000 cells the
+    tree took most of the time `compat-matrix report` has for the whole merge.
+    """
+    cell_id = _attr(one_line(result.id, _MESSAGE_LIMIT))
     cases = _cases(result)
-    counts = {
-        "tests": len(cases),
-        "failures": sum(1 for case in cases if _element(case) == "failure"),
-        "errors": sum(1 for case in cases if _element(case) == "error"),
-        "skipped": sum(1 for case in cases if _element(case) == "skipped"),
-    }
+    failures = errors = skipped = 0
+    for case in cases:
+        if case.outcome is not None:
+            element = case.outcome.element
+            if element == "failure":
+                failures += 1
+            elif element == "error":
+                errors += 1
+            elif element == "skipped":
+                skipped += 1
     seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
     if seconds <= 0:
         seconds = sum(case.time for case in cases if math.isfinite(case.time) and case.time > 0)
-    suite = ET.Element("testsuite", {"name": cell_id})
-    for key, value in counts.items():
-        suite.set(key, str(value))
-    suite.set("time", format_time(seconds))
-    properties = ET.SubElement(suite, "properties")
-    for prop_name, prop_value in _properties(result):
-        ET.SubElement(
-            properties,
-            "property",
-            {"name": one_line(prop_name, _MESSAGE_LIMIT), "value": clean_text(prop_value)},
-        )
+    out = [
+        f'  <testsuite name="{cell_id}" tests="{len(cases)}" failures="{failures}"'
+        f' errors="{errors}" skipped="{skipped}" time="{format_time(seconds)}">\n'
+        "    <properties>\n"
+    ]
+    out += [_property(prop_name, prop_value) for prop_name, prop_value in _properties(result)]
+    out.append("    </properties>\n")
     for case in cases:
-        element = ET.SubElement(
-            suite,
-            "testcase",
-            {"name": one_line(case.name, _MESSAGE_LIMIT), "classname": cell_id},
+        start = (
+            f'    <testcase name="{_attr(one_line(case.name, _MESSAGE_LIMIT))}"'
+            f' classname="{cell_id}" time="{format_time(case.time)}"'
         )
-        element.set("time", format_time(case.time))
-        if case.outcome is not None:
-            outcome = ET.SubElement(
-                element,
-                case.outcome.element,
-                {"type": one_line(case.outcome.type, 200), "message": case.outcome.message},
-            )
-            outcome.text = case.outcome.text
-    return suite, counts, seconds
-
-
-def _element(case: _Case) -> str | None:
-    return case.outcome.element if case.outcome is not None else None
+        outcome = case.outcome
+        if outcome is None:
+            out.append(f"{start} />\n")
+            continue
+        element = (
+            f'<{outcome.element} type="{_attr(one_line(outcome.type, 200))}"'
+            f' message="{_attr(outcome.message)}"'
+        )
+        if outcome.text:
+            element += f">{_cdata(outcome.text)}</{outcome.element}>"
+        else:
+            element += " />"
+        out.append(f"{start}>\n      {element}\n    </testcase>\n")
+    out.append("  </testsuite>\n")
+    return "".join(out), (len(cases), failures, errors), seconds
 
 
 def _properties(result: CellResult) -> list[tuple[str, str]]:
@@ -175,7 +225,10 @@ def _cases(result: CellResult) -> list[_Case]:
                 "expectation",
                 0.0,
                 _Outcome(
-                    "failure", "unmet-expectation", one_line(message, _MESSAGE_LIMIT), message
+                    "failure",
+                    "unmet-expectation",
+                    one_line(message, _MESSAGE_LIMIT),
+                    clean_text(message),
                 ),
             )
         )
@@ -206,5 +259,5 @@ def _outcome(status: str, category: str | None, message: str, hint: str) -> _Out
         text = text[:_TEXT_LIMIT] + "\n… (truncated, see compat.json)"
     if hint:
         text = f"{text}\n\nhint: {clean_text(hint).strip()}".strip()
-    summary = one_line(message, _MESSAGE_LIMIT) or (category or status)
+    summary = one_line(message, _MESSAGE_LIMIT) or clean_text(category or status)
     return _Outcome(element, category or status, summary, text)
