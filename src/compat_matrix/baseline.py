@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .reports._verdicts import one_line
+from .reports.markdown import inline_markdown
 from .results import SCHEMA, CellResult, ExpectationOutcome
 
 if TYPE_CHECKING:
@@ -37,23 +38,6 @@ _NO_VERDICT = frozenset({"skip", "error"})
 #: Entries listed per section of the Markdown; diff.json has them all.
 _SECTION_LIMIT = 50
 _MESSAGE_LIMIT = 200
-
-_MD_SPECIAL = str.maketrans(
-    {
-        "\\": "\\\\",
-        "`": "\\`",
-        "*": "\\*",
-        "_": "\\_",
-        "[": "\\[",
-        "]": "\\]",
-        "|": "\\|",
-        "~": "\\~",
-        "#": "\\#",
-        "&": "&amp;",
-        "<": "&lt;",
-        ">": "&gt;",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -219,7 +203,7 @@ def render_diff_json(diff: BaselineDiff) -> str:
 
 
 def _md(text: str, limit: int = _MESSAGE_LIMIT) -> str:
-    return one_line(text, limit).translate(_MD_SPECIAL)
+    return inline_markdown(text, limit)
 
 
 def _code(text: str) -> str:

@@ -30,7 +30,7 @@ from .install_errors import InstallFailure, classify_micromamba, classify_pip, c
 from .pythons import Interpreter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
 __all__ = [
     "BACKEND_CLASSES",
@@ -302,17 +302,21 @@ class EnvBackend(ABC):
 
     name: ClassVar[str]
 
-    @abstractmethod
     def prepare(self, envdir: Path, request: EnvRequest, *, timeout: float) -> PreparedEnv:
-        """Create (or reuse) `envdir` with `request` installed; never raises for install errors."""
+        """Create (or reuse) `envdir` with `request` installed; never raises for install errors.
 
-    def _with_retry(self, attempt: Callable[[], PreparedEnv]) -> PreparedEnv:
-        """Run `attempt`, once more after a pause when the index was unreachable."""
-        result = attempt()
+        An unreachable index is retried once, after a pause, within the same `timeout`.
+        """
+        deadline = time.monotonic() + timeout
+        result = self._prepare(envdir, request, deadline)
         if result.failure is not None and result.failure.retryable:
             time.sleep(_NETWORK_RETRY_DELAY_S)
-            result = attempt()
+            result = self._prepare(envdir, request, deadline)
         return result
+
+    @abstractmethod
+    def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
+        """One attempt at `prepare`, finishing by `deadline` (a `time.monotonic()` value)."""
 
 
 def find_uv() -> str | None:
@@ -335,10 +339,6 @@ class UvBackend(EnvBackend):
 
     def __init__(self, uv: str | None = None) -> None:
         self.uv = uv or find_uv() or "uv"
-
-    def prepare(self, envdir: Path, request: EnvRequest, *, timeout: float) -> PreparedEnv:
-        deadline = time.monotonic() + timeout
-        return self._with_retry(lambda: self._prepare(envdir, request, deadline))
 
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
         if request.interpreter is None:
@@ -435,10 +435,6 @@ class VenvBackend(EnvBackend):
     """`python -m venv` + `pip install`: the stdlib way, for projects that must match it."""
 
     name = "venv"
-
-    def prepare(self, envdir: Path, request: EnvRequest, *, timeout: float) -> PreparedEnv:
-        deadline = time.monotonic() + timeout
-        return self._with_retry(lambda: self._prepare(envdir, request, deadline))
 
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
         if request.interpreter is None:
@@ -604,10 +600,6 @@ class MicromambaBackend(EnvBackend):
             json.dumps(self.pip_command(envdir, request)[3:]),
             json.dumps(sorted(request.env.items())),
         )
-
-    def prepare(self, envdir: Path, request: EnvRequest, *, timeout: float) -> PreparedEnv:
-        deadline = time.monotonic() + timeout
-        return self._with_retry(lambda: self._prepare(envdir, request, deadline))
 
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
         result = PreparedEnv(envdir=envdir, python=_env_python(envdir))

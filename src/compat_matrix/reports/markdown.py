@@ -28,7 +28,7 @@ from ._verdicts import (
     one_line,
 )
 
-__all__ = ["DEFAULT_MAX_BYTES", "render_markdown"]
+__all__ = ["DEFAULT_MAX_BYTES", "inline_markdown", "render_markdown"]
 
 #: GitHub's step-summary limit is 1 MiB; stay clear of it.
 DEFAULT_MAX_BYTES = 1_000_000
@@ -59,9 +59,13 @@ _MD_SPECIAL = str.maketrans(
 )
 
 
-def _md(text: str, limit: int = _MESSAGE_LIMIT) -> str:
+def inline_markdown(text: str, limit: int) -> str:
     """Inline Markdown for any text: one line, no markup, no raw HTML, safe inside a table."""
     return one_line(text, limit).translate(_MD_SPECIAL)
+
+
+def _md(text: str, limit: int = _MESSAGE_LIMIT) -> str:
+    return inline_markdown(text, limit)
 
 
 def _code(text: str) -> str:
