@@ -17,11 +17,17 @@ import os
 import re
 import struct
 import sys
+from array import array
 from collections import OrderedDict
 from itertools import compress, repeat
+from operator import add as _add
 from operator import and_ as _and
+from operator import eq as _eq
+from operator import ge as _ge
+from operator import mul as _mul
 from operator import not_ as _not
 from operator import or_ as _or
+from operator import rshift as _rshift
 from typing import TYPE_CHECKING
 
 import _probelib
@@ -89,6 +95,12 @@ _EXPORT_INFO = frozenset(b << 4 | t for b in _BINDS for t in _ALLOWED_STT)
 _UNDEF_INFO = frozenset(b << 4 | t for b in (STB_GLOBAL, STB_GNU_UNIQUE) for t in range(16))
 _TLS_INFO = frozenset(b << 4 | _STT_TLS for b in range(16))
 _VISIBLE = frozenset(o for o in range(256) if o & 3 in (0, 3))  # STV_DEFAULT, STV_PROTECTED
+# The same tests on a little-endian symbol's second word (st_info | st_other << 8 | st_shndx << 16):
+# masked with _UNDEF_MASK it is st_info exactly when st_shndx is 0 (undefined); masked with
+# _EXPORT_MASK it is st_info | visibility << 8 (st_shndx tested apart).
+_UNDEF_MASK = 0xFFFF00FF
+_EXPORT_MASK = 0x3FF
+_EXPORT_LOW = frozenset(i | v << 8 for i in _EXPORT_INFO for v in (0, 3))
 ELFOSABI_SYSV, ELFOSABI_GNU = 0, 3
 
 _MACHINES = {
@@ -156,8 +168,20 @@ class NotElf(ElfError):
 CORRUPT = (ElfError, struct.error)
 
 
+#: 33**k mod 2**32: the GNU hash as a dot product (C-level ``map``), not a per-byte Python loop.
+_POW33 = [1]
+for _k in range(2047):
+    _POW33.append(_POW33[-1] * 33 & 0xFFFFFFFF)
+
+
 def gnu_hash(name: bytes) -> int:
-    """The DT_GNU_HASH function (dl-new-hash.h)."""
+    """The DT_GNU_HASH function (dl-new-hash.h): ``h = h * 33 + c`` from 5381, modulo 2**32.
+
+    Unrolled: ``5381 * 33**n + sum(c_i * 33**(n-1-i))``, about 5x faster for mangled C++ names.
+    """
+    n = len(name)
+    if n < len(_POW33):
+        return (5381 * _POW33[n] + sum(map(_mul, name[::-1], _POW33))) & 0xFFFFFFFF
     h = 5381
     for c in name:
         h = (h * 33 + c) & 0xFFFFFFFF
@@ -186,6 +210,13 @@ def _gnu_hash_cached(name: bytes) -> int:
         if len(_hash_cache) < 200000:
             _hash_cache[name] = h
     return h
+
+
+#: array typecodes of 4- and 8-byte unsigned integers on this build (hash tables as C arrays).
+_U32 = next(c for c in "IL" if array(c).itemsize == 4)
+_U64 = "Q"  # unsigned long long: 8 bytes on every platform CPython supports
+_UNSET = object()
+_HOST_DATA = ELFDATA2LSB if sys.byteorder == "little" else ELFDATA2MSB
 
 
 def version_prefix(version: str) -> str:
@@ -265,6 +296,11 @@ class ElfFile:
         self._undef_names: frozenset | None = None
         self._export_keys: frozenset | None = None
         self._gnu: tuple | None = None
+        self._gnu_arr: tuple | None = None
+        self._symtab_off: object = _UNSET
+        self._versym_off: object = _UNSET
+        #: name -> bool: ``defines`` answers, shared by every requester that asks this object.
+        self._defines_memo: dict = {}
         self._sysv: tuple | None = None
         self._dynstr_bytes: bytes | None = None
         self._sections: list | None = None
@@ -617,18 +653,25 @@ class ElfFile:
         return self._dynstr_bytes
 
     def _symtab(self) -> int | None:
-        if DT_SYMTAB in self.dyn:
-            off = self.offset_of(self.dyn[DT_SYMTAB])
-            if off is not None:
-                return off
-        sec = self._section(SHT_DYNSYM)
-        return sec[4] if sec else None
+        """File offset of ``.dynsym`` (computed once: every lookup needs it)."""
+        if self._symtab_off is _UNSET:
+            off = self.offset_of(self.dyn[DT_SYMTAB]) if DT_SYMTAB in self.dyn else None
+            if off is None:
+                sec = self._section(SHT_DYNSYM)
+                off = sec[4] if sec else None
+            self._symtab_off = off
+        return self._symtab_off  # type: ignore[return-value]
 
     def _versym(self) -> int | None:
-        if DT_VERSYM in self.dyn:
-            return self.offset_of(self.dyn[DT_VERSYM])
-        sec = self._section(SHT_GNU_VERSYM)
-        return sec[4] if sec else None
+        """File offset of ``.gnu.version`` (computed once)."""
+        if self._versym_off is _UNSET:
+            if DT_VERSYM in self.dyn:
+                off = self.offset_of(self.dyn[DT_VERSYM])
+            else:
+                sec = self._section(SHT_GNU_VERSYM)
+                off = sec[4] if sec else None
+            self._versym_off = off
+        return self._versym_off  # type: ignore[return-value]
 
     def _gnu_table(self) -> tuple | None:
         if self._gnu is None and DT_GNU_HASH in self.dyn:
@@ -649,6 +692,40 @@ class ElfFile:
                 nb, nchain = struct.unpack_from(self._e + "II", self.mm, off)
                 self._sysv = (nb, nchain, off + 8, off + 8 + nb * 4)
         return self._sysv
+
+    def _array(self, typecode: str, off: int, count: int) -> array:
+        """``count`` integers at ``off`` as a host-order C array (one copy, no per-item unpack)."""
+        a = array(typecode)
+        end = off + count * a.itemsize
+        if off < 0 or end > self.size:
+            raise ElfError("%s: corrupt ELF file (hash table outside the file)" % self.path)
+        a.frombytes(self.mm[off:end])
+        if self.data != _HOST_DATA:
+            a.byteswap()
+        return a
+
+    def _gnu_arrays(self) -> tuple | None:
+        """DT_GNU_HASH as arrays: (nbuckets, symoffset, bloom, bloom bits, shift, buckets, chains).
+
+        Read once per object; lookups then index C arrays instead of calling ``struct``.
+        """
+        if self._gnu_arr is None:
+            g = self._gnu_table()
+            if g is None:
+                return None
+            nb, symoff, bloom_size, shift, bloom, buckets, chain, word = g
+            bloom_arr = self._array(_U64 if word == 8 else _U32, bloom, bloom_size)
+            nchain = max(self.symbol_count() - symoff, 0)
+            self._gnu_arr = (
+                nb,
+                symoff,
+                bloom_arr,
+                word * 8,
+                shift,
+                self._array(_U32, buckets, nb),
+                self._array(_U32, chain, nchain),
+            )
+        return self._gnu_arr
 
     def symbol_count(self) -> int:
         """Number of ``.dynsym`` entries (from DT_HASH, the GNU hash chains, or the section)."""
@@ -705,69 +782,82 @@ class ElfFile:
         """Version indexes (``.gnu.version`` values) of the visible definitions of ``name``.
 
         [] means not defined; ``None`` inside the list means the object has no version table.
-        Uses the GNU hash (or SysV hash) table: O(1), no scan of ``.dynsym``.  Objects that are
-        asked many times get a dict of all exports instead.
+        Uses the GNU hash (or SysV hash) table: O(1), no scan of ``.dynsym``.
         """
         if self._exports is not None:
             return self._exports.get(name, [])
-        self._lookups += 1
-        if self._lookups > 256 and self._lookups * 8 > self.symbol_count():
-            # Asked often relative to its size: one pass over .dynsym beats more hash walks.
-            return self._build_exports().get(name, [])
         symtab = self._symtab()
         if symtab is None:
             return []
-        dynstr = self._dynstr()
+        g = self._gnu_arrays()
+        if g is not None:
+            idx = self._gnu_bucket(g, _gnu_hash_cached(name))
+            return self._gnu_chain(g, idx, name, symtab, first=False) if idx else []
+        self._lookups += 1
+        if self._lookups > 256 and self._lookups * 8 > self.symbol_count():
+            # Asked often relative to its size: one pass over .dynsym beats more SysV hash walks.
+            return self._build_exports().get(name, [])
+        sv = self._sysv_table()
+        if sv is None:
+            return self._build_exports().get(name, [])
         out: list = []
+        nb, nchain, buckets, chains = sv
+        if not nb:
+            return out
+        dynstr = self._dynstr()
+        target = name + b"\x00"
+        mm, e = self.mm, self._e
+        idx = struct.unpack_from(e + "I", mm, buckets + (sysv_hash(name) % nb) * 4)[0]
+        seen = 0
+        while idx and idx < nchain and seen < nchain:
+            st_name, info, other, shndx, value = self._sym(idx, symtab)
+            if dynstr.startswith(target, st_name) and self._defined(info, other, shndx, value):
+                out.append(self._versym_at(idx))
+            idx = struct.unpack_from(e + "I", mm, chains + idx * 4)[0]
+            seen += 1
+        return out
+
+    @staticmethod
+    def _gnu_bucket(g: tuple, h: int) -> int:
+        """The first symbol index of hash ``h``'s chain, or 0 when the bloom filter or the bucket
+        already rules the name out (most lookups in the wrong library end here)."""
+        nb, symoff, bloom, bits, shift, buckets, _chains = g
+        if not nb or not bloom:
+            return 0
+        w = bloom[(h // bits) % len(bloom)]
+        if not (w >> (h % bits)) & (w >> ((h >> shift) % bits)) & 1:
+            return 0
+        idx = buckets[h % nb]
+        return idx if idx >= symoff else 0
+
+    def _gnu_chain(self, g: tuple, idx: int, name: bytes, symtab: int, first: bool) -> list:
+        """Walk one GNU hash chain from ``idx``: versym values of the visible definitions."""
+        symoff, chains = g[1], g[6]
+        h1 = _gnu_hash_cached(name) | 1
         target = name + b"\x00"
         n = len(target)
-        g = self._gnu_table()
-        mm, e = self.mm, self._e
-        if g is not None:
-            nb, symoff, bloom_size, shift, bloom, buckets, chain, word = g
-            if not nb or not bloom_size:
-                return out
-            h = _gnu_hash_cached(name)
-            bits = word * 8
-            w = struct.unpack_from(
-                e + ("Q" if word == 8 else "I"), mm, bloom + ((h // bits) % bloom_size) * word
-            )[0]
-            mask = (1 << (h % bits)) | (1 << ((h >> shift) % bits))
-            if w & mask != mask:
-                return out
-            idx = struct.unpack_from(e + "I", mm, buckets + (h % nb) * 4)[0]
-            if idx < symoff or idx == 0:
-                return out
-            h1 = h | 1
+        base, mm = self._strtab, self.mm
+        out: list = []
+        if base is None:
+            return out
+        i = idx - symoff
+        try:
             while True:
-                h2 = struct.unpack_from(e + "I", mm, chain + (idx - symoff) * 4)[0]
-                if h1 == (h2 | 1):
+                h2 = chains[i]
+                if h1 == h2 | 1:
                     st_name, info, other, shndx, value = self._sym(idx, symtab)
-                    if dynstr[st_name : st_name + n] == target and self._defined(
-                        info, other, shndx, value
-                    ):
+                    off = base + st_name
+                    if mm[off : off + n] == target and self._defined(info, other, shndx, value):
                         out.append(self._versym_at(idx))
+                        if first:
+                            break
                 if h2 & 1:
                     break
+                i += 1
                 idx += 1
-            return out
-        sv = self._sysv_table()
-        if sv is not None:
-            nb, nchain, buckets, chains = sv
-            if not nb:
-                return out
-            idx = struct.unpack_from(e + "I", mm, buckets + (sysv_hash(name) % nb) * 4)[0]
-            seen = 0
-            while idx and idx < nchain and seen < nchain:
-                st_name, info, other, shndx, value = self._sym(idx, symtab)
-                if dynstr[st_name : st_name + n] == target and self._defined(
-                    info, other, shndx, value
-                ):
-                    out.append(self._versym_at(idx))
-                idx = struct.unpack_from(e + "I", mm, chains + idx * 4)[0]
-                seen += 1
-            return out
-        return self._build_exports().get(name, [])
+        except IndexError:
+            raise ElfError("%s: corrupt ELF file (GNU hash chain runs off)" % self.path) from None
+        return out
 
     def _sym_columns(self, start: int, stop: int) -> tuple:
         """(st_name, st_info, st_other, st_shndx, st_value, versym) columns of ``.dynsym[a:b]``.
@@ -830,20 +920,125 @@ class ElfFile:
     def defines(self, names: frozenset) -> frozenset:
         """The subset of ``names`` this object defines (visible, any version).
 
-        Against a big object, names are looked up in its hash table until the lookups would have
-        cost about as much as reading all its exports once (a hash walk in Python costs about what
-        reading eight symbols does); then the exports are read.
+        With a GNU hash table every name is one bloom-filter test (most names asked of the wrong
+        library stop there) and at most one chain walk; answers are memoised on the object, so a
+        library that many requesters link (``libtorch_cpu.so``, 75k symbols) is never read in
+        full; an object asked for more names than it has symbols is read whole instead (one set
+        intersection).  Without a GNU table, names are looked up until that would cost about as
+        much as reading all the exports once (a SysV hash walk costs about what reading eight
+        symbols does).
         """
-        unread = self._export_keys is None and self._exports is None
-        if unread and (self._lookups + len(names)) * 8 < self.symbol_count():
-            return frozenset(n for n in names if self.lookup(n))
-        return names & self.export_keys()
+        if self._export_keys is None and len(names) > self.symbol_count():
+            self.export_keys()  # more names asked than it has symbols: read them all once
+        if self._export_keys is not None:
+            return names & self._export_keys
+        g = self._gnu_arrays()
+        symtab = self._symtab()
+        if g is None or symtab is None:
+            if self._exports is None and (self._lookups + len(names)) * 8 < self.symbol_count():
+                return frozenset(n for n in names if self.lookup(n))
+            return names & self.export_keys()
+        # The hot loop of the probe: the bloom test and the chain walk inlined, C arrays only.
+        nb, symoff, bloom, bits, shift, buckets, chains = g
+        if not nb or not bloom:
+            return frozenset()
+        nbloom = len(bloom)
+        base, mm = self._strtab, self.mm
+        if base is None:
+            return frozenset()
+        memo = self._defines_memo
+        hashes = _hash_cache
+        sym = self._sym
+        defined = self._defined
+        found = []
+        try:
+            for name in names:
+                hit = memo.get(name)
+                if hit is None:
+                    hit = False
+                    h = hashes.get(name)
+                    if h is None:
+                        h = _gnu_hash_cached(name)
+                    w = bloom[(h // bits) % nbloom]
+                    if (w >> (h % bits)) & (w >> ((h >> shift) % bits)) & 1:
+                        idx = buckets[h % nb]
+                        if idx >= symoff:
+                            h1 = h | 1
+                            target = name + b"\x00"
+                            i = idx - symoff
+                            while True:
+                                h2 = chains[i]
+                                if h1 == h2 | 1:
+                                    st_name, info, other, shndx, value = sym(idx, symtab)
+                                    off = base + st_name
+                                    if mm[off : off + len(target)] == target and defined(
+                                        info, other, shndx, value
+                                    ):
+                                        hit = True
+                                        break
+                                if h2 & 1:
+                                    break
+                                i += 1
+                                idx += 1
+                    memo[name] = hit
+                if hit:
+                    found.append(name)
+        except IndexError:
+            raise ElfError("%s: corrupt ELF file (GNU hash chain runs off)" % self.path) from None
+        return frozenset(found)
+
+    def _sym_words(self, start: int, stop: int) -> tuple | None:
+        """(st_name, second word, value != 0) columns of ``.dynsym[start:stop]`` as C arrays
+        and iterators, for little-endian files (None otherwise: use ``_sym_columns``).
+
+        The second 32-bit word of a little-endian symbol is ``st_info | st_other << 8 |
+        st_shndx << 16`` in both classes, so one array slice gives three fields and a set lookup
+        tests them together; no ``struct`` call and no Python-level loop.
+        """
+        symtab = self._symtab()
+        if self.data != ELFDATA2LSB or symtab is None:
+            return None
+        size = self._sym_size
+        stop = min(stop, (self.size - symtab) // size)
+        if stop <= start:
+            return array(_U32), array(_U32), iter(())
+        words = self._array(_U32, symtab + start * size, (stop - start) * size // 4)
+        if self.is64:  # st_name, info/other/shndx, value (2 words), size (2 words)
+            return words[0::6], words[1::6], map(bool, map(_or, words[2::6], words[3::6]))
+        return words[0::4], words[3::4], map(bool, words[1::4])  # st_name, value, size, info..
 
     def export_keys(self) -> frozenset:
         """Names (bytes) of all visible definitions, whatever their version."""
         if self._export_keys is None:
+            g = self._gnu_table()
+            start = g[1] if g is not None else 1
+            cols = (
+                None if self._exports is not None else self._sym_words(start, self.symbol_count())
+            )
             if self._exports is not None:
                 self._export_keys = frozenset(self._exports)
+            elif cols is not None:
+                names, words, values = cols
+                # dl-lookup.c's tests: defined (st_shndx != 0), a bindable binding, type and
+                # visibility, and a value (or SHN_ABS, or TLS).
+                mask = map(
+                    _and,
+                    map(
+                        _and,
+                        map(_ge, words, repeat(0x10000)),
+                        map(_EXPORT_LOW.__contains__, map(_and, words, repeat(_EXPORT_MASK))),
+                    ),
+                    map(
+                        _or,
+                        values,
+                        map(
+                            _or,
+                            map(_eq, map(_rshift, words, repeat(16)), repeat(SHN_ABS)),
+                            map(_eq, map(_and, words, repeat(0xF)), repeat(_STT_TLS)),
+                        ),
+                    ),
+                )
+                self._export_keys = frozenset(self._names_at(compress(names, mask)))
             else:
                 g = self._gnu_table()
                 start = g[1] if g is not None else 1
@@ -869,11 +1064,16 @@ class ElfFile:
         return self._export_keys
 
     def _names_at(self, offsets: Iterable) -> Iterator:
-        """The ``.dynstr`` strings at ``offsets``, sliced without a Python-level loop."""
-        dynstr = self._dynstr()
-        offs = list(offsets)
-        ends = map(dynstr.find, repeat(b"\x00", len(offs)), offs)
-        return map(dynstr.__getitem__, map(slice, offs, ends))
+        """The ``.dynstr`` strings at ``offsets``, sliced without a Python-level loop.
+
+        Read from the mapping, not from a copy of ``.dynstr`` (5 MB in ``libtorch_cpu.so``)."""
+        base = self._strtab
+        if base is None:
+            return iter(())
+        mm = self.mm
+        offs = list(map(_add, offsets, repeat(base)))
+        ends = map(mm.find, repeat(b"\x00", len(offs)), offs)
+        return map(mm.__getitem__, map(slice, offs, ends))
 
     def exported_names(self) -> list:
         """All visible defined dynamic symbol names (decoded), e.g. for parity with ``nm -D``."""
@@ -920,8 +1120,13 @@ class ElfFile:
         if self._undef_names is None:
             g = self._gnu_table()
             stop = g[1] if g is not None else self.symbol_count()
-            names, infos, _o, shndxs, _v, _vs = self._sym_columns(1, stop)
-            mask = map(_and, map(_not, shndxs), map(_UNDEF_INFO.__contains__, infos))
+            cols = self._sym_words(1, stop)
+            if cols is not None:
+                names, words, _v = cols
+                mask = map(_UNDEF_INFO.__contains__, map(_and, words, repeat(_UNDEF_MASK)))
+            else:
+                names, infos, _o, shndxs, _v, _vs = self._sym_columns(1, stop)
+                mask = map(_and, map(_not, shndxs), map(_UNDEF_INFO.__contains__, infos))
             self._undef_names = frozenset(self._names_at(compress(compress(names, mask), names)))
         return self._undef_names
 
@@ -1760,17 +1965,23 @@ class Environment:
                     it = os.scandir(d)
                 except OSError:
                     continue
+                # 17k entries in a torch environment (its headers): the name test comes first and
+                # is inlined, the directory test uses the d_type scandir already has.
                 with it:
                     for entry in it:
                         name = entry.name
                         try:
-                            if entry.is_dir(follow_symlinks=False):
-                                if name != "__pycache__" and not name.endswith(".dist-info"):
-                                    stack.append(entry.path)
-                            elif _is_shared_object_name(name) and entry.is_file(
+                            if (name.endswith(".so") or ".so." in name) and entry.is_file(
                                 follow_symlinks=False
                             ):
                                 add(entry, site, site)
+                                continue
+                            if (
+                                entry.is_dir(follow_symlinks=False)
+                                and name != "__pycache__"
+                                and not name.endswith(".dist-info")
+                            ):
+                                stack.append(entry.path)
                         except OSError:
                             continue
         site_reals = [os.path.realpath(s) for s in self.sites]

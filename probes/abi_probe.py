@@ -146,7 +146,6 @@ class Checker:
         self, f: _elf.EnvFile, elf: _elf.ElfFile | None, module: str, suffix: str
     ) -> bool:
         """Filename tag and PyInit export; True when the interpreter would try to load the file."""
-        owner = self.owner_text(f.path)
         if suffix not in self.suffixes:
             siblings = [
                 module + s
@@ -155,6 +154,7 @@ class Checker:
             ]
             if siblings:
                 return False  # another build of the same module is importable: this one is inert
+            owner = self.owner_text(f.path)
             m = _elf.TAG_RE.match(suffix)
             built_for = m.group("tag") if m else suffix
             this = sys.implementation.cache_tag or "this interpreter"
@@ -175,6 +175,7 @@ class Checker:
             return True
         want = _elf.pyinit_name(module)
         if not elf.lookup(want.encode("utf-8")):
+            owner = self.owner_text(f.path)
             others = [n for n in self._pyinit_exports(elf) if n != want]
             msg = "dynamic module does not define module export function (%s)" % want
             if others:
@@ -241,13 +242,15 @@ class Checker:
     def check_numpy(self, f: _elf.EnvFile, elf: _elf.ElfFile) -> None:
         if self.numpy_version is None:
             return
-        own = self.env.owner(f.path)
-        if (own and own[0].lower() == "numpy") or f.rel.startswith(("numpy/", "numpy.libs/")):
+        if f.rel.startswith(("numpy/", "numpy.libs/")):
             return
         if b"PyCapsule_GetPointer" not in elf.undefined_names():
             return  # every _import_array() calls it: no call, no NumPy C-API use
         build = elf.numpy_build()
         if build is None:
+            return
+        own = self.env.owner(f.path)  # read RECORD files only for a file that uses the C-API
+        if own and own[0].lower() == "numpy":
             return
         installed = _version_tuple(self.numpy_version)
         owner = "%s %s" % own if own else "the package owning it"
@@ -463,18 +466,34 @@ class Checker:
         """Every non-weak undefined symbol must be defined somewhere in the lookup scope.
 
         The scope of an object mapped by ``dlopen(RTLD_LOCAL)`` is the global scope (the
-        executable and its dependencies) followed by the new object's search list.  Names are
-        matched with set operations; version nodes are already verified by ``check_versions``.
+        executable and its dependencies) followed by the new object's search list.  Names the
+        global scope defines go with one set difference; the rest are looked up in each object's
+        GNU hash table (answers memoised per object, so no export table is read twice and a 75k
+        symbol library is never read whole).  Version nodes are verified by ``check_versions``.
         """
         key = node.elf.file_id
         if key in self._undef_done:
             return
         rest = node.elf.undefined_names() - self._global_names
         if rest:
+            # Where a name is defined does not matter here, only whether it is: ask the object's
+            # own DT_NEEDED providers first (most references end there), then the rest of the
+            # scope, each for the names still unresolved.
             global_ids = self._global_ids
-            for p in scope:
-                if id(p) in global_ids or p is node:
+            rest_of_scope = [p for p in scope if id(p) not in global_ids and p is not node]
+            by_name: dict = {}
+            for p in rest_of_scope:
+                by_name.setdefault(p.elf.soname or os.path.basename(p.path), p)
+            # Biggest first: libtorch_python.so's 5k references mostly end in libtorch_cpu.so.
+            first = sorted(
+                (by_name[n] for n in node.elf.needed if n in by_name),
+                key=lambda p: -p.elf.symbol_count(),
+            )
+            done: set = set()
+            for p in first + rest_of_scope:
+                if id(p) in done:
                     continue
+                done.add(id(p))
                 rest = rest - p.elf.defines(rest)
                 if not rest:
                     break

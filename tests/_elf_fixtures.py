@@ -31,8 +31,13 @@ __all__ = [
     "ld_list",
     "requires_cc",
     "run_probe",
+    "torch_cpu_environment",
 ]
 
+#: The CPU build of torch the ELF tests and the benchmark measure (cp311, manylinux_2_28 x86_64).
+#: Pinned with its local label: PyPI has no ``+cpu`` file, so a machine without the CPU wheel
+#: skips instead of downloading the CUDA build.
+TORCH_CPU = "torch==2.13.0+cpu"
 CC = shutil.which("gcc") or shutil.which("cc")
 requires_cc = pytest.mark.skipif(CC is None, reason="needs a C compiler (gcc)")
 _TIMEOUT = 120
@@ -304,3 +309,49 @@ def run_probe(
     expected = 3 if "error" in statuses else 1 if "fail" in statuses else 0
     assert proc.returncode == expected, proc.stderr
     return doc, proc.stderr
+
+
+def _pip_download_torch(dest: Path) -> Path:
+    """The torch CPU wheel, fetched by pip with pip's own configuration (its index, its
+    find-links), for CPython 3.11 whatever runs the tests; skip when pip cannot get it."""
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"),
+            *("--python-version", "3.11", "--disable-pip-version-check", "-q"),
+            *("-d", str(dest), TORCH_CPU),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    wheels = sorted(dest.glob("torch-*+cpu-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel"]
+        pytest.skip(f"pip download {TORCH_CPU} failed here (no CPU wheel reachable): {tail[0]}")
+    return wheels[0]
+
+
+def torch_cpu_environment(root: Path, uv: str, python: str) -> tuple[Path, Path]:
+    """A Python 3.11 venv with the torch CPU wheel and numpy: (its python, its site-packages).
+
+    The wheel comes through ``pip download`` (pip's configuration knows where the CPU build
+    lives; uv does not read it), its dependencies from the index.
+    """
+    wheel = _pip_download_torch(root / "wheels")
+    env = root / "torch-env"
+    subprocess.run([uv, "venv", "-q", "-p", python, str(env)], check=True, timeout=300)
+    py = env / "bin" / "python"
+    subprocess.run(
+        [uv, "pip", "install", "-q", "-p", str(py), str(wheel), "numpy"],
+        check=True,
+        timeout=900,
+    )
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.strip()
+    return py, Path(site)

@@ -19,6 +19,7 @@ from _elf_fixtures import (
     interpreter_suffix,
     requires_cc,
     run_probe,
+    torch_cpu_environment,
 )
 
 from compat_matrix import pythons
@@ -188,6 +189,30 @@ def _readelf(args: list[str], path: str) -> str:
     ).stdout
 
 
+def readelf_deps(path: str) -> tuple[list[str], set[tuple[str, str]]]:
+    """(DT_NEEDED in order, {(file, version)} needs) as ``readelf -d -W`` / ``-V -W`` print them."""
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.*)\]", _readelf(["-d", "-W"], path))
+    ver = _readelf(["-V", "-W"], path)
+    needs: set[tuple[str, str]] = set()
+    current = ""
+    if "Version needs section" in ver:
+        for line in ver.split("Version needs section", 1)[1].splitlines():
+            m = re.search(r"File: (\S+)", line)
+            if m:
+                current = m.group(1)
+            m = re.search(r"Name: (\S+)\s+Flags", line)
+            if m:
+                needs.add((current, m.group(1)))
+    return needed, needs
+
+
+def _elf_module() -> Any:
+    sys.path.insert(0, str(PROBES))
+    import _elf
+
+    return _elf
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("readelf") is None, reason="needs binutils readelf")
 def test_real_environment_parity_with_readelf_and_clean_verdict(
@@ -201,29 +226,12 @@ def test_real_environment_parity_with_readelf_and_clean_verdict(
         check=True,
         timeout=120,
     ).stdout.strip()
-    sys.path.insert(0, str(PROBES))
-    import _elf
-
+    _elf = _elf_module()
     files = _elf.Environment(str(tmp_path / "env"), [site], str(py)).scan()
     assert len(files) > 100
     needed_total = 0
     for f in files:
-        dyn = _readelf(["-d", "-W"], f.path)
-        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.*)\]", dyn)
-        ver = _readelf(["-V", "-W"], f.path)
-        needs: set[tuple[str, str]] = set()
-        current = ""
-        for line in (
-            ver.split("Version needs section", 1)[-1].splitlines()
-            if "Version needs section" in ver
-            else []
-        ):
-            m = re.search(r"File: (\S+)", line)
-            if m:
-                current = m.group(1)
-            m = re.search(r"Name: (\S+)\s+Flags", line)
-            if m:
-                needs.add((current, m.group(1)))
+        needed, needs = readelf_deps(f.path)
         with _elf.ElfFile(f.path) as elf:
             assert elf.needed == needed, f.rel
             assert {(a, b) for a, b, _w, _i in elf.version_needs()} == needs, f.rel
@@ -237,6 +245,95 @@ def test_real_environment_parity_with_readelf_and_clean_verdict(
     nres = native["results"]
     assert isinstance(nres, list)
     assert [(r["target"], r["status"]) for r in nres] == [("environment", "pass")], nres[:3]
+
+
+# --- the torch CPU environment (the benchmark's subject: 35 ELF files, 489 MiB) --------------
+
+
+@pytest.fixture(scope="module")
+def torch_env(
+    tmp_path_factory: pytest.TempPathFactory, uv_bin: str, python_for: Any
+) -> tuple[Path, Path]:
+    """(python, site-packages) of a Python 3.11 venv with torch 2.13.0+cpu and numpy, built once."""
+    py311 = python_for("3.11")
+    return torch_cpu_environment(tmp_path_factory.mktemp("torch"), uv_bin, str(py311.path))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("readelf") is None, reason="needs binutils readelf")
+def test_torch_environment_parity_with_readelf(torch_env: tuple[Path, Path]) -> None:
+    """DT_NEEDED (in order) and version needs of every torch-env ELF file equal readelf's."""
+    py, site = torch_env
+    dists = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
+    assert "torch" in dists and not {d for d in dists if d.startswith("nvidia")}  # the CPU build
+    _elf = _elf_module()
+    files = _elf.Environment(str(py.parent.parent), [str(site)], str(py)).scan()
+    assert len(files) >= 30
+    needed_total = needs_total = 0
+    for f in files:
+        needed, needs = readelf_deps(f.path)
+        with _elf.ElfFile(f.path) as elf:
+            assert elf.needed == needed, f.rel
+            assert {(a, b) for a, b, _w, _i in elf.version_needs()} == needs, f.rel
+        needed_total += len(needed)
+        needs_total += len(needs)
+    assert needed_total >= 100 and needs_total >= 200
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nm") is None, reason="needs binutils nm")
+def test_torch_symbol_lookups_agree_with_nm(torch_env: tuple[Path, Path]) -> None:
+    """The hash-table lookups that resolve libtorch_python's 5k references in libtorch_cpu's 75k
+    exports give the answer ``nm -D --defined-only`` gives, without reading every export."""
+    _py, site = torch_env
+    _elf = _elf_module()
+    lib = site / "torch" / "lib"
+    nm = shutil.which("nm")
+    assert nm is not None
+    out = subprocess.run(
+        [nm, "-D", "--defined-only", str(lib / "libtorch_cpu.so")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    defined = {line.split()[-1].split("@")[0].encode() for line in out.splitlines() if line}
+    with _elf.ElfFile(str(lib / "libtorch_python.so")) as py_lib:
+        wanted = py_lib.undefined_names()
+    with _elf.ElfFile(str(lib / "libtorch_cpu.so")) as cpu:
+        assert cpu.symbol_count() > 70000
+        asked = frozenset(wanted | {b"compat_matrix_not_there", b"_ZN3c1010not_there_Ev"})
+        got = cpu.defines(asked)
+        assert cpu._export_keys is None  # answered from the hash table, not by reading them all
+        assert got == asked & defined
+        assert len(got) > 4000
+
+
+@pytest.mark.slow
+def test_torch_environment_passes_the_abi_probe(
+    torch_env: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """RUNPATH $ORIGIN, libgomp, libstdc++ and 5k cross-library symbols resolve; libtorch_python's
+    NumPy fingerprint reads as NumPy 2 headers targeting 1.20, which the installed numpy meets."""
+    py, site = torch_env
+    doc, _ = run_probe(str(py), "abi_probe", [], tmp_path)
+    results = doc["results"]
+    assert [(r["target"], r["status"]) for r in results] == [("environment", "pass")], results[:3]
+    details = results[0]["details"]
+    assert details["files"] >= 30 and details["extensions"] >= 15
+    assert details["numpy"].startswith("2.")
+    _elf = _elf_module()
+    build = _elf.ElfFile(str(site / "torch" / "lib" / "libtorch_python.so")).numpy_build()
+    assert build is not None and (build.headers, build.target) == (2, (1, 20))
+    resolver = _elf.Resolver(str(py))
+    c_ext = next((site / "torch").glob("_C.cpython-311-*.so"))
+    load = resolver.dlopen(str(c_ext))
+    assert all(e.provider is not None for e in load.edges), [e.name for e in load.edges]
+    by_name: dict[str, Any] = {}
+    for e in load.edges:
+        by_name.setdefault(e.name, e)  # the edge that mapped it, not a later "already loaded"
+    assert by_name["libtorch_cpu.so"].how.startswith("RUNPATH of ")
+    assert by_name["libtorch_cpu.so"].provider.path.startswith(str(site / "torch" / "lib"))
 
 
 def test_a_bad_command_line_is_still_one_json_document(tmp_path: Path) -> None:

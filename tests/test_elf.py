@@ -494,6 +494,30 @@ def test_environment_scan_and_owners(tmp_path: Path) -> None:
     assert env.version_of("PKG") == "1.2.3"
 
 
+def test_gnu_hash_matches_the_published_values_and_the_loop() -> None:
+    """The unrolled hash (a dot product) equals dl_new_hash, short and very long names alike."""
+    published = {
+        b"": 0x00001505,
+        b"printf": 0x156B2BB8,
+        b"exit": 0x7C967E3F,
+        b"syscall": 0xBAC212A0,
+        b"flapenguin.me": 0x8AE9F18E,
+    }
+    assert {k: _elf.gnu_hash(k) for k in published} == published
+
+    def loop(name: bytes) -> int:
+        h = 5381
+        for c in name:
+            h = (h * 33 + c) & 0xFFFFFFFF
+        return h
+
+    names = [
+        bytes((i * 7 + j) % 255 + 1 for j in range(n))
+        for i, n in enumerate((1, 63, 2047, 2048, 5000))
+    ]
+    assert [_elf.gnu_hash(n) for n in names] == [loop(n) for n in names]
+
+
 def test_pyinit_name_uses_punycode_for_non_ascii_names() -> None:
     assert _elf.pyinit_name("spam") == "PyInit_spam"
     # Python/importdl.c: PyInitU_ + punycode, '-' replaced by '_'.
