@@ -22,15 +22,18 @@ from collections import OrderedDict
 from itertools import compress, repeat
 from operator import add as _add
 from operator import and_ as _and
+from operator import attrgetter, methodcaller
+from operator import contains as _contains
 from operator import eq as _eq
 from operator import ge as _ge
 from operator import mul as _mul
 from operator import not_ as _not
 from operator import or_ as _or
 from operator import rshift as _rshift
-from typing import TYPE_CHECKING
 
 import _probelib
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -200,7 +203,68 @@ def sysv_hash(name: bytes) -> int:
     return h
 
 
+#: 5381 * 33**-k mod 2**32 (33 is odd, so invertible): the start value of a name left-padded
+#: with k zero bytes, which makes every lane of :func:`gnu_hashes` end on the right hash.
+_PAD_START = [5381]
+_INV33 = pow(33, -1, 1 << 32)
+for _k in range(2047):
+    _PAD_START.append(_PAD_START[-1] * _INV33 & 0xFFFFFFFF)
+
+
+def gnu_hashes(names: list) -> list:
+    """:func:`gnu_hash` of many names at once, about 2.5x faster than one at a time.
+
+    SIMD within one big integer: each name is a 64-bit lane, and one step ``H = H * 33 + C``
+    advances every lane by one byte (``C``: that byte of every name, a column of the
+    left-padded name matrix).  A lane grows about 5 bits a step, so it is reduced modulo 2**32
+    every sixth step, before it can reach its neighbour.  Names are grouped by length so that
+    the padding stays small.
+    """
+    out = [0] * len(names)
+    order = sorted(range(len(names)), key=lambda i: len(names[i]))
+    pos, total = 0, len(order)
+    while pos < total:
+        shortest = len(names[order[pos]])
+        limit = shortest + (shortest >> 2) + 8
+        end = pos
+        while end < total and len(names[order[end]]) <= limit:
+            end += 1
+        idx = order[pos:end]
+        group = [names[i] for i in idx]
+        width = len(group[-1])
+        if width >= len(_PAD_START):
+            for i in idx:
+                out[i] = gnu_hash(names[i])
+            pos = end
+            continue
+        n = len(group)
+        starts = [_PAD_START[width - len(g)] for g in group]
+        h = int.from_bytes(struct.pack("<%dQ" % n, *starts), "little")
+        matrix = b"".join([g.rjust(width, b"\x00") for g in group])
+        mask = int.from_bytes(b"\xff\xff\xff\xff\x00\x00\x00\x00" * n, "little")
+        lanes = bytearray(8 * n)
+        for k in range(width):
+            lanes[0::8] = matrix[k::width]
+            h = h * 33 + int.from_bytes(lanes, "little")
+            if k % 6 == 5:
+                h &= mask
+        h &= mask
+        for i, v in zip(idx, struct.unpack("<%dQ" % n, h.to_bytes(8 * n, "little"))):
+            out[i] = v
+        pos = end
+    return out
+
+
 _hash_cache: dict = {}
+
+
+def _prime_hashes(names: Iterable) -> None:
+    """Memoise the GNU hashes of ``names`` in one :func:`gnu_hashes` batch (when worth it)."""
+    cache = _hash_cache
+    todo = [n for n in names if n not in cache]
+    if len(todo) < 32 or len(cache) + len(todo) > 200000:
+        return
+    cache.update(zip(todo, gnu_hashes(todo)))
 
 
 def _gnu_hash_cached(name: bytes) -> int:
@@ -947,6 +1011,7 @@ class ElfFile:
         if base is None:
             return frozenset()
         memo = self._defines_memo
+        _prime_hashes([n for n in names if n not in memo])
         hashes = _hash_cache
         sym = self._sym
         defined = self._defined
@@ -1880,6 +1945,17 @@ class EnvFile:
         return "EnvFile(%r)" % self.rel
 
 
+_IS_DIR = methodcaller("is_dir", follow_symlinks=False)
+_NAME = attrgetter("name")
+
+
+def _is_dir_or_false(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 def _is_shared_object_name(name: str) -> bool:
     return name.endswith(".so") or ".so." in name
 
@@ -1962,28 +2038,29 @@ class Environment:
             while stack:
                 d = stack.pop()
                 try:
-                    it = os.scandir(d)
+                    with os.scandir(d) as it:
+                        entries = list(it)
                 except OSError:
                     continue
-                # 17k entries in a torch environment (its headers): the name test comes first and
-                # is inlined, the directory test uses the d_type scandir already has.
-                with it:
-                    for entry in it:
-                        name = entry.name
-                        try:
-                            if (name.endswith(".so") or ".so." in name) and entry.is_file(
-                                follow_symlinks=False
-                            ):
-                                add(entry, site, site)
-                                continue
-                            if (
-                                entry.is_dir(follow_symlinks=False)
-                                and name != "__pycache__"
-                                and not name.endswith(".dist-info")
-                            ):
-                                stack.append(entry.path)
-                        except OSError:
-                            continue
+                # 17k entries in a torch environment (its headers), 60 of them shared objects: the
+                # d_type and name tests run as C-level maps, Python code sees only the few hits.
+                try:
+                    subdirs = list(compress(entries, map(_IS_DIR, entries)))
+                except OSError:  # no d_type and a failed lstat: test one entry at a time
+                    subdirs = [e for e in entries if _is_dir_or_false(e)]
+                for entry in subdirs:
+                    name = entry.name
+                    if name != "__pycache__" and not name.endswith(".dist-info"):
+                        stack.append(entry.path)
+                for entry in compress(entries, map(_contains, map(_NAME, entries), repeat(".so"))):
+                    name = entry.name
+                    try:
+                        if (name.endswith(".so") or ".so." in name) and entry.is_file(
+                            follow_symlinks=False
+                        ):
+                            add(entry, site, site)
+                    except OSError:
+                        continue
         site_reals = [os.path.realpath(s) for s in self.sites]
         extra = [os.path.join(self.prefix, "lib")]
         ver = "python%d.%d" % sys.version_info[:2]

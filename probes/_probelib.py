@@ -11,21 +11,18 @@ crashes (:func:`run_probe`).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import csv
-import json
 import os
-import platform
 import re
-import signal
 import sys
 import sysconfig
 import time
-import traceback
-from typing import TYPE_CHECKING
 
+# argparse, csv, json, platform, signal and traceback are imported where they are used: a probe
+# is a new process per environment, and importing them all up front cost ~10 ms of its start-up.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (another 3 ms)
 if TYPE_CHECKING:
+    import argparse
     import subprocess
 
 __all__ = [
@@ -75,11 +72,30 @@ class UsageError(Exception):
     """A bad command line: reported in the JSON document instead of argparse's exit(2)."""
 
 
-class ProbeArgumentParser(argparse.ArgumentParser):
-    """argparse that raises :class:`UsageError`, so a usage error still yields a document."""
+def _probe_argument_parser() -> type:
+    import argparse
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
+    class ProbeArgumentParser(argparse.ArgumentParser):
+        """argparse that raises :class:`UsageError`, so a usage error still yields a document."""
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(message)
+
+    return ProbeArgumentParser
+
+
+def __getattr__(name: str) -> object:
+    """``ProbeArgumentParser`` is built on first use (PEP 562), so importing this module does not
+    import argparse."""
+    if name == "ProbeArgumentParser":
+        cls = _probe_argument_parser()
+        globals()[name] = cls
+        return cls
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+if TYPE_CHECKING:
+    ProbeArgumentParser = argparse.ArgumentParser
 
 
 def canonicalize_name(name: str) -> str:
@@ -89,6 +105,8 @@ def canonicalize_name(name: str) -> str:
 
 def python_info() -> dict[str, object]:
     """What the harness needs to know about the interpreter that ran the probe."""
+    import platform
+
     return {
         "version": platform.python_version(),
         "implementation": sys.implementation.name,
@@ -142,6 +160,8 @@ def read_tail(path: str, limit: int) -> str:
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the child's process group (it leads one), and the child itself in any case."""
+    import signal
+
     if hasattr(os, "killpg"):
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -203,6 +223,8 @@ def document(probe: str, results: list[dict[str, object]]) -> dict[str, object]:
 
 def error_document(probe: str, message: str, hint: str, started: float) -> dict[str, object]:
     """A document whose one result says the probe itself could not run (status ``error``)."""
+    import traceback
+
     tb = traceback.format_exc()
     result = make_result(
         probe,
@@ -241,6 +263,8 @@ def run_document_probe(name: str, build: object, argv: list[str] | None = None) 
     except Exception as exc:  # noqa: BLE001 - the one JSON document must be printed regardless
         hint = "the %s probe itself failed (a compat-matrix bug): see details" % name
         doc = error_document(name, "%s: %s" % (type(exc).__name__, exc), hint, started)
+    import json
+
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     return exit_status(doc)
 
@@ -297,6 +321,8 @@ def run_probe(name: str, main: object, argv: list[str] | None = None) -> int:
                 return EXIT_OK
             raise
         except BaseException as exc:  # noqa: BLE001 - the document must be printed whatever broke
+            import traceback
+
             code = EXIT_ERROR
             results = [
                 make_result(
@@ -313,10 +339,14 @@ def run_probe(name: str, main: object, argv: list[str] | None = None) -> int:
         try:
             document["python"] = python_info()
         except Exception as exc:  # noqa: BLE001 - a broken sysconfig must not lose the results
+            import platform
+
             document["python"] = {"version": platform.python_version(), "error": str(exc)}
         document["results"] = results
         for key, value in extra.items():
             document.setdefault(key, value)
+        import json
+
         text = json.dumps(document, ensure_ascii=True, default=str)
     finally:
         sys.stdout = stdout
@@ -442,6 +472,8 @@ class DistributionIndex:
 
     def _record(self, key: str) -> list[str]:
         """The paths a distribution installed (RECORD, read directly: 10x faster than .files)."""
+        import csv
+
         dist = self._dists.get(key)
         if dist is None:
             return []
@@ -594,6 +626,8 @@ def conda_records(prefix: str) -> list[dict[str, object]]:
         names = sorted(os.listdir(folder))
     except OSError:
         return []
+    import json
+
     records: list[dict[str, object]] = []
     for name in names:
         if not name.endswith(".json"):

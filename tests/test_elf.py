@@ -518,6 +518,20 @@ def test_gnu_hash_matches_the_published_values_and_the_loop() -> None:
     assert [_elf.gnu_hash(n) for n in names] == [loop(n) for n in names]
 
 
+def test_batched_gnu_hashes_equal_one_at_a_time() -> None:
+    """The big-integer batch (lanes, left padding, lazy reduction) gives every name's own hash:
+    mixed lengths in one group, bytes >= 0x80, names past the padding table, and no names."""
+    names = [
+        b"",
+        b"\xff" * 40,
+        *(bytes((i * 31 + j) % 256 for j in range(i % 97)) for i in range(600)),
+    ]
+    names += [b"_ZN2at6native" + b"x" * n for n in (0, 5, 300, 2046, 2047, 3000)]
+    names += [b"printf", b"printf"]  # duplicates keep their place
+    assert _elf.gnu_hashes(names) == [_elf.gnu_hash(n) for n in names]
+    assert _elf.gnu_hashes([]) == []
+
+
 def test_pyinit_name_uses_punycode_for_non_ascii_names() -> None:
     assert _elf.pyinit_name("spam") == "PyInit_spam"
     # Python/importdl.c: PyInitU_ + punycode, '-' replaced by '_'.
