@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from _github_files import parse_outputs
 
 from compat_matrix.expansion import cell_id as make_id
 from compat_matrix.reports import write_reports
@@ -154,26 +155,6 @@ def substitute(template: str, contexts: dict[str, Any], status: dict[str, bool])
 
 
 # -- the runner -------------------------------------------------------------------------------
-
-
-def parse_outputs(text: str) -> dict[str, str]:
-    outputs: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            end = lines.index(delimiter, i + 1)
-            outputs[name] = "\n".join(lines[i + 1 : end])
-            i = end + 1
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            outputs[name] = value
-            i += 1
-        else:
-            i += 1
-    return outputs
 
 
 @dataclass

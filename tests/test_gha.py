@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from _github_files import parse_outputs
 
 from compat_matrix.baseline import diff_results
 from compat_matrix.errors import UsageError
@@ -37,27 +38,6 @@ def _cell(cell_id: str, status: str, expected: str | None = None, **fields: str)
         expectation=ExpectationOutcome(expected, expected == status) if expected else None,  # type: ignore[arg-type]
         **fields,  # type: ignore[arg-type]
     )
-
-
-def parse_outputs(text: str) -> dict[str, str]:
-    """$GITHUB_OUTPUT as the runner reads it: `name=value` lines and `name<<DELIM` blocks."""
-    outputs: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            end = lines.index(delimiter, i + 1)
-            outputs[name] = "\n".join(lines[i + 1 : end])
-            i = end + 1
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            outputs[name] = value
-            i += 1
-        else:
-            i += 1
-    return outputs
 
 
 def test_escaping_follows_the_toolkit() -> None:
