@@ -22,7 +22,7 @@ from .verdicts import cell_verdict
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["audit_environment", "environment_name"]
+__all__ = ["audit_environment", "environment_name", "probe_into_result"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -32,6 +32,66 @@ def environment_name(python: Path) -> str:
     parent = python.parent
     prefix = parent.parent if parent.name in ("bin", "Scripts") else parent
     return _UNSAFE.sub("_", prefix.name or "root").strip("_") or "env"
+
+
+def probe_into_result(
+    python: Path,
+    report_dir: Path,
+    *,
+    probes: Sequence[str],
+    imports: Sequence[str] | None,
+    deadline: float,
+    cell_id: str | None = None,
+    axes: dict[str, str] | None = None,
+    build_s: float = 0.0,
+    lock: str | None = None,
+    read_only: bool = True,
+) -> tuple[CellResult, dict[str, list[str]]]:
+    """Probe the environment of `python` into one CellResult (its log written beside it).
+
+    Also returns {distribution: top-level modules}. Without `cell_id`/`axes` the cell is named
+    and described as an audit of that environment. `read_only` keeps the probes from writing
+    bytecode into an environment that is not ours.
+    """
+    started = time.monotonic()
+    runs = probe_environment(
+        python,
+        probes,
+        dists=None,
+        imports=imports,
+        deadline=deadline,
+        env={"PYTHONDONTWRITEBYTECODE": "1"} if read_only else None,
+    )
+    probes_s = time.monotonic() - started
+    environment = runs[0]
+    info = environment.python
+    version = info.version if info else "unknown"
+    if cell_id is None:
+        cell_id = f"audit-py{'.'.join(version.split('.')[:2])}-{environment_name(python)}"
+    findings = [result for run in runs for result in run.results]
+    verdict = cell_verdict(findings)
+    distributions = environment.document.get("distributions") or {}
+    result = CellResult(
+        id=cell_id,
+        axes=axes if axes is not None else {"python": version, "environment": str(python)},
+        status=verdict.status,
+        category=verdict.category,
+        message=verdict.message,
+        hint=verdict.hint,
+        python=info,
+        resolved={str(k): str(v) for k, v in sorted(dict(distributions).items())},
+        probes=findings,
+        durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
+        lock=lock,
+        gpu_unverified=verdict.gpu_unverified,
+    )
+    stderr = "\n".join(f"--- {run.name} ---\n{run.stderr}" for run in runs if run.stderr)
+    write_atomic(report_dir / "logs" / f"{cell_id}.log", stderr)
+    top_level = {
+        str(k): [str(m) for m in v]
+        for k, v in dict(environment.document.get("top_level") or {}).items()
+    }
+    return result, top_level
 
 
 def audit_environment(
@@ -47,32 +107,13 @@ def audit_environment(
     if not python.exists():
         msg = f"no interpreter at {python}"
         raise UsageError(msg)
-    deadline = time.monotonic() + timeout
-    started = time.monotonic()
-    runs = probe_environment(python, probes, dists=None, imports=imports, deadline=deadline)
-    probes_s = time.monotonic() - started
-    environment = runs[0]
-    info = environment.python
-    version = info.version if info else "unknown"
-    cell_id = f"audit-py{'.'.join(version.split('.')[:2])}-{environment_name(python)}"
-    findings = [result for run in runs for result in run.results]
-    verdict = cell_verdict(findings)
-    distributions = environment.document.get("distributions") or {}
-    result = CellResult(
-        id=cell_id,
-        axes={"python": version, "environment": str(python)},
-        status=verdict.status,
-        category=verdict.category,
-        message=verdict.message,
-        hint=verdict.hint,
-        python=info,
-        resolved={str(k): str(v) for k, v in sorted(dict(distributions).items())},
-        probes=findings,
-        durations={"build": 0.0, "probes": round(probes_s, 3)},
-        gpu_unverified=verdict.gpu_unverified,
+    result, _ = probe_into_result(
+        python,
+        report_dir,
+        probes=probes,
+        imports=imports,
+        deadline=time.monotonic() + timeout,
     )
-    stderr = "\n".join(f"--- {run.name} ---\n{run.stderr}" for run in runs if run.stderr)
-    write_atomic(report_dir / "logs" / f"{cell_id}.log", stderr)
     write_cell_result(report_dir, result)
     paths = write_reports(report_dir, f"audit of {python}", [result])
     return result, paths

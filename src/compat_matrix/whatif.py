@@ -25,9 +25,7 @@ it, and its probes run without writing bytecode.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import subprocess
 import time
@@ -41,8 +39,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from . import pythons
-from .audit import environment_name
-from .cells import probe_environment
+from .audit import environment_name, probe_into_result
 from .environments import DEFAULT_CHANNELS, EnvRequest, PreparedEnv, get_backend, parse_lock
 from .errors import UsageError
 from .install_errors import InstallFailure
@@ -50,13 +47,12 @@ from .matrix import PROBES
 from .reports import ReportPaths, write_reports
 from .requirements import conda_python_specs, conda_spec
 from .results import CellResult, ProbeResult, write_atomic, write_cell_result
-from .verdicts import CATEGORY_PRIORITY, EXIT_FAILED, EXIT_INFRA, EXIT_OK, cell_verdict
+from .verdicts import CATEGORY_PRIORITY, EXIT_FAILED, EXIT_INFRA, EXIT_OK
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from .environments import EnvBackend
-    from .probing import ProbeRun
 
 __all__ = [
     "CondaRecord",
@@ -609,65 +605,6 @@ def _resolve(
 # --- probing ------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _no_bytecode() -> Iterator[None]:
-    """Probes import every package; in the real environment that must not write .pyc files."""
-    old = os.environ.get("PYTHONDONTWRITEBYTECODE")
-    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-        else:
-            os.environ["PYTHONDONTWRITEBYTECODE"] = old
-
-
-def _probe_cell(
-    python: Path,
-    cell_id: str,
-    axes: dict[str, str],
-    *,
-    probes: Sequence[str],
-    imports: Sequence[str] | None,
-    deadline: float,
-    report_dir: Path,
-    build_s: float = 0.0,
-    lock: str | None = None,
-) -> tuple[CellResult, dict[str, list[str]]]:
-    """Probe one environment into a CellResult, plus its {distribution: top-level modules}."""
-    started = time.monotonic()
-    runs: list[ProbeRun] = probe_environment(
-        python, probes, dists=None, imports=imports, deadline=deadline
-    )
-    probes_s = time.monotonic() - started
-    environment = runs[0]
-    findings = [r for run in runs for r in run.results]
-    verdict = cell_verdict(findings)
-    distributions = environment.document.get("distributions") or {}
-    stderr = "\n".join(f"--- {run.name} ---\n{run.stderr}" for run in runs if run.stderr)
-    write_atomic(report_dir / "logs" / f"{cell_id}.log", stderr)
-    result = CellResult(
-        id=cell_id,
-        axes=axes,
-        status=verdict.status,
-        category=verdict.category,
-        message=verdict.message,
-        hint=verdict.hint,
-        python=environment.python,
-        resolved={str(k): str(v) for k, v in sorted(dict(distributions).items())},
-        probes=findings,
-        durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
-        lock=lock,
-        gpu_unverified=verdict.gpu_unverified,
-    )
-    top_level = {
-        str(k): [str(m) for m in v]
-        for k, v in dict(environment.document.get("top_level") or {}).items()
-    }
-    return result, top_level
-
-
 def _owner(finding: ProbeResult, modules: Mapping[str, str]) -> str | None:
     """The distribution a failing finding belongs to, from the probe's evidence or the path."""
     details = finding.details
@@ -1061,16 +998,15 @@ def what_if(
     """
     plan = _plan(python, upgrades)
     snapshot = plan.snapshot
-    with _no_bytecode():
-        current, top_now = _probe_cell(
-            python,
-            plan.current_id,
-            {"environment": plan.env_name, "python": snapshot.version, "upgrade": "none"},
-            probes=probes,
-            imports=imports,
-            deadline=time.monotonic() + timeout,
-            report_dir=report_dir,
-        )
+    current, top_now = probe_into_result(
+        python,
+        report_dir,
+        cell_id=plan.current_id,
+        axes={"environment": plan.env_name, "python": snapshot.version, "upgrade": "none"},
+        probes=probes,
+        imports=imports,
+        deadline=time.monotonic() + timeout,
+    )
     write_cell_result(report_dir, current)
 
     notes: dict[str, str] = {}
@@ -1142,16 +1078,17 @@ def _upgraded_cell(
     write_atomic(report_dir / lock_rel, env.lock_text if env is not None else "")
     what = "wheel" if plan.interpreter is not None else "conda build"
     if env is not None and failure is None:
-        upgraded, top_level = _probe_cell(
+        upgraded, top_level = probe_into_result(
             env.python,
-            cell_id,
-            axes,
+            report_dir,
+            cell_id=cell_id,
+            axes=axes,
             probes=probes,
             imports=imports,
             deadline=time.monotonic() + timeout,
-            report_dir=report_dir,
             build_s=build_s,
             lock=lock_rel,
+            read_only=False,  # the scratch environment is ours
         )
         # The lock names conda's non-Python packages too; the probe, what imports really see.
         after: dict[str, str] = {
