@@ -40,9 +40,12 @@ from typing import Any
 
 PROBES = Path(__file__).resolve().parent.parent / "probes"
 sys.path.insert(0, str(PROBES))
+sys.path.insert(0, str(PROBES.parent / "src"))
 
 import _elf  # noqa: E402
 import abi_probe  # noqa: E402
+
+from compat_matrix.environments import find_uv  # noqa: E402
 
 Deps = dict[str, tuple[list[str], set[tuple[str, str]]]]
 
@@ -91,18 +94,13 @@ def python_startup(python: str) -> Callable[[], Any]:
     return lambda: subprocess.run([python, "-I", "-c", "0"], timeout=60, check=False).returncode
 
 
-def _find_uv() -> str | None:
-    beside = Path(sys.executable).parent / "uv"
-    return str(beside) if beside.exists() else shutil.which("uv")
-
-
 def torch_cpu_site(workdir: Path) -> tuple[str, str]:
     """(python, site-packages) of the torch CPU benchmark environment, built on first use."""
     env = workdir / "torch-cpu-py311"
     py = env / "bin" / "python"
     stamp = env / "bench-complete"
     if not stamp.exists():
-        uv = _find_uv()
+        uv = find_uv()
         if uv is None:
             raise SystemExit("uv is needed to build the torch CPU environment (pip install uv)")
         wheels = workdir / "wheels"
