@@ -1404,6 +1404,27 @@ _X86_64_LEVELS = (
 )
 
 
+def _dl_platform(interp: str | None) -> str | None:
+    """The loader's ``dl_platform`` from ``ld.so --list-diagnostics`` (glibc 2.33+), else None."""
+    if not interp or not os.path.isfile(interp):
+        return None
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            [interp, "--list-diagnostics"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(rb'^dl_platform="([^"\n]*)"', proc.stdout, re.MULTILINE)
+    return os.fsdecode(m.group(1)) if m and m.group(1) else None
+
+
 class LoaderConfig:
     """What the process's ``ld.so`` searches: system dirs, hwcaps subdirs, DSTs, the cache."""
 
@@ -1416,13 +1437,27 @@ class LoaderConfig:
         lib: str,
         cache: LdCache | None,
         cache_id: int | None,
+        interp: str | None = None,
     ) -> None:
         self.system_dirs = system_dirs
         self.hwcaps = hwcaps
-        self.platform = platform
+        self._platform = platform
+        self._interp = interp
+        self._platform_asked = interp is None
         self.lib = lib
         self.cache = cache
         self.cache_id = cache_id
+
+    @property
+    def platform(self) -> str:
+        """``$PLATFORM`` as this ld.so expands it: its own ``dl_platform``, asked once, lazily.
+
+        Not always ``uname -m``: glibc up to 2.36 calls an Intel CPU with AVX2 "haswell".
+        """
+        if not self._platform_asked:
+            self._platform_asked = True
+            self._platform = _dl_platform(self._interp) or self._platform
+        return self._platform
 
     @classmethod
     def detect(cls, executable: ElfFile | None) -> LoaderConfig:
@@ -1452,6 +1487,7 @@ class LoaderConfig:
             lib=first,
             cache=LdCache(),
             cache_id=cache_id,
+            interp=interp or None,
         )
 
     @staticmethod

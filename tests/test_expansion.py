@@ -241,7 +241,8 @@ def test_expansion_does_not_mutate_its_inputs():
         ({"mypkg": "https://example.org/mypkg-1.0-py3-none-any.whl"}, "mypkg_url"),
         ({"mypkg": "git+https://github.com/o/mypkg@v1"}, "mypkg_url"),
         ({"fruit": "apple"}, "fruitapple"),
-        ({"os": "ubuntu latest/24.04"}, "osubuntulatest24.04"),
+        ({"os": "ubuntu-24.04"}, "ubuntu-24.04"),
+        ({"os": "ubuntu-24.04-arm", "python": "3.12"}, "ubuntu-24.04-arm-py3.12"),
         (
             {"python": "3.11", "numpy": "2.0.2", "pandas": "2.0.3"},
             "py3.11-numpy2.0.2-pandas2.0.3",

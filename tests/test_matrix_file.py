@@ -228,7 +228,7 @@ def test_non_string_key(tmp_path):
 def test_unknown_key_suggests_the_closest(tmp_path):
     assert err(tmp_path, MINIMAL + "timout: 60\n") == (
         '3:1: unknown key "timout" (did you mean "timeout"?); expected one of: name, backend, '
-        "timeout, packages, matrix, import, expect, only-binary, probes, channels, pip, "
+        "timeout, packages, labels, matrix, import, expect, only-binary, probes, channels, pip, "
         "cuda-table"
     )
 
@@ -347,12 +347,14 @@ def test_plain_int_becomes_a_string(tmp_path):
         (
             "[latest]",
             '2:11: matrix.numpy[0]: expected a version ("2.0.2"), a specifier ("~=2.2", '
-            '">=2,<3"), "none", a local path ("./pkg") or a URL, got "latest"',
+            '">=2,<3"), "none", a local path ("./pkg") or a URL, got "latest" (if "numpy" is '
+            "not a distribution, list it in `labels:`)",
         ),
         (
             "[' 2.0']",
             '2:11: matrix.numpy[0]: expected a version ("2.0.2"), a specifier ("~=2.2", '
-            '">=2,<3"), "none", a local path ("./pkg") or a URL, got " 2.0"',
+            '">=2,<3"), "none", a local path ("./pkg") or a URL, got " 2.0" (if "numpy" is '
+            "not a distribution, list it in `labels:`)",
         ),
         (
             "['./not-here']",
@@ -409,7 +411,7 @@ def test_cuda_values(tmp_path):
         (
             "my pkg",
             '2:3: matrix: "my pkg" is not a distribution name; expected "python", '
-            '"cuda" or a distribution name such as "numpy"',
+            '"cuda", "os", a distribution name such as "numpy", or a key listed in `labels:`',
         ),
         ("Python", '2:3: matrix: "Python" is reserved; write "python"'),
         ("CUDA", '2:3: matrix: "CUDA" is reserved; write "cuda"'),

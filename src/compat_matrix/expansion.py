@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from packaging.specifiers import InvalidSpecifier, Specifier
 
@@ -76,17 +76,24 @@ def _compatible(original: Mapping[str, str], entry: Mapping[str, str]) -> bool:
     return all(original.get(key, value) == value for key, value in entry.items())
 
 
-def cell_id(axes: Mapping[str, str]) -> str:
-    """A readable id such as `py3.11-numpy2.0.2-pandas_compat2.2`, made of `[A-Za-z0-9._+-]`."""
-    tokens = (_UNSAFE.sub("", _token(key, value)) for key, value in axes.items())
+def cell_id(axes: Mapping[str, str], labels: Collection[str] = ()) -> str:
+    """A readable id such as `py3.11-numpy2.0.2-pandas_compat2.2`, made of `[A-Za-z0-9._+-]`.
+
+    `labels` are the matrix's label keys: their values are shown as written (`experimentaltrue`).
+    """
+    tokens = (_UNSAFE.sub("", _token(key, value, key in labels)) for key, value in axes.items())
     return "-".join(token for token in tokens if token) or "cell"
 
 
-def _token(key: str, value: str) -> str:
+def _token(key: str, value: str, label: bool = False) -> str:
+    if label:
+        return f"{key}{_label_token(value)}"
     if key == "python":
         return f"py{value}"
     if key == "cuda":
         return "cpu" if value == "none" else f"cu{value}"
+    if key == "os":
+        return value
     kind = value_kind(value)
     if kind == "none":
         return f"no-{key}"
@@ -97,6 +104,30 @@ def _token(key: str, value: str) -> str:
     if kind == "specifier":
         return _specifier_token(key, value)
     return f"{key}{value}"
+
+
+def _label_token(value: str) -> str:
+    """A label as written; an object value (`{"version":20}`) by its leaf values: `20`."""
+    if not value.startswith(("{", "[")):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    leaves: list[str] = []
+
+    def walk(item: object) -> None:
+        if isinstance(item, dict):
+            for child in item.values():
+                walk(child)
+        elif isinstance(item, list):
+            for child in item:
+                walk(child)
+        else:
+            leaves.append(str(item))
+
+    walk(parsed)
+    return "_".join(leaves)[:60]
 
 
 def _specifier_token(key: str, value: str) -> str:
@@ -118,12 +149,13 @@ def _version_token(version: str) -> str:
 def expand(matrix: Matrix) -> list[Cell]:
     """The matrix's cells in job order, each with a unique id (same matrix, same ids)."""
     combinations = expand_combinations(matrix.axes, matrix.include, matrix.exclude)
+    labels = frozenset(matrix.labels)
     used: set[str] = set()
     cells = []
     for axes in combinations:
-        identifier = _unique(cell_id(axes), axes, used)
+        identifier = _unique(cell_id(axes, labels), axes, used)
         used.add(identifier)
-        cells.append(Cell(id=identifier, axes=axes))
+        cells.append(Cell(id=identifier, axes=axes, labels=labels))
     return cells
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 __all__ = [
     "BACKENDS",
     "PROBES",
+    "RESERVED_AXES",
     "STATUSES",
     "Backend",
     "Cell",
@@ -25,6 +26,10 @@ BACKENDS: tuple[Backend, ...] = ("uv", "venv", "micromamba")
 
 Status = Literal["pass", "fail", "unsupported", "conflict", "skip", "error"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "unsupported", "conflict", "skip", "error")
+
+#: Axes that are neither distributions nor labels: the interpreter, the CUDA toolkit and the
+#: GitHub runner label a cell runs on.
+RESERVED_AXES: tuple[str, ...] = ("python", "cuda", "os")
 
 #: Probe names, in the order they run inside a cell: the static ELF/ABI pass first (it explains
 #: what the later loads and imports run into), then dlopen of every library, then imports, then
@@ -71,6 +76,8 @@ class Matrix:
     pip: tuple[str, ...] = ()
     #: `cuda-table:` a user's CUDA table extending the built-in one (absolute path).
     cuda_table: Path | None = None
+    #: `labels:` keys that name, group and route cells and install nothing.
+    labels: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -84,12 +91,21 @@ class Cell:
 
     id: str
     axes: dict[str, str]
+    #: The matrix's `labels:` keys (whether or not this cell has them).
+    labels: frozenset[str] = frozenset()
 
     @property
     def python(self) -> str | None:
         return self.axes.get("python")
 
     @property
+    def os(self) -> str | None:
+        """The GitHub runner label this cell runs on (`os` axis), if the matrix routes it."""
+        return self.axes.get("os")
+
+    @property
     def packages(self) -> dict[str, str]:
-        """Axis entries that name distributions (everything except python and cuda)."""
-        return {k: v for k, v in self.axes.items() if k not in ("python", "cuda")}
+        """Axis entries that name distributions: not python, cuda, os, nor a label."""
+        return {
+            k: v for k, v in self.axes.items() if k not in RESERVED_AXES and k not in self.labels
+        }

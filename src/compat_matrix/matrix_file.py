@@ -23,7 +23,16 @@ from packaging.utils import canonicalize_name
 from .cuda import load_cuda_table
 from .errors import MatrixError
 from .expansion import expand_combinations
-from .matrix import BACKENDS, PROBES, STATUSES, Backend, Expectation, Matrix, Status
+from .matrix import (
+    BACKENDS,
+    PROBES,
+    RESERVED_AXES,
+    STATUSES,
+    Backend,
+    Expectation,
+    Matrix,
+    Status,
+)
 from .requirements import value_kind
 
 __all__ = ["TOP_LEVEL_KEYS", "load_matrix", "parse_matrix"]
@@ -34,6 +43,7 @@ TOP_LEVEL_KEYS = (
     "backend",
     "timeout",
     "packages",
+    "labels",
     "matrix",
     "import",
     "expect",
@@ -44,13 +54,15 @@ TOP_LEVEL_KEYS = (
     "cuda-table",
 )
 _EXPECT_KEYS = ("match", "status", "reason")
-_RESERVED = ("python", "cuda")
+_RESERVED = RESERVED_AXES
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
 _PLAIN_INT = re.compile(r"0|[1-9][0-9]*")
 _PYTHON = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?t?")
 _CUDA = re.compile(r"[0-9]+\.[0-9]+")
+# GitHub runner labels: ubuntu-24.04, macos-15, windows-11-arm, a self-hosted label.
+_RUNNER_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # PEP 508 names (https://packaging.python.org/en/latest/specifications/name-normalization/).
 _DIST_NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 
@@ -64,6 +76,8 @@ class _Source:
 
     path: str
     base_dir: Path
+    #: The file's `labels:` keys: any scalar value, no distribution.
+    labels: frozenset[str] = frozenset()
 
     def error(self, node: yaml.Node, where: str, problem: str) -> MatrixError:
         mark = node.start_mark
@@ -104,6 +118,9 @@ def parse_matrix(text: str, path: Path) -> Matrix:
     nodes = {key: value for key, _, value in _known_pairs(src, root, "", TOP_LEVEL_KEYS)}
     if "matrix" not in nodes:
         raise src.error(root, "", 'missing required key "matrix"')
+    labels = _labels(src, nodes.get("labels"))
+    _check_labels_used(src, nodes.get("labels"), labels, nodes["matrix"])
+    src = _Source(src.path, src.base_dir, frozenset(labels))
     section = _matrix_section(src, nodes["matrix"])
     combinations = expand_combinations(section.axes, section.include, section.exclude)
     if not combinations:
@@ -121,6 +138,7 @@ def parse_matrix(text: str, path: Path) -> Matrix:
         expect=_expectations(src, nodes.get("expect"), combinations),
         only_binary=_only_binary(src, nodes.get("only-binary")),
         probes=_probes(src, nodes.get("probes")),
+        labels=tuple(labels),
         **_conda_fields(src, nodes),
     )
 
@@ -385,6 +403,61 @@ def _conda_fields(src: _Source, nodes: dict[str, yaml.Node]) -> dict[str, Any]:
     return fields
 
 
+def _labels(src: _Source, node: yaml.Node | None) -> list[str]:
+    """`labels:` keys: they name, group and route cells; never reserved, each listed once."""
+    if node is None:
+        return []
+    labels: list[str] = []
+    for index, item in enumerate(_items(src, node, "labels")):
+        where = f"labels[{index}]"
+        label = _string(src, item, where)
+        if not label.strip() or label != label.strip():
+            raise src.error(item, where, f"expected a matrix key, got {_q(label)}")
+        if label in _RESERVED or label in ("include", "exclude"):
+            raise src.error(item, where, f"{_q(label)} is a reserved key, not a label")
+        if label in labels:
+            raise src.error(item, where, f"{_q(label)} is listed twice")
+        labels.append(label)
+    return labels
+
+
+def _check_labels_used(
+    src: _Source, node: yaml.Node | None, labels: list[str], matrix: yaml.Node
+) -> None:
+    """A label that no vector or include uses is a typo: say so where it is written (before the
+    values, which would otherwise be judged as a distribution's versions)."""
+    used: set[str] = set()
+    for key_node, value_node in matrix.value if isinstance(matrix, yaml.MappingNode) else ():
+        key = str(key_node.value)
+        if key == "include" and isinstance(value_node, yaml.SequenceNode):
+            for entry in value_node.value:
+                if isinstance(entry, yaml.MappingNode):
+                    used.update(str(k.value) for k, _ in entry.value)
+        elif key != "exclude":
+            used.add(key)
+    for index, label in enumerate(labels):
+        if label not in used and isinstance(node, yaml.SequenceNode):
+            item = node.value[index]
+            problem = _unknown(f"label {_q(label)} is not a key of the matrix", label, sorted(used))
+            raise src.error(item, f"labels[{index}]", problem)
+
+
+def _label_value(src: _Source, node: yaml.Node, where: str) -> str:
+    """A label's value as text: strings as written, numbers as written, `true`/`false`, and
+    GitHub's object values (`node: [{version: 14}]`) as canonical JSON."""
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == _BOOL:
+            return "true" if str(node.value).lower() in ("true", "yes", "on") else "false"
+        if node.tag == _NULL:
+            return "null"
+        return str(node.value)
+    try:
+        value = yaml.safe_load(yaml.serialize(node))
+    except (yaml.YAMLError, RecursionError):
+        raise src.error(node, where, "expected a value that YAML can read") from None
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
 # -- matrix: ---------------------------------------------------------------------------------
 
 
@@ -407,12 +480,17 @@ def _matrix_section(src: _Source, node: yaml.Node) -> _MatrixSection:
 def _check_axis_key(
     src: _Source, node: yaml.Node, where: str, key: str, spellings: dict[str, str]
 ) -> None:
-    """`python`, `cuda` or a distribution name, spelled the same way everywhere in the file."""
+    """A reserved axis, a label or a distribution name, spelled the same way everywhere."""
+    if key in src.labels:
+        return
     canonical = key if key in _RESERVED else canonicalize_name(key)
     if key not in _RESERVED and canonical in _RESERVED:
         raise src.error(node, where, f"{_q(key)} is reserved; write {_q(canonical)}")
     if key not in _RESERVED and not _DIST_NAME.fullmatch(key):
-        expected = 'expected "python", "cuda" or a distribution name such as "numpy"'
+        expected = (
+            'expected "python", "cuda", "os", a distribution name such as "numpy", '
+            "or a key listed in `labels:`"
+        )
         raise src.error(node, where, f"{_q(key)} is not a distribution name; {expected}")
     first = spellings.setdefault(canonical, key)
     if first != key:
@@ -428,7 +506,7 @@ def _vector(src: _Source, node: yaml.Node, where: str, key: str) -> list[str]:
     values: list[str] = []
     for index, item in enumerate(node.value):
         item_where = f"{where}[{index}]"
-        if isinstance(item, yaml.MappingNode):
+        if isinstance(item, yaml.MappingNode) and key not in src.labels:
             hint = difflib.get_close_matches(key, ("include", "exclude"), n=1, cutoff=0.8)
             suffix = f"; did you mean {_q(hint[0])}?" if hint else ""
             raise src.error(item, item_where, f"expected a version string, got a mapping{suffix}")
@@ -440,6 +518,8 @@ def _vector(src: _Source, node: yaml.Node, where: str, key: str) -> list[str]:
 
 
 def _axis_value(src: _Source, node: yaml.Node, where: str, key: str) -> str:
+    if key in src.labels:
+        return _label_value(src, node, where)
     text = _scalar_text(src, node, where)
     problem = _value_problem(key, text)
     if problem:
@@ -459,11 +539,18 @@ def _value_problem(key: str, text: str) -> str | None:
         if text == "none" or _CUDA.fullmatch(text):
             return None
         return f'expected a CUDA version such as "12.4", or "none", got {_q(text)}'
+    if key == "os":
+        if _RUNNER_LABEL.fullmatch(text):
+            return None
+        return (
+            f'expected a GitHub runner label such as "ubuntu-24.04" or "macos-15", got {_q(text)}'
+        )
     if text == text.strip() and value_kind(text) != "invalid":
         return None
     return (
         'expected a version ("2.0.2"), a specifier ("~=2.2", ">=2,<3"), "none", '
-        f'a local path ("./pkg") or a URL, got {_q(text)}'
+        f'a local path ("./pkg") or a URL, got {_q(text)} (if {_q(key)} is not a '
+        "distribution, list it in `labels:`)"
     )
 
 

@@ -226,28 +226,45 @@ def plan_shards(
         msg = "--max-gpu-jobs must be at least 1"
         raise UsageError(msg)
     separate_gpu = settings.gpu_runs_on is not None
-    groups: tuple[list[tuple[int, Cell, float]], list[tuple[int, Cell, float]]] = ([], [])
+    # One group per (runner, gpu): the `os` axis routes a cell to its runner label; GPU cells go
+    # to `gpu_runs_on` when it is set. CPU groups first, in order of first appearance.
+    groups: dict[tuple[bool, str], list[tuple[int, Cell, float]]] = {}
+    labels: dict[tuple[bool, str], RunsOn] = {}
     for index, cell in enumerate(cells):
         gpu = separate_gpu and needs_gpu(cell)
-        groups[gpu].append((index, cell, estimate_cost(cell, history)))
-    cpu, gpu_cells = groups
-    if len(cpu) + len(gpu_cells) == 0:
+        runs_on: RunsOn
+        if gpu and settings.gpu_runs_on is not None:
+            runs_on = settings.gpu_runs_on
+        else:
+            runs_on = cell.os or settings.runs_on
+        key = (gpu, json.dumps(runs_on))
+        labels[key] = runs_on
+        groups.setdefault(key, []).append((index, cell, estimate_cost(cell, history)))
+    if not groups:
         return []
-    budget = settings.max_jobs
-    if cpu and gpu_cells:
-        budget = max(budget, 2)
-        if budget > settings.max_jobs:
-            msg = "--max-jobs must be at least 2 when GPU cells get a runner of their own"
-            raise UsageError(msg)
-    costs = [sum(c for *_, c in cpu), sum(c for *_, c in gpu_cells)]
-    counts = [len(cpu), len(gpu_cells)]
+    keys = sorted(groups, key=lambda key: key[0])  # stable: CPU groups first
+    if len(keys) > settings.max_jobs:
+        msg = (
+            f"--max-jobs must be at least {len(keys)}: the cells need {len(keys)} different "
+            "runners (os axis values and GPU runners)"
+        )
+        raise UsageError(msg)
+    costs = [sum(c for *_, c in groups[key]) for key in keys]
+    counts = [len(groups[key]) for key in keys]
     if settings.max_gpu_jobs is not None:
-        counts[1] = min(counts[1], settings.max_gpu_jobs)
-    jobs = _split_jobs(costs, counts, min(budget, sum(counts)))
-    shards = _pack(cpu, jobs[0], "cpu", settings.runs_on, gpu=False)
-    if gpu_cells:
-        label = settings.gpu_runs_on if settings.gpu_runs_on is not None else settings.runs_on
-        shards += _pack(gpu_cells, jobs[1], "gpu", label, gpu=True)
+        gpu_keys = [i for i, key in enumerate(keys) if key[0]]
+        for i in gpu_keys:
+            counts[i] = min(counts[i], max(1, settings.max_gpu_jobs // len(gpu_keys)))
+    jobs = _split_jobs(costs, counts, min(settings.max_jobs, sum(counts)))
+    named = any(cell.os for cell in cells)
+    shards: list[Shard] = []
+    for key, count in zip(keys, jobs):
+        gpu, _ = key
+        runs_on = labels[key]
+        prefix = "gpu" if gpu else "cpu"
+        if named and isinstance(runs_on, str):
+            prefix = f"{prefix}-{runs_on}"
+        shards += _pack(groups[key], count, prefix, runs_on, gpu=gpu)
     return shards
 
 

@@ -22,6 +22,8 @@ from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .matrix import RESERVED_AXES
+
 __all__ = [
     "NOT_PACKAGES",
     "CondaRequirements",
@@ -40,8 +42,8 @@ __all__ = [
 
 ValueKind = Literal["none", "version", "specifier", "path", "url", "invalid"]
 
-#: Axis keys that are not distributions.
-NOT_PACKAGES = frozenset({"python", "cuda"})
+#: Axis keys that are not distributions (labels, per matrix, are not either: see `Cell.packages`).
+NOT_PACKAGES = frozenset(RESERVED_AXES)
 
 _URL = re.compile(r"^(?:https?|file|git\+[a-z]+|hg\+[a-z]+|svn\+[a-z]+|bzr\+[a-z]+)://", re.I)
 
