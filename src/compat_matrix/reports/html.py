@@ -20,10 +20,8 @@ from functools import lru_cache
 import jinja2
 from markupsafe import Markup
 
-from compat_matrix.results import CellResult, ProbeResult
-
-from ._pivot import Pivot, choose_pivot
-from ._verdicts import (
+from compat_matrix.reports._pivot import Pivot, choose_pivot
+from compat_matrix.reports._verdicts import (
     KINDS,
     SUMMARY_ORDER,
     clean_text,
@@ -33,7 +31,8 @@ from ._verdicts import (
     one_line,
     short_reason,
 )
-from .junit import format_time
+from compat_matrix.reports.junit import format_time
+from compat_matrix.results import CellResult, ProbeResult
 
 __all__ = ["render_html"]
 

@@ -26,8 +26,8 @@ from typing import Any, Literal
 import yaml
 from packaging.utils import canonicalize_name
 
-from .errors import MatrixError
-from .requirements import NOT_PACKAGES, Variant, value_kind, via_pip
+from compat_matrix.errors import MatrixError
+from compat_matrix.build.requirements import NOT_PACKAGES, Variant, value_kind, via_pip
 
 __all__ = [
     "BUILTIN_TABLE",
@@ -355,7 +355,7 @@ def load_cuda_table(path: Path) -> CudaTable:
 @lru_cache(maxsize=1)
 def builtin_table() -> CudaTable:
     """The table shipped with compat-matrix (`cuda_table.yml` beside this module)."""
-    text = resources.files("compat_matrix").joinpath(BUILTIN_TABLE).read_text(encoding="utf-8")
+    text = resources.files("compat_matrix.build").joinpath(BUILTIN_TABLE).read_text(encoding="utf-8")
     return parse_cuda_table(text, BUILTIN_TABLE)
 
 

@@ -5,9 +5,13 @@ Loading and validation live in `matrix_file.py`; expansion into cells in `expans
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 __all__ = [
     "BACKENDS",
@@ -19,7 +23,35 @@ __all__ = [
     "Expectation",
     "Matrix",
     "Status",
+    "ValueKind",
+    "value_kind",
 ]
+
+ValueKind = Literal["none", "version", "specifier", "path", "url", "invalid"]
+
+_URL = re.compile(r"^(?:https?|file|git\+[a-z]+|hg\+[a-z]+|svn\+[a-z]+|bzr\+[a-z]+)://", re.I)
+
+
+def value_kind(value: str) -> ValueKind:
+    """Classify one distribution axis value: a version, a specifier, a local path, a URL, none."""
+    if value == "none":
+        return "none"
+    if value in (".", "..") or value.startswith(("./", "../")):
+        return "path"
+    if _URL.match(value):
+        return "url"
+    try:
+        Version(value)
+    except InvalidVersion:
+        pass
+    else:
+        return "version"
+    try:
+        specifiers = SpecifierSet(value)
+    except InvalidSpecifier:
+        return "invalid"
+    return "specifier" if len(specifiers) else "invalid"
+
 
 Backend = Literal["uv", "venv", "micromamba"]
 BACKENDS: tuple[Backend, ...] = ("uv", "venv", "micromamba")

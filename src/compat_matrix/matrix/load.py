@@ -20,10 +20,10 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .cuda import load_cuda_table
-from .errors import MatrixError
-from .expansion import expand_combinations
-from .matrix import (
+from compat_matrix.build.cuda import load_cuda_table
+from compat_matrix.errors import MatrixError
+from compat_matrix.matrix.expand import expand_combinations
+from compat_matrix.matrix.model import (
     BACKENDS,
     PROBES,
     RESERVED_AXES,
@@ -32,8 +32,8 @@ from .matrix import (
     Expectation,
     Matrix,
     Status,
+    value_kind,
 )
-from .requirements import value_kind
 
 __all__ = ["TOP_LEVEL_KEYS", "load_matrix", "parse_matrix"]
 

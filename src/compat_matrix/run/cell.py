@@ -17,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import pythons
-from .cuda import CudaPlan, cuda_resolved, plan_cell, table_for
-from .environments import DEFAULT_CHANNELS, EnvRequest, conda_lock_records, get_backend, parse_lock
-from .errors import MatrixError
-from .probing import run_probe
-from .requirements import (
+from compat_matrix.build import pythons
+from compat_matrix.build.backends import (
+    DEFAULT_CHANNELS,
+    EnvRequest,
+    conda_lock_records,
+    get_backend,
+    parse_lock,
+)
+from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell, table_for
+from compat_matrix.build.requirements import (
     NOT_PACKAGES,
     conda_python_specs,
     conda_requirements,
@@ -30,14 +34,22 @@ from .requirements import (
     source_built,
     value_kind,
 )
-from .results import CellResult, ProbeResult, read_cell_result, write_atomic, write_cell_result
-from .verdicts import cell_verdict, expectation_outcome
+from compat_matrix.errors import MatrixError
+from compat_matrix.probe.runner import run_probe
+from compat_matrix.probe.verdicts import cell_verdict, expectation_outcome
+from compat_matrix.results import (
+    CellResult,
+    ProbeResult,
+    read_cell_result,
+    write_atomic,
+    write_cell_result,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from .matrix import Cell, Matrix
-    from .probing import ProbeRun
+    from compat_matrix.matrix.model import Cell, Matrix
+    from compat_matrix.probe.runner import ProbeRun
 
 __all__ = [
     "BackendSettings",

@@ -22,7 +22,7 @@ from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .matrix import RESERVED_AXES
+from compat_matrix.matrix.model import RESERVED_AXES, ValueKind, value_kind
 
 __all__ = [
     "NOT_PACKAGES",
@@ -40,33 +40,11 @@ __all__ = [
     "via_pip",
 ]
 
-ValueKind = Literal["none", "version", "specifier", "path", "url", "invalid"]
-
 #: Axis keys that are not distributions (labels, per matrix, are not either: see `Cell.packages`).
 NOT_PACKAGES = frozenset(RESERVED_AXES)
 
-_URL = re.compile(r"^(?:https?|file|git\+[a-z]+|hg\+[a-z]+|svn\+[a-z]+|bzr\+[a-z]+)://", re.I)
 
 
-def value_kind(value: str) -> ValueKind:
-    """Classify one distribution axis value."""
-    if value == "none":
-        return "none"
-    if value in (".", "..") or value.startswith(("./", "../")):
-        return "path"
-    if _URL.match(value):
-        return "url"
-    try:
-        Version(value)
-    except InvalidVersion:
-        pass
-    else:
-        return "version"
-    try:
-        specifiers = SpecifierSet(value)
-    except InvalidSpecifier:
-        return "invalid"
-    return "specifier" if len(specifiers) else "invalid"
 
 
 @dataclass(frozen=True)
