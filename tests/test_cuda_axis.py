@@ -16,16 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.build.cuda import (
-    builtin_table,
-    cuda_resolved,
-    load_cuda_table,
-    needs_gpu,
-    plan_cell,
-    table_for,
-)
+from compat_matrix.build.cuda import cuda_resolved, needs_gpu, plan_cell
 from compat_matrix.build.requirements import Variant
 from compat_matrix.errors import MatrixError
+from compat_matrix.matrix.cuda_table import builtin_table, load_cuda_table, table_for
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
 from compat_matrix.matrix.model import PROBES, Cell, Matrix

@@ -15,12 +15,10 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
+from packaging.specifiers import Specifier
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from compat_matrix.matrix.model import RESERVED_AXES, ValueKind, value_kind
 
@@ -42,9 +40,6 @@ __all__ = [
 
 #: Axis keys that are not distributions (labels, per matrix, are not either: see `Cell.packages`).
 NOT_PACKAGES = frozenset(RESERVED_AXES)
-
-
-
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from packaging.specifiers import InvalidSpecifier, Specifier
 
@@ -47,12 +47,25 @@ def expand_combinations(
         if not any(_contains(combination, entry) for entry in exclude)
     ]
     jobs = [dict(combination) for combination in originals]
+    # An include fits an original combination when it agrees on every vector key it names, so
+    # index the originals by (key, value) and intersect, instead of comparing every pair.
+    index: dict[tuple[str, str], set[int]] = {}
+    for i, original in enumerate(originals):
+        for pair in original.items():
+            index.setdefault(pair, set()).add(i)
+    everyone = range(len(originals))
     appended: list[dict[str, str]] = []
     for entry in include:
-        fits = [i for i, original in enumerate(originals) if _compatible(original, entry)]
+        constrained = [(key, value) for key, value in entry.items() if key in vectors]
+        fits: Iterable[int] = everyone
+        if constrained:
+            sets = sorted((index.get(pair, set()) for pair in constrained), key=len)
+            fits = sorted(sets[0].intersection(*sets[1:]))
+        placed = False
         for i in fits:
             jobs[i].update(entry)
-        if not fits:
+            placed = True
+        if not placed:
             appended.append(dict(entry))
     return jobs + appended
 
@@ -68,11 +81,6 @@ def _product(vectors: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
 def _contains(combination: Mapping[str, str], entry: Mapping[str, str]) -> bool:
     """Partial match: every pair of `entry` is in `combination`."""
     return all(combination.get(key) == value for key, value in entry.items())
-
-
-def _compatible(original: Mapping[str, str], entry: Mapping[str, str]) -> bool:
-    """True when `entry` overwrites none of the original values (added ones do not count)."""
-    return all(original.get(key, value) == value for key, value in entry.items())
 
 
 def cell_id(axes: Mapping[str, str], labels: Collection[str] = ()) -> str:

@@ -20,8 +20,8 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from compat_matrix.build.cuda import load_cuda_table
 from compat_matrix.errors import MatrixError
+from compat_matrix.matrix.cuda_table import load_cuda_table
 from compat_matrix.matrix.expand import expand_combinations
 from compat_matrix.matrix.model import (
     BACKENDS,
@@ -34,8 +34,16 @@ from compat_matrix.matrix.model import (
     Status,
     value_kind,
 )
+from compat_matrix.matrix.yamlfile import DEFAULT_LIMITS, Limits, compose_yaml
 
-__all__ = ["TOP_LEVEL_KEYS", "load_matrix", "parse_matrix"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "TOP_LEVEL_KEYS",
+    "Limits",
+    "compose_yaml",
+    "load_matrix",
+    "parse_matrix",
+]
 
 #: Keys a matrix file may have at its top level, in documentation order.
 TOP_LEVEL_KEYS = (
@@ -66,6 +74,7 @@ _RUNNER_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # PEP 508 names (https://packaging.python.org/en/latest/specifications/name-normalization/).
 _DIST_NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 
+
 _Pairs = list[tuple[str, yaml.Node, yaml.Node]]
 _Entry = dict[str, str]
 
@@ -78,6 +87,7 @@ class _Source:
     base_dir: Path
     #: The file's `labels:` keys: any scalar value, no distribution.
     labels: frozenset[str] = frozenset()
+    limits: Limits = DEFAULT_LIMITS
 
     def error(self, node: yaml.Node, where: str, problem: str) -> MatrixError:
         mark = node.start_mark
@@ -92,25 +102,29 @@ class _MatrixSection:
     exclude: tuple[_Entry, ...]
 
 
-def load_matrix(path: Path) -> Matrix:
+def load_matrix(path: Path, limits: Limits = DEFAULT_LIMITS) -> Matrix:
     """Read and validate the matrix file at `path`; every problem is a `MatrixError`."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
         raise MatrixError(str(path), 1, 1, f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > limits.max_bytes:
+        problem = f"the file is larger than {limits.max_bytes:,} bytes, the limit for a matrix file"
+        raise MatrixError(str(path), 1, 1, problem)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - data.rfind(b"\n", 0, exc.start)
         raise MatrixError(str(path), line, column, "the file is not valid UTF-8") from None
-    return parse_matrix(text, path)
+    return parse_matrix(text, path, limits)
 
 
-def parse_matrix(text: str, path: Path) -> Matrix:
+def parse_matrix(text: str, path: Path, limits: Limits = DEFAULT_LIMITS) -> Matrix:
     """Validate matrix-file `text`; `path` names it in errors and anchors relative paths."""
-    src = _Source(str(path), path.parent)
-    root = _compose(text, src.path)
+    src = _Source(str(path), path.parent, limits=limits)
+    root = compose_yaml(text, src.path, limits)
     if root is None:
         raise MatrixError(src.path, 1, 1, "the file is empty; expected a mapping with `matrix:`")
     if not isinstance(root, yaml.MappingNode):
@@ -120,9 +134,12 @@ def parse_matrix(text: str, path: Path) -> Matrix:
         raise src.error(root, "", 'missing required key "matrix"')
     labels = _labels(src, nodes.get("labels"))
     _check_labels_used(src, nodes.get("labels"), labels, nodes["matrix"])
-    src = _Source(src.path, src.base_dir, frozenset(labels))
+    src = _Source(src.path, src.base_dir, frozenset(labels), limits)
     section = _matrix_section(src, nodes["matrix"])
+    _check_size(src, nodes["matrix"], section)
     combinations = expand_combinations(section.axes, section.include, section.exclude)
+    if len(combinations) > limits.max_cells:
+        raise src.error(nodes["matrix"], "matrix", _too_many(len(combinations), limits))
     if not combinations:
         raise src.error(nodes["matrix"], "matrix", "every combination is excluded; no cells")
     return Matrix(
@@ -143,30 +160,21 @@ def parse_matrix(text: str, path: Path) -> Matrix:
     )
 
 
+def _too_many(count: int, limits: Limits) -> str:
+    return (
+        f"the matrix expands to {count:,} cells; the limit is {limits.max_cells:,} "
+        "(raise it with --max-cells or COMPAT_MAX_CELLS)"
+    )
+
+
+def _check_size(src: _Source, node: yaml.Node, section: _MatrixSection) -> None:
+    """Refuse a matrix too large to expand, before expanding it (2^30 cells stop here)."""
+    product = math.prod(len(values) for values in section.axes.values())
+    if product + len(section.include) > src.limits.max_cells:
+        raise src.error(node, "matrix", _too_many(product + len(section.include), src.limits))
+
+
 # -- YAML plumbing ---------------------------------------------------------------------------
-
-
-def _compose(text: str, path: str) -> yaml.Node | None:
-    """The document's node tree; YAML syntax errors become `MatrixError` at pyyaml's mark."""
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        if exc.context and problem.startswith("but "):
-            problem = f"{exc.context}, {problem}"
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise MatrixError(path, line, column, problem) from None
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - text.rfind("\n", 0, exc.position)
-        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        problem = f"unacceptable character #x{code:04x}: {exc.reason}"
-        raise MatrixError(path, line, column, problem) from None
-    except yaml.YAMLError as exc:
-        raise MatrixError(path, 1, 1, f"invalid YAML: {exc}") from None
-    except RecursionError:
-        raise MatrixError(path, 1, 1, "the YAML is nested too deeply") from None
 
 
 def _describe(node: yaml.Node) -> str:
@@ -187,8 +195,10 @@ def _describe(node: yaml.Node) -> str:
     return f"a value tagged {node.tag}"
 
 
-def _q(text: str) -> str:
-    """Quote for a message, the way the user would write it in YAML."""
+def _q(text: str, limit: int = 80) -> str:
+    """Quote for a message, the way the user would write it in YAML; long values are cut."""
+    if len(text) > limit:
+        return json.dumps(text[:limit], ensure_ascii=False) + f"… ({len(text):,} characters)"
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -315,6 +325,12 @@ def _packages(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
 
 def _package(src: _Source, node: yaml.Node, where: str, text: str) -> str:
     kind = value_kind(text)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text) or (
+        kind == "url" and any(c.isspace() for c in text)
+    ):
+        # Installers read requirements line by line: a newline would start an option line.
+        problem = f"a control character or white space in {_q(text)}; expected one requirement"
+        raise src.error(node, where, problem)
     if kind == "path":
         _check_path_exists(src, node, where, text)
         return str((src.base_dir / text).resolve())
@@ -385,6 +401,9 @@ def _conda_fields(src: _Source, nodes: dict[str, yaml.Node]) -> dict[str, Any]:
             text = _string(src, item, where)
             if not text or text != text.strip() or any(c.isspace() for c in text):
                 raise src.error(item, where, f"expected a name without spaces, got {_q(text)}")
+            if text.startswith("-") or any(ord(c) < 32 for c in text):
+                problem = f"expected a channel name or URL, got the option-like {_q(text)}"
+                raise src.error(item, where, problem)
             if key == "pip" and not _DIST_NAME.fullmatch(text):
                 raise src.error(item, where, f"expected a distribution name, got {_q(text)}")
             if text in values:
@@ -503,6 +522,9 @@ def _vector(src: _Source, node: yaml.Node, where: str, key: str) -> list[str]:
         raise src.error(node, where, f"expected a list of versions, got {_describe(node)}")
     if not node.value:
         raise src.error(node, where, "empty list; expected at least one version")
+    if len(node.value) > src.limits.max_values:
+        problem = f"{len(node.value):,} values; the limit is {src.limits.max_values:,} per vector"
+        raise src.error(node, where, problem)
     values: list[str] = []
     for index, item in enumerate(node.value):
         item_where = f"{where}[{index}]"
@@ -545,7 +567,12 @@ def _value_problem(key: str, text: str) -> str | None:
         return (
             f'expected a GitHub runner label such as "ubuntu-24.04" or "macos-15", got {_q(text)}'
         )
-    if text == text.strip() and value_kind(text) != "invalid":
+    kind = value_kind(text)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return f"a control character in {_q(text)}; a value is one line of printable text"
+    if kind == "url" and any(c.isspace() for c in text):
+        return f"white space in the URL {_q(text)}; expected a URL without spaces"
+    if text == text.strip() and kind != "invalid":
         return None
     return (
         'expected a version ("2.0.2"), a specifier ("~=2.2", ">=2,<3"), "none", '
@@ -565,7 +592,11 @@ def _entries(
     if node is None:
         return []
     entries = []
-    for index, item in enumerate(_items(src, node, where)):
+    items = _items(src, node, where)
+    if len(items) > src.limits.max_entries:
+        problem = f"{len(items):,} entries; the limit is {src.limits.max_entries:,}"
+        raise src.error(node, where, problem)
+    for index, item in enumerate(items):
         item_where = f"{where}[{index}]"
         pairs = _pairs(src, item, item_where)
         if not pairs:

@@ -25,7 +25,7 @@ from compat_matrix.build.backends import (
     get_backend,
     parse_lock,
 )
-from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell, table_for
+from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell
 from compat_matrix.build.requirements import (
     NOT_PACKAGES,
     conda_python_specs,
@@ -35,6 +35,7 @@ from compat_matrix.build.requirements import (
     value_kind,
 )
 from compat_matrix.errors import MatrixError
+from compat_matrix.matrix.cuda_table import table_for
 from compat_matrix.probe.runner import run_probe
 from compat_matrix.probe.verdicts import cell_verdict, expectation_outcome
 from compat_matrix.results import (
