@@ -30,9 +30,7 @@ _MAX_LINES = 200
 _MIN_REASON = 24
 
 
-def render_terminal(
-    results: Sequence[CellResult], *, color: bool, width: int | None = None
-) -> str:
+def render_terminal(results: Sequence[CellResult], *, color: bool, width: int | None = None) -> str:
     """`results` as aligned lines (status word, cell id, short reason) and a summary line.
 
     With `width` (the terminal's columns) every line fits it: the reason is cut to the room
