@@ -40,6 +40,7 @@ from .pipeline import (
     render_outcome,
     run_pipeline,
     runner_selects,
+    terminal_width,
 )
 
 if TYPE_CHECKING:
@@ -181,7 +182,8 @@ def run_probe_session(session: _Session, nm: NoxMatrix) -> None:
     selected = [c for c in nm.cells if runner_selects(c, options.runner)]
     outcome = run_pipeline(nm.matrix, [], options, report_cells=selected, final=True)
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    print(render_outcome(outcome, color=color), end="", flush=True)
+    width = terminal_width(sys.stdout)
+    print(render_outcome(outcome, color=color, width=width), end="", flush=True)
     if outcome.exit_status != 0:
         session.error(
             f"compat-matrix exit status {outcome.exit_status}: "

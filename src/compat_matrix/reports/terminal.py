@@ -48,11 +48,11 @@ def render_terminal(results: Sequence[CellResult], *, color: bool, width: int | 
     ids = [one_line(result.id, id_limit) for result in shown]
     id_width = min(max((len(cell_id) for cell_id in ids), default=0), _ID_WIDTH)
     lines = []
-    used = 2 + word_width + 2 + id_width + 2
-    room = _REASON_LIMIT if width is None else min(_REASON_LIMIT, width - used)
     for result, word, cell_id in zip(shown, words, ids):
         kind = KINDS[kind_of(result)]
         line = f"  {_paint(word.ljust(word_width), kind.sgr, color)}  "
+        used = 2 + word_width + 2 + max(len(cell_id), id_width) + 2
+        room = _REASON_LIMIT if width is None else min(_REASON_LIMIT, width - used)
         if room >= _MIN_REASON:
             reason = short_reason(result, room)
             line += f"{cell_id.ljust(id_width)}  {reason}" if reason else cell_id
