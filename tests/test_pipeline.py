@@ -184,3 +184,30 @@ def test_compat_matrix_run_prints_a_line_per_cell_without_a_tty(tmp_path: Path) 
     assert "\x1b[" not in proc.stderr + proc.stdout
     assert "compat-matrix: 2 cells: 2 skip" in proc.stdout
     assert (tmp_path / "compat-report" / "cells" / "py3.99-six1.17.0.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["missing.yml"], "missing.yml:1:1: cannot read the file"),
+        (["--cells", "py3.77-*"], "no such cell: py3.77-*"),
+        (["--jobs", "none"], "whole number"),
+    ],
+)
+def test_run_usage_errors_exit_2_without_a_traceback(
+    tmp_path: Path, args: list[str], problem: str
+) -> None:
+    (tmp_path / "compat.yml").write_text("matrix: {python: ['3.99'], six: ['1.17.0']}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "compat_matrix", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")},
+    )
+    assert proc.returncode == 2
+    assert problem in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "compat-report").exists()
