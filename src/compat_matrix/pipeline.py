@@ -339,7 +339,10 @@ class Progress:
             self.running.pop(result.id, None)
             self.done += 1
             self._clear()
-            self.stream.write(finished_line(result, self.done, self.total) + "\n")
+            line = finished_line(result, self.done, self.total)
+            if self.live:  # a terminal: one screen line per cell, never wrapped
+                line = one_line(line, max(shutil.get_terminal_size().columns - 1, 20))
+            self.stream.write(line + "\n")
             self._draw()
             self.stream.flush()
 
