@@ -104,7 +104,7 @@ def test_every_line_fits_the_terminal_width_without_wrapping() -> None:
     )
     for width in (80, 60, 120):
         text = render_terminal([*RESULTS, long], color=False, width=width)
-        assert all(len(line) <= width for line in text.splitlines()[:-1]), text
+        assert all(len(line) <= width for line in text.splitlines()), text
         assert "import-error" in text  # the reason is cut, never dropped
     # without a width (a log file) nothing is cut to a terminal
     assert "a long message from the import a long" in render_terminal([long], color=False)

@@ -64,16 +64,27 @@ def render_terminal(results: Sequence[CellResult], *, color: bool, width: int | 
             lines.append(f"      {reason}")
     if len(shown) < len(results):
         lines.append(f"  … {len(results) - len(shown)} more cells not listed (see compat.md)")
-    lines.append(_summary(results, color))
+    lines.append(_summary(results, color, width))
     return "\n".join(lines) + "\n"
 
 
-def _summary(results: Sequence[CellResult], color: bool) -> str:
+def _summary(results: Sequence[CellResult], color: bool, width: int | None = None) -> str:
     counts = count_kinds(results)
-    parts = [
-        _paint(f"{counts[kind]} {KINDS[kind].word}", KINDS[kind].sgr, color)
-        for kind in SUMMARY_ORDER
-        if counts[kind]
-    ]
+    kinds = [kind for kind in SUMMARY_ORDER if counts[kind]]
+    words = [f"{counts[kind]} {KINDS[kind].word}" for kind in kinds]
+    parts = [_paint(word, KINDS[kind].sgr, color) for word, kind in zip(words, kinds)]
     total = f"{len(results)} cell" + ("" if len(results) == 1 else "s")
-    return f"compat-matrix: {total}: " + ", ".join(parts)
+    head = f"compat-matrix: {total}: "
+    if width is None or len(head) + len(", ".join(words)) <= width:
+        return head + ", ".join(parts)
+    # too wide for the terminal: break between counts, never inside one
+    lines, line, used = [], head.rstrip(), len(head.rstrip())
+    for index, (word, part) in enumerate(zip(words, parts)):
+        comma = "," if index < len(words) - 1 else ""
+        if used + 1 + len(word) + len(comma) > width and used > 2:
+            lines.append(line)
+            line, used = " ", 1
+        line += f" {part}{comma}"
+        used += 1 + len(word) + len(comma)
+    lines.append(line)
+    return "\n".join(lines)
