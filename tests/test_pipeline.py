@@ -83,7 +83,7 @@ def test_the_matrix_is_compat_yml_here_else_the_packaged_default(tmp_path: Path)
     [
         (["--bogus"], {}, "unrecognized arguments: --bogus"),
         (["--resume", "extra"], {}, "unrecognized arguments: extra"),
-        (["--gpu-only", "--cpu-only"], {}, "not allowed with argument"),
+        (["--gpu-only", "--cpu-only"], {}, "exclude each other"),
         (["-j", "0"], {}, "whole number"),
         ([], {"COMPAT_JOBS": "many"}, "COMPAT_JOBS"),
         ([], {"COMPAT_RESUME": "maybe"}, "COMPAT_RESUME"),

@@ -163,8 +163,10 @@ def run_cell_session(session: _Session, nm: NoxMatrix, cell_id: str) -> None:
     options = _options(session, nm)
     cell = nm.cell(cell_id)
     if not runner_selects(cell, options.runner):
-        run = "--gpu-only" if options.runner == "gpu" else "--cpu-only"
-        session.skip(f"not this runner's cell: this run is {run}")
+        wants, run = (
+            ("a GPU", "--cpu-only") if options.runner == "cpu" else ("no GPU", "--gpu-only")
+        )
+        session.skip(f"{cell_id} needs {wants}; this run is {run}")
         return
     selected = [c for c in nm.cells if runner_selects(c, options.runner)]
     outcome = run_pipeline(nm.matrix, [cell], options, report_cells=selected, final=False)

@@ -164,9 +164,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
     parser.add_argument(
         "--cells", metavar="SELECTION", help="only these cell ids or patterns (py3.11-*)"
     )
-    runner = parser.add_mutually_exclusive_group()
-    runner.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
-    runner.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
+    parser.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
+    parser.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -219,6 +218,9 @@ def resolve_options(
         jobs = os.cpu_count() or 1
     resume = args.resume if args.resume is not None else _flag(env, "COMPAT_RESUME")
     cells = args.cells if args.cells is not None else env.get("COMPAT_CELLS", "")
+    if args.gpu_only and args.cpu_only:
+        msg = "--gpu-only and --cpu-only exclude each other: give one (or neither for all cells)"
+        raise UsageError(msg)
     runner: Runner = "gpu" if args.gpu_only else "cpu" if args.cpu_only else "all"
     return RunOptions(
         matrix=_absolute(cwd, path),
