@@ -8,8 +8,9 @@ compat_matrix.nox.register("compat.yml")  # relative to the noxfile
 
 registers one session per cell, `cell(<cell-id>)` (`nox -l` lists them, `nox -s "cell(<id>)"`
 runs one), and `probe`, which `requires=` every selected cell, so nox schedules the cells (in
-parallel with `-j`) and runs `probe` last: it publishes the merged report, prints the verdict
-table and fails when the run's exit status is not 0 (its message names the status).
+parallel on every core unless the noxfile or `-j` says otherwise) and runs `probe` last: it
+publishes the merged report, prints the verdict table and fails when the run's exit status is
+not 0 (its message names the status).
 
 Each cell session runs its cell through the one pipeline (pipeline.py). Its nox line shows the
 verdict: `success` only for a `pass`; any other verdict ends the session as `skipped` with the
@@ -125,6 +126,9 @@ def register(matrix: str | os.PathLike[str] = "compat.yml") -> NoxMatrix:
     root = Path(caller).resolve().parent if caller else Path.cwd()
     nm = load_for_nox(root, matrix, posargs=_posargs(sys.argv))
     ids = nm.ids
+    if nox.options.parallel is None:
+        # Cells in parallel on every core, as `compat-matrix run` does (`-j N` still wins).
+        nox.options.parallel = "auto"
 
     @nox.session(name="cell", python=False, allow_parallel=True, default=False)
     @nox.parametrize("cell_id", ids, ids=ids)
