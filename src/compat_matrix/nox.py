@@ -128,7 +128,7 @@ def register(matrix: str | os.PathLike[str] = "compat.yml") -> NoxMatrix:
     ids = nm.ids
     if nox.options.parallel is None:
         # Cells in parallel on every core, as `compat-matrix run` does (`-j N` still wins).
-        nox.options.parallel = "auto"
+        nox.options.parallel = os.cpu_count() or 1
 
     @nox.session(name="cell", python=False, allow_parallel=True, default=False)
     @nox.parametrize("cell_id", ids, ids=ids)
