@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from . import pythons as pythons_mod
-from .environments import find_uv
-from .errors import CompatError, MatrixError, UsageError
-from .expansion import expand
-from .gate import parse_fail_on, run_status
-from .matrix import BACKENDS
-from .matrix_file import load_matrix
-from .pipeline import (
+from compat_matrix import pythons as pythons_mod
+from compat_matrix.environments import find_uv
+from compat_matrix.errors import CompatError, MatrixError, UsageError
+from compat_matrix.expansion import expand
+from compat_matrix.gate import parse_fail_on, run_status
+from compat_matrix.matrix import BACKENDS
+from compat_matrix.matrix_file import load_matrix
+from compat_matrix.pipeline import (
     Progress,
     RunOptions,
     load_selection,
@@ -46,15 +46,15 @@ from .pipeline import (
     render_outcome,
     run_pipeline,
 )
-from .reports._verdicts import clean_text, label, one_line
-from .results import CellResult, write_atomic
-from .selection import parse_selection, select_cells
+from compat_matrix.reports._verdicts import clean_text, label, one_line
+from compat_matrix.results import CellResult, write_atomic
+from compat_matrix.selection import parse_selection, select_cells
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from .baseline import BaselineDiff
-    from .matrix import Matrix
+    from compat_matrix.baseline import BaselineDiff
+    from compat_matrix.matrix import Matrix
 
 __all__ = [
     "MAX_ANNOTATIONS",

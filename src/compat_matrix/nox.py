@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import nox
 
-from .errors import CompatError
-from .pipeline import (
+from compat_matrix.errors import CompatError
+from compat_matrix.pipeline import (
     RunOptions,
     load_selection,
     parse_run_options,
@@ -47,8 +47,8 @@ from .pipeline import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from .matrix import Cell, Matrix
-    from .results import CellResult
+    from compat_matrix.matrix import Cell, Matrix
+    from compat_matrix.results import CellResult
 
 __all__ = ["NoxMatrix", "load_for_nox", "register"]
 

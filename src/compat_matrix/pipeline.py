@@ -38,26 +38,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from . import pythons
-from .cells import RunSettings, missing_result, run_cell
-from .cuda import needs_gpu
-from .errors import UsageError
-from .expansion import expand
-from .gate import gate_exit_status
-from .matrix_file import load_matrix
-from .publishing import Published, publish_run
-from .reports import render_terminal
-from .reports._verdicts import one_line
-from .selection import select_cells
-from .verdicts import EXIT_USAGE
+from compat_matrix import pythons
+from compat_matrix.cells import RunSettings, missing_result, run_cell
+from compat_matrix.cuda import needs_gpu
+from compat_matrix.errors import UsageError
+from compat_matrix.expansion import expand
+from compat_matrix.gate import gate_exit_status
+from compat_matrix.matrix_file import load_matrix
+from compat_matrix.publishing import Published, publish_run
+from compat_matrix.reports import render_terminal
+from compat_matrix.reports._verdicts import one_line
+from compat_matrix.selection import select_cells
+from compat_matrix.verdicts import EXIT_USAGE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from .baseline import BaselineDiff
-    from .gate import FailOn
-    from .matrix import Cell, Matrix
-    from .results import CellResult
+    from compat_matrix.baseline import BaselineDiff
+    from compat_matrix.gate import FailOn
+    from compat_matrix.matrix import Cell, Matrix
+    from compat_matrix.results import CellResult
 
 __all__ = [
     "NOT_A_VERDICT",

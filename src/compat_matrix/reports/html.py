@@ -22,8 +22,8 @@ from markupsafe import Markup
 
 from compat_matrix.results import CellResult, ProbeResult
 
-from ._pivot import Pivot, choose_pivot
-from ._verdicts import (
+from compat_matrix.reports._pivot import Pivot, choose_pivot
+from compat_matrix.reports._verdicts import (
     KINDS,
     SUMMARY_ORDER,
     clean_text,
@@ -33,7 +33,7 @@ from ._verdicts import (
     one_line,
     short_reason,
 )
-from .junit import format_time
+from compat_matrix.reports.junit import format_time
 
 __all__ = ["render_html"]
 

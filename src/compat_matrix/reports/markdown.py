@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from compat_matrix.results import CellResult
 
-from ._pivot import Pivot, choose_pivot
-from ._verdicts import (
+from compat_matrix.reports._pivot import Pivot, choose_pivot
+from compat_matrix.reports._verdicts import (
     KIND_ORDER,
     KINDS,
     SUMMARY_ORDER,
