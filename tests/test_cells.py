@@ -6,11 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix import cells as cells_module
-from compat_matrix.cells import RunSettings, cell_result, default_imports, missing_result, run_cell
-from compat_matrix.matrix import Cell, Expectation, Matrix
+from compat_matrix.matrix.model import Cell, Expectation, Matrix
+from compat_matrix.probe.verdicts import Verdict
 from compat_matrix.results import read_cell_result
-from compat_matrix.verdicts import Verdict
+from compat_matrix.run import cell as cells_module
+from compat_matrix.run.cell import (
+    RunSettings,
+    cell_result,
+    default_imports,
+    missing_result,
+    run_cell,
+)
 
 
 def _matrix(tmp_path: Path, **kwargs) -> Matrix:

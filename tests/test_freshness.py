@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.cells import _target_distributions
-from compat_matrix.environments import source_digest
-from compat_matrix.matrix import Cell, Matrix
+from compat_matrix.build.backends import source_digest
+from compat_matrix.matrix.model import Cell, Matrix
+from compat_matrix.run.cell import _target_distributions
 
 CELL = "py3.11-numpy1.24.4"
 

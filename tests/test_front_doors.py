@@ -123,7 +123,7 @@ def doors(project: Path) -> dict[str, tuple[int, str, Path]]:
                 COMPAT_CELLS=prepared["cells"],
                 COMPAT_REPORT_DIR=prepared["report-dir"],
             )
-        proc = _run([sys.executable, "-m", "compat_matrix.gha", step], project, env)
+        proc = _run([sys.executable, "-m", "compat_matrix.front.gha", step], project, env)
         text += proc.stdout + proc.stderr
         assert proc.returncode == 0, text
     outputs = parse_outputs(github_output.read_text())

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from compat_matrix.errors import UsageError
-from compat_matrix.pipeline import (
+from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
+from compat_matrix.run.pipeline import (
     Progress,
     add_run_options,
     packaged_matrix,
@@ -21,7 +22,6 @@ from compat_matrix.pipeline import (
     resolve_options,
     run_exit_status,
 )
-from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
 
 
 def _args(*words: str) -> argparse.Namespace:

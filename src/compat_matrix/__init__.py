@@ -1,4 +1,10 @@
-"""compat-matrix: which combinations of Python x packages x CUDA actually work, and why not."""
+"""compat-matrix: which combinations of Python x packages x CUDA actually work, and why not.
+
+The sub-packages follow the data: `matrix` (load and expand the file) -> `build` (interpreters,
+backends, install classification) -> `probe` (run probes/ in the environment, verdicts) -> `run`
+(a cell end to end, audit, what-if) -> `reports` (renderers, baseline, gate, publish) -> `front`
+(command line, nox, GitHub Action). No module imports from a folder later in that list.
+"""
 
 from __future__ import annotations
 

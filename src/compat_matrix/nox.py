@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 import nox
 
 from compat_matrix.errors import CompatError
-from compat_matrix.pipeline import (
+from compat_matrix.run.pipeline import (
     RunOptions,
     load_selection,
     parse_run_options,
@@ -47,7 +47,7 @@ from compat_matrix.pipeline import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.matrix import Cell, Matrix
+    from compat_matrix.matrix.model import Cell, Matrix
     from compat_matrix.results import CellResult
 
 __all__ = ["NoxMatrix", "load_for_nox", "register"]

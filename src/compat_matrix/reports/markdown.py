@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from compat_matrix.results import CellResult
-
 from compat_matrix.reports._pivot import Pivot, choose_pivot
 from compat_matrix.reports._verdicts import (
     KIND_ORDER,
@@ -27,6 +25,7 @@ from compat_matrix.reports._verdicts import (
     label,
     one_line,
 )
+from compat_matrix.results import CellResult
 
 __all__ = ["DEFAULT_MAX_BYTES", "inline_markdown", "render_markdown"]
 

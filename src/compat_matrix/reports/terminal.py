@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from compat_matrix.results import CellResult
-
 from compat_matrix.reports._verdicts import (
     KINDS,
     SUMMARY_ORDER,
@@ -19,6 +17,7 @@ from compat_matrix.reports._verdicts import (
     one_line,
     short_reason,
 )
+from compat_matrix.results import CellResult
 
 __all__ = ["render_terminal"]
 

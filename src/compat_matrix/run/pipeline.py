@@ -38,25 +38,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from compat_matrix import pythons
-from compat_matrix.cells import RunSettings, missing_result, run_cell
-from compat_matrix.cuda import needs_gpu
+from compat_matrix.build import pythons
+from compat_matrix.build.cuda import needs_gpu
 from compat_matrix.errors import UsageError
-from compat_matrix.expansion import expand
-from compat_matrix.gate import gate_exit_status
-from compat_matrix.matrix_file import load_matrix
-from compat_matrix.publishing import Published, publish_run
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.select import select_cells
+from compat_matrix.probe.verdicts import EXIT_USAGE
 from compat_matrix.reports import render_terminal
 from compat_matrix.reports._verdicts import one_line
-from compat_matrix.selection import select_cells
-from compat_matrix.verdicts import EXIT_USAGE
+from compat_matrix.reports.gate import gate_exit_status
+from compat_matrix.reports.publish import Published, publish_run
+from compat_matrix.run.cell import RunSettings, missing_result, run_cell
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.baseline import BaselineDiff
-    from compat_matrix.gate import FailOn
-    from compat_matrix.matrix import Cell, Matrix
+    from compat_matrix.matrix.model import Cell, Matrix
+    from compat_matrix.reports.baseline import BaselineDiff
+    from compat_matrix.reports.gate import FailOn
     from compat_matrix.results import CellResult
 
 __all__ = [

@@ -17,20 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compat_matrix.baseline import (
+from compat_matrix.reports import ReportPaths, write_reports
+from compat_matrix.reports.baseline import (
     BaselineDiff,
     diff_results,
     load_baseline,
     render_changes_markdown,
 )
-from compat_matrix.baseline import render_diff_json as _render_diff_json
-from compat_matrix.reports import ReportPaths, write_reports
+from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
 from compat_matrix.results import CellResult, load_cell_results, write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from compat_matrix.matrix import Cell
+    from compat_matrix.matrix.model import Cell
 
 __all__ = ["Published", "collect", "publish", "publish_run", "report_lock"]
 

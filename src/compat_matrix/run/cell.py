@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compat_matrix import pythons
-from compat_matrix.cuda import CudaPlan, cuda_resolved, plan_cell, table_for
-from compat_matrix.environments import (
+from compat_matrix.build import pythons
+from compat_matrix.build.backends import (
     DEFAULT_CHANNELS,
     EnvRequest,
     conda_lock_records,
@@ -27,9 +26,8 @@ from compat_matrix.environments import (
     parse_lock,
     source_digest,
 )
-from compat_matrix.errors import MatrixError
-from compat_matrix.probing import run_probe
-from compat_matrix.requirements import (
+from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell, table_for
+from compat_matrix.build.requirements import (
     NOT_PACKAGES,
     conda_python_specs,
     conda_requirements,
@@ -40,6 +38,9 @@ from compat_matrix.requirements import (
     source_built,
     value_kind,
 )
+from compat_matrix.errors import MatrixError
+from compat_matrix.probe.runner import run_probe
+from compat_matrix.probe.verdicts import Verdict, cell_verdict, expectation_outcome
 from compat_matrix.results import (
     CellResult,
     ProbeResult,
@@ -47,13 +48,12 @@ from compat_matrix.results import (
     write_atomic,
     write_cell_result,
 )
-from compat_matrix.verdicts import Verdict, cell_verdict, expectation_outcome
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.matrix import Cell, Matrix
-    from compat_matrix.probing import ProbeRun
+    from compat_matrix.matrix.model import Cell, Matrix
+    from compat_matrix.probe.runner import ProbeRun
     from compat_matrix.results import ExpectationOutcome, PythonInfo
 
 __all__ = [

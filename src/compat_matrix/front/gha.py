@@ -1,6 +1,6 @@
 """The steps of the composite action (action.yml), one subcommand each.
 
-`python -m compat_matrix.gha STEP` reads the action's inputs from environment variables (the
+`python -m compat_matrix.front.gha STEP` reads the action's inputs from environment variables (the
 action passes every `inputs.*` through `env:`, so no value is ever pasted into a script) and
 answers through the files and commands the runner provides: `$GITHUB_OUTPUT`,
 `$GITHUB_STEP_SUMMARY` and workflow commands on stdout, escaped as actions/toolkit escapes them.
@@ -31,14 +31,17 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from compat_matrix import pythons as pythons_mod
-from compat_matrix.environments import find_uv
+from compat_matrix.build import pythons as pythons_mod
+from compat_matrix.build.backends import find_uv
 from compat_matrix.errors import CompatError, MatrixError, UsageError
-from compat_matrix.expansion import expand
-from compat_matrix.gate import parse_fail_on, run_status
-from compat_matrix.matrix import BACKENDS
-from compat_matrix.matrix_file import load_matrix
-from compat_matrix.pipeline import (
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.model import BACKENDS
+from compat_matrix.matrix.select import parse_selection, select_cells
+from compat_matrix.reports._verdicts import clean_text, label, one_line
+from compat_matrix.reports.gate import parse_fail_on, run_status
+from compat_matrix.results import CellResult, write_atomic
+from compat_matrix.run.pipeline import (
     Progress,
     RunOptions,
     load_selection,
@@ -46,15 +49,12 @@ from compat_matrix.pipeline import (
     render_outcome,
     run_pipeline,
 )
-from compat_matrix.reports._verdicts import clean_text, label, one_line
-from compat_matrix.results import CellResult, write_atomic
-from compat_matrix.selection import parse_selection, select_cells
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.baseline import BaselineDiff
-    from compat_matrix.matrix import Matrix
+    from compat_matrix.matrix.model import Matrix
+    from compat_matrix.reports.baseline import BaselineDiff
 
 __all__ = [
     "MAX_ANNOTATIONS",
@@ -401,7 +401,7 @@ def _run_options(env: Mapping[str, str]) -> RunOptions:
     environ = dict(env)
     temp = Path(env.get("RUNNER_TEMP") or _workspace(env))
     environ.setdefault("COMPAT_ENV_DIR", str(temp / "compat-envs"))
-    return parse_run_options([], environ, _workspace(env), prog="python -m compat_matrix.gha")
+    return parse_run_options([], environ, _workspace(env), prog="python -m compat_matrix.front.gha")
 
 
 def step_probe(env: Mapping[str, str]) -> int:
@@ -512,7 +512,7 @@ def _report_error(env: Mapping[str, str], exc: CompatError) -> None:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compat_matrix.gha")
+    parser = argparse.ArgumentParser(prog="python -m compat_matrix.front.gha")
     parser.add_argument("step", choices=list(_STEPS))
     args = parser.parse_args(argv)
     environ = os.environ if env is None else env
