@@ -2,7 +2,8 @@
 
 `nox -s probe` runs every cell of `$COMPAT_MATRIX` (default matrix/default.yml), in parallel, and
 publishes the report to `$COMPAT_REPORT_DIR` (default compat-report/). Each cell is its own
-session, `cell(<cell-id>)`, so `nox -l` lists them and `nox -s "cell(<cell-id>)"` runs one.
+session, `cell(<cell-id>)`, so `nox -l` lists them and `nox -s "cell(<cell-id>)"` runs one. The
+sessions come from `compat_matrix.nox.register`, the same call a user's noxfile makes.
 `lint`, `tests` and `bench` are the project's own checks; they run in the current environment.
 """
 
@@ -19,31 +20,14 @@ ROOT = Path(__file__).resolve().parent
 # Run the harness from this checkout whether or not it is installed.
 sys.path.insert(0, str(ROOT / "src"))
 
-from compat_matrix.front.nox_sessions import (  # noqa: E402
-    load_for_nox,
-    run_cell_session,
-    run_probe_session,
-)
+import compat_matrix.nox  # noqa: E402
 
 nox.needs_version = ">=2026.8.10"
 nox.options.sessions = ["probe"]
 nox.options.parallel = "auto"
 nox.options.error_on_missing_interpreters = False
 
-MATRIX = load_for_nox(ROOT)
-
-
-@nox.session(python=False, allow_parallel=True, default=False)
-@nox.parametrize("cell_id", MATRIX.ids, ids=MATRIX.ids)
-def cell(session: nox.Session, cell_id: str) -> None:
-    """One matrix cell: build its environment, run the probes, write cells/<id>.json."""
-    run_cell_session(session, MATRIX, cell_id)
-
-
-@nox.session(python=False, requires=[f"cell({cell_id})" for cell_id in MATRIX.ids])
-def probe(session: nox.Session) -> None:
-    """Every cell of the matrix, then the merged report and the verdict table."""
-    run_probe_session(session, MATRIX)
+compat_matrix.nox.register("matrix/default.yml")
 
 
 def tool(name: str) -> str:

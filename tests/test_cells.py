@@ -7,9 +7,16 @@ from pathlib import Path
 import pytest
 
 from compat_matrix.matrix.model import Cell, Expectation, Matrix
+from compat_matrix.probe.verdicts import Verdict
 from compat_matrix.results import read_cell_result
 from compat_matrix.run import cell as cells_module
-from compat_matrix.run.cell import RunSettings, default_imports, run_cell
+from compat_matrix.run.cell import (
+    RunSettings,
+    cell_result,
+    default_imports,
+    missing_result,
+    run_cell,
+)
 
 
 def _matrix(tmp_path: Path, **kwargs) -> Matrix:
@@ -73,3 +80,27 @@ def test_resume_keeps_a_result_only_while_its_inputs_are_unchanged(
     rerun = run_cell(changed, cell, _settings(tmp_path, resume=True), interpreters)
     assert rerun.fingerprint != first.fingerprint
     assert path.stat().st_mtime_ns != mtime
+
+
+def test_every_result_is_built_from_a_verdict_with_all_its_fields() -> None:
+    verdict = Verdict("pass", None, "", "", gpu_unverified=True)
+    result = cell_result("c", {"python": "3.12"}, verdict, durations={"build": 1.0, "probes": 2.0})
+    assert (result.status, result.gpu_unverified, result.durations) == (
+        "pass",
+        True,
+        {"build": 1.0, "probes": 2.0},
+    )
+    assert cell_result("c", {}, Verdict("skip", "no-interpreter", "m", "h")).durations == {
+        "build": 0.0,
+        "probes": 0.0,
+    }
+
+
+def test_a_missing_cell_is_an_error_that_an_expectation_can_cover(tmp_path: Path) -> None:
+    cell = Cell("py3.11-six", {"python": "3.11", "six": "1.16.0"})
+    plain = missing_result(_matrix(tmp_path), cell)
+    assert (plain.status, plain.category, plain.expectation) == ("error", "missing", None)
+    expecting = _matrix(tmp_path, expect=(Expectation({"six": "1.16.0"}, "pass"),))
+    outcome = missing_result(expecting, cell).expectation
+    assert outcome is not None
+    assert not outcome.met

@@ -93,3 +93,18 @@ def test_long_messages_are_cut() -> None:
 
 def test_no_cells() -> None:
     assert render_terminal([], color=True) == "compat-matrix: no cells\n"
+
+
+def test_every_line_fits_the_terminal_width_without_wrapping() -> None:
+    long = cell(
+        "py3.12-scikit-learn1.5.2-pandas2.2.3-numpy2.2.6-torch2.6.0",
+        "fail",
+        category="import-error",
+        message="sklearn: " + "a long message from the import " * 10,
+    )
+    for width in (80, 60, 120):
+        text = render_terminal([*RESULTS, long], color=False, width=width)
+        assert all(len(line) <= width for line in text.splitlines()), text
+        assert "import-error" in text  # the reason is cut, never dropped
+    # without a width (a log file) nothing is cut to a terminal
+    assert "a long message from the import a long" in render_terminal([long], color=False)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from compat_matrix.errors import UsageError
-from compat_matrix.front.nox_sessions import load_for_nox
 from compat_matrix.matrix.model import Cell
 from compat_matrix.matrix.select import parse_selection, select_cells
+from compat_matrix.nox import load_for_nox
 
 REPO = Path(__file__).resolve().parents[1]
 CELLS = [
@@ -51,14 +51,14 @@ def _matrix(tmp_path: Path) -> Path:
 
 def test_load_for_nox_keeps_only_the_selected_cells(tmp_path: Path) -> None:
     env = {"COMPAT_MATRIX": str(_matrix(tmp_path)), "COMPAT_CELLS": "py3.12-six1.17.0 py3.11-*"}
-    nm = load_for_nox(tmp_path, env)
+    nm = load_for_nox(tmp_path, env=env)
     assert nm.ids == ["py3.11-six1.16.0", "py3.11-six1.17.0", "py3.12-six1.17.0"]
 
 
 def test_load_for_nox_exits_2_on_an_unknown_cell(tmp_path: Path, capsys) -> None:
     env = {"COMPAT_MATRIX": str(_matrix(tmp_path)), "COMPAT_CELLS": "py3.13-six1.17.0"}
     with pytest.raises(SystemExit) as exc:
-        load_for_nox(tmp_path, env)
+        load_for_nox(tmp_path, env=env)
     assert exc.value.code == 2
     assert "no such cell: py3.13-six1.17.0" in capsys.readouterr().err
 

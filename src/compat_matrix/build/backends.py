@@ -4,6 +4,11 @@ Each backend turns (interpreter, requirements) into a ready environment plus a l
 classifies its own failures. An environment is reused when its fingerprint (backend,
 interpreter, resolved lock) is unchanged, so a warm run costs one resolve per cell.
 
+A local project (the package under test, or a path on an axis) counts by the content of its
+sources (`source_digest`): the environment is reused while no file changed, and rebuilt, with
+the installer's build cache for that project refreshed, as soon as one did. uv alone would keep
+serving the wheel it built first until `pyproject.toml` is touched.
+
 micromamba cells bring their own Python: every conda spec goes into one `micromamba create`
 (one solve, conda-forge with strict channel priority unless the request names other channels),
 then pip installs what conda cannot, never conda again. `micromamba env export --explicit` is
@@ -35,7 +40,7 @@ from compat_matrix.build.install_errors import (
 from compat_matrix.build.pythons import Interpreter
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 __all__ = [
     "BACKEND_CLASSES",
@@ -54,6 +59,7 @@ __all__ = [
     "find_uv",
     "get_backend",
     "parse_lock",
+    "source_digest",
 ]
 
 _MARKER = ".compat-env.json"
@@ -101,6 +107,21 @@ class EnvRequest:
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     #: Environment variables for the installer (CONDA_OVERRIDE_CUDA).
     env: Mapping[str, str] = field(default_factory=dict)
+    #: Local projects (by name): rebuilt from their sources, never from a build cache.
+    local_projects: tuple[str, ...] = ()
+    #: `source_digest` of those projects: part of the fingerprint, so an edit rebuilds.
+    sources: str = ""
+
+    def refresh_args(self) -> list[str]:
+        """`--refresh-package NAME` per local project, so uv rebuilds it from its sources."""
+        args: list[str] = []
+        for name in self.local_projects:
+            args += ["--refresh-package", name]
+        return args
+
+    def reusable_with_locals(self) -> bool:
+        """Whether an environment holding local projects may be reused: only with their digest."""
+        return bool(self.sources) or not _has_local_requirement(self.requirements)
 
     def binary_args(self) -> list[str]:
         """`--only-binary :all:` plus a `--no-binary` exemption per direct reference (uv, pip)."""
@@ -239,6 +260,57 @@ def conda_lock_records(lock_text: str) -> dict[str, tuple[str, str]]:
     return records
 
 
+#: Folders that are build output, caches or other tools' state, never a project's sources.
+_NOT_SOURCES = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".nox",
+        ".tox",
+        ".venv",
+        "venv",
+        "build",
+        "dist",
+        "__pycache__",
+        "compat-report",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "node_modules",
+    }
+)
+
+
+def source_digest(paths: Sequence[Path]) -> str:
+    """Content hash of local project trees (relative paths, file bytes, executable bits).
+
+    Build output, caches, VCS data and `*.egg-info` are left out, so building or testing the
+    project does not count as a change; editing any source file does.
+    """
+    digest = hashlib.sha256()
+    for root in paths:
+        digest.update(str(root).encode() + b"\0")
+        if root.is_file():
+            digest.update(root.read_bytes())
+            continue
+        for directory, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(
+                d for d in dirnames if d not in _NOT_SOURCES and not d.endswith(".egg-info")
+            )
+            for name in sorted(filenames):
+                path = Path(directory) / name
+                try:
+                    data = path.read_bytes()
+                    mode = path.stat().st_mode
+                except OSError:
+                    continue  # a dangling link or a file that vanished is not a source
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+                digest.update(b"x" if mode & 0o111 else b"-")
+                digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()[:16]
+
+
 def _fingerprint(*parts: str) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -367,6 +439,7 @@ class UvBackend(EnvBackend):
                         interpreter,
                         *request.binary_args(),
                         *request.index_args("uv"),
+                        *request.refresh_args(),
                     ],
                     stdin="\n".join(request.requirements) + "\n",
                     timeout=deadline - time.monotonic(),
@@ -384,10 +457,10 @@ class UvBackend(EnvBackend):
                 request.interpreter.version,
                 _lock_body(lock_text),
                 str(request.only_binary),
+                request.sources,
                 *request.index_urls,
             )
-            local = _has_local_requirement(request.requirements)
-            if _reusable(envdir, result.fingerprint) and not local:
+            if _reusable(envdir, result.fingerprint) and request.reusable_with_locals():
                 result.reused = True
                 return result
             started = time.monotonic()
@@ -421,6 +494,7 @@ class UvBackend(EnvBackend):
                         str(python),
                         *request.binary_args(),
                         *request.index_args("uv"),
+                        *request.refresh_args(),
                         str(lock_file),
                     ],
                     timeout=deadline - time.monotonic(),
@@ -454,12 +528,11 @@ class VenvBackend(EnvBackend):
             request.interpreter.version,
             "\n".join(request.requirements),
             str(request.only_binary),
+            request.sources,
             *request.index_urls,
         )
         try:
-            if _reusable(envdir, result.fingerprint) and not _has_local_requirement(
-                request.requirements
-            ):
+            if _reusable(envdir, result.fingerprint) and request.reusable_with_locals():
                 result.reused = True
                 result.lock_text = json.loads((envdir / _MARKER).read_text("utf-8"))["lock"]
                 return result
@@ -604,6 +677,7 @@ class MicromambaBackend(EnvBackend):
             json.dumps(self.create_command(envdir, request)[2:]),
             json.dumps(self.pip_command(envdir, request)[3:]),
             json.dumps(sorted(request.env.items())),
+            request.sources,
         )
 
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
@@ -616,9 +690,7 @@ class MicromambaBackend(EnvBackend):
         result.fingerprint = self.fingerprint(envdir, request)
         env = self.environment(request)
         try:
-            if _reusable(envdir, result.fingerprint) and not _has_local_requirement(
-                request.requirements
-            ):
+            if _reusable(envdir, result.fingerprint) and request.reusable_with_locals():
                 result.reused = True
                 result.lock_text = json.loads((envdir / _MARKER).read_text("utf-8"))["lock"]
                 return result

@@ -30,7 +30,10 @@ __all__ = [
     "conda_python_specs",
     "conda_requirements",
     "conda_spec",
+    "local_names",
     "local_project_name",
+    "local_sources",
+    "package_names",
     "requirement",
     "requirements_for",
     "source_built",
@@ -273,4 +276,55 @@ def source_built(packages: dict[str, str], extra: tuple[str, ...], base_dir: Pat
                 names.append(name)
         elif " @ " in item:
             names.append(item.split(" @ ", 1)[0].strip())
+    return names
+
+
+# -- the project under test ----------------------------------------------------------------------
+
+
+def package_names(extra: tuple[str, ...], base_dir: Path) -> list[str]:
+    """Distribution names of the `packages:` entries: the project(s) under test.
+
+    They are import targets like the axis distributions, so a maintainer's own package is
+    imported in every cell. A local path without a readable `[project].name` is left out.
+    """
+    names: list[str] = []
+    for item in extra:
+        if _is_path(item):
+            name = local_project_name((base_dir / item).resolve())
+        elif " @ " in item:
+            name = item.split(" @ ", 1)[0].strip()
+        else:
+            try:
+                name = Requirement(item).name
+            except InvalidRequirement:
+                name = None
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def local_sources(packages: dict[str, str], extra: tuple[str, ...], base_dir: Path) -> list[Path]:
+    """The local project folders a cell installs (axis paths and `packages:` paths)."""
+    paths = [
+        (base_dir / value).resolve()
+        for name, value in packages.items()
+        if name not in NOT_PACKAGES and value_kind(value) == "path"
+    ]
+    paths += [(base_dir / item).resolve() for item in extra if _is_path(item)]
+    return paths
+
+
+def local_names(packages: dict[str, str], extra: tuple[str, ...], base_dir: Path) -> list[str]:
+    """Names of the local projects a cell installs: the installer rebuilds these every time."""
+    names = [
+        name
+        for name, value in packages.items()
+        if name not in NOT_PACKAGES and value_kind(value) == "path"
+    ]
+    for item in extra:
+        if _is_path(item):
+            name = local_project_name((base_dir / item).resolve())
+            if name:
+                names.append(name)
     return names

@@ -1,7 +1,9 @@
-"""The `compat-matrix` command line: `expand`, `report`, `plan`, `pythons`.
+"""The `compat-matrix` command line: `run`, `expand`, `report`, `plan`, `audit`, `pythons`.
 
 Exit status: 0 every cell met its expectation, 1 a cell failed or regressed, 2 usage or
-matrix-file error, 3 infrastructure errors (`report --fail-on` narrows what counts).
+matrix-file error (a package or version that does not exist included), 3 infrastructure errors
+(`report --fail-on` narrows what counts). `run` is the pipeline (pipeline.py) every front door
+shares; its options and their precedence are declared there.
 """
 
 from __future__ import annotations
@@ -34,14 +36,40 @@ from compat_matrix.reports.baseline import (
     render_changes_markdown,
     render_diff_json,
 )
-from compat_matrix.reports.gate import DEFAULT_FAIL_ON, FAIL_ON, gate_exit_status, parse_fail_on
+from compat_matrix.reports.gate import DEFAULT_FAIL_ON, FAIL_ON, parse_fail_on
 from compat_matrix.reports.publish import collect
 from compat_matrix.results import write_atomic
+from compat_matrix.run.pipeline import (
+    Progress,
+    add_run_options,
+    load_selection,
+    render_outcome,
+    resolve_options,
+    run_exit_status,
+    run_pipeline,
+    terminal_width,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = ["main"]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    options = resolve_options(args, os.environ, Path.cwd())
+    matrix, cells = load_selection(options)
+    print(
+        f"compat-matrix: {len(cells)} cells of {matrix.name!r} ({options.matrix}), "
+        f"{min(options.jobs, max(len(cells), 1))} at a time",
+        file=sys.stderr,
+        flush=True,
+    )
+    with Progress(len(cells)) as progress:
+        outcome = run_pipeline(matrix, cells, options, progress=progress)
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    print(render_outcome(outcome, color=color, width=terminal_width(sys.stdout)), end="")
+    return outcome.exit_status
 
 
 def _cmd_expand(args: argparse.Namespace) -> int:
@@ -84,7 +112,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"{len(diff.removed)} removed cells"
         )
     print(f"report: {paths.markdown.parent}")
-    return gate_exit_status(results, diff, fail_on)
+    return run_exit_status(results, diff, fail_on)
 
 
 def _report_name(directories: Sequence[Path]) -> str | None:
@@ -213,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run",
+        help="run every cell of a matrix in parallel, write the report, print the table",
+        description="Build and probe the cells of MATRIX, write compat-report/, print the "
+        "verdicts. Exit status 0 all as expected, 1 a cell failed, 2 a usage or matrix error "
+        "(a package or version that does not exist included), 3 infrastructure errors.",
+    )
+    add_run_options(p)
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("expand", help="list the cells of a matrix in job order")
     p.add_argument("matrix", metavar="MATRIX")

@@ -10,9 +10,10 @@ Steps, in the order action.yml runs them:
 - `installed`: report the interpreter compat-matrix was installed into.
 - `prepare`: validate the inputs, resolve paths, pick the cells, name the artifact.
 - `pythons`: install the interpreters the cells ask for (uv); a missing one is a `skip` verdict.
-- `probe`: `nox -s probe` on the selected cells.
-- `publish`: merge the report, compare with the baseline, write the step summary, at most ten
-  error annotations (most important first) and the outputs.
+- `probe`: the pipeline (pipeline.py, as `compat-matrix run`) on the selected cells.
+- `publish`: the pipeline's publish (missing cells, baseline, exit status as every front door
+  has them), then the step summary, at most ten error annotations (most important first) and
+  the outputs.
 - `conclude`: exit with the status `fail-on` asks for (after the artifact is uploaded).
 """
 
@@ -37,24 +38,23 @@ from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
 from compat_matrix.matrix.model import BACKENDS
 from compat_matrix.matrix.select import parse_selection, select_cells
-from compat_matrix.probe.verdicts import expectation_outcome
-from compat_matrix.reports import render_terminal, write_reports
 from compat_matrix.reports._verdicts import clean_text, label, one_line
-from compat_matrix.reports.baseline import (
-    BaselineDiff,
-    diff_results,
-    load_baseline,
-    render_changes_markdown,
-)
-from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
-from compat_matrix.reports.gate import gate_exit_status, parse_fail_on, run_status
-from compat_matrix.reports.publish import collect, report_lock
+from compat_matrix.reports.gate import parse_fail_on, run_status
 from compat_matrix.results import CellResult, write_atomic
+from compat_matrix.run.pipeline import (
+    Progress,
+    RunOptions,
+    load_selection,
+    parse_run_options,
+    render_outcome,
+    run_pipeline,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.matrix.model import Cell, Matrix
+    from compat_matrix.matrix.model import Matrix
+    from compat_matrix.reports.baseline import BaselineDiff
 
 __all__ = [
     "MAX_ANNOTATIONS",
@@ -78,8 +78,6 @@ MAX_ANNOTATIONS = 10
 _ARTIFACT_FORBIDDEN = ('"', ":", "<", ">", "|", "*", "?", "\r", "\n", "\\", "/")
 _ARTIFACT_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 _MESSAGE_LIMIT = 4000
-#: Extra seconds for nox on top of every cell's own timeout.
-_PROBE_SLACK_S = 1800.0
 _INSTALL_TIMEOUT_S = 900.0
 
 # -- workflow commands and files ------------------------------------------------------------
@@ -398,69 +396,32 @@ def step_pythons(env: Mapping[str, str]) -> int:
     return 0
 
 
-def _selected(env: Mapping[str, str]) -> tuple[Matrix, list[Cell]]:
-    matrix = load_matrix(Path(env["COMPAT_MATRIX"]))
-    return matrix, select_cells(expand(matrix), env.get("COMPAT_CELLS", ""))
+def _run_options(env: Mapping[str, str]) -> RunOptions:
+    """The run options from the step's environment (`COMPAT_MATRIX`, `COMPAT_CELLS`, ...)."""
+    environ = dict(env)
+    temp = Path(env.get("RUNNER_TEMP") or _workspace(env))
+    environ.setdefault("COMPAT_ENV_DIR", str(temp / "compat-envs"))
+    return parse_run_options([], environ, _workspace(env), prog="python -m compat_matrix.front.gha")
 
 
 def step_probe(env: Mapping[str, str]) -> int:
-    """`nox -s probe` on the selection; cell verdicts never fail this step, a harness crash does."""
-    matrix, cells = _selected(env)
-    report_dir = Path(env["COMPAT_REPORT_DIR"])
-    action_path = Path(env.get("GITHUB_ACTION_PATH") or Path(__file__).resolve().parents[3])
-    temp = Path(env.get("RUNNER_TEMP") or report_dir.parent)
-    child = dict(env)
-    child.setdefault("COMPAT_ENV_DIR", str(temp / "compat-envs"))
-    child.setdefault("NO_COLOR", "1")
-    argv = [
-        sys.executable,
-        "-m",
-        "nox",
-        "-f",
-        str(action_path / "noxfile.py"),
-        "--envdir",
-        str(temp / "compat-nox"),
-        "-s",
-        "probe",
-    ]
-    timeout = matrix.timeout * max(len(cells), 1) + _PROBE_SLACK_S
-    # Installer and probe output is not ours: keep it from being read as workflow commands.
+    """The pipeline on the selection; cell verdicts never fail this step, a harness crash does."""
+    options = _run_options(env)
+    matrix, cells = load_selection(options)
+    # Cell messages come from installers and probes: keep them from being read as commands.
     token = f"compat-matrix-{uuid.uuid4().hex}"
     print(f"::stop-commands::{token}", flush=True)
     try:
-        code = subprocess.run(argv, env=child, timeout=timeout, check=False).returncode
-    except subprocess.TimeoutExpired:
-        code = 124
+        with Progress(len(cells), sys.stdout, live=False) as progress:
+            outcome = run_pipeline(matrix, cells, options, progress=progress)
     finally:
         print(f"::{token}::", flush=True)
-    ids = {cell.id for cell in cells}
-    written = [r for r in collect([report_dir], None) if r.id in ids]
-    if not written:
-        print(
-            workflow_command(
-                "error",
-                f"nox -s probe wrote no cell results (exit status {code}); see the log above.",
-                title="compat-matrix: no results",
-            )
-        )
-        return code or 3
-    print(f"compat-matrix: {len(written)} of {len(cells)} cells reported (nox exit status {code})")
+    reported = len(cells) - len(outcome.missing)
+    print(f"compat-matrix: {reported} of {len(cells)} cells reported")
     return 0
 
 
-def _missing(matrix: Matrix, cell: Cell) -> CellResult:
-    return CellResult(
-        id=cell.id,
-        axes=dict(cell.axes),
-        status="error",
-        category="missing",
-        message="no result for this cell: its job or nox session ended before writing one",
-        hint="see the job's log, then re-run the job",
-        expectation=expectation_outcome(matrix.expect, cell.axes, "error"),
-    )
-
-
-def _baseline(env: Mapping[str, str], results: Sequence[CellResult]) -> BaselineDiff | None:
+def _baseline(env: Mapping[str, str]) -> Path | None:
     text = env.get("COMPAT_INPUT_BASELINE", "").strip()
     if not text:
         return None
@@ -474,29 +435,23 @@ def _baseline(env: Mapping[str, str], results: Sequence[CellResult]) -> Baseline
             )
         )
         return None
-    name, cells = load_baseline(path)
-    return diff_results(cells, results, name)
+    return path
 
 
 def step_publish(env: Mapping[str, str]) -> int:
     """Merge, compare, summarise, annotate; set the outputs. Never fails on verdicts."""
-    matrix, cells = _selected(env)
-    report_dir = Path(env["COMPAT_REPORT_DIR"])
+    options = _run_options(env)
+    report_dir = options.report_dir
+    matrix, cells = load_selection(options)
     fail_on = parse_fail_on(env.get("COMPAT_INPUT_FAIL_ON", ""))
-    with report_lock(report_dir):
-        found = {r.id: r for r in collect([report_dir], [cell.id for cell in cells])}
-        results = [found.get(cell.id) or _missing(matrix, cell) for cell in cells]
-        diff = _baseline(env, results)
-        preamble = render_changes_markdown(diff) if diff is not None else ""
-        paths = write_reports(report_dir, matrix.name, results, preamble=preamble)
-        if diff is not None:
-            write_atomic(report_dir / "diff.json", _render_diff_json(diff))
-    missing = len(cells) - len(found)
+    outcome = run_pipeline(
+        matrix, [], options, report_cells=cells, baseline=_baseline(env), fail_on=fail_on
+    )
+    results, diff, paths = outcome.results, outcome.published.diff, outcome.published.paths
+    missing = len(outcome.missing)
     print("::group::compat-matrix verdicts", flush=True)
-    print(render_terminal(results, color=False), flush=True)
+    print(render_outcome(outcome, color=False), end="", flush=True)
     print("::endgroup::", flush=True)
-    if missing:
-        print(f"compat-matrix: {missing} cells have no result (reported as error: missing)")
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary and _flag(env, "COMPAT_INPUT_SUMMARY", default=True):
         append_summary(Path(summary), paths.markdown.read_text(encoding="utf-8"))
@@ -505,7 +460,7 @@ def step_publish(env: Mapping[str, str]) -> int:
         for line in annotation_commands(results, diff, file=source):
             print(line, flush=True)
     status = run_status(results, diff)
-    code = gate_exit_status(results, diff, fail_on)
+    code = outcome.exit_status
     regressions = len(diff.regressions) if diff is not None else 0
     _outputs(
         env,

@@ -1,52 +1,63 @@
-"""The glue between noxfile.py and the harness: cells as nox sessions, one report at the end.
+"""compat-matrix in your own noxfile: two lines, then `nox -s probe`.
 
-`nox -s probe` selects the `probe` session, which `requires=` every `cell(<id>)` session, so nox
-schedules the cells (in parallel with `-j`) and runs `probe` last to publish and judge.
+```python
+import compat_matrix.nox
 
-`nox -s probe -- --gpu-only` runs only the cells that need a GPU (their `cuda` axis is set and
-not `none`), `-- --cpu-only` only the others: the rest are skipped sessions and absent from that
-run's report, so a GPU runner's and a CPU runner's reports merge with `compat-matrix report`.
+compat_matrix.nox.register("compat.yml")  # relative to the noxfile
+```
+
+registers one session per cell, `cell(<cell-id>)` (`nox -l` lists them, `nox -s "cell(<id>)"`
+runs one), and `probe`, which `requires=` every selected cell, so nox schedules the cells (in
+parallel on every core unless the noxfile or `-j` says otherwise) and runs `probe` last: it
+publishes the merged report, prints the verdict table and fails when the run's exit status is
+not 0 (its message names the status).
+
+Each cell session runs its cell through the one pipeline (pipeline.py). Its nox line shows the
+verdict: `success` only for a `pass`; any other verdict ends the session as `skipped` with the
+verdict as the reason (`fail (import-error) ...`), never `success`. Not `failed`: nox would then
+abort `probe`, and the merged report and the run's own exit status (expectations included)
+would be lost; `probe` is the one place that judges the run.
+
+Options after `--` are the run options of `compat-matrix run` (`--resume`, `--gpu-only`,
+`--cpu-only`, `--cells`, `-o`); an unknown one ends nox with exit status 2. `$COMPAT_*`
+variables work as for `compat-matrix run` (pipeline.py has the precedence).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from compat_matrix.build import pythons
-from compat_matrix.build.cuda import needs_gpu
+import nox
+
 from compat_matrix.errors import CompatError
-from compat_matrix.matrix.expand import expand
-from compat_matrix.matrix.load import load_matrix
-from compat_matrix.matrix.select import select_cells
-from compat_matrix.probe.verdicts import exit_status
-from compat_matrix.reports import render_terminal
-from compat_matrix.reports.publish import publish
-from compat_matrix.run.cell import RunSettings, run_cell
+from compat_matrix.run.pipeline import (
+    RunOptions,
+    load_selection,
+    parse_run_options,
+    render_outcome,
+    run_pipeline,
+    runner_selects,
+    terminal_width,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from compat_matrix.matrix.model import Cell, Matrix
+    from compat_matrix.results import CellResult
 
-__all__ = [
-    "NoxMatrix",
-    "load_for_nox",
-    "run_cell_session",
-    "run_probe_session",
-    "runner_selects",
-]
+__all__ = ["NoxMatrix", "load_for_nox", "register"]
 
-DEFAULT_MATRIX = "matrix/default.yml"
-DEFAULT_REPORT_DIR = "compat-report"
+_PROG = "nox ... --"
 
 
 class _Session(Protocol):
-    posargs: list[str]
+    @property
+    def posargs(self) -> list[str]: ...
 
     def log(self, *args: object, **kwargs: object) -> None: ...
     def error(self, *args: object) -> None: ...
@@ -55,107 +66,132 @@ class _Session(Protocol):
 
 @dataclass(frozen=True)
 class NoxMatrix:
+    """The matrix a noxfile registered: its cells, where they run and report."""
+
     matrix: Matrix
     cells: list[Cell]
-    report_dir: Path
-    env_root: Path
+    #: The noxfile's folder: relative paths and the defaults are taken from here.
+    root: Path
+    #: The matrix file `register` was given (absolute); `$COMPAT_MATRIX` and `--` still win.
+    default: Path
+    options: RunOptions
 
     @property
     def ids(self) -> list[str]:
         return [cell.id for cell in self.cells]
 
+    @property
+    def report_dir(self) -> Path:
+        return self.options.report_dir
+
     def cell(self, cell_id: str) -> Cell:
         return next(cell for cell in self.cells if cell.id == cell_id)
 
+    def options_for(self, posargs: Sequence[str]) -> RunOptions:
+        return parse_run_options(posargs, os.environ, self.root, prog=_PROG, matrix=self.default)
 
-def load_for_nox(root: Path, env: dict[str, str] | None = None) -> NoxMatrix:
-    """Load `$COMPAT_MATRIX`; a bad file ends nox with exit status 2 and no traceback.
 
-    `$COMPAT_CELLS` (ids or patterns, space- or comma-separated) keeps only those cells, so a
-    CI shard runs its share of the matrix; an id that names no cell is exit status 2.
+def _posargs(argv: Sequence[str]) -> list[str]:
+    """The words after nox's `--` (the session's posargs), read while the noxfile loads."""
+    return list(argv[argv.index("--") + 1 :]) if "--" in argv else []
+
+
+def load_for_nox(
+    root: Path,
+    matrix: str | os.PathLike[str] = "compat.yml",
+    env: Mapping[str, str] | None = None,
+    posargs: Sequence[str] = (),
+) -> NoxMatrix:
+    """Resolve the options and the cells; a usage or matrix error ends nox with its exit status.
+
+    `$COMPAT_CELLS` or `-- --cells` keeps only those cells (a CI shard's share); an id that
+    names no cell is exit status 2, and so is an unknown word after `--`.
     """
-    env = dict(os.environ if env is None else env)
-    path = Path(env.get("COMPAT_MATRIX") or root / DEFAULT_MATRIX)
+    environ = os.environ if env is None else env
+    default = (root / matrix).absolute()
     try:
-        matrix = load_matrix(path)
-        cells = select_cells(expand(matrix), env.get("COMPAT_CELLS", ""))
+        options = parse_run_options(posargs, environ, root, prog=_PROG, matrix=default)
+        # Every selected cell is a session; a runner's share is chosen when the sessions run.
+        loaded, cells = load_selection(replace(options, runner="all"))
     except CompatError as exc:
         print(f"compat-matrix: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_status) from None
-    except OSError as exc:
-        print(f"compat-matrix: cannot read matrix {path}: {exc.strerror}", file=sys.stderr)
-        raise SystemExit(2) from None
-    report_dir = Path(env.get("COMPAT_REPORT_DIR") or root / DEFAULT_REPORT_DIR)
-    env_root = Path(env.get("COMPAT_ENV_DIR") or root / ".nox" / "compat-envs")
-    return NoxMatrix(matrix, cells, report_dir.absolute(), env_root.absolute())
+    return NoxMatrix(loaded, cells, root, default, options)
 
 
-def _options(posargs: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="nox -s probe --", add_help=False)
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="keep finished cells whose inputs are unchanged; run the rest",
-    )
-    parser.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
-    parser.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
-    known, _ = parser.parse_known_args(list(posargs))
-    return known
+def register(matrix: str | os.PathLike[str] = "compat.yml") -> NoxMatrix:
+    """Register `cell(<id>)` for every cell of `matrix` (relative to the calling noxfile) and
+    `probe`, which requires them all. Returns what was registered."""
+    caller = sys._getframe(1).f_globals.get("__file__")  # the noxfile's own path
+    root = Path(caller).resolve().parent if caller else Path.cwd()
+    nm = load_for_nox(root, matrix, posargs=_posargs(sys.argv))
+    ids = nm.ids
+    if nox.options.parallel is None:
+        # Cells in parallel on every core, as `compat-matrix run` does (`-j N` still wins).
+        nox.options.parallel = os.cpu_count() or 1
+
+    @nox.session(name="cell", python=False, allow_parallel=True, default=False)
+    @nox.parametrize("cell_id", ids, ids=ids)
+    def cell(session: nox.Session, cell_id: str) -> None:
+        """One matrix cell: build its environment, run the probes, write cells/<id>.json."""
+        run_cell_session(session, nm, cell_id)
+
+    @nox.session(name="probe", python=False, requires=[f"cell({cell_id})" for cell_id in ids])
+    def probe(session: nox.Session) -> None:
+        """Every cell of the matrix, then the merged report and the verdict table."""
+        run_probe_session(session, nm)
+
+    return nm
 
 
-_BOTH_RUNNERS = "--gpu-only and --cpu-only exclude each other: give one (or neither for all cells)"
+def _options(session: _Session, nm: NoxMatrix) -> RunOptions:
+    try:
+        return nm.options_for(session.posargs)
+    except CompatError as exc:
+        session.error(str(exc))
+        raise  # pragma: no cover - session.error raises
 
 
-def runner_selects(cell: Cell, posargs: Sequence[str]) -> bool:
-    """Whether this run (`--gpu-only`, `--cpu-only` or neither) runs `cell`."""
-    options = _options(posargs)
-    if options.gpu_only:
-        return needs_gpu(cell.axes)
-    if options.cpu_only:
-        return not needs_gpu(cell.axes)
-    return True
-
-
-def _selected_ids(nm: NoxMatrix, posargs: Sequence[str]) -> list[str]:
-    return [cell.id for cell in nm.cells if runner_selects(cell, posargs)]
+def verdict_line(result: CellResult) -> str:
+    """`fail (import-error) mypkg: ...`: a cell's verdict in one line, as nox shows it."""
+    line = result.status + (f" ({result.category})" if result.category else "")
+    if result.message:
+        line += f" {result.message.splitlines()[0][:200]}"
+    if result.expectation is not None:
+        line += " [as expected]" if result.expectation.met else " [NOT as expected]"
+    return line
 
 
 def run_cell_session(session: _Session, nm: NoxMatrix, cell_id: str) -> None:
-    """Body of `cell(<id>)`: run the cell, then republish the merged report."""
-    options = _options(session.posargs)
-    if options.gpu_only and options.cpu_only:
-        session.error(_BOTH_RUNNERS)
+    """Body of `cell(<id>)`: run the cell, publish what has finished, show the verdict."""
+    options = _options(session, nm)
     cell = nm.cell(cell_id)
-    if not runner_selects(cell, session.posargs):
-        wants, run = ("a GPU", "--cpu-only") if needs_gpu(cell.axes) else ("no GPU", "--gpu-only")
+    if not runner_selects(cell, options.runner):
+        wants, run = (
+            ("a GPU", "--cpu-only") if options.runner == "cpu" else ("no GPU", "--gpu-only")
+        )
         session.skip(f"{cell_id} needs {wants}; this run is {run}")
         return
-    settings = RunSettings(report_dir=nm.report_dir, env_root=nm.env_root, resume=options.resume)
-    result = run_cell(nm.matrix, cell, settings, pythons.discover())
-    publish(nm.report_dir, nm.matrix.name, _selected_ids(nm, session.posargs))
-    line = f"{result.id}: {result.status}"
-    if result.category:
-        line += f" ({result.category})"
-    if result.message:
-        line += f" {result.message.splitlines()[0][:200]}"
-    session.log(line)
+    selected = [c for c in nm.cells if runner_selects(c, options.runner)]
+    outcome = run_pipeline(nm.matrix, [cell], options, report_cells=selected, final=False)
+    result = next(r for r in outcome.results if r.id == cell_id)
+    line = f"{cell_id}: {verdict_line(result)}"
+    if result.status == "pass":
+        session.log(line)
+    else:
+        session.skip(verdict_line(result))
 
 
 def run_probe_session(session: _Session, nm: NoxMatrix) -> None:
-    """Body of `probe`: publish every cell's result, print the table, set the exit status."""
-    options = _options(session.posargs)
-    if options.gpu_only and options.cpu_only:
-        session.error(_BOTH_RUNNERS)
-    selected = _selected_ids(nm, session.posargs)
-    paths, results = publish(nm.report_dir, nm.matrix.name, selected)
+    """Body of `probe`: publish every selected cell's result, print the table, judge the run."""
+    options = _options(session, nm)
+    selected = [c for c in nm.cells if runner_selects(c, options.runner)]
+    outcome = run_pipeline(nm.matrix, [], options, report_cells=selected, final=True)
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    print(render_terminal(results, color=color))
-    missing = len(selected) - len(results)
-    session.log(
-        f"report: {paths.markdown.parent} ({len(results)} cells"
-        + (f", {missing} missing" if missing else "")
-        + ")"
-    )
-    status = exit_status(results)
-    if status != 0:
-        session.error(f"compat-matrix exit status {status}: see {paths.markdown}")
+    width = terminal_width(sys.stdout)
+    print(render_outcome(outcome, color=color, width=width), end="", flush=True)
+    if outcome.exit_status != 0:
+        session.error(
+            f"compat-matrix exit status {outcome.exit_status}: "
+            f"see {outcome.published.paths.markdown}"
+        )

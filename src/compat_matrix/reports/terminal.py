@@ -33,8 +33,16 @@ def _paint(text: str, sgr: str, color: bool) -> str:
 _MAX_LINES = 200
 
 
-def render_terminal(results: Sequence[CellResult], *, color: bool) -> str:
-    """`results` as aligned lines (status word, cell id, short reason) and a summary line."""
+#: The narrowest reason column worth keeping on the cell's line.
+_MIN_REASON = 24
+
+
+def render_terminal(results: Sequence[CellResult], *, color: bool, width: int | None = None) -> str:
+    """`results` as aligned lines (status word, cell id, short reason) and a summary line.
+
+    With `width` (the terminal's columns) every line fits it: the reason is cut to the room
+    left, and where too little is left it goes on its own indented line instead of wrapping.
+    """
     if not results:
         return "compat-matrix: no cells\n"
     shown = list(results)
@@ -42,28 +50,48 @@ def render_terminal(results: Sequence[CellResult], *, color: bool) -> str:
         # A huge matrix: the cells that need attention, then the count of the rest.
         shown = [r for r in results if kind_of(r) != "pass"][:_MAX_LINES]
     words = [one_line(label(result), 60) for result in shown]
-    ids = [one_line(result.id, 200) for result in shown]
     word_width = max((len(word) for word in words), default=0)
+    id_limit = 200 if width is None else max(width - word_width - 4, 8)
+    ids = [one_line(result.id, id_limit) for result in shown]
     id_width = min(max((len(cell_id) for cell_id in ids), default=0), _ID_WIDTH)
     lines = []
     for result, word, cell_id in zip(shown, words, ids):
         kind = KINDS[kind_of(result)]
-        reason = short_reason(result, _REASON_LIMIT)
         line = f"  {_paint(word.ljust(word_width), kind.sgr, color)}  "
-        line += f"{cell_id.ljust(id_width)}  {reason}" if reason else cell_id
-        lines.append(line.rstrip())
+        used = 2 + word_width + 2 + max(len(cell_id), id_width) + 2
+        room = _REASON_LIMIT if width is None else min(_REASON_LIMIT, width - used)
+        if room >= _MIN_REASON:
+            reason = short_reason(result, room)
+            line += f"{cell_id.ljust(id_width)}  {reason}" if reason else cell_id
+            lines.append(line.rstrip())
+            continue
+        lines.append((line + cell_id).rstrip())
+        reason = short_reason(result, max((width or _REASON_LIMIT) - 6, _MIN_REASON))
+        if reason:
+            lines.append(f"      {reason}")
     if len(shown) < len(results):
         lines.append(f"  … {len(results) - len(shown)} more cells not listed (see compat.md)")
-    lines.append(_summary(results, color))
+    lines.append(_summary(results, color, width))
     return "\n".join(lines) + "\n"
 
 
-def _summary(results: Sequence[CellResult], color: bool) -> str:
+def _summary(results: Sequence[CellResult], color: bool, width: int | None = None) -> str:
     counts = count_kinds(results)
-    parts = [
-        _paint(f"{counts[kind]} {KINDS[kind].word}", KINDS[kind].sgr, color)
-        for kind in SUMMARY_ORDER
-        if counts[kind]
-    ]
+    kinds = [kind for kind in SUMMARY_ORDER if counts[kind]]
+    words = [f"{counts[kind]} {KINDS[kind].word}" for kind in kinds]
+    parts = [_paint(word, KINDS[kind].sgr, color) for word, kind in zip(words, kinds)]
     total = f"{len(results)} cell" + ("" if len(results) == 1 else "s")
-    return f"compat-matrix: {total}: " + ", ".join(parts)
+    head = f"compat-matrix: {total}: "
+    if width is None or len(head) + len(", ".join(words)) <= width:
+        return head + ", ".join(parts)
+    # too wide for the terminal: break between counts, never inside one
+    lines, line, used = [], head.rstrip(), len(head.rstrip())
+    for index, (word, part) in enumerate(zip(words, parts)):
+        comma = "," if index < len(words) - 1 else ""
+        if used + 1 + len(word) + len(comma) > width and used > 2:
+            lines.append(line)
+            line, used = " ", 1
+        line += f" {part}{comma}"
+        used += 1 + len(word) + len(comma)
+    lines.append(line)
+    return "\n".join(lines)

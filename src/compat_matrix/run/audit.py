@@ -16,11 +16,13 @@ from compat_matrix.errors import UsageError
 from compat_matrix.matrix.model import PROBES
 from compat_matrix.probe.verdicts import cell_verdict
 from compat_matrix.reports import ReportPaths, write_reports
-from compat_matrix.results import CellResult, write_atomic, write_cell_result
-from compat_matrix.run.cell import probe_environment
+from compat_matrix.results import write_atomic, write_cell_result
+from compat_matrix.run.cell import cell_result, probe_environment
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from compat_matrix.results import CellResult
 
 __all__ = ["audit_environment", "environment_name", "probe_into_result"]
 
@@ -69,21 +71,16 @@ def probe_into_result(
     if cell_id is None:
         cell_id = f"audit-py{'.'.join(version.split('.')[:2])}-{environment_name(python)}"
     findings = [result for run in runs for result in run.results]
-    verdict = cell_verdict(findings)
     distributions = environment.document.get("distributions") or {}
-    result = CellResult(
-        id=cell_id,
-        axes=axes if axes is not None else {"python": version, "environment": str(python)},
-        status=verdict.status,
-        category=verdict.category,
-        message=verdict.message,
-        hint=verdict.hint,
+    result = cell_result(
+        cell_id,
+        axes if axes is not None else {"python": version, "environment": str(python)},
+        cell_verdict(findings),
         python=info,
         resolved={str(k): str(v) for k, v in sorted(dict(distributions).items())},
         probes=findings,
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock,
-        gpu_unverified=verdict.gpu_unverified,
     )
     stderr = "\n".join(f"--- {run.name} ---\n{run.stderr}" for run in runs if run.stderr)
     write_atomic(report_dir / "logs" / f"{cell_id}.log", stderr)

@@ -24,12 +24,16 @@ from compat_matrix.build.backends import (
     conda_lock_records,
     get_backend,
     parse_lock,
+    source_digest,
 )
 from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell
 from compat_matrix.build.requirements import (
     NOT_PACKAGES,
     conda_python_specs,
     conda_requirements,
+    local_names,
+    local_sources,
+    package_names,
     requirements_for,
     source_built,
     value_kind,
@@ -37,7 +41,7 @@ from compat_matrix.build.requirements import (
 from compat_matrix.errors import MatrixError
 from compat_matrix.matrix.cuda_table import table_for
 from compat_matrix.probe.runner import run_probe
-from compat_matrix.probe.verdicts import cell_verdict, expectation_outcome
+from compat_matrix.probe.verdicts import Verdict, cell_verdict, expectation_outcome
 from compat_matrix.results import (
     CellResult,
     ProbeResult,
@@ -51,13 +55,16 @@ if TYPE_CHECKING:
 
     from compat_matrix.matrix.model import Cell, Matrix
     from compat_matrix.probe.runner import ProbeRun
+    from compat_matrix.results import ExpectationOutcome, PythonInfo
 
 __all__ = [
     "BackendSettings",
     "RunSettings",
     "backend_settings",
     "cell_fingerprint",
+    "cell_result",
     "default_imports",
+    "missing_result",
     "probe_environment",
     "run_cell",
 ]
@@ -105,6 +112,55 @@ class RunSettings:
     resume: bool = False
 
 
+def cell_result(
+    cell_id: str,
+    axes: Mapping[str, str],
+    verdict: Verdict,
+    *,
+    python: PythonInfo | None = None,
+    resolved: Mapping[str, str] | None = None,
+    probes: Sequence[ProbeResult] = (),
+    durations: Mapping[str, float] | None = None,
+    lock: str | None = None,
+    expectation: ExpectationOutcome | None = None,
+) -> CellResult:
+    """The one way a CellResult is made: a verdict plus what the cell found out on the way.
+
+    Every path (an installed cell, an install failure, a skip, a harness bug, a missing cell,
+    `audit`) goes through here, so a field added to `Verdict` reaches every result at once.
+    """
+    return CellResult(
+        id=cell_id,
+        axes=dict(axes),
+        status=verdict.status,
+        category=verdict.category,
+        message=verdict.message,
+        hint=verdict.hint,
+        python=python,
+        resolved=dict(resolved or {}),
+        probes=list(probes),
+        durations=dict(durations) if durations is not None else {"build": 0.0, "probes": 0.0},
+        lock=lock,
+        expectation=expectation,
+        gpu_unverified=verdict.gpu_unverified,
+    )
+
+
+def missing_result(matrix: Matrix, cell: Cell) -> CellResult:
+    """The result of a selected cell that wrote none (its job or session ended first)."""
+    return cell_result(
+        cell.id,
+        cell.axes,
+        Verdict(
+            "error",
+            "missing",
+            "no result for this cell: its job or nox session ended before writing one",
+            "see the job's log, then re-run the job",
+        ),
+        expectation=expectation_outcome(matrix.expect, cell.axes, "error"),
+    )
+
+
 def _axis_distributions(cell: Cell) -> list[str]:
     return [
         name
@@ -113,8 +169,25 @@ def _axis_distributions(cell: Cell) -> list[str]:
     ]
 
 
+def _target_distributions(matrix: Matrix, cell: Cell) -> list[str]:
+    """The axis distributions, then the project(s) under test in `packages:`."""
+    names = _axis_distributions(cell)
+    names += [n for n in package_names(matrix.packages, matrix.base_dir) if n not in names]
+    return names
+
+
+def sources_digest(matrix: Matrix, cell: Cell) -> str:
+    """Content hash of the cell's local projects ("" when it has none): a changed file reruns it."""
+    paths = local_sources(cell.packages, matrix.packages, matrix.base_dir)
+    return source_digest(paths) if paths else ""
+
+
 def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interpreter | None) -> str:
-    """Hash of everything that decides a cell's answer; `--resume` keeps results that match it."""
+    """Hash of everything that decides a cell's answer; `--resume` keeps results that match it.
+
+    Local projects count by the content of their sources, so fixing the package under test
+    reruns its cells.
+    """
     settings = backend_settings(matrix)
     try:
         table = table_for(settings.cuda_table).digest if "cuda" in cell.axes else ""
@@ -131,6 +204,7 @@ def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interprete
         "imports": list(matrix.imports) if matrix.imports is not None else None,
         "probes": list(matrix.probes),
         "python": [str(interpreter.path), interpreter.version] if interpreter else None,
+        "sources": sources_digest(matrix, cell),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -181,13 +255,15 @@ def run_cell(
     try:
         result = _run(matrix, cell, settings, interpreter, interpreters)
     except Exception as exc:  # noqa: BLE001 - nothing is lost: a harness bug is an `error` verdict
-        result = CellResult(
-            id=cell.id,
-            axes=dict(cell.axes),
-            status="error",
-            category="harness",
-            message=f"{type(exc).__name__}: {exc}",
-            hint="compat-matrix itself failed on this cell: rerun, and report it if it persists",
+        result = cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(
+                "error",
+                "harness",
+                f"{type(exc).__name__}: {exc}",
+                "compat-matrix itself failed on this cell: rerun, and report it if it persists",
+            ),
         )
     result.fingerprint = fingerprint
     result.expectation = expectation_outcome(matrix.expect, cell.axes, result.status)
@@ -204,25 +280,27 @@ def _run(
 ) -> CellResult:
     conda = matrix.backend == "micromamba"
     if interpreter is None and not conda:
-        return CellResult(
-            id=cell.id,
-            axes=dict(cell.axes),
-            status="skip",
-            category="no-interpreter",
-            message=pythons.describe_missing(interpreters, cell.python or "3"),
-            hint=(
-                "install that Python (pyenv install, uv python install) or drop it from the matrix"
+        return cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(
+                "skip",
+                "no-interpreter",
+                pythons.describe_missing(interpreters, cell.python or "3"),
+                "install that Python (pyenv install, uv python install) or drop it from the matrix",
             ),
         )
     backend = get_backend(matrix.backend)
     if backend is None:
-        return CellResult(
-            id=cell.id,
-            axes=dict(cell.axes),
-            status="error",
-            category="backend",
-            message=f"the {matrix.backend} backend is not available in this version",
-            hint="use backend: uv or backend: venv",
+        return cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(
+                "error",
+                "backend",
+                f"the {matrix.backend} backend is not available in this version",
+                "use backend: uv or backend: venv",
+            ),
         )
     deadline = time.monotonic() + matrix.timeout
     options = backend_settings(matrix)
@@ -241,13 +319,11 @@ def _run(
     log = [_install_line(backend.name, request), env.log]
     if env.failure is not None:
         write_atomic(settings.report_dir / "logs" / f"{cell.id}.log", "\n".join(log))
-        return CellResult(
-            id=cell.id,
-            axes=dict(cell.axes),
-            status=env.failure.status,
-            category=env.failure.category,
-            message=env.failure.message,
-            hint=env.failure.hint,
+        failure = env.failure
+        return cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(failure.status, failure.category, failure.message, failure.hint),
             resolved=parse_lock(env.lock_text),
             durations={"build": round(build_s, 3), "probes": 0.0},
             lock=lock_rel,
@@ -288,20 +364,15 @@ def _run(
             )
         )
     findings: list[ProbeResult] = [r for run in runs for r in run.results]
-    verdict = cell_verdict(findings)
-    return CellResult(
-        id=cell.id,
-        axes=dict(cell.axes),
-        status=verdict.status,
-        category=verdict.category,
-        message=verdict.message,
-        hint=verdict.hint,
+    return cell_result(
+        cell.id,
+        cell.axes,
+        cell_verdict(findings),
         python=environment.python,
         resolved=resolved,
         probes=findings,
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock_rel,
-        gpu_unverified=verdict.gpu_unverified,
     )
 
 
@@ -313,6 +384,8 @@ def _request(
     options: BackendSettings,
 ) -> EnvRequest:
     """What to install for `cell`: pip/uv requirements, or conda specs then pip ones."""
+    locals_ = tuple(local_names(cell.packages, matrix.packages, matrix.base_dir))
+    sources = sources_digest(matrix, cell)
     if matrix.backend == "micromamba":
         split = conda_requirements(
             cell.packages,
@@ -330,6 +403,8 @@ def _request(
             conda_specs=(*conda_python_specs(cell.python), *split.conda, *plan.conda_specs),
             channels=options.channels,
             env=plan.env,
+            local_projects=locals_,
+            sources=sources,
         )
     requirements = requirements_for(cell.packages, matrix.packages, matrix.base_dir, plan.variants)
     return EnvRequest(
@@ -339,6 +414,8 @@ def _request(
         tuple(source_built(cell.packages, matrix.packages, matrix.base_dir)),
         index_urls=plan.index_urls,
         env=plan.env,
+        local_projects=locals_,
+        sources=sources,
     )
 
 
@@ -358,23 +435,27 @@ def _install_line(backend: str, request: EnvRequest) -> str:
 def _not_installed(cell: Cell, plan: CudaPlan) -> CellResult:
     """A cell the CUDA table rules out before any download: no build exists, or no entry."""
     if plan.problem:
-        return CellResult(
-            id=cell.id,
-            axes=dict(cell.axes),
-            status="error",
-            category="cuda-table",
-            message=plan.problem,
-            hint="the CUDA table (cuda_table.yml, extended by `cuda-table:`) cannot map this "
-            "`cuda` value: add an entry for it",
+        return cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(
+                "error",
+                "cuda-table",
+                plan.problem,
+                "the CUDA table (cuda_table.yml, extended by `cuda-table:`) cannot map this "
+                "`cuda` value: add an entry for it",
+            ),
         )
-    return CellResult(
-        id=cell.id,
-        axes=dict(cell.axes),
-        status="unsupported",
-        category="no-distribution",
-        message=plan.unsupported,
-        hint="no build of it exists for this CUDA value: the combination is not offered "
-        "(the CUDA table says so; extend it with `cuda-table:` if that has changed)",
+    return cell_result(
+        cell.id,
+        cell.axes,
+        Verdict(
+            "unsupported",
+            "no-distribution",
+            plan.unsupported or "",
+            "no build of it exists for this CUDA value: the combination is not offered "
+            "(the CUDA table says so; extend it with `cuda-table:` if that has changed)",
+        ),
     )
 
 
@@ -383,7 +464,7 @@ def _run_probes(matrix: Matrix, cell: Cell, python: Path, deadline: float) -> li
     return probe_environment(
         python,
         matrix.probes,
-        dists=_axis_distributions(cell),
+        dists=_target_distributions(matrix, cell),
         imports=list(matrix.imports) if matrix.imports is not None else None,
         deadline=deadline,
         probe_args={"cuda": ["--cuda", cuda_value]} if cuda_value else None,

@@ -1,0 +1,461 @@
+"""The one pipeline: a selection of cells, run in parallel, published, judged.
+
+Every front door calls it: `compat-matrix run`, a noxfile's `compat_matrix.nox.register` (each
+`cell(<id>)` session runs its cell through here, `probe` publishes and judges) and the GitHub
+Action's `probe` and `publish` steps. So missing cells, `--resume`, expectations and the exit
+status are the same whichever door a run came through.
+
+Run options are declared once, here (`add_run_options`, `resolve_options`). Each is taken from,
+first to last: the command line (or the words after `nox ... --`), then its `COMPAT_*`
+environment variable, then the matrix file (which gives `timeout:` and `backend:`), then the
+default:
+
+- matrix file: `MATRIX`, `$COMPAT_MATRIX`, else `./compat.yml`, else the packaged default;
+- report directory: `-o DIR`, `$COMPAT_REPORT_DIR`, else `./compat-report`;
+- environments: `$COMPAT_ENV_DIR`, else `./.nox/compat-envs`;
+- cells at once: `-j N`, `$COMPAT_JOBS`, else every core;
+- keep unchanged cells: `--resume`, `$COMPAT_RESUME=1`, else off;
+- cells: `--cells SELECTION`, `$COMPAT_CELLS`, else every cell;
+- GPU / CPU runner's share: `--gpu-only` / `--cpu-only`, else every cell.
+
+An unknown option is a usage error (exit status 2), after `--` in nox too. Exit status: 0 when
+every cell met its expectation, 1 when a cell failed or missed its expectation, 2 when the
+matrix names a package or version that does not exist (a typo is not a verdict), 3 when a cell
+had infrastructure trouble.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TextIO
+
+from compat_matrix.build import pythons
+from compat_matrix.build.cuda import needs_gpu
+from compat_matrix.errors import UsageError
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.select import select_cells
+from compat_matrix.probe.verdicts import EXIT_USAGE
+from compat_matrix.reports import render_terminal
+from compat_matrix.reports._verdicts import one_line
+from compat_matrix.reports.gate import gate_exit_status
+from compat_matrix.reports.publish import Published, publish_run
+from compat_matrix.run.cell import RunSettings, missing_result, run_cell
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from compat_matrix.matrix.model import Cell, Matrix
+    from compat_matrix.reports.baseline import BaselineDiff
+    from compat_matrix.reports.gate import FailOn
+    from compat_matrix.results import CellResult
+
+__all__ = [
+    "NOT_A_VERDICT",
+    "Progress",
+    "RunOptions",
+    "RunOutcome",
+    "add_run_options",
+    "default_matrix",
+    "load_selection",
+    "packaged_matrix",
+    "parse_run_options",
+    "render_outcome",
+    "resolve_options",
+    "run_exit_status",
+    "run_pipeline",
+    "runner_selects",
+    "terminal_width",
+]
+
+Runner = Literal["all", "gpu", "cpu"]
+
+#: Error categories that mean the matrix itself is wrong (exit status 2, like a bad file).
+NOT_A_VERDICT = frozenset({"no-such-package", "no-such-version"})
+
+DEFAULT_MATRIX_NAME = "compat.yml"
+DEFAULT_REPORT_DIR = "compat-report"
+DEFAULT_ENV_DIR = Path(".nox") / "compat-envs"
+#: At most one intermediate publish per this many seconds (the final one always happens).
+_PUBLISH_EVERY_S = 2.0
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Every option of a run, resolved once into plain data (see the module docstring)."""
+
+    matrix: Path
+    report_dir: Path
+    env_root: Path
+    jobs: int
+    resume: bool = False
+    cells: str = ""
+    runner: Runner = "all"
+
+
+def packaged_matrix() -> Path:
+    """The default matrix shipped inside the package (`matrix/default.yml` in the sources)."""
+    spec = importlib.util.find_spec("compat_matrix.matrices")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / "default.yml"
+        if candidate.is_file():
+            return candidate
+    return Path(__file__).resolve().parents[2] / "matrix" / "default.yml"  # pragma: no cover
+
+
+def default_matrix(cwd: Path, env: Mapping[str, str]) -> Path:
+    """`$COMPAT_MATRIX`, else `compat.yml` in `cwd`, else the packaged default matrix."""
+    if env.get("COMPAT_MATRIX"):
+        return Path(env["COMPAT_MATRIX"])
+    local = cwd / DEFAULT_MATRIX_NAME
+    return local if local.is_file() else packaged_matrix()
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of cells >= 1, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> None:
+    """Declare the run options on `parser` (`compat-matrix run`, and nox's `--` words)."""
+    if matrix:
+        parser.add_argument(
+            "matrix",
+            nargs="?",
+            metavar="MATRIX",
+            help="the matrix file (default: $COMPAT_MATRIX, ./compat.yml, the packaged default)",
+        )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="report directory (default: $COMPAT_REPORT_DIR or compat-report)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        metavar="N",
+        help="cells at once (default: $COMPAT_JOBS or every core)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="keep finished cells whose inputs (local sources included) are unchanged",
+    )
+    parser.add_argument(
+        "--cells", metavar="SELECTION", help="only these cell ids or patterns (py3.11-*)"
+    )
+    parser.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
+    parser.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are UsageErrors (exit status 2, no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    msg = f"{name} must be 1/true or 0/false, not {env[name]!r}"
+    raise UsageError(msg)
+
+
+def resolve_options(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    matrix: Path | None = None,
+) -> RunOptions:
+    """Command line, then `COMPAT_*`, then defaults; relative paths are relative to `cwd`.
+
+    `matrix` is the front door's own default (a noxfile's `register("compat.yml")`); the
+    command line and `$COMPAT_MATRIX` still win over it.
+    """
+    if getattr(args, "matrix", None):
+        path = Path(args.matrix)
+    elif env.get("COMPAT_MATRIX"):
+        path = Path(env["COMPAT_MATRIX"])
+    elif matrix is not None:
+        path = matrix
+    else:
+        path = default_matrix(cwd, env)
+    report = args.output or env.get("COMPAT_REPORT_DIR") or DEFAULT_REPORT_DIR
+    envs = env.get("COMPAT_ENV_DIR") or DEFAULT_ENV_DIR
+    if args.jobs is not None:
+        jobs = args.jobs
+    elif env.get("COMPAT_JOBS"):
+        try:
+            jobs = _positive(env["COMPAT_JOBS"])
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"COMPAT_JOBS: {exc}") from None
+    else:
+        jobs = os.cpu_count() or 1
+    resume = args.resume if args.resume is not None else _flag(env, "COMPAT_RESUME")
+    cells = args.cells if args.cells is not None else env.get("COMPAT_CELLS", "")
+    if args.gpu_only and args.cpu_only:
+        msg = "--gpu-only and --cpu-only exclude each other: give one (or neither for all cells)"
+        raise UsageError(msg)
+    runner: Runner = "gpu" if args.gpu_only else "cpu" if args.cpu_only else "all"
+    return RunOptions(
+        matrix=_absolute(cwd, path),
+        report_dir=_absolute(cwd, Path(report)),
+        env_root=_absolute(cwd, Path(envs)),
+        jobs=jobs,
+        resume=resume,
+        cells=cells,
+        runner=runner,
+    )
+
+
+def _absolute(cwd: Path, path: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else (cwd / path).absolute()
+
+
+def parse_run_options(
+    words: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    prog: str,
+    matrix: Path | None = None,
+) -> RunOptions:
+    """Parse run options from `words` (no MATRIX): the words after `nox ... --`.
+
+    An unknown word is a UsageError, never ignored.
+    """
+    parser = _Parser(prog=prog, add_help=False)
+    add_run_options(parser, matrix=False)
+    return resolve_options(parser.parse_args(list(words)), env, cwd, matrix=matrix)
+
+
+def runner_selects(cell: Cell, runner: Runner) -> bool:
+    """Whether a `--gpu-only` / `--cpu-only` / plain run runs `cell`."""
+    if runner == "gpu":
+        return needs_gpu(cell.axes)
+    if runner == "cpu":
+        return not needs_gpu(cell.axes)
+    return True
+
+
+def load_selection(options: RunOptions) -> tuple[Matrix, list[Cell]]:
+    """The matrix, and the cells this run covers: `cells` selection, then the runner's share."""
+    try:
+        matrix = load_matrix(options.matrix)
+    except OSError as exc:
+        msg = f"cannot read matrix {options.matrix}: {exc.strerror}"
+        raise UsageError(msg) from None
+    cells = select_cells(expand(matrix), options.cells)
+    return matrix, [cell for cell in cells if runner_selects(cell, options.runner)]
+
+
+def run_exit_status(
+    results: Sequence[CellResult],
+    diff: BaselineDiff | None = None,
+    fail_on: FailOn = "error",
+) -> int:
+    """The run's exit status: 2 for a package or version that does not exist, else the gate's.
+
+    A cell whose `expect:` entry accepts the error (a deliberate typo in a test matrix) does
+    not count.
+    """
+    if fail_on != "never" and any(
+        r.status == "error"
+        and r.category in NOT_A_VERDICT
+        and not (r.expectation is not None and r.expectation.met)
+        for r in results
+    ):
+        return EXIT_USAGE
+    return gate_exit_status(results, diff, fail_on)
+
+
+def finished_line(result: CellResult, done: int, total: int) -> str:
+    """`[k/N] <id>: <status> (<category>) <message>`: one finished cell, on one line."""
+    line = f"[{done}/{total}] {result.id}: {result.status}"
+    if result.category:
+        line += f" ({result.category})"
+    if result.message:
+        line += f" {one_line(result.message, 200)}"
+    return line
+
+
+class Progress:
+    """Cells done / total as they end: a live line in a terminal, else one line per cell."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, *, live: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.total = total
+        self.done = 0
+        self.running: dict[str, float] = {}
+        self.started_at = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Progress:
+        if self.live:
+            self._thread = threading.Thread(target=self._tick, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            self._clear()
+
+    def started(self, cell_id: str) -> None:
+        with self._lock:
+            self.running[cell_id] = time.monotonic()
+
+    def finished(self, result: CellResult) -> None:
+        with self._lock:
+            self.running.pop(result.id, None)
+            self.done += 1
+            self._clear()
+            line = finished_line(result, self.done, self.total)
+            if self.live:  # a terminal: one screen line per cell, never wrapped
+                line = one_line(line, max(shutil.get_terminal_size().columns - 1, 20))
+            self.stream.write(line + "\n")
+            self._draw()
+            self.stream.flush()
+
+    def status_line(self, width: int) -> str:
+        """`[k/N] 12s running: a, b (+3)`, cut to `width`."""
+        elapsed = int(time.monotonic() - self.started_at)
+        head = f"[{self.done}/{self.total}] {elapsed // 60}:{elapsed % 60:02d}"
+        names = sorted(self.running, key=self.running.__getitem__)
+        text = f"{head} running: {', '.join(names)}" if names else head
+        return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+    def _tick(self) -> None:  # pragma: no cover - a terminal loop
+        while not self._stop.wait(0.5):
+            with self._lock:
+                self._clear()
+                self._draw()
+                self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.live:
+            self.stream.write("\r\x1b[K")
+
+    def _draw(self) -> None:
+        if self.live:
+            width = shutil.get_terminal_size().columns
+            self.stream.write(self.status_line(max(width - 1, 20)))
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a front door needs: the published results, what was missing, the exit status."""
+
+    published: Published
+    exit_status: int
+
+    @property
+    def results(self) -> list[CellResult]:
+        return self.published.results
+
+    @property
+    def missing(self) -> list[str]:
+        return self.published.missing
+
+
+def run_pipeline(
+    matrix: Matrix,
+    cells: Sequence[Cell],
+    options: RunOptions,
+    *,
+    report_cells: Sequence[Cell] | None = None,
+    final: bool = True,
+    progress: Progress | None = None,
+    baseline: Path | None = None,
+    fail_on: FailOn = "error",
+) -> RunOutcome:
+    """Run `cells` (`options.jobs` at once), each result written as it ends; publish; judge.
+
+    The report covers `report_cells` (default: `cells`) in job order. `final` says the run is
+    over: a covered cell without a result is then `error`/`missing`. A nox `cell(<id>)`
+    session runs one cell with `final=False` (the others may still be running); `probe` runs
+    none with `final=True`.
+    """
+    covered = list(report_cells) if report_cells is not None else list(cells)
+    settings = RunSettings(
+        report_dir=options.report_dir, env_root=options.env_root, resume=options.resume
+    )
+    if cells:
+        interpreters = pythons.discover()
+        last_publish = time.monotonic()
+        with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(cells)))) as pool:
+            pending: dict[Future[CellResult], Cell] = {}
+            queue = list(cells)
+            try:
+                while queue or pending:
+                    while queue and len(pending) < options.jobs:
+                        cell = queue.pop(0)
+                        if progress is not None:
+                            progress.started(cell.id)
+                        pending[pool.submit(run_cell, matrix, cell, settings, interpreters)] = cell
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        pending.pop(future)
+                        if progress is not None:
+                            progress.finished(future.result())
+                    if time.monotonic() - last_publish >= _PUBLISH_EVERY_S and (queue or pending):
+                        publish_run(options.report_dir, matrix.name, covered)
+                        last_publish = time.monotonic()
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                publish_run(options.report_dir, matrix.name, covered)
+                raise
+    published = publish_run(
+        options.report_dir,
+        matrix.name,
+        covered,
+        missing=(lambda cell: missing_result(matrix, cell)) if final else None,
+        baseline=baseline,
+    )
+    return RunOutcome(published, run_exit_status(published.results, published.diff, fail_on))
+
+
+def render_outcome(outcome: RunOutcome, *, color: bool, width: int | None = None) -> str:
+    """The verdict table, then where the report is and what was missing: every door's ending."""
+    text = render_terminal(outcome.results, color=color, width=width)
+    missing = len(outcome.missing)
+    text += f"report: {outcome.published.paths.markdown.parent}"
+    if missing:
+        text += f" ({missing} cells had no result: error/missing)"
+    return text + f"\nexit status {outcome.exit_status}\n"
+
+
+def terminal_width(stream: TextIO) -> int | None:
+    """The terminal's width when `stream` is one, else None (a log: no cutting)."""
+    return shutil.get_terminal_size().columns if stream.isatty() else None
