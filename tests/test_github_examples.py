@@ -431,3 +431,36 @@ def test_a_cell_for_another_platform_is_named_as_such() -> None:
     assert other_platform_reason(None, here) is None
     reason = other_platform_reason("macos-15", here)
     assert reason == "this cell runs on macos-15 (macOS arm64); this machine is Linux x86_64"
+
+
+@pytest.mark.slow
+def test_a_local_run_skips_cells_for_another_platform(tmp_path) -> None:
+    """One real cell runs here (Linux x86-64 runner label); its macOS twin is skip/other-platform."""
+    (tmp_path / "compat.yml").write_text(
+        textwrap.dedent(
+            """
+            matrix:
+              os: [ubuntu-24.04, macos-15]
+              python: ["3.11"]
+              six: ["1.16.0"]
+            """
+        ),
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "compat_matrix", "run", "compat.yml", "-o", "out"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "out" / "compat.json").read_text(encoding="utf-8"))
+    by_os = {cell["axes"]["os"]: cell for cell in report["cells"]}
+    assert by_os["ubuntu-24.04"]["status"] == "pass"
+    assert by_os["ubuntu-24.04"]["resolved"]["six"] == "1.16.0"
+    macos = by_os["macos-15"]
+    assert (macos["status"], macos["category"]) == ("skip", "other-platform")
+    assert "macos-15 (macOS arm64)" in macos["message"]
+    assert "plan --github" in macos["hint"]

@@ -27,6 +27,7 @@ from compat_matrix.build.backends import (
     source_digest,
 )
 from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell
+from compat_matrix.build.platforms import other_platform_reason
 from compat_matrix.build.requirements import (
     NOT_PACKAGES,
     conda_python_specs,
@@ -279,6 +280,18 @@ def _run(
     interpreters: Sequence[pythons.Interpreter],
 ) -> CellResult:
     conda = matrix.backend == "micromamba"
+    elsewhere = other_platform_reason(cell.os)
+    if elsewhere is not None:
+        return cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(
+                "skip",
+                "other-platform",
+                elsewhere,
+                f"run it on a {cell.os} runner: `compat-matrix plan --github` routes it there",
+            ),
+        )
     if interpreter is None and not conda:
         return cell_result(
             cell.id,
