@@ -111,7 +111,7 @@ def packaged_matrix() -> Path:
         candidate = Path(location) / "default.yml"
         if candidate.is_file():
             return candidate
-    return Path(__file__).resolve().parents[2] / "matrix" / "default.yml"  # pragma: no cover
+    return Path(__file__).resolve().parents[3] / "matrix" / "default.yml"  # pragma: no cover
 
 
 def default_matrix(cwd: Path, env: Mapping[str, str]) -> Path:
