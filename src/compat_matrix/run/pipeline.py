@@ -44,6 +44,7 @@ from compat_matrix.errors import UsageError
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
 from compat_matrix.matrix.select import select_cells
+from compat_matrix.matrix.yamlfile import DEFAULT_LIMITS, Limits
 from compat_matrix.probe.verdicts import EXIT_USAGE
 from compat_matrix.reports import render_terminal
 from compat_matrix.reports._verdicts import one_line
@@ -67,6 +68,7 @@ __all__ = [
     "add_run_options",
     "default_matrix",
     "load_selection",
+    "max_cells",
     "packaged_matrix",
     "parse_run_options",
     "render_outcome",
@@ -102,6 +104,8 @@ class RunOptions:
     resume: bool = False
     cells: str = ""
     runner: Runner = "all"
+    #: The most cells a matrix may expand to (`--max-cells`, `$COMPAT_MAX_CELLS`).
+    max_cells: int = DEFAULT_LIMITS.max_cells
 
 
 def packaged_matrix() -> Path:
@@ -164,6 +168,13 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
     parser.add_argument(
         "--cells", metavar="SELECTION", help="only these cell ids or patterns (py3.11-*)"
     )
+    parser.add_argument(
+        "--max-cells",
+        type=_positive,
+        metavar="N",
+        help=f"refuse a matrix of more cells (default: $COMPAT_MAX_CELLS or "
+        f"{DEFAULT_LIMITS.max_cells:,})",
+    )
     parser.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
     parser.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
 
@@ -216,6 +227,7 @@ def resolve_options(
             raise UsageError(f"COMPAT_JOBS: {exc}") from None
     else:
         jobs = os.cpu_count() or 1
+    limit = max_cells(args.max_cells, env)
     resume = args.resume if args.resume is not None else _flag(env, "COMPAT_RESUME")
     cells = args.cells if args.cells is not None else env.get("COMPAT_CELLS", "")
     if args.gpu_only and args.cpu_only:
@@ -230,7 +242,22 @@ def resolve_options(
         resume=resume,
         cells=cells,
         runner=runner,
+        max_cells=limit,
     )
+
+
+def max_cells(given: int | None, env: Mapping[str, str]) -> int:
+    """The cell limit: `--max-cells`, else `$COMPAT_MAX_CELLS`, else the default (10,000)."""
+    if given is not None:
+        if given < 1:
+            raise UsageError("--max-cells must be a positive whole number")
+        return given
+    if env.get("COMPAT_MAX_CELLS"):
+        try:
+            return _positive(env["COMPAT_MAX_CELLS"])
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"COMPAT_MAX_CELLS: {exc}") from None
+    return DEFAULT_LIMITS.max_cells
 
 
 def _absolute(cwd: Path, path: Path) -> Path:
@@ -267,7 +294,7 @@ def runner_selects(cell: Cell, runner: Runner) -> bool:
 def load_selection(options: RunOptions) -> tuple[Matrix, list[Cell]]:
     """The matrix, and the cells this run covers: `cells` selection, then the runner's share."""
     try:
-        matrix = load_matrix(options.matrix)
+        matrix = load_matrix(options.matrix, Limits(max_cells=options.max_cells))
     except OSError as exc:
         msg = f"cannot read matrix {options.matrix}: {exc.strerror}"
         raise UsageError(msg) from None
