@@ -26,11 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from .install_errors import InstallFailure, classify_micromamba, classify_pip, classify_uv
+from .install_errors import (
+    InstallFailure,
+    Resolution,
+    classify_micromamba,
+    classify_pip,
+    classify_uv,
+    refine_install_failure,
+)
+from .package_index import PackageIndex, index_urls_from_env
 from .pythons import Interpreter
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 __all__ = [
     "BACKEND_CLASSES",
@@ -48,7 +56,9 @@ __all__ = [
     "find_micromamba",
     "find_uv",
     "get_backend",
+    "package_index",
     "parse_lock",
+    "resolve",
 ]
 
 _MARKER = ".compat-env.json"
@@ -312,11 +322,65 @@ class EnvBackend(ABC):
         if result.failure is not None and result.failure.retryable:
             time.sleep(_NETWORK_RETRY_DELAY_S)
             result = self._prepare(envdir, request, deadline)
+        if result.failure is not None and request.interpreter is not None:
+            result.failure = _refined(result.failure, request, deadline)
         return result
 
     @abstractmethod
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
         """One attempt at `prepare`, finishing by `deadline` (a `time.monotonic()` value)."""
+
+
+def package_index(extra_urls: Sequence[str] = ()) -> PackageIndex:
+    """The index the installers use (plus `extra_urls`), cached in compat-matrix's cache."""
+    return PackageIndex([*index_urls_from_env(), *extra_urls], cache=cache_dir() / "index")
+
+
+def resolve(requirements: Sequence[str], request: EnvRequest, *, timeout: float) -> Resolution:
+    """Whether `requirements` resolve for the request's Python (`uv pip compile`, no install).
+
+    Undecided (`ok` None) when there is no interpreter, the index is unreachable, or time ran
+    out.
+    """
+    if request.interpreter is None or timeout <= 0:
+        return Resolution(None)
+    argv = [
+        find_uv() or "uv",
+        "pip",
+        "compile",
+        "-",
+        "--quiet",
+        "--no-header",
+        "--python",
+        str(request.interpreter.path),
+        *request.binary_args(),
+        *request.index_args("uv"),
+    ]
+    try:
+        status, output = _run(argv, stdin="\n".join(requirements) + "\n", timeout=timeout)
+    except _Timeout:
+        return Resolution(None)
+    if status == 0:
+        return Resolution(True, parse_lock(output))
+    failure = classify_uv(output, only_binary=request.only_binary)
+    return Resolution(False if failure.status in ("conflict", "unsupported") else None)
+
+
+def _refined(failure: InstallFailure, request: EnvRequest, deadline: float) -> InstallFailure:
+    """The installer's classification, completed by what the index says (typos, hints)."""
+    interpreter = request.interpreter
+    if interpreter is None:
+        return failure
+    return refine_install_failure(
+        failure,
+        request.requirements,
+        interpreter.version + ("t" if interpreter.free_threaded else ""),
+        only_binary=request.only_binary,
+        index=package_index(request.index_urls),
+        resolve=lambda reqs: resolve(
+            reqs, request, timeout=min(120.0, deadline - time.monotonic())
+        ),
+    )
 
 
 def find_uv() -> str | None:
