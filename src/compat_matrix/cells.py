@@ -21,6 +21,7 @@ from . import pythons
 from .cuda import CudaPlan, cuda_resolved, plan_cell, table_for
 from .environments import DEFAULT_CHANNELS, EnvRequest, conda_lock_records, get_backend, parse_lock
 from .errors import MatrixError
+from .hints import HintContext, checked_hint
 from .probing import run_probe
 from .requirements import (
     NOT_PACKAGES,
@@ -276,7 +277,7 @@ def _run(
         )
     findings: list[ProbeResult] = [r for run in runs for r in run.results]
     verdict = cell_verdict(findings)
-    return CellResult(
+    result = CellResult(
         id=cell.id,
         axes=dict(cell.axes),
         status=verdict.status,
@@ -290,6 +291,8 @@ def _run(
         lock=lock_rel,
         gpu_unverified=verdict.gpu_unverified,
     )
+    result.hint = checked_hint(result, HintContext(request))
+    return result
 
 
 def _request(

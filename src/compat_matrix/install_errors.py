@@ -156,7 +156,7 @@ def classify_uv(output: str, *, only_binary: bool) -> InstallFailure:
     message = uv_reason(output)
     if _UV_NO_DIST.search(output):
         hint = "no distribution matches this Python/platform: the combination is not offered" + (
-            " as wheels (set only-binary: false to try building from source)" if only_binary else ""
+            " as wheels" if only_binary else ""
         )
         return InstallFailure("unsupported", "no-distribution", message, hint)
     if _NETWORK.search(output):
