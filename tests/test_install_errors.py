@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.environments import (
-    EnvRequest,
-    UvBackend,
-    VenvBackend,
-    package_index,
-    resolve,
-)
+from compat_matrix.cells import RunSettings, run_cell
+from compat_matrix.environments import EnvRequest, package_index, resolve
 from compat_matrix.install_errors import (
     InstallFailure,
     classify_pip,
@@ -21,7 +16,9 @@ from compat_matrix.install_errors import (
     refine_install_failure,
     shorten,
 )
+from compat_matrix.matrix import Cell, Matrix
 from compat_matrix.package_index import PackageIndex
+from compat_matrix.results import CellResult
 
 UNREACHABLE = "http://127.0.0.1:9/simple"
 
@@ -136,13 +133,15 @@ def test_unknown_failure_is_an_install_error_not_a_verdict() -> None:
 
 # -- the index decides: a typo is not a verdict ----------------------------------------------
 
-BACKENDS = [UvBackend, VenvBackend]
+BACKENDS = ["uv", "venv"]
 
 
-def _prepare(backend: type[UvBackend | VenvBackend], tmp_path: Path, python, *reqs: str):
-    env = backend().prepare(tmp_path / backend.name, EnvRequest(python, reqs), timeout=600)
-    assert env.failure is not None
-    return env.failure
+def _cell(backend: str, tmp_path: Path, interpreters, python: str, **axes: str) -> CellResult:
+    """Run one matrix cell through the cell pipeline, as `compat-matrix run` does."""
+    matrix = Matrix(path=tmp_path / "compat.yml", name="t", backend=backend)
+    cell = Cell("c", {"python": python, **axes})
+    settings = RunSettings(report_dir=tmp_path / "report", env_root=tmp_path / "envs")
+    return run_cell(matrix, cell, settings, interpreters)
 
 
 @pytest.fixture(autouse=True)
@@ -151,12 +150,13 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("typo", "meant"), [("numpyy", "numpy"), ("pandsa", "pandas")])
 def test_a_package_that_does_not_exist_is_an_error_naming_the_close_ones(
-    backend, typo: str, meant: str, tmp_path: Path, python_for
+    backend, typo: str, meant: str, tmp_path: Path, interpreters, python_for
 ) -> None:
-    failure = _prepare(backend, tmp_path, python_for("3.11"), f"{typo}==2.0.3", "six==1.16.0")
+    python_for("3.11")
+    failure = _cell(backend, tmp_path, interpreters, "3.11", **{typo: "2.0.3", "six": "1.16.0"})
     assert (failure.status, failure.category) == ("error", "no-such-package")
     assert f"{typo} does not exist on the package index (https://pypi.org/simple/)" in (
         failure.message
@@ -165,23 +165,25 @@ def test_a_package_that_does_not_exist_is_an_error_naming_the_close_ones(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_version_never_released_is_an_error_naming_the_near_ones(
-    backend, tmp_path: Path, python_for
+    backend, tmp_path: Path, interpreters, python_for
 ) -> None:
-    failure = _prepare(backend, tmp_path, python_for("3.11"), "numpy==1.99.0")
+    python_for("3.11")
+    failure = _cell(backend, tmp_path, interpreters, "3.11", numpy="1.99.0")
     assert (failure.status, failure.category) == ("error", "no-such-version")
     assert failure.message == "numpy 1.99.0 was never released"
     assert "the nearest releases are 1.26.3, 1.26.4, 2.0.0, 2.0.1" in failure.hint
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_requires_python_names_what_the_release_needs_and_the_newest_for_this_python(
-    backend, tmp_path: Path, python_for
+    backend, tmp_path: Path, interpreters, python_for
 ) -> None:
     """numpy 2.2.6 exists but needs Python >=3.10: still `unsupported`, not a typo."""
-    failure = _prepare(backend, tmp_path, python_for("3.9"), "numpy==2.2.6")
+    python_for("3.9")
+    failure = _cell(backend, tmp_path, interpreters, "3.9", numpy="2.2.6")
     assert (failure.status, failure.category) == ("unsupported", "no-distribution")
     assert failure.hint == (
         "numpy 2.2.6 needs Python >=3.10; numpy 2.0.2 is the newest for 3.9 (verified: resolves)"
@@ -190,11 +192,12 @@ def test_requires_python_names_what_the_release_needs_and_the_newest_for_this_py
 
 @pytest.mark.slow
 def test_a_conflict_names_the_clashing_requirement_and_a_version_that_meets_it(
-    tmp_path: Path, python_for
+    tmp_path: Path, interpreters, python_for
 ) -> None:
     """tensorflow-cpu 2.17.1 declares numpy<2.0.0 (resolution only: nothing is installed)."""
-    failure = _prepare(
-        UvBackend, tmp_path, python_for("3.11"), "tensorflow-cpu==2.17.1", "numpy==2.2.6"
+    python_for("3.11")
+    failure = _cell(
+        "uv", tmp_path, interpreters, "3.11", **{"tensorflow-cpu": "2.17.1", "numpy": "2.2.6"}
     )
     assert (failure.status, failure.category) == ("conflict", "resolution-conflict")
     assert failure.hint.startswith("tensorflow-cpu 2.17.1 requires numpy<2.0.0,>=1.23.5")

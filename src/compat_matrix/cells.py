@@ -21,7 +21,7 @@ from . import pythons
 from .cuda import CudaPlan, cuda_resolved, plan_cell, table_for
 from .environments import DEFAULT_CHANNELS, EnvRequest, conda_lock_records, get_backend, parse_lock
 from .errors import MatrixError
-from .hints import HintContext, checked_hint
+from .hints import HintContext, checked_failure, checked_hint
 from .probing import run_probe
 from .requirements import (
     NOT_PACKAGES,
@@ -228,6 +228,7 @@ def _run(
     write_atomic(settings.report_dir / lock_rel, env.lock_text or "")
     log = [_install_line(backend.name, request), env.log]
     if env.failure is not None:
+        env.failure = checked_failure(env.failure, HintContext(request))
         write_atomic(settings.report_dir / "logs" / f"{cell.id}.log", "\n".join(log))
         return CellResult(
             id=cell.id,

@@ -32,7 +32,6 @@ from .install_errors import (
     classify_micromamba,
     classify_pip,
     classify_uv,
-    refine_install_failure,
 )
 from .package_index import PackageIndex, index_urls_from_env
 from .pythons import Interpreter
@@ -322,8 +321,6 @@ class EnvBackend(ABC):
         if result.failure is not None and result.failure.retryable:
             time.sleep(_NETWORK_RETRY_DELAY_S)
             result = self._prepare(envdir, request, deadline)
-        if result.failure is not None and request.interpreter is not None:
-            result.failure = _refined(result.failure, request, deadline)
         return result
 
     @abstractmethod
@@ -364,23 +361,6 @@ def resolve(requirements: Sequence[str], request: EnvRequest, *, timeout: float)
         return Resolution(True, parse_lock(output))
     failure = classify_uv(output, only_binary=request.only_binary)
     return Resolution(False if failure.status in ("conflict", "unsupported") else None)
-
-
-def _refined(failure: InstallFailure, request: EnvRequest, deadline: float) -> InstallFailure:
-    """The installer's classification, completed by what the index says (typos, hints)."""
-    interpreter = request.interpreter
-    if interpreter is None:
-        return failure
-    return refine_install_failure(
-        failure,
-        request.requirements,
-        interpreter.version + ("t" if interpreter.free_threaded else ""),
-        only_binary=request.only_binary,
-        index=package_index(request.index_urls),
-        resolve=lambda reqs: resolve(
-            reqs, request, timeout=min(120.0, deadline - time.monotonic())
-        ),
-    )
 
 
 def find_uv() -> str | None:

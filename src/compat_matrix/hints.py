@@ -8,8 +8,8 @@ cell's Python: a suggestion that resolves says "(verified: resolves)", one the r
 is dropped, and one that could not be checked says "(unverified)". "Build from source" stays
 only when a source distribution exists. An import of a submodule that a declared dependency
 only added later (numpy.exceptions in numpy 1.25) is named as such, with the lower bound that
-fixes it. Installation failures are checked where they are classified
-(`install_errors.refine_install_failure`); this module handles installed cells.
+fixes it. `checked_failure` does the same for a cell that did not install (typos,
+Requires-Python, clashing pins; see `install_errors.refine_install_failure`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from .environments import package_index, resolve
-from .install_errors import Resolution
+from .install_errors import InstallFailure, Resolution, refine_install_failure
 from .package_index import IndexUnavailable, PackageIndex, Project, ReleaseFile
 
 if TYPE_CHECKING:
@@ -33,7 +33,13 @@ if TYPE_CHECKING:
     from .environments import EnvRequest
     from .results import CellResult, ProbeResult
 
-__all__ = ["HintContext", "checked_hint", "module_added_hint"]
+__all__ = [
+    "HintContext",
+    "checked_failure",
+    "checked_hint",
+    "first_release_with",
+    "module_added_hint",
+]
 
 VERIFIED = "(verified: resolves)"
 UNVERIFIED = "(unverified)"
@@ -81,6 +87,29 @@ def _name(requirement: str) -> str:
         return canonicalize_name(Requirement(requirement).name)
     except InvalidRequirement:
         return ""
+
+
+def checked_failure(failure: InstallFailure, context: HintContext) -> InstallFailure:
+    """A cell's install failure, completed by the index: typos become `error`
+    (no-such-package, no-such-version) and hints name a release that resolves; never raises.
+
+    Only for a matrix's own requirements (what a person typed): what-if's pins of a whole
+    environment are not typos, so it keeps the installer's classification.
+    """
+    interpreter = context.request.interpreter
+    if interpreter is None:
+        return failure
+    try:
+        return refine_install_failure(
+            failure,
+            context.request.requirements,
+            interpreter.version + ("t" if interpreter.free_threaded else ""),
+            only_binary=context.request.only_binary,
+            index=context.package_index(),
+            resolve=context.resolve,
+        )
+    except Exception:  # noqa: BLE001 - a hint check must never cost the cell its verdict
+        return failure
 
 
 def checked_hint(result: CellResult, context: HintContext) -> str:
