@@ -13,9 +13,9 @@ import pytest
 
 from compat_matrix.cells import RunSettings, run_cell
 from compat_matrix.environments import EnvRequest, package_index
-from compat_matrix.hints import HintContext, checked_hint, first_release_with
+from compat_matrix.hints import HintContext, checked_failure, checked_hint, first_release_with
+from compat_matrix.install_errors import InstallFailure
 from compat_matrix.matrix import Cell, Matrix
-from compat_matrix.package_index import PackageIndex
 from compat_matrix.results import CellResult, ProbeResult
 
 pytestmark = pytest.mark.slow
@@ -97,12 +97,19 @@ def test_the_first_release_with_a_module_is_found_from_wheel_file_lists() -> Non
     assert first == Version("1.25.0")
 
 
-def test_offline_hints_say_unverified_and_never_crash(python_for, tmp_path: Path) -> None:
+def test_offline_hints_say_unverified_and_never_crash(
+    python_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unreachable index (for uv and for look-ups alike): nothing is verified, nothing lost."""
+    monkeypatch.setenv("UV_INDEX_URL", "http://127.0.0.1:9/simple/")
     request = EnvRequest(python_for("3.11"), ("numpy==1.26.4",))
-    offline = PackageIndex(["http://127.0.0.1:9/simple/"], cache=tmp_path, timeout=2)
+    context = HintContext(request)
+    result = _failed("h5py broke: upgrade numpy>=2.0")
+    assert checked_hint(result, context) == "h5py broke: upgrade numpy>=2.0 (unverified)"
     result = _failed("reinstall h5py (it is broken)")
-    context = HintContext(request, index=offline)
     assert checked_hint(result, context) == "reinstall h5py (it is broken) (unverified)"
+    failure = InstallFailure("unsupported", "no-distribution", "no usable wheels", "not offered")
+    assert checked_failure(failure, context) == failure
 
 
 MYPKG = {

@@ -115,6 +115,19 @@ def test_pip_resolution_impossible_is_a_conflict(python_for) -> None:
     failure = classify_pip(output, only_binary=True)
     assert (failure.status, failure.category) == ("conflict", "resolution-conflict")
     assert "pandas 2.2.3 depends on numpy" in failure.message
+    request = EnvRequest(python_for("3.10"), ("numpy==1.21.6", "pandas==2.2.3"))
+    refined = refine_install_failure(
+        failure,
+        request.requirements,
+        "3.10.13",
+        only_binary=True,
+        index=package_index(),
+        resolve=lambda reqs: resolve(reqs, request, timeout=120),
+    )
+    assert refined.hint == (
+        "pandas 2.2.3 requires numpy>=1.22.4, which excludes numpy==1.21.6; "
+        "numpy 2.2.6 satisfies it (verified: resolves)"
+    )
 
 
 def test_shorten_keeps_errors_and_causes_and_drops_ansi_and_noise() -> None:

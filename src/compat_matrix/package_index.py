@@ -53,6 +53,10 @@ _PROJECT_TTL_S = 600.0
 _TIMEOUT_S = 15.0
 #: How much of a wheel's tail one range request reads: the central directory usually fits.
 _TAIL_BYTES = 256 * 1024
+#: After a host fails to answer, look-ups to it fail at once for this long, so an offline
+#: run costs one timeout, not one per cell and per name.
+_BACKOFF_S = 60.0
+_unreachable_since: dict[str, float] = {}
 
 
 class IndexUnavailable(Exception):
@@ -227,7 +231,7 @@ class PackageIndex:
                 raise _NotFound(url) from exc
             raise IndexUnavailable(f"{url}: HTTP {exc.code}") from exc
         except (OSError, ValueError) as exc:
-            raise IndexUnavailable(f"{url}: {exc}") from exc
+            raise _down(url, exc) from exc
 
     def _range(self, url: str, spec: str) -> tuple[bytes, int]:
         """Bytes `spec` (`-N` or `A-B`) of `url` and the file's total size."""
@@ -235,13 +239,16 @@ class PackageIndex:
             with urllib.request.urlopen(  # noqa: S310 - _request allows http(s) only
                 _request(url, {"Range": f"bytes={spec}"}), timeout=self.timeout
             ) as response:
+                if response.status != 206:  # the whole file is coming: never read a wheel
+                    msg = f"{url}: the server ignores range requests"
+                    raise IndexUnavailable(msg)
                 data = response.read()
                 total = response.headers.get("Content-Range", "").rpartition("/")[2]
                 return data, int(total) if total.isdigit() else len(data)
         except urllib.error.HTTPError as exc:
             raise IndexUnavailable(f"{url}: HTTP {exc.code}") from exc
         except (OSError, ValueError) as exc:
-            raise IndexUnavailable(f"{url}: {exc}") from exc
+            raise _down(url, exc) from exc
 
     def _cache_file(self, kind: str, url: str) -> Path | None:
         if self.cache is None:
@@ -278,9 +285,20 @@ class _NotFound(Exception):
     pass
 
 
+def _down(url: str, exc: Exception) -> IndexUnavailable:
+    """Remember that `url`'s host did not answer; the error to raise."""
+    _unreachable_since[urllib.parse.urlsplit(url).netloc] = time.monotonic()
+    return IndexUnavailable(f"{url}: {exc}")
+
+
 def _request(url: str, headers: dict[str, str]) -> urllib.request.Request:
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
         msg = f"{url}: only http(s) indexes are looked up"
+        raise IndexUnavailable(msg)
+    since = _unreachable_since.get(parts.netloc)
+    if since is not None and time.monotonic() - since < _BACKOFF_S:
+        msg = f"{parts.netloc} did not answer a moment ago"
         raise IndexUnavailable(msg)
     return urllib.request.Request(  # noqa: S310 - scheme checked above
         url, headers={"User-Agent": "compat-matrix", **headers}
