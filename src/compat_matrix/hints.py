@@ -164,7 +164,7 @@ def _check_text(result: CellResult, finding: ProbeResult | None, context: HintCo
     explanation = _explanation(hint, start)
     advice = hint[len(explanation) :]
     kept: list[str] = []
-    for alternative in _ALTERNATIVES.split(advice):
+    for alternative in _alternatives(advice):
         if not alternative.strip():
             continue
         suggested = [re.sub(r"\s+", "", m.group("req")) for m in _SUGGESTION.finditer(alternative)]
@@ -178,6 +178,19 @@ def _check_text(result: CellResult, finding: ProbeResult | None, context: HintCo
     if not kept:
         return _refused(explanation)
     return explanation + ", or ".join(kept)
+
+
+def _alternatives(advice: str) -> list[str]:
+    """The advice split at "; " and " or ", except inside parentheses ("(e.g. A or B)")."""
+    parts, start = [], 0
+    for match in _ALTERNATIVES.finditer(advice):
+        before = advice[: match.start()]
+        if before.count("(") > before.count(")"):
+            continue
+        parts.append(advice[start : match.start()])
+        start = match.end()
+    parts.append(advice[start:])
+    return parts
 
 
 def _explanation(hint: str, advice_start: int) -> str:
