@@ -75,6 +75,10 @@ def test_a_pin_that_resolves_says_so(python_for) -> None:
     assert "pin numpy<2 (e.g. numpy==1.26.4) (verified: resolves)" in checked
     assert checked.endswith("or upgrade pandas (unverified)")
 
+    fix = {"requirements": ["numpy<2"], "summary": "pin numpy<2"}
+    structured = checked_hint(_failed("anything", details={"fix": fix}), HintContext(request))
+    assert structured == "pin numpy<2 (verified: resolves)"
+
 
 def test_build_from_source_only_when_an_sdist_exists(python_for) -> None:
     """jaxlib publishes no source distribution; numpy does."""
