@@ -28,13 +28,14 @@ from .install_errors import InstallFailure, Resolution, refine_install_failure
 from .package_index import IndexUnavailable, PackageIndex, Project, ReleaseFile
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from .environments import EnvRequest
     from .results import CellResult, ProbeResult
 
 __all__ = [
     "HintContext",
+    "check_text",
     "checked_failure",
     "checked_hint",
     "first_release_with",
@@ -139,8 +140,7 @@ def _leading_finding(result: CellResult) -> ProbeResult | None:
     )
 
 
-def _fix_requirements(finding: ProbeResult | None) -> tuple[list[str], str]:
-    fix = (finding.details.get("fix") if finding else None) or {}
+def _fix_requirements(fix: object) -> tuple[list[str], str]:
     if not isinstance(fix, dict):
         return [], ""
     requirements = [str(r) for r in fix.get("requirements") or () if _name(str(r))]
@@ -148,8 +148,21 @@ def _fix_requirements(finding: ProbeResult | None) -> tuple[list[str], str]:
 
 
 def _check_text(result: CellResult, finding: ProbeResult | None, context: HintContext) -> str:
-    hint = result.hint
-    structured, summary = _fix_requirements(finding)
+    fix = finding.details.get("fix") if finding is not None else None
+    return check_text(result.hint, result.resolved, context, fix=fix)
+
+
+def check_text(
+    hint: str, resolved: Mapping[str, str], context: HintContext, *, fix: object = None
+) -> str:
+    """`hint` with each suggested requirement resolved first: refused ones dropped, the rest
+    marked "(verified: resolves)" or "(unverified)"; `fix` is a finding's `details["fix"]`.
+
+    `resolved` (the installed versions) tells which release a "build from source" is about.
+    """
+    if not hint:
+        return hint
+    structured, summary = _fix_requirements(fix)
     if structured:
         outcome = context.resolve_with(structured).ok
         if outcome is False:
@@ -170,7 +183,7 @@ def _check_text(result: CellResult, finding: ProbeResult | None, context: HintCo
         suggested = [re.sub(r"\s+", "", m.group("req")) for m in _SUGGESTION.finditer(alternative)]
         verdicts = [context.resolve_with([req]).ok for req in suggested]
         if _SOURCE_BUILD.search(alternative):
-            verdicts.append(_sdist_exists(alternative, result.resolved, context))
+            verdicts.append(_sdist_exists(alternative, resolved, context))
         if any(v is False for v in verdicts):
             continue
         check = VERIFIED if verdicts and all(verdicts) else UNVERIFIED
@@ -208,7 +221,9 @@ def _refused(explanation: str) -> str:
     return f"{prefix}: {text}" if prefix else text
 
 
-def _sdist_exists(alternative: str, resolved: dict[str, str], context: HintContext) -> bool | None:
+def _sdist_exists(
+    alternative: str, resolved: Mapping[str, str], context: HintContext
+) -> bool | None:
     """Whether the installed release of a distribution the advice names has an sdist."""
     words = {canonicalize_name(w) for w in re.findall(r"[A-Za-z][\w.-]*", alternative)}
     names = [name for name in resolved if canonicalize_name(name) in words]
