@@ -101,11 +101,13 @@ def test_the_first_release_with_a_module_is_found_from_wheel_file_lists() -> Non
     assert first == Version("1.25.0")
 
 
+@pytest.mark.parametrize("variable", ["UV_INDEX_URL", "PIP_INDEX_URL"])
 def test_offline_hints_say_unverified_and_never_crash(
-    python_for, monkeypatch: pytest.MonkeyPatch
+    variable: str, python_for, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An unreachable index (for uv and for look-ups alike): nothing is verified, nothing lost."""
-    monkeypatch.setenv("UV_INDEX_URL", "http://127.0.0.1:9/simple/")
+    """The installers' index setting is the one used; unreachable, nothing is verified."""
+    monkeypatch.delenv("UV_INDEX_URL", raising=False)
+    monkeypatch.setenv(variable, "http://127.0.0.1:9/simple/")
     request = EnvRequest(python_for("3.11"), ("numpy==1.26.4",))
     context = HintContext(request)
     result = _failed("h5py broke: upgrade numpy>=2.0")

@@ -353,6 +353,10 @@ def resolve(requirements: Sequence[str], request: EnvRequest, *, timeout: float)
         *request.binary_args(),
         *request.index_args("uv"),
     ]
+    if not (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")):
+        # A venv cell installs with pip: resolve against pip's index, as the install did.
+        pip_index = os.environ.get("PIP_INDEX_URL")
+        argv += ["--index-url", pip_index] if pip_index else []
     try:
         status, output = _run(argv, stdin="\n".join(requirements) + "\n", timeout=timeout)
     except _Timeout:
