@@ -76,11 +76,10 @@ class HintContext:
     def resolve_with(self, suggested: Sequence[str]) -> Resolution:
         """Resolve the cell's requirements with each of `suggested` replacing its name's."""
         names = {_name(r): r for r in suggested if _name(r)}
-        changed = [names.pop(_name(r), r) if _name(r) in names else r for r in self._own()]
+        changed = [
+            names.pop(_name(r), r) if _name(r) in names else r for r in self.request.requirements
+        ]
         return self.resolve([*changed, *names.values()])
-
-    def _own(self) -> list[str]:
-        return list(self.request.requirements)
 
 
 def _name(requirement: str) -> str:
@@ -116,8 +115,8 @@ def checked_failure(failure: InstallFailure, context: HintContext) -> InstallFai
 def checked_hint(result: CellResult, context: HintContext) -> str:
     """The hint to print for `result`, every suggested fix checked; never raises.
 
-    Only `fail` cells are rewritten: install failures were checked when classified, and a
-    passing cell has no hint.
+    Only `fail` cells are rewritten: a cell that did not install goes through
+    `checked_failure`, and a passing cell has no hint.
     """
     if result.status != "fail" or not result.hint:
         return result.hint
