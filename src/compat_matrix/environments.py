@@ -26,15 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from .install_errors import (
-    InstallFailure,
-    Resolution,
-    classify_micromamba,
-    classify_pip,
-    classify_uv,
-)
-from .package_index import PackageIndex, index_urls_from_env
-from .pythons import Interpreter
+from compat_matrix.install_errors import InstallFailure, Resolution, classify_micromamba, classify_pip, classify_uv
+from compat_matrix.package_index import PackageIndex, index_urls_from_env
+from compat_matrix.pythons import Interpreter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

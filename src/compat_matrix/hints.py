@@ -23,15 +23,15 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from .environments import package_index, resolve
-from .install_errors import InstallFailure, Resolution, refine_install_failure
-from .package_index import IndexUnavailable, PackageIndex, Project, ReleaseFile
+from compat_matrix.environments import package_index, resolve
+from compat_matrix.install_errors import InstallFailure, Resolution, refine_install_failure
+from compat_matrix.package_index import IndexUnavailable, PackageIndex, Project, ReleaseFile
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from .environments import EnvRequest
-    from .results import CellResult, ProbeResult
+    from compat_matrix.environments import EnvRequest
+    from compat_matrix.results import CellResult, ProbeResult
 
 __all__ = [
     "HintContext",
