@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.cells import RunSettings, run_cell
-from compat_matrix.environments import EnvRequest, package_index
-from compat_matrix.hints import HintContext, checked_failure, checked_hint, first_release_with
-from compat_matrix.install_errors import InstallFailure
-from compat_matrix.matrix import Cell, Matrix
+from compat_matrix.build.backends import EnvRequest, package_index
+from compat_matrix.build.install_errors import InstallFailure
+from compat_matrix.matrix.model import Cell, Matrix
 from compat_matrix.results import CellResult, ProbeResult
+from compat_matrix.run.cell import RunSettings, run_cell
+from compat_matrix.run.hints import HintContext, checked_failure, checked_hint, first_release_with
 
 pytestmark = pytest.mark.slow
 

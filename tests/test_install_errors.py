@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.cells import RunSettings, run_cell
-from compat_matrix.environments import EnvRequest, package_index, resolve
-from compat_matrix.install_errors import (
+from compat_matrix.build.backends import EnvRequest, package_index, resolve
+from compat_matrix.build.install_errors import (
     InstallFailure,
     classify_pip,
     classify_uv,
     refine_install_failure,
     shorten,
 )
-from compat_matrix.matrix import Cell, Matrix
-from compat_matrix.package_index import PackageIndex
+from compat_matrix.build.package_index import PackageIndex
+from compat_matrix.matrix.model import Cell, Matrix
 from compat_matrix.results import CellResult
+from compat_matrix.run.cell import RunSettings, run_cell
 
 UNREACHABLE = "http://127.0.0.1:9/simple"
 

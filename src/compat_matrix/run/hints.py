@@ -23,14 +23,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from compat_matrix.environments import package_index, resolve
-from compat_matrix.install_errors import InstallFailure, Resolution, refine_install_failure
-from compat_matrix.package_index import IndexUnavailable, PackageIndex, Project, ReleaseFile
+from compat_matrix.build.backends import package_index, resolve
+from compat_matrix.build.install_errors import InstallFailure, Resolution, refine_install_failure
+from compat_matrix.build.package_index import IndexUnavailable, PackageIndex, Project, ReleaseFile
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.environments import EnvRequest
+    from compat_matrix.build.backends import EnvRequest
     from compat_matrix.results import CellResult, ProbeResult
 
 __all__ = [

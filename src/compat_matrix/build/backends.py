@@ -26,9 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from compat_matrix.install_errors import InstallFailure, Resolution, classify_micromamba, classify_pip, classify_uv
-from compat_matrix.package_index import PackageIndex, index_urls_from_env
-from compat_matrix.pythons import Interpreter
+from compat_matrix.build.install_errors import (
+    InstallFailure,
+    Resolution,
+    classify_micromamba,
+    classify_pip,
+    classify_uv,
+)
+from compat_matrix.build.package_index import PackageIndex, index_urls_from_env
+from compat_matrix.build.pythons import Interpreter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

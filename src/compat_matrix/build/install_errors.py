@@ -24,12 +24,12 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from compat_matrix.package_index import IndexUnavailable, PackageIndex, Project
+from compat_matrix.build.package_index import IndexUnavailable, PackageIndex, Project
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from compat_matrix.matrix import Status
+    from compat_matrix.matrix.model import Status
 
     #: `resolve(requirements)`: what the resolver says of them, without installing.
     Resolve = Callable[[Sequence[str]], "Resolution"]
