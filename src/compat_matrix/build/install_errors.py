@@ -410,7 +410,7 @@ class Resolution:
 
 def _known_names() -> list[str]:
     try:
-        text = resources.files("compat_matrix").joinpath(_KNOWN_FILE).read_text("utf-8")
+        text = resources.files("compat_matrix.build").joinpath(_KNOWN_FILE).read_text("utf-8")
     except OSError:
         return []
     return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
