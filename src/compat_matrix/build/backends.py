@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from compat_matrix.build.install_errors import (
     InstallFailure,
+    Resolution,
     classify_micromamba,
     classify_pip,
     classify_uv,
 )
+from compat_matrix.build.package_index import PackageIndex, index_urls_from_env
 from compat_matrix.build.pythons import Interpreter
 
 if TYPE_CHECKING:
@@ -58,7 +60,9 @@ __all__ = [
     "find_micromamba",
     "find_uv",
     "get_backend",
+    "package_index",
     "parse_lock",
+    "resolve",
     "source_digest",
 ]
 
@@ -394,6 +398,45 @@ class EnvBackend(ABC):
     @abstractmethod
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
         """One attempt at `prepare`, finishing by `deadline` (a `time.monotonic()` value)."""
+
+
+def package_index(extra_urls: Sequence[str] = ()) -> PackageIndex:
+    """The index the installers use (plus `extra_urls`), cached in compat-matrix's cache."""
+    return PackageIndex([*index_urls_from_env(), *extra_urls], cache=cache_dir() / "index")
+
+
+def resolve(requirements: Sequence[str], request: EnvRequest, *, timeout: float) -> Resolution:
+    """Whether `requirements` resolve for the request's Python (`uv pip compile`, no install).
+
+    Undecided (`ok` None) when there is no interpreter, the index is unreachable, or time ran
+    out.
+    """
+    if request.interpreter is None or timeout <= 0:
+        return Resolution(None)
+    argv = [
+        find_uv() or "uv",
+        "pip",
+        "compile",
+        "-",
+        "--quiet",
+        "--no-header",
+        "--python",
+        str(request.interpreter.path),
+        *request.binary_args(),
+        *request.index_args("uv"),
+    ]
+    if not (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")):
+        # A venv cell installs with pip: resolve against pip's index, as the install did.
+        pip_index = os.environ.get("PIP_INDEX_URL")
+        argv += ["--index-url", pip_index] if pip_index else []
+    try:
+        status, output = _run(argv, stdin="\n".join(requirements) + "\n", timeout=timeout)
+    except _Timeout:
+        return Resolution(None)
+    if status == 0:
+        return Resolution(True, parse_lock(output))
+    failure = classify_uv(output, only_binary=request.only_binary)
+    return Resolution(False if failure.status in ("conflict", "unsupported") else None)
 
 
 def find_uv() -> str | None:

@@ -50,6 +50,7 @@ from compat_matrix.results import (
     write_atomic,
     write_cell_result,
 )
+from compat_matrix.run.hints import HintContext, checked_failure, checked_hint
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -331,6 +332,7 @@ def _run(
     write_atomic(settings.report_dir / lock_rel, env.lock_text or "")
     log = [_install_line(backend.name, request), env.log]
     if env.failure is not None:
+        env.failure = checked_failure(env.failure, HintContext(request))
         write_atomic(settings.report_dir / "logs" / f"{cell.id}.log", "\n".join(log))
         failure = env.failure
         return cell_result(
@@ -377,7 +379,7 @@ def _run(
             )
         )
     findings: list[ProbeResult] = [r for run in runs for r in run.results]
-    return cell_result(
+    result = cell_result(
         cell.id,
         cell.axes,
         cell_verdict(findings),
@@ -387,6 +389,9 @@ def _run(
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock_rel,
     )
+    # A hint is printed only once the resolver agrees with it (or it says it is unverified).
+    result.hint = checked_hint(result, HintContext(request))
+    return result
 
 
 def _request(

@@ -54,6 +54,7 @@ from compat_matrix.probe.verdicts import CATEGORY_PRIORITY, EXIT_FAILED, EXIT_IN
 from compat_matrix.reports import ReportPaths, write_reports
 from compat_matrix.results import CellResult, ProbeResult, write_atomic, write_cell_result
 from compat_matrix.run.audit import environment_name, probe_into_result
+from compat_matrix.run.hints import HintContext, check_text, checked_hint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -781,6 +782,8 @@ def _changes(
     requested: set[str],
     failing_now: Mapping[str, list[ProbeResult]],
     failing_after: Mapping[str, list[ProbeResult]],
+    context: HintContext | None = None,
+    resolved: Mapping[str, str] | None = None,
 ) -> tuple[PackageChange, ...]:
     after = outcome.after
     names = sorted((set(before) | set(after or {}) | requested) - _TOOLING)
@@ -816,7 +819,14 @@ def _changes(
                 verdict="fail",
                 category=failing_after[name][0].category,
                 reason=_finding_text(failing_after[name]),
-                hint=failing_after[name][0].hint,
+                hint=failing_after[name][0].hint
+                if context is None
+                else check_text(
+                    failing_after[name][0].hint,
+                    resolved or {},
+                    context,
+                    fix=failing_after[name][0].details.get("fix"),
+                ),
             )
         elif after is not None and later is not None and name in failing_now:
             row = replace(
@@ -1038,6 +1048,10 @@ def what_if(
         imports=imports,
         timeout=timeout,
     )
+    # A suggested fix is resolved against the upgraded set's own pins before it is shown.
+    context = HintContext(make(pins)) if env is not None and failure is None else None
+    if context is not None:
+        upgraded.hint = checked_hint(upgraded, context)
     write_cell_result(report_dir, upgraded)
     result = WhatIfResult(
         python=python,
@@ -1051,6 +1065,8 @@ def what_if(
             requested={u.name for u in plan.upgrades},
             failing_now=_failures_by_package(current, top_now),
             failing_after=_failures_by_package(upgraded, top_after),
+            context=context,
+            resolved=upgraded.resolved,
         ),
         attempts=tuple(attempts),
         notes=notes,
