@@ -200,8 +200,11 @@ def summary_result(
     """
     fails = [r for r in results if r["status"] == "fail"]
     skipped = category_counts(results, "skip")
+    latent = category_counts(results, "latent")
     if fails:
         summary += "; %d %s: %s" % (len(fails), noun, _counted(category_counts(results, "fail")))
+    if latent:
+        summary += "; latent (fail only loaded on their own): %s" % _counted(latent)
     if skipped:
         summary += "; skipped: %s" % _counted(skipped)
     return make_result(

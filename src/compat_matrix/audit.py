@@ -80,10 +80,11 @@ def probe_into_result(
         hint=verdict.hint,
         python=info,
         resolved={str(k): str(v) for k, v in sorted(dict(distributions).items())},
-        probes=findings,
+        probes=list(verdict.probes),
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock,
         gpu_unverified=verdict.gpu_unverified,
+        latent=verdict.latent,
     )
     stderr = "\n".join(f"--- {run.name} ---\n{run.stderr}" for run in runs if run.stderr)
     write_atomic(report_dir / "logs" / f"{cell_id}.log", stderr)

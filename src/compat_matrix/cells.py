@@ -119,6 +119,8 @@ def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interprete
         "probes": list(matrix.probes),
         "python": [str(interpreter.path), interpreter.version] if interpreter else None,
     }
+    if matrix.strict:  # only when set: existing fingerprints stay valid
+        payload["strict"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -275,7 +277,7 @@ def _run(
             )
         )
     findings: list[ProbeResult] = [r for run in runs for r in run.results]
-    verdict = cell_verdict(findings)
+    verdict = cell_verdict(findings, strict=matrix.strict)
     return CellResult(
         id=cell.id,
         axes=dict(cell.axes),
@@ -285,10 +287,11 @@ def _run(
         hint=verdict.hint,
         python=environment.python,
         resolved=resolved,
-        probes=findings,
+        probes=list(verdict.probes),
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock_rel,
         gpu_unverified=verdict.gpu_unverified,
+        latent=verdict.latent,
     )
 
 
@@ -407,11 +410,11 @@ def probe_environment(
         if dists:
             environment = environment_probe(dists)
     top_level = dict(environment.document.get("top_level") or {})
+    targets = list(imports) if imports is not None else _top_level_targets(dists, top_level)
     runs = [environment]
     for name in probes:
         remaining = deadline - time.monotonic()
         if name == "import":
-            targets = list(imports) if imports is not None else _top_level_targets(dists, top_level)
             if not targets:
                 continue
             per_target = min(_IMPORT_TIMEOUT_S, max(remaining - 5.0, 1.0))
@@ -426,5 +429,7 @@ def probe_environment(
             )
         else:
             args = list((probe_args or {}).get(name, ()))
+            if name == "native":  # a file that fails alone is re-loaded after these imports
+                args += [arg for target in targets for arg in ("--context", target)]
             runs.append(run_probe(python, name, args, timeout=remaining, env=env))
     return runs
