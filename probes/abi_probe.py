@@ -352,21 +352,30 @@ class Checker:
                 "searched: %s)" % (e.name, req_rel, "; ".join(e.searched[-8:]) or "nothing")
             )
             provided_by = self.provided_by(e.name)
+            pip_dist = None
+            for rx, dist in _PIP_PROVIDERS:
+                m = rx.match(e.name)
+                if m:
+                    pip_dist = dist.format(*m.groups())
+                    break
             if provided_by:
                 # The library is here, only not on this file's search path: a reinstall changes
                 # nothing; it loads once the library is in the process (its package's import).
                 hint = (
-                    "%s is in the environment (%s) but not on %s's search path: it loads only "
-                    "after %s is loaded (import its package first)"
-                    % (e.name, ", ".join(self.rel(p) for p in provided_by[:3]), req_rel, e.name)
+                    "%s is installed (%s, from %s) but not on %s's search path: it loads only in "
+                    "a process that loaded %s first (import the package that ships it before it)"
+                    % (
+                        e.name,
+                        ", ".join(self.rel(p) for p in provided_by[:3]),
+                        pip_dist or self.owner_text(provided_by[0]),
+                        req_rel,
+                        e.name,
+                    )
                 )
             else:
                 hint = "install the package that provides %s" % e.name
-                for rx, dist in _PIP_PROVIDERS:
-                    m = rx.match(e.name)
-                    if m:
-                        hint = "pip install %s (it ships %s)" % (dist.format(*m.groups()), e.name)
-                        break
+                if pip_dist:
+                    hint = "pip install %s (it ships %s)" % (pip_dist, e.name)
                 hint += ", or reinstall %s" % owner
             self.add(
                 ("missing", req_rel, e.name),

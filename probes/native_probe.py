@@ -446,10 +446,9 @@ def judge_in_context(res: dict, seen: tuple | None) -> None:
         res["status"] = "latent"
         details["in_context"] = "loads"
         details["loads_after"] = imports
-        res["message"] = "%s: fails if loaded on its own (%s); it loads after %s" % (
-            res["target"],
-            res["message"],
+        res["message"] = "[latent: fails if loaded on its own; it loads after %s] %s" % (
             after,
+            res["message"],
         )
         res["hint"] = (
             "nothing to change for normal use: it loads once %s has run; only loading the file "

@@ -121,7 +121,7 @@ def _latent(result: ProbeResult, why: str, **evidence: object) -> ProbeResult:
     return dataclasses.replace(
         result,
         status="latent",
-        message=f"{result.message} [latent: {why}]",
+        message=f"[latent: {why}] {result.message}",
         hint=f"nothing to change for normal use ({why}); if you load it: {result.hint}",
         details=details,
     )
@@ -155,9 +155,10 @@ def _judge(result: ProbeResult, evidence: _Evidence) -> ProbeResult:
     for n in native:
         if n.status == "latent":
             after = [str(m) for m in n.details.get("loads_after") or ()]
+            what = "it" if n.target == result.target else n.target
             return _latent(
                 result,
-                f"fails if loaded on its own; {n.target} loads after {_imports(after)}",
+                f"fails if loaded on its own; {what} loads after {_imports(after)}",
                 loads_after=after,
             )
     provided = [str(p) for p in result.details.get("provided_by") or ()]
@@ -180,7 +181,13 @@ def _resummarise(results: list[ProbeResult]) -> list[ProbeResult]:
         if r.probe in _FILE_PROBES and r.target == "environment" and r.status == "fail":
             same = [x for x in results if x.probe == r.probe and x.target != "environment"]
             if same and not any(x.status == "fail" for x in same):
-                judged = dataclasses.replace(r, status="pass", category=None, hint="")
+                judged = dataclasses.replace(
+                    r,
+                    status="pass",
+                    category=None,
+                    message=f"{r.message} (latent: they fail only if loaded on their own)",
+                    hint="",
+                )
         out.append(judged)
     return out
 
