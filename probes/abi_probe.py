@@ -258,6 +258,14 @@ class Checker:
         owner = "%s %s" % own if own else "the package owning it"
         dist = own[0] if own else "the package"
         if build.headers == 1 and installed and installed[0] >= 2:
+            fix = _fix(["numpy<2"], "pin numpy<2: %s was built against NumPy 1.x" % owner)
+            first = lib.FIRST_NUMPY2_RELEASE.get(lib.canonicalize_name(dist))
+            upgrade = ""
+            if first:
+                upgrade = " (%s>=%s)" % (dist, first)
+                fix["alternatives"] = [
+                    _fix(["%s>=%s" % (dist, first)], "upgrade %s to a NumPy 2 build" % dist)
+                ]
             self.add(
                 ("numpy", f.rel),
                 f.rel,
@@ -266,12 +274,12 @@ class Checker:
                 "(A module that was compiled using NumPy 1.x cannot be run in NumPy 2.x; "
                 "_ARRAY_API not found)" % (f.rel, self.numpy_version),
                 hint="%s was built against NumPy 1.x: pin numpy<2 (e.g. numpy==1.26.4) or "
-                "upgrade %s to a release built against NumPy 2" % (owner, dist),
+                "upgrade %s to a release built against NumPy 2%s" % (owner, dist, upgrade),
                 details={
                     "numpy_headers": 1,
                     "numpy_installed": self.numpy_version,
                     "owner": owner,
-                    "fix": _fix(["numpy<2"], "pin numpy<2: %s was built against NumPy 1.x" % owner),
+                    "fix": fix,
                 },
             )
         elif build.headers == 2 and build.target and installed and build.target > installed:

@@ -156,7 +156,13 @@ faulthandler.cancel_dump_traceback_later()
 
 def _loaded_files():
     # What the import left in the process: every mapped shared object (Linux), else the
-    # extension modules in sys.modules. Measured, so reachability is not guessed.
+    # extension modules in sys.modules. Measured, so reachability is not guessed. Only the
+    # environment's own files (under sys.prefix or a sys.path entry): the OS's are not judged.
+    roots = set()
+    for entry in [sys.prefix] + sys.path:
+        if entry and os.path.isdir(entry):
+            roots.add(os.path.join(os.path.realpath(entry), ""))
+    roots = tuple(sorted(roots))
     found = set()
     try:
         with open("/proc/self/maps") as maps:
@@ -172,6 +178,7 @@ def _loaded_files():
                     found.add(os.path.realpath(path))
     except OSError:
         pass
+    found = set(p for p in found if p.startswith(roots))
     if not found:
         from importlib.machinery import EXTENSION_SUFFIXES
         for mod in list(sys.modules.values()):
@@ -195,23 +202,7 @@ os.replace(out_path + ".tmp", out_path)
 """
 
 #: First release of a distribution whose wheels were built against NumPy 2 (release notes).
-FIRST_NUMPY2_RELEASE = {
-    "astropy": "6.1.0",
-    "bottleneck": "1.4.0",
-    "h5py": "3.11.0",
-    "matplotlib": "3.8.4",
-    "numba": "0.60.0",
-    "numexpr": "2.10.0",
-    "opencv-python": "4.10.0.84",
-    "opencv-python-headless": "4.10.0.84",
-    "pandas": "2.2.2",
-    "pyarrow": "16.0.0",
-    "pywavelets": "1.6.0",
-    "scikit-learn": "1.4.2",
-    "scipy": "1.13.0",
-    "shapely": "2.0.4",
-    "statsmodels": "0.14.2",
-}
+FIRST_NUMPY2_RELEASE = lib.FIRST_NUMPY2_RELEASE
 
 #: NumPy C-API version -> first NumPy release that provides it (numpyconfig.h).
 _NUMPY_C_API = {

@@ -130,9 +130,8 @@ def run_batch(
     payload = json.dumps(
         {"files": files, "preload": preload, "imports": imports or [], "path": path or []}
     )
-    argv = [sys.executable, "-I", "-c", CHILD] if imports else [sys.executable, "-I", "-S"]
-    if not imports:
-        argv += ["-c", CHILD]
+    # -S keeps site-packages out of a bare load; importing the context needs them.
+    argv = [sys.executable, *(["-I"] if imports else ["-I", "-S"]), "-c", CHILD]
     t0 = time.perf_counter()
     timed_out = False
     rc = 0
@@ -420,7 +419,8 @@ def load_in_context(
     """
     groups: dict = {}
     for f, o in done:
-        if o is not None and o.kind == "error":
+        # Only what fails on its own: an order-dependent failure stays one.
+        if o is not None and o.kind == "error" and o.before is None:
             groups.setdefault(_group(f.rel), []).append(f)
     work = [(members, _context_for(name, context)) for name, members in sorted(groups.items())]
     work = [(members, imports) for members, imports in work if imports]

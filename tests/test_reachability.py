@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _elf_fixtures import requires_cc
+from _elf_fixtures import requires_cc, run_probe
 from _reach_fixtures import build_numpy2_only_env, build_plugin_env
 
 from compat_matrix import pythons
@@ -84,6 +84,31 @@ def test_the_import_probe_measures_what_each_import_loads(
     assert "libframework.so.2" in loaded["mainpkg"]
     assert any(name.startswith("_core.") for name in loaded["mainpkg"])
     assert "libplugin.so" not in loaded["pluginpkg"]
+    assert "libc.so.6" not in loaded["mainpkg"]  # the environment's files only, not the OS's
+
+
+def test_the_native_probe_loads_a_failing_file_again_after_its_context_imports(
+    plugin_findings: list[ProbeResult], tmp_path: Path
+) -> None:
+    """Alone, and after importing only its own package, the plugin fails; after the framework's
+    import (``--context mainpkg``) it loads: only that makes it latent."""
+    (python,) = {
+        Path(p.details["executable"])
+        for p in plugin_findings
+        if p.probe == "abi" and p.target == "environment"
+    }
+    plugin = "pluginpkg/libplugin.so"
+    bare, _ = run_probe(str(python), "native_probe", [], tmp_path)
+    (alone,) = [r for r in bare["results"] if r["target"] == plugin]
+    assert (alone["status"], alone["details"]["in_context"]) == ("fail", "fails")
+    assert alone["details"]["fails_after"] == ["pluginpkg"]
+    framed, _ = run_probe(str(python), "native_probe", ["--context", "mainpkg"], tmp_path)
+    (loaded,) = [r for r in framed["results"] if r["target"] == plugin]
+    assert (loaded["status"], loaded["details"]["loads_after"]) == (
+        "latent",
+        ["mainpkg", "pluginpkg"],
+    )
+    assert framed["results"][-1]["status"] == "pass"
 
 
 def test_a_plugin_whose_library_no_import_loads_still_fails(tmp_path: Path) -> None:

@@ -105,7 +105,8 @@ class CellResult:
     lock: str | None = None
     #: True when the cell's GPU checks could not run (no driver): "GPU unverified".
     gpu_unverified: bool = False
-    #: True when the cell passes with latent findings: "fails if loaded on its own".
+    #: True when some finding is latent ("fails if loaded on its own", a file no import loads):
+    #: a `pass` cell with it is marked "pass (latent)".
     latent: bool = False
 
     def __post_init__(self) -> None:

@@ -76,7 +76,8 @@ class Verdict:
     message: str
     hint: str
     gpu_unverified: bool = False
-    #: True when the cell passes with latent findings ("fails if loaded on its own").
+    #: True when some finding is latent ("fails if loaded on its own"); on a `pass` cell that
+    #: is the "pass (latent)" mark.
     latent: bool = False
     #: The findings as judged (latent ones re-labelled); what the CellResult stores.
     probes: tuple[ProbeResult, ...] = ()
@@ -175,21 +176,27 @@ def _judge(result: ProbeResult, evidence: _Evidence) -> ProbeResult:
 
 def _resummarise(results: list[ProbeResult]) -> list[ProbeResult]:
     """A per-file probe's closing result fails only while one of its file findings does."""
-    out = []
-    for r in results:
-        judged = r
-        if r.probe in _FILE_PROBES and r.target == "environment" and r.status == "fail":
-            same = [x for x in results if x.probe == r.probe and x.target != "environment"]
-            if same and not any(x.status == "fail" for x in same):
-                judged = dataclasses.replace(
-                    r,
-                    status="pass",
-                    category=None,
-                    message=f"{r.message} (latent: they fail only if loaded on their own)",
-                    hint="",
-                )
-        out.append(judged)
-    return out
+    failing = {x.probe for x in results if x.status == "fail" and x.target != "environment"}
+    latent = {x.probe for x in results if x.status == "latent"}
+    demote = latent - failing
+    return [
+        dataclasses.replace(
+            r,
+            status="pass",
+            category=None,
+            message=f"{r.message} (latent: they fail only if loaded on their own)",
+            hint="",
+        )
+        if r.probe in demote and _closing(r, "fail")
+        else r
+        for r in results
+    ]
+
+
+def _closing(result: ProbeResult, status: str) -> bool:
+    """Whether `result` is a per-file probe's closing `environment` result with `status`."""
+    closing = result.probe in _FILE_PROBES and result.target == "environment"
+    return closing and result.status == status
 
 
 def judge_reachability(results: Sequence[ProbeResult]) -> list[ProbeResult]:
@@ -267,15 +274,16 @@ def cell_verdict(results: Sequence[ProbeResult], *, strict: bool = False) -> Ver
 
 def _resummarise_strict(results: list[ProbeResult]) -> list[ProbeResult]:
     """Under strict, a per-file probe whose findings now fail fails its closing result too."""
-    out = []
-    for r in results:
-        judged = r
-        if r.probe in _FILE_PROBES and r.target == "environment" and r.status == "pass":
-            fails = [x for x in results if x.probe == r.probe and x.status == "fail"]
-            if fails:
-                judged = dataclasses.replace(r, status="fail", category=fails[0].category)
-        out.append(judged)
-    return out
+    first_fail: dict[str, str | None] = {}
+    for x in results:
+        if x.status == "fail":
+            first_fail.setdefault(x.probe, x.category)
+    return [
+        dataclasses.replace(r, status="fail", category=first_fail[r.probe])
+        if r.probe in first_fail and _closing(r, "pass")
+        else r
+        for r in results
+    ]
 
 
 def expectation_outcome(
