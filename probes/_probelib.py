@@ -526,6 +526,13 @@ class DistributionIndex:
                     line = raw.strip().replace("\\", "/")
                     if line:
                         names.add(line.split("/", maxsplit=1)[0])
+                # top_level.txt may name what the wheel does not ship (tensorflow-cpu 2.15.1
+                # lists third_party): keep the names its RECORD backs, when it backs any.
+                heads = {f.split("/", 1)[0] for f in self._record(key)}
+                backed = {
+                    n for n in names if n in heads or any(h.startswith(n + ".") for h in heads)
+                }
+                names = backed or names
             else:
                 files = self._record(key)
                 names = top_level_from_files(files)
