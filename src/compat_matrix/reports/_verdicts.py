@@ -179,9 +179,7 @@ def short_reason(result: CellResult, limit: int = 160) -> str:
     if kind == "latent":
         found = latent_probes(result)
         parts.append(
-            f"latent {found[0].category}: {first_line(found[0].message)}"
-            if found
-            else "latent findings"
+            f"{found[0].category}: {first_line(found[0].message)}" if found else "latent findings"
         )
     elif kind == "gpu-unverified":
         skipped = [p for p in result.probes if p.status == "skip" and p.category == "no-gpu"]

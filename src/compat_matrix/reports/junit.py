@@ -158,7 +158,7 @@ def _suite(result: CellResult) -> tuple[str, tuple[int, int, int], float]:
             out.append(f"{start} />\n")
             continue
         if outcome.element == "system-out":
-            text = _cdata(f"latent {outcome.type}: {outcome.text}")
+            text = _cdata(f"{outcome.type}: {outcome.text}")
             out.append(f"{start}>\n      <system-out>{text}</system-out>\n    </testcase>\n")
             continue
         element = (
