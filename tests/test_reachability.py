@@ -15,10 +15,10 @@ import pytest
 from _elf_fixtures import requires_cc, run_probe
 from _reach_fixtures import build_numpy2_only_env, build_plugin_env
 
-from compat_matrix import pythons
-from compat_matrix.cells import probe_environment
+from compat_matrix.build import pythons
+from compat_matrix.probe.verdicts import Verdict, cell_verdict
 from compat_matrix.results import ProbeResult
-from compat_matrix.verdicts import Verdict, cell_verdict
+from compat_matrix.run.cell import probe_environment
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF/glibc only"),

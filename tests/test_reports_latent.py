@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from compat_matrix.probe.verdicts import EXIT_OK, exit_status
 from compat_matrix.reports import (
     render_html,
     render_junit,
@@ -18,7 +19,6 @@ from compat_matrix.reports import (
 )
 from compat_matrix.reports._verdicts import kind_of, short_reason
 from compat_matrix.results import CellResult, ProbeResult
-from compat_matrix.verdicts import EXIT_OK, exit_status
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "schemas" / "junit-10.xsd"
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from compat_matrix.environments import find_micromamba
+from compat_matrix.build.backends import find_micromamba
 from compat_matrix.errors import UsageError
-from compat_matrix.whatif import (
+from compat_matrix.run.whatif import (
     PackageChange,
     WhatIfResult,
     _mentioned,
@@ -369,8 +369,8 @@ def test_a_conda_environment_without_micromamba_gets_an_error_not_a_crash(
 def test_a_conda_environment_is_rebuilt_as_one_solve_then_pip(tmp_path) -> None:
     """The micromamba command line of a conda what-if: every conda package pinned by version in
     one create (the interpreter replaced), the pip-installed ones after it, with pip."""
-    from compat_matrix.environments import MicromambaBackend
-    from compat_matrix.whatif import (
+    from compat_matrix.build.backends import MicromambaBackend
+    from compat_matrix.run.whatif import (
         Installed,
         Snapshot,
         _conda_channels,

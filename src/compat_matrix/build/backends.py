@@ -26,8 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from compat_matrix.install_errors import InstallFailure, classify_micromamba, classify_pip, classify_uv
-from compat_matrix.pythons import Interpreter
+from compat_matrix.build.install_errors import (
+    InstallFailure,
+    classify_micromamba,
+    classify_pip,
+    classify_uv,
+)
+from compat_matrix.build.pythons import Interpreter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
