@@ -29,7 +29,9 @@ __all__ = [
 SCHEMA = 1
 
 #: Probe-level statuses (a probe never says unsupported/conflict: those come from installing).
-ProbeStatus = str  # "pass" | "fail" | "skip" | "error"
+#: "latent": a finding on a file the cell's imports never load, or that loads fine in its
+#: package's process: it fails only when loaded on its own, so the cell still passes.
+ProbeStatus = str  # "pass" | "fail" | "latent" | "skip" | "error"
 
 
 @dataclass
@@ -103,6 +105,9 @@ class CellResult:
     lock: str | None = None
     #: True when the cell's GPU checks could not run (no driver): "GPU unverified".
     gpu_unverified: bool = False
+    #: True when some finding is latent ("fails if loaded on its own", a file no import loads):
+    #: a `pass` cell with it is marked "pass (latent)".
+    latent: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -151,6 +156,7 @@ class CellResult:
             "fingerprint": self.fingerprint,
             "lock": self.lock,
             "gpu_unverified": self.gpu_unverified,
+            "latent": self.latent,
         }
 
     @classmethod
@@ -172,6 +178,7 @@ class CellResult:
             fingerprint=str(data.get("fingerprint") or ""),
             lock=data.get("lock"),
             gpu_unverified=bool(data.get("gpu_unverified", False)),
+            latent=bool(data.get("latent", False)),
         )
 
 

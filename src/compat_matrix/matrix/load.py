@@ -56,6 +56,7 @@ TOP_LEVEL_KEYS = (
     "import",
     "expect",
     "only-binary",
+    "strict",
     "probes",
     "channels",
     "pip",
@@ -154,6 +155,7 @@ def parse_matrix(text: str, path: Path, limits: Limits = DEFAULT_LIMITS) -> Matr
         imports=_imports(src, nodes.get("import")),
         expect=_expectations(src, nodes.get("expect"), combinations),
         only_binary=_only_binary(src, nodes.get("only-binary")),
+        strict=_strict(src, nodes.get("strict")),
         probes=_probes(src, nodes.get("probes")),
         labels=tuple(labels),
         **_conda_fields(src, nodes),
@@ -309,6 +311,14 @@ def _only_binary(src: _Source, node: yaml.Node | None) -> bool:
         return True
     if not (isinstance(node, yaml.ScalarNode) and node.tag == _BOOL):
         raise src.error(node, "only-binary", f"expected true or false, got {_describe(node)}")
+    return str(node.value).lower() in ("true", "yes", "on")
+
+
+def _strict(src: _Source, node: yaml.Node | None) -> bool:
+    if node is None:
+        return False
+    if not (isinstance(node, yaml.ScalarNode) and node.tag == _BOOL):
+        raise src.error(node, "strict", f"expected true or false, got {_describe(node)}")
     return str(node.value).lower() in ("true", "yes", "on")
 
 

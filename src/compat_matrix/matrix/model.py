@@ -100,6 +100,8 @@ class Matrix:
     expect: tuple[Expectation, ...] = ()
     #: `only-binary:` wheels only (default). False lets the installer build sdists.
     only_binary: bool = True
+    #: `strict:` latent findings (on files the imports never load) fail the cell too.
+    strict: bool = False
     #: `probes:` switched on, in run order.
     probes: tuple[str, ...] = PROBES
     #: `channels:` for micromamba cells, in priority order.

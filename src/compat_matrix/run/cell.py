@@ -140,11 +140,13 @@ def cell_result(
         hint=verdict.hint,
         python=python,
         resolved=dict(resolved or {}),
-        probes=list(probes),
+        # The findings as the verdict judged them (latent ones re-labelled), unless given.
+        probes=list(probes or verdict.probes),
         durations=dict(durations) if durations is not None else {"build": 0.0, "probes": 0.0},
         lock=lock,
         expectation=expectation,
         gpu_unverified=verdict.gpu_unverified,
+        latent=verdict.latent,
     )
 
 
@@ -208,6 +210,8 @@ def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interprete
         "python": [str(interpreter.path), interpreter.version] if interpreter else None,
         "sources": sources_digest(matrix, cell),
     }
+    if matrix.strict:  # only when set: existing fingerprints stay valid
+        payload["strict"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -382,10 +386,9 @@ def _run(
     result = cell_result(
         cell.id,
         cell.axes,
-        cell_verdict(findings),
+        cell_verdict(findings, strict=matrix.strict),
         python=environment.python,
         resolved=resolved,
-        probes=findings,
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock_rel,
     )
@@ -519,11 +522,11 @@ def probe_environment(
         if dists:
             environment = environment_probe(dists)
     top_level = dict(environment.document.get("top_level") or {})
+    targets = list(imports) if imports is not None else _top_level_targets(dists, top_level)
     runs = [environment]
     for name in probes:
         remaining = deadline - time.monotonic()
         if name == "import":
-            targets = list(imports) if imports is not None else _top_level_targets(dists, top_level)
             if not targets:
                 continue
             per_target = min(_IMPORT_TIMEOUT_S, max(remaining - 5.0, 1.0))
@@ -538,5 +541,7 @@ def probe_environment(
             )
         else:
             args = list((probe_args or {}).get(name, ()))
+            if name == "native":  # a file that fails alone is re-loaded after these imports
+                args += [arg for target in targets for arg in ("--context", target)]
             runs.append(run_probe(python, name, args, timeout=remaining, env=env))
     return runs
