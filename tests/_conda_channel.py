@@ -43,12 +43,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rattler.index import index_fs
-
 from compat_matrix import pythons
 from compat_matrix.environments import find_uv
 
-__all__ = ["ChannelInfo", "build_channel", "channel_pythons"]
+__all__ = ["ChannelInfo", "build_channel", "channel_pythons", "write_package"]
 
 #: Bump when the way packages are made changes (the tables below are keyed by content).
 FORMAT = 1
@@ -166,7 +164,7 @@ def _build(channel: Path, interpreters: dict[str, pythons.Interpreter]) -> None:
             stage = staging / f"{pure.name}-{pure.version}"
             _wheel_into(stage, newest, f"{pure.pypi or pure.name}=={pure.version}")
             files = _site_files(stage, "site-packages")
-            _write_package(
+            write_package(
                 channel / "noarch",
                 pure.name,
                 pure.version,
@@ -182,7 +180,7 @@ def _build(channel: Path, interpreters: dict[str, pythons.Interpreter]) -> None:
                 tag = minor.replace(".", "")
                 major, micro = minor.split(".")
                 files = _site_files(stage, f"lib/python{minor}/site-packages")
-                _write_package(
+                write_package(
                     channel / "linux-64",
                     binary.name,
                     binary.version,
@@ -197,6 +195,8 @@ def _build(channel: Path, interpreters: dict[str, pythons.Interpreter]) -> None:
         _cuda_packages(channel, staging, newest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    from rattler.index import index_fs
+
     asyncio.run(index_fs(channel, write_zst=False, write_shards=False))
 
 
@@ -288,7 +288,7 @@ def _python_package(
     readme.parent.mkdir(parents=True, exist_ok=True)
     readme.write_text("This directory exists so that 3rd party packages can be installed here.\n")
     copied[f"{stdlib}/site-packages/README.txt"] = readme
-    _write_package(
+    write_package(
         channel / "linux-64",
         "python",
         interpreter.version,
@@ -325,7 +325,7 @@ def _relative_runpath(path: Path, prefix: str, stage: Path) -> None:
     _run([patchelf, "--set-rpath", ":".join(fixed), str(path)])
 
 
-def _write_package(
+def write_package(
     subdir: Path,
     name: str,
     version: str,
@@ -394,7 +394,7 @@ def _write_package(
 
 def _cuda_packages(channel: Path, staging: Path, interpreter: pythons.Interpreter) -> None:
     """cuda-version 12.4 and a cuda-cudart that needs a driver (`__cuda >=12`) to install."""
-    _write_package(
+    write_package(
         channel / "noarch",
         "cuda-version",
         "12.4",
@@ -411,7 +411,7 @@ def _cuda_packages(channel: Path, staging: Path, interpreter: pythons.Interprete
         for path in sorted(stage.rglob("libcudart.so*"))
         if re.match(r"libcudart\.so", path.name)
     }
-    _write_package(
+    write_package(
         channel / "linux-64",
         "cuda-cudart",
         CUDART[1],

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _conda_channel import ChannelInfo, build_channel, channel_pythons
+from _conda_channel import ChannelInfo, build_channel, channel_pythons, write_package
 
 from compat_matrix.cells import RunSettings, run_cell
 from compat_matrix.conda_backend import CondaBackend
+from compat_matrix.cuda import builtin_table, plan_cell
 from compat_matrix.environments import (
     EnvBackend,
     EnvRequest,
@@ -36,6 +37,9 @@ from compat_matrix.matrix_file import load_matrix
 from compat_matrix.results import CellResult
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+pytest.importorskip("rattler", reason="py-rattler, the conda engine, needs Python 3.10+")
 
 
 @pytest.fixture(scope="session")
@@ -248,7 +252,6 @@ def test_pip_over_a_conda_package_fails_the_cell_and_names_both(
     )
 
 
-@pytest.mark.slow
 def test_an_unreachable_channel_is_a_network_error(tmp_path: Path, conda_cache: Path) -> None:
     backend = CondaBackend(cache=conda_cache)
     request = EnvRequest(
@@ -340,3 +343,55 @@ def test_the_worker_exits_cleanly_after_every_install(
         assert answer["ok"], answer
         statuses.append(proc.returncode)
     assert statuses == [0] * len(statuses)
+
+
+def test_channels_have_strict_priority(
+    tmp_path: Path, channel: ChannelInfo, conda_cache: Path
+) -> None:
+    """A package the first channel has never comes from a later one, even in a newer version."""
+    import asyncio
+
+    from rattler.index import index_fs
+
+    later = tmp_path / "later"
+    (later / "noarch").mkdir(parents=True)
+    module = tmp_path / "six.py"
+    module.write_text("__version__ = '1.99.0'\n")
+    write_package(
+        later / "noarch",
+        "six",
+        "1.99.0",
+        "pyh_0",
+        {"site-packages/six.py": module},
+        depends=("python",),
+        noarch="python",
+    )
+    asyncio.run(index_fs(later, write_zst=False, write_shards=False))
+    backend = CondaBackend(cache=conda_cache)
+    both = EnvRequest(
+        None, (), conda_specs=("python=3.11", "six"), channels=(channel.url, later.as_uri())
+    )
+    assert backend.solve(tmp_path / "x", both, timeout=120).records["six"][0] == "1.17.0"
+    reverse = EnvRequest(
+        None, (), conda_specs=("python=3.11", "six"), channels=(later.as_uri(), channel.url)
+    )
+    assert backend.solve(tmp_path / "x", reverse, timeout=120).records["six"][0] == "1.99.0"
+
+
+@pytest.mark.parametrize("name", ["miniconda-audit", "conda-then-pip"])
+def test_the_conda_examples_load_and_plan_their_cells(name: str) -> None:
+    path = REPO / "matrix" / f"{name}.yml"
+    assert path.read_text().startswith("# "), "each example says what it answers"
+    matrix = load_matrix(path)
+    assert matrix.backend == "conda"
+    assert matrix.channels == ("conda-forge",)
+    cells = expand(matrix)
+    assert cells
+    for cell in cells:
+        plan = plan_cell(builtin_table(), cell.axes, conda=True, pip=matrix.pip)
+        assert not plan.problem and not plan.unsupported, (cell.id, plan)
+    if name == "miniconda-audit":
+        assert [c.python for c in cells] == ["3.9", "3.10"]
+        assert plan_cell(builtin_table(), cells[0].axes, conda=True).env == {
+            "CONDA_OVERRIDE_CUDA": ""
+        }

@@ -21,6 +21,8 @@ from _elf_fixtures import run_probe
 from compat_matrix.conda_backend import CondaBackend
 from compat_matrix.environments import EnvRequest
 
+pytest.importorskip("rattler", reason="py-rattler, the conda engine, needs Python 3.10+")
+
 
 @pytest.fixture(scope="module")
 def channel() -> ChannelInfo:

@@ -69,7 +69,7 @@ _EXPLICIT_LINE = re.compile(
 _PIP_LOCK_PREFIX = "# pip: "
 _NETWORK_RETRY_DELAY_S = 2.0
 
-#: Channels of a micromamba cell when the matrix names none.
+#: Channels of a conda or micromamba cell when the matrix names none.
 DEFAULT_CHANNELS: tuple[str, ...] = ("conda-forge",)
 
 MICROMAMBA_MISSING = (
@@ -86,8 +86,8 @@ _MICROMAMBA_INSTALL_HINT = (
 class EnvRequest:
     """What a cell needs installed.
 
-    uv/venv cells: `requirements` on `interpreter`. micromamba cells: `conda_specs` (Python
-    included; `interpreter` is None) solved from `channels`, then `requirements` with pip.
+    uv/venv cells: `requirements` on `interpreter`. conda and micromamba cells: `conda_specs`
+    (Python included; `interpreter` is None) solved from `channels`, then `requirements` with pip.
     """
 
     interpreter: Interpreter | None
@@ -97,9 +97,9 @@ class EnvRequest:
     build_from_source: tuple[str, ...] = ()
     #: Extra package indexes (a framework's CUDA builds, from the CUDA table).
     index_urls: tuple[str, ...] = ()
-    #: micromamba: every conda spec of the cell, `python=X.Y` included.
+    #: conda/micromamba: every conda spec of the cell, `python=X.Y` included.
     conda_specs: tuple[str, ...] = ()
-    #: micromamba: channels, highest priority first.
+    #: conda/micromamba: channels, highest priority first (strict priority).
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     #: Environment variables for the installer (CONDA_OVERRIDE_CUDA).
     env: Mapping[str, str] = field(default_factory=dict)
