@@ -119,7 +119,7 @@ def test_a_conda_cell_passes_with_an_explicit_lock_from_conda_meta(
     assert cell.python is not None
     assert cell.python.version == channel.pythons["3.11"]
     lock = (tmp_path / "report" / cell.lock).read_text()
-    assert "@EXPLICIT" in lock
+    assert "# platform: linux-64\n@EXPLICIT\n" in lock
     records = conda_lock_records(lock)
     assert records["numpy"] == ("1.24.4", "py311h_cm_0")
     assert records["tzdata"][0] == "2024.2"  # pandas' dependency, solved by conda

@@ -709,13 +709,17 @@ def explicit_lock(records: Sequence[Mapping[str, object]]) -> str:
     the same solution always gives the same text (and the same reuse fingerprint).
     """
     lines = []
+    subdirs = set()
     for record in records:
         url = str(record.get("url") or "")
         if not url:
             continue
         md5 = record.get("md5")
         lines.append(f"{url}#{md5}" if md5 else url)
-    return "# platform: conda\n@EXPLICIT\n" + "".join(f"{line}\n" for line in sorted(lines))
+        subdirs.add(str(record.get("subdir") or url.rsplit("/", 2)[-2]))
+    platform = next(iter(sorted(subdirs - {"noarch"})), "noarch")
+    header = f"# platform: {platform}\n@EXPLICIT\n"
+    return header + "".join(f"{line}\n" for line in sorted(lines))
 
 
 def conda_meta_records(envdir: Path) -> list[dict[str, object]]:
