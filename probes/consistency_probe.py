@@ -983,10 +983,18 @@ def _doubled(
             (conda_files.get(os.path.normpath(os.path.join(os.path.realpath(p), "METADATA"))), p, v)
             for p, v in copies
         ]
-        mine = [(record, version) for record, _, version in owned if record is not None]
-        others = [(p, v) for record, p, v in owned if record is None]
-        if mine and others:
-            found[key] = (mine[0][0], mine[0][1], others)
+        mine = [(record, p, v) for record, p, v in owned if record is not None]
+        if not mine:
+            continue
+        # beside conda's dist-info (a copy in another site directory is a shadowing problem)
+        site = os.path.dirname(os.path.realpath(mine[0][1]))
+        others = [
+            (p, v)
+            for record, p, v in owned
+            if record is None and os.path.dirname(os.path.realpath(p)) == site
+        ]
+        if others:
+            found[key] = (mine[0][0], mine[0][2], others)
     return found
 
 
