@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
-from .reports._verdicts import one_line
-from .reports.markdown import inline_markdown
-from .results import SCHEMA, CellResult, ExpectationOutcome
+from compat_matrix.errors import UsageError
+from compat_matrix.reports._verdicts import one_line
+from compat_matrix.reports.markdown import inline_markdown
+from compat_matrix.results import SCHEMA, CellResult, ExpectationOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -30,26 +30,26 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from . import pythons as pythons_mod
-from .baseline import BaselineDiff, diff_results, load_baseline, render_changes_markdown
-from .baseline import render_diff_json as _render_diff_json
-from .environments import find_uv
-from .errors import CompatError, MatrixError, UsageError
-from .expansion import expand
-from .gate import gate_exit_status, parse_fail_on, run_status
-from .matrix import BACKENDS
-from .matrix_file import load_matrix
-from .publishing import collect, report_lock
-from .reports import render_terminal, write_reports
-from .reports._verdicts import clean_text, label, one_line
-from .results import CellResult, write_atomic
-from .selection import parse_selection, select_cells
-from .verdicts import expectation_outcome
+from compat_matrix import pythons as pythons_mod
+from compat_matrix.baseline import BaselineDiff, diff_results, load_baseline, render_changes_markdown
+from compat_matrix.baseline import render_diff_json as _render_diff_json
+from compat_matrix.environments import find_uv
+from compat_matrix.errors import CompatError, MatrixError, UsageError
+from compat_matrix.expansion import expand
+from compat_matrix.gate import gate_exit_status, parse_fail_on, run_status
+from compat_matrix.matrix import BACKENDS
+from compat_matrix.matrix_file import load_matrix
+from compat_matrix.publishing import collect, report_lock
+from compat_matrix.reports import render_terminal, write_reports
+from compat_matrix.reports._verdicts import clean_text, label, one_line
+from compat_matrix.results import CellResult, write_atomic
+from compat_matrix.selection import parse_selection, select_cells
+from compat_matrix.verdicts import expectation_outcome
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from .matrix import Cell, Matrix
+    from compat_matrix.matrix import Cell, Matrix
 
 __all__ = [
     "MAX_ANNOTATIONS",

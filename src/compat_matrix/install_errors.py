@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from .matrix import Status
+from compat_matrix.matrix import Status
 
 __all__ = [
     "InstallFailure",

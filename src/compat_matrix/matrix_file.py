@@ -20,20 +20,11 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .cuda import load_cuda_table
-from .errors import MatrixError
-from .expansion import expand_combinations
-from .matrix import (
-    BACKENDS,
-    PROBES,
-    RESERVED_AXES,
-    STATUSES,
-    Backend,
-    Expectation,
-    Matrix,
-    Status,
-)
-from .requirements import value_kind
+from compat_matrix.cuda import load_cuda_table
+from compat_matrix.errors import MatrixError
+from compat_matrix.expansion import expand_combinations
+from compat_matrix.matrix import BACKENDS, PROBES, RESERVED_AXES, STATUSES, Backend, Expectation, Matrix, Status
+from compat_matrix.requirements import value_kind
 
 __all__ = ["TOP_LEVEL_KEYS", "load_matrix", "parse_matrix"]
 

@@ -17,21 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from . import pythons
-from .cells import RunSettings, run_cell
-from .cuda import needs_gpu
-from .errors import CompatError
-from .expansion import expand
-from .matrix_file import load_matrix
-from .publishing import publish
-from .reports import render_terminal
-from .selection import select_cells
-from .verdicts import exit_status
+from compat_matrix import pythons
+from compat_matrix.cells import RunSettings, run_cell
+from compat_matrix.cuda import needs_gpu
+from compat_matrix.errors import CompatError
+from compat_matrix.expansion import expand
+from compat_matrix.matrix_file import load_matrix
+from compat_matrix.publishing import publish
+from compat_matrix.reports import render_terminal
+from compat_matrix.selection import select_cells
+from compat_matrix.verdicts import exit_status
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .matrix import Cell, Matrix
+    from compat_matrix.matrix import Cell, Matrix
 
 __all__ = [
     "NoxMatrix",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .results import ProbeResult, PythonInfo
+from compat_matrix.results import ProbeResult, PythonInfo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .reports import ReportPaths, write_reports
-from .results import CellResult, load_cell_results
+from compat_matrix.reports import ReportPaths, write_reports
+from compat_matrix.results import CellResult, load_cell_results
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .results import write_atomic
+from compat_matrix.results import write_atomic
 
 __all__ = [
     "MIN_PROBE_VERSION",

@@ -12,12 +12,12 @@ import fnmatch
 import re
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
+from compat_matrix.errors import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .matrix import Cell
+    from compat_matrix.matrix import Cell
 
 __all__ = ["parse_selection", "select_cells"]
 

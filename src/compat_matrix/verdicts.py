@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .results import CellResult, ExpectationOutcome, ProbeResult
+from compat_matrix.results import CellResult, ExpectationOutcome, ProbeResult
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .matrix import Expectation, Status
+    from compat_matrix.matrix import Expectation, Status
 
 __all__ = [
     "CATEGORY_PRIORITY",

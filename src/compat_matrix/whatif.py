@@ -39,22 +39,22 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from . import pythons
-from .audit import environment_name, probe_into_result
-from .conda_backend import rattler_available
-from .environments import DEFAULT_CHANNELS, EnvRequest, PreparedEnv, get_backend, parse_lock
-from .errors import UsageError
-from .install_errors import InstallFailure
-from .matrix import PROBES
-from .reports import ReportPaths, write_reports
-from .requirements import conda_python_specs, conda_spec
-from .results import CellResult, ProbeResult, write_atomic, write_cell_result
-from .verdicts import CATEGORY_PRIORITY, EXIT_FAILED, EXIT_INFRA, EXIT_OK
+from compat_matrix import pythons
+from compat_matrix.audit import environment_name, probe_into_result
+from compat_matrix.conda_backend import rattler_available
+from compat_matrix.environments import DEFAULT_CHANNELS, EnvRequest, PreparedEnv, get_backend, parse_lock
+from compat_matrix.errors import UsageError
+from compat_matrix.install_errors import InstallFailure
+from compat_matrix.matrix import PROBES
+from compat_matrix.reports import ReportPaths, write_reports
+from compat_matrix.requirements import conda_python_specs, conda_spec
+from compat_matrix.results import CellResult, ProbeResult, write_atomic, write_cell_result
+from compat_matrix.verdicts import CATEGORY_PRIORITY, EXIT_FAILED, EXIT_INFRA, EXIT_OK
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from .environments import EnvBackend
+    from compat_matrix.environments import EnvBackend
 
 __all__ = [
     "CondaRecord",

@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from compat_matrix.results import CellResult, ProbeResult
 
-from ._verdicts import clean_text, one_line
+from compat_matrix.reports._verdicts import clean_text, one_line
 
 __all__ = ["format_time", "render_junit"]
 

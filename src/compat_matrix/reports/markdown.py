@@ -14,19 +14,8 @@ from dataclasses import dataclass, field
 
 from compat_matrix.results import CellResult
 
-from ._pivot import Pivot, choose_pivot
-from ._verdicts import (
-    KIND_ORDER,
-    KINDS,
-    SUMMARY_ORDER,
-    clean_text,
-    count_kinds,
-    failing_probes,
-    first_line,
-    kind_of,
-    label,
-    one_line,
-)
+from compat_matrix.reports._pivot import Pivot, choose_pivot
+from compat_matrix.reports._verdicts import KIND_ORDER, KINDS, SUMMARY_ORDER, clean_text, count_kinds, failing_probes, first_line, kind_of, label, one_line
 
 __all__ = ["DEFAULT_MAX_BYTES", "inline_markdown", "render_markdown"]
 
