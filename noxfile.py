@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 # Run the harness from this checkout whether or not it is installed.
 sys.path.insert(0, str(ROOT / "src"))
 
-from compat_matrix.noxsupport import (  # noqa: E402
+from compat_matrix.front.nox_sessions import (  # noqa: E402
     load_for_nox,
     run_cell_session,
     run_probe_session,

@@ -45,7 +45,7 @@ sys.path.insert(0, str(PROBES.parent / "src"))
 import _elf  # noqa: E402
 import abi_probe  # noqa: E402
 
-from compat_matrix.environments import find_uv  # noqa: E402
+from compat_matrix.build.backends import find_uv  # noqa: E402
 
 Deps = dict[str, tuple[list[str], set[tuple[str, str]]]]
 

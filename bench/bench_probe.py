@@ -24,11 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from compat_matrix import pythons  # noqa: E402
-from compat_matrix.expansion import expand  # noqa: E402
-from compat_matrix.matrix_file import load_matrix  # noqa: E402
-from compat_matrix.publishing import publish  # noqa: E402
-from compat_matrix.requirements import requirements_for  # noqa: E402
+from compat_matrix.build import pythons  # noqa: E402
+from compat_matrix.build.requirements import requirements_for  # noqa: E402
+from compat_matrix.matrix.expand import expand  # noqa: E402
+from compat_matrix.matrix.load import load_matrix  # noqa: E402
+from compat_matrix.reports.publish import publish  # noqa: E402
 
 BASELINE_NOXFILE = """\
 import nox

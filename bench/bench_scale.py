@@ -22,8 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from compat_matrix.expansion import expand  # noqa: E402
-from compat_matrix.matrix_file import load_matrix  # noqa: E402
+from compat_matrix.matrix.expand import expand  # noqa: E402
+from compat_matrix.matrix.load import load_matrix  # noqa: E402
 
 PLAN_TARGET_S = 2.0
 REPORT_TARGET_S = 5.0

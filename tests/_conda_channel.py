@@ -43,8 +43,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compat_matrix import pythons
-from compat_matrix.environments import find_uv
+from compat_matrix.build import pythons
+from compat_matrix.build.backends import find_uv
 
 __all__ = ["ChannelInfo", "build_channel", "channel_pythons", "write_package"]
 

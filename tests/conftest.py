@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix import pythons
-from compat_matrix.environments import find_uv
+from compat_matrix.build import pythons
+from compat_matrix.build.backends import find_uv
 
 REPO = Path(__file__).resolve().parents[1]
 

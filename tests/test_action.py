@@ -25,7 +25,7 @@ import pytest
 import yaml
 from _github_files import parse_outputs
 
-from compat_matrix.expansion import cell_id as make_id
+from compat_matrix.matrix.expand import cell_id as make_id
 from compat_matrix.reports import write_reports
 from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
 

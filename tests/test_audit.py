@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.audit import audit_environment
 from compat_matrix.errors import UsageError
+from compat_matrix.run.audit import audit_environment
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.baseline import diff_results, load_baseline, render_changes_markdown
 from compat_matrix.errors import UsageError
-from compat_matrix.gate import gate_exit_status, run_status
 from compat_matrix.reports import write_reports
+from compat_matrix.reports.baseline import diff_results, load_baseline, render_changes_markdown
+from compat_matrix.reports.gate import gate_exit_status, run_status
 from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
 
 MIB = 1024 * 1024

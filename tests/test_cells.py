@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix import cells as cells_module
-from compat_matrix.cells import RunSettings, default_imports, run_cell
-from compat_matrix.matrix import Cell, Expectation, Matrix
+from compat_matrix.matrix.model import Cell, Expectation, Matrix
 from compat_matrix.results import read_cell_result
+from compat_matrix.run import cell as cells_module
+from compat_matrix.run.cell import RunSettings, default_imports, run_cell
 
 
 def _matrix(tmp_path: Path, **kwargs) -> Matrix:

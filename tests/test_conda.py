@@ -19,10 +19,7 @@ from typing import Any
 import pytest
 from _conda_channel import ChannelInfo, build_channel, channel_pythons, write_package
 
-from compat_matrix.cells import RunSettings, run_cell
-from compat_matrix.conda_backend import CondaBackend
-from compat_matrix.cuda import builtin_table, plan_cell
-from compat_matrix.environments import (
+from compat_matrix.build.backends import (
     EnvBackend,
     EnvRequest,
     MicromambaBackend,
@@ -31,10 +28,13 @@ from compat_matrix.environments import (
     get_backend,
     parse_lock,
 )
-from compat_matrix.expansion import expand
-from compat_matrix.install_errors import classify_rattler, rattler_reason
-from compat_matrix.matrix_file import load_matrix
+from compat_matrix.build.conda import CondaBackend
+from compat_matrix.build.cuda import builtin_table, plan_cell
+from compat_matrix.build.install_errors import classify_rattler, rattler_reason
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
 from compat_matrix.results import CellResult
+from compat_matrix.run.cell import RunSettings, run_cell
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,8 +18,8 @@ import pytest
 from _conda_channel import ChannelInfo, build_channel, channel_pythons
 from _elf_fixtures import run_probe
 
-from compat_matrix.conda_backend import CondaBackend
-from compat_matrix.environments import EnvRequest
+from compat_matrix.build.backends import EnvRequest
+from compat_matrix.build.conda import CondaBackend
 
 pytest.importorskip("rattler", reason="py-rattler, the conda engine, needs Python 3.10+")
 
@@ -133,7 +133,7 @@ def test_audit_upgrade_python_on_a_conda_environment_names_the_blocker(
     env = _env(tmp_path / "env", channel, conda_cache, "python=3.11", "numpy=1.24.4", "six")
     before = sorted(p.name for p in (env / "conda-meta").iterdir())
     monkeypatch.setenv("COMPAT_CACHE_DIR", str(conda_cache))
-    from compat_matrix.whatif import what_if
+    from compat_matrix.run.whatif import what_if
 
     result = what_if(env / "bin/python", ["python=3.12"], tmp_path / "out", timeout=600)
     rows = {p.name: p for p in result.packages}

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix import probing
-from compat_matrix.cells import RunSettings, run_cell
-from compat_matrix.cuda import (
+from compat_matrix.build.cuda import (
     builtin_table,
     cuda_resolved,
     load_cuda_table,
@@ -26,11 +24,13 @@ from compat_matrix.cuda import (
     plan_cell,
     table_for,
 )
+from compat_matrix.build.requirements import Variant
 from compat_matrix.errors import MatrixError
-from compat_matrix.expansion import expand
-from compat_matrix.matrix import PROBES, Cell, Matrix
-from compat_matrix.matrix_file import load_matrix
-from compat_matrix.requirements import Variant
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.model import PROBES, Cell, Matrix
+from compat_matrix.probe import runner as probing
+from compat_matrix.run.cell import RunSettings, run_cell
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = ("pytorch", "tensorflow", "jax", "miniconda-audit")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.environments import EnvRequest, UvBackend, VenvBackend, parse_lock
+from compat_matrix.build.backends import EnvRequest, UvBackend, VenvBackend, parse_lock
 
 
 def _import_version(python: Path, module: str) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.expansion import cell_id, expand, expand_combinations
-from compat_matrix.matrix import Matrix
+from compat_matrix.matrix.expand import cell_id, expand, expand_combinations
+from compat_matrix.matrix.model import Matrix
 
 SAFE_ID = re.compile(r"[A-Za-z0-9._+-]+")
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from _github_files import parse_outputs
 
-from compat_matrix.baseline import diff_results
 from compat_matrix.errors import UsageError
-from compat_matrix.gha import (
+from compat_matrix.front.gha import (
     MAX_ANNOTATIONS,
     SUMMARY_LIMIT,
     annotation_commands,
@@ -25,6 +24,7 @@ from compat_matrix.gha import (
     validate_artifact_name,
     workflow_command,
 )
+from compat_matrix.reports.baseline import diff_results
 from compat_matrix.results import CellResult, ExpectationOutcome
 
 ARTIFACT_FORBIDDEN = '":<>|*?\\/\r\n'

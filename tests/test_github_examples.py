@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.expansion import expand
-from compat_matrix.matrix_file import load_matrix
-from compat_matrix.plan import PlanSettings, plan_shards
-from compat_matrix.platforms import Platform, other_platform_reason, runner_platform
+from compat_matrix.build.platforms import Platform, other_platform_reason, runner_platform
+from compat_matrix.front.plan import PlanSettings, plan_shards
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
 
 
 def _expand(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from compat_matrix.install_errors import classify_pip, classify_uv, shorten
+from compat_matrix.build.install_errors import classify_pip, classify_uv, shorten
 
 UNREACHABLE = "http://127.0.0.1:9/simple"
 

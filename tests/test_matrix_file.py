@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from compat_matrix.errors import MatrixError
-from compat_matrix.expansion import expand
-from compat_matrix.matrix import PROBES, Expectation
-from compat_matrix.matrix_file import load_matrix, parse_matrix
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix, parse_matrix
+from compat_matrix.matrix.model import PROBES, Expectation
 
 DATA = Path(__file__).parent / "data" / "matrices"
 MINIMAL = 'matrix:\n  python: ["3.12"]\n'

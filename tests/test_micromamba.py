@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.cells import RunSettings, backend_settings, run_cell
-from compat_matrix.environments import (
+from compat_matrix.build.backends import (
     EnvRequest,
     MicromambaBackend,
     conda_lock_records,
@@ -32,15 +31,16 @@ from compat_matrix.environments import (
     get_backend,
     parse_lock,
 )
-from compat_matrix.install_errors import classify_micromamba
-from compat_matrix.matrix import Cell, Matrix
-from compat_matrix.requirements import (
+from compat_matrix.build.install_errors import classify_micromamba
+from compat_matrix.build.requirements import (
     Variant,
     conda_python_specs,
     conda_requirements,
     conda_spec,
     requirement,
 )
+from compat_matrix.matrix.model import Cell, Matrix
+from compat_matrix.run.cell import RunSettings, backend_settings, run_cell
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from _elf_fixtures import (
     run_probe,
 )
 
-from compat_matrix import pythons
+from compat_matrix.build import pythons
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF/glibc only"),

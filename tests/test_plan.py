@@ -13,10 +13,7 @@ from pathlib import Path
 import pytest
 
 from compat_matrix.errors import UsageError
-from compat_matrix.expansion import expand
-from compat_matrix.matrix import Cell
-from compat_matrix.matrix_file import load_matrix
-from compat_matrix.plan import (
+from compat_matrix.front.plan import (
     GITHUB_MAX_JOBS,
     PlanSettings,
     estimate_cost,
@@ -25,6 +22,9 @@ from compat_matrix.plan import (
     needs_gpu,
     plan_shards,
 )
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.model import Cell
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -227,7 +227,7 @@ def test_default_matrix_plans_one_job_per_cell() -> None:
 def test_an_empty_plan_says_so_instead_of_breaking_fromjson(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from compat_matrix import cli
+    from compat_matrix.front import cli
 
     assert plan_shards([]) == []
     assert github_matrix([]) == {"include": []}

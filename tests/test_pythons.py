@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix import pythons
-from compat_matrix.pythons import (
+from compat_matrix.build import pythons
+from compat_matrix.build.pythons import (
     Interpreter,
     describe_missing,
     discover,

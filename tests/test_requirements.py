@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from compat_matrix.requirements import requirement, requirements_for, value_kind
+from compat_matrix.build.requirements import requirement, requirements_for, value_kind
 
 
 @pytest.mark.parametrize(

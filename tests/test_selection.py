@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from compat_matrix.errors import UsageError
-from compat_matrix.matrix import Cell
-from compat_matrix.noxsupport import load_for_nox
-from compat_matrix.selection import parse_selection, select_cells
+from compat_matrix.front.nox_sessions import load_for_nox
+from compat_matrix.matrix.model import Cell
+from compat_matrix.matrix.select import parse_selection, select_cells
 
 REPO = Path(__file__).resolve().parents[1]
 CELLS = [

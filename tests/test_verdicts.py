@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from compat_matrix.matrix import Expectation
+from compat_matrix.matrix.model import Expectation
+from compat_matrix.probe.verdicts import cell_verdict, exit_status, expectation_outcome
 from compat_matrix.results import CellResult, ExpectationOutcome, ProbeResult
-from compat_matrix.verdicts import cell_verdict, exit_status, expectation_outcome
 
 
 def _probe(status: str, category: str | None = None, target: str = "m") -> ProbeResult:

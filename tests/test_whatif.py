@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from compat_matrix.environments import find_micromamba
+from compat_matrix.build.backends import find_micromamba
 from compat_matrix.errors import UsageError
-from compat_matrix.whatif import (
+from compat_matrix.run.whatif import (
     PackageChange,
     WhatIfResult,
     _mentioned,
@@ -351,7 +351,7 @@ def test_a_conda_environment_without_micromamba_gets_an_error_not_a_crash(
     if find_micromamba() is not None:
         pytest.skip("micromamba is installed: the conda path would run for real")
     # as on Python 3.9, where py-rattler (the built-in conda engine) has no wheel
-    monkeypatch.setattr("compat_matrix.whatif.rattler_available", lambda: False)
+    monkeypatch.setattr("compat_matrix.run.whatif.rattler_available", lambda: False)
     python = _venv(tmp_path / "conda-env", uv_bin, python_for("3.11").path, "six==1.17.0")
     _conda_layout(tmp_path / "conda-env")
     snapshot = read_environment(python)
@@ -371,8 +371,8 @@ def test_a_conda_environment_without_micromamba_gets_an_error_not_a_crash(
 def test_a_conda_environment_is_rebuilt_as_one_solve_then_pip(tmp_path) -> None:
     """The micromamba command line of a conda what-if: every conda package pinned by version in
     one create (the interpreter replaced), the pip-installed ones after it, with pip."""
-    from compat_matrix.environments import MicromambaBackend
-    from compat_matrix.whatif import (
+    from compat_matrix.build.backends import MicromambaBackend
+    from compat_matrix.run.whatif import (
         Installed,
         Snapshot,
         _conda_channels,

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from compat_matrix.cli import main
+from compat_matrix.front.cli import main
 
 sys.exit(main())

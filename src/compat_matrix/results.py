@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from compat_matrix.matrix import STATUSES, Status
+from compat_matrix.matrix.model import STATUSES, Status
 
 __all__ = [
     "SCHEMA",

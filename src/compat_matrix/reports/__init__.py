@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from compat_matrix.results import CellResult, write_atomic
-
 from compat_matrix.reports.html import render_html
 from compat_matrix.reports.json_report import render_json
 from compat_matrix.reports.junit import render_junit
 from compat_matrix.reports.markdown import render_markdown
 from compat_matrix.reports.terminal import render_terminal
+from compat_matrix.results import CellResult, write_atomic
 
 __all__ = [
     "ReportPaths",

@@ -20,11 +20,19 @@ from functools import lru_cache
 import jinja2
 from markupsafe import Markup
 
-from compat_matrix.results import CellResult, ProbeResult
-
 from compat_matrix.reports._pivot import Pivot, choose_pivot
-from compat_matrix.reports._verdicts import KINDS, SUMMARY_ORDER, clean_text, count_kinds, kind_of, label, one_line, short_reason
+from compat_matrix.reports._verdicts import (
+    KINDS,
+    SUMMARY_ORDER,
+    clean_text,
+    count_kinds,
+    kind_of,
+    label,
+    one_line,
+    short_reason,
+)
 from compat_matrix.reports.junit import format_time
+from compat_matrix.results import CellResult, ProbeResult
 
 __all__ = ["render_html"]
 

@@ -26,9 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from compat_matrix.results import CellResult, ProbeResult
-
 from compat_matrix.reports._verdicts import clean_text, one_line
+from compat_matrix.results import CellResult, ProbeResult
 
 __all__ = ["format_time", "render_junit"]
 

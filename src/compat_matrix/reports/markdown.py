@@ -12,10 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from compat_matrix.results import CellResult
-
 from compat_matrix.reports._pivot import Pivot, choose_pivot
-from compat_matrix.reports._verdicts import KIND_ORDER, KINDS, SUMMARY_ORDER, clean_text, count_kinds, failing_probes, first_line, kind_of, label, one_line
+from compat_matrix.reports._verdicts import (
+    KIND_ORDER,
+    KINDS,
+    SUMMARY_ORDER,
+    clean_text,
+    count_kinds,
+    failing_probes,
+    first_line,
+    kind_of,
+    label,
+    one_line,
+)
+from compat_matrix.results import CellResult
 
 __all__ = ["DEFAULT_MAX_BYTES", "inline_markdown", "render_markdown"]
 

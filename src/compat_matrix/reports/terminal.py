@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from compat_matrix.reports._verdicts import (
+    KINDS,
+    SUMMARY_ORDER,
+    count_kinds,
+    kind_of,
+    label,
+    one_line,
+    short_reason,
+)
 from compat_matrix.results import CellResult
-
-from compat_matrix.reports._verdicts import KINDS, SUMMARY_ORDER, count_kinds, kind_of, label, one_line, short_reason
 
 __all__ = ["render_terminal"]
 

@@ -13,18 +13,30 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compat_matrix import __version__, pythons
-from compat_matrix.baseline import diff_results, load_baseline, render_changes_markdown, render_diff_json
+from compat_matrix import __version__
+from compat_matrix.build import pythons
 from compat_matrix.errors import CompatError, UsageError
-from compat_matrix.expansion import expand
-from compat_matrix.gate import DEFAULT_FAIL_ON, FAIL_ON, gate_exit_status, parse_fail_on
-from compat_matrix.matrix_file import load_matrix
-from compat_matrix.plan import OUTPUT_LIMIT, PlanSettings, github_matrix, load_history, plan_shards
-from compat_matrix.publishing import collect
+from compat_matrix.front.plan import (
+    OUTPUT_LIMIT,
+    PlanSettings,
+    github_matrix,
+    load_history,
+    plan_shards,
+)
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.select import select_cells
+from compat_matrix.probe.verdicts import exit_status as verdict_exit_status
 from compat_matrix.reports import render_terminal, write_reports
+from compat_matrix.reports.baseline import (
+    diff_results,
+    load_baseline,
+    render_changes_markdown,
+    render_diff_json,
+)
+from compat_matrix.reports.gate import DEFAULT_FAIL_ON, FAIL_ON, gate_exit_status, parse_fail_on
+from compat_matrix.reports.publish import collect
 from compat_matrix.results import write_atomic
-from compat_matrix.selection import select_cells
-from compat_matrix.verdicts import exit_status as verdict_exit_status
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -140,7 +152,7 @@ def _write_plan_outputs(document: str, jobs: int, cells: int) -> None:
             "limit: split the matrix into several files, or select cells with --cells"
         )
         raise UsageError(msg)
-    from compat_matrix.gha import set_outputs  # noqa: PLC0415  (GitHub-only path)
+    from compat_matrix.front.gha import set_outputs  # noqa: PLC0415  (GitHub-only path)
 
     set_outputs(
         Path(target),
@@ -181,12 +193,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     report_dir = Path(args.output).absolute()
     imports = args.imports or None
     if args.upgrade:
-        from compat_matrix.whatif import format_summary, what_if  # noqa: PLC0415 - the rarer, heavier path
+        from compat_matrix.run.whatif import format_summary, what_if  # noqa: PLC0415 - the rarer, heavier path
 
         outcome = what_if(python, args.upgrade, report_dir, timeout=args.timeout, imports=imports)
         print(format_summary(outcome), end="")
         return outcome.exit_status
-    from compat_matrix.audit import audit_environment  # noqa: PLC0415
+    from compat_matrix.run.audit import audit_environment  # noqa: PLC0415
 
     result, paths = audit_environment(python, report_dir, imports=imports, timeout=args.timeout)
     print(render_terminal([result], color=sys.stdout.isatty()))

@@ -22,7 +22,7 @@ from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from compat_matrix.matrix import RESERVED_AXES
+from compat_matrix.matrix.model import RESERVED_AXES
 
 __all__ = [
     "NOT_PACKAGES",

@@ -39,22 +39,28 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from compat_matrix import pythons
-from compat_matrix.audit import environment_name, probe_into_result
-from compat_matrix.conda_backend import rattler_available
-from compat_matrix.environments import DEFAULT_CHANNELS, EnvRequest, PreparedEnv, get_backend, parse_lock
+from compat_matrix.build import pythons
+from compat_matrix.build.backends import (
+    DEFAULT_CHANNELS,
+    EnvRequest,
+    PreparedEnv,
+    get_backend,
+    parse_lock,
+)
+from compat_matrix.build.conda import rattler_available
+from compat_matrix.build.install_errors import InstallFailure
+from compat_matrix.build.requirements import conda_python_specs, conda_spec
 from compat_matrix.errors import UsageError
-from compat_matrix.install_errors import InstallFailure
-from compat_matrix.matrix import PROBES
+from compat_matrix.matrix.model import PROBES
+from compat_matrix.probe.verdicts import CATEGORY_PRIORITY, EXIT_FAILED, EXIT_INFRA, EXIT_OK
 from compat_matrix.reports import ReportPaths, write_reports
-from compat_matrix.requirements import conda_python_specs, conda_spec
 from compat_matrix.results import CellResult, ProbeResult, write_atomic, write_cell_result
-from compat_matrix.verdicts import CATEGORY_PRIORITY, EXIT_FAILED, EXIT_INFRA, EXIT_OK
+from compat_matrix.run.audit import environment_name, probe_into_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from compat_matrix.environments import EnvBackend
+    from compat_matrix.build.backends import EnvBackend
 
 __all__ = [
     "CondaRecord",

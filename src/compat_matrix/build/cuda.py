@@ -26,8 +26,8 @@ from typing import Any, Literal
 import yaml
 from packaging.utils import canonicalize_name
 
+from compat_matrix.build.requirements import NOT_PACKAGES, Variant, value_kind, via_pip
 from compat_matrix.errors import MatrixError
-from compat_matrix.requirements import NOT_PACKAGES, Variant, value_kind, via_pip
 
 __all__ = [
     "BUILTIN_TABLE",

@@ -20,11 +20,20 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from compat_matrix.cuda import load_cuda_table
+from compat_matrix.build.cuda import load_cuda_table
+from compat_matrix.build.requirements import value_kind
 from compat_matrix.errors import MatrixError
-from compat_matrix.expansion import expand_combinations
-from compat_matrix.matrix import BACKENDS, PROBES, RESERVED_AXES, STATUSES, Backend, Expectation, Matrix, Status
-from compat_matrix.requirements import value_kind
+from compat_matrix.matrix.expand import expand_combinations
+from compat_matrix.matrix.model import (
+    BACKENDS,
+    PROBES,
+    RESERVED_AXES,
+    STATUSES,
+    Backend,
+    Expectation,
+    Matrix,
+    Status,
+)
 
 __all__ = ["TOP_LEVEL_KEYS", "load_matrix", "parse_matrix"]
 

@@ -41,7 +41,7 @@ def probes_dir() -> Path:
     spec = importlib.util.find_spec("compat_matrix.probes")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    return Path(__file__).resolve().parents[2] / "probes"
+    return Path(__file__).resolve().parents[3] / "probes"
 
 
 @dataclass

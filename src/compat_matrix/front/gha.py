@@ -1,6 +1,6 @@
 """The steps of the composite action (action.yml), one subcommand each.
 
-`python -m compat_matrix.gha STEP` reads the action's inputs from environment variables (the
+`python -m compat_matrix.front.gha STEP` reads the action's inputs from environment variables (the
 action passes every `inputs.*` through `env:`, so no value is ever pasted into a script) and
 answers through the files and commands the runner provides: `$GITHUB_OUTPUT`,
 `$GITHUB_STEP_SUMMARY` and workflow commands on stdout, escaped as actions/toolkit escapes them.
@@ -30,26 +30,31 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from compat_matrix import pythons as pythons_mod
-from compat_matrix.baseline import BaselineDiff, diff_results, load_baseline, render_changes_markdown
-from compat_matrix.baseline import render_diff_json as _render_diff_json
-from compat_matrix.environments import find_uv
+from compat_matrix.build import pythons as pythons_mod
+from compat_matrix.build.backends import find_uv
 from compat_matrix.errors import CompatError, MatrixError, UsageError
-from compat_matrix.expansion import expand
-from compat_matrix.gate import gate_exit_status, parse_fail_on, run_status
-from compat_matrix.matrix import BACKENDS
-from compat_matrix.matrix_file import load_matrix
-from compat_matrix.publishing import collect, report_lock
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.model import BACKENDS
+from compat_matrix.matrix.select import parse_selection, select_cells
+from compat_matrix.probe.verdicts import expectation_outcome
 from compat_matrix.reports import render_terminal, write_reports
 from compat_matrix.reports._verdicts import clean_text, label, one_line
+from compat_matrix.reports.baseline import (
+    BaselineDiff,
+    diff_results,
+    load_baseline,
+    render_changes_markdown,
+)
+from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
+from compat_matrix.reports.gate import gate_exit_status, parse_fail_on, run_status
+from compat_matrix.reports.publish import collect, report_lock
 from compat_matrix.results import CellResult, write_atomic
-from compat_matrix.selection import parse_selection, select_cells
-from compat_matrix.verdicts import expectation_outcome
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.matrix import Cell, Matrix
+    from compat_matrix.matrix.model import Cell, Matrix
 
 __all__ = [
     "MAX_ANNOTATIONS",
@@ -401,7 +406,7 @@ def step_probe(env: Mapping[str, str]) -> int:
     """`nox -s probe` on the selection; cell verdicts never fail this step, a harness crash does."""
     matrix, cells = _selected(env)
     report_dir = Path(env["COMPAT_REPORT_DIR"])
-    action_path = Path(env.get("GITHUB_ACTION_PATH") or Path(__file__).resolve().parents[2])
+    action_path = Path(env.get("GITHUB_ACTION_PATH") or Path(__file__).resolve().parents[3])
     temp = Path(env.get("RUNNER_TEMP") or report_dir.parent)
     child = dict(env)
     child.setdefault("COMPAT_ENV_DIR", str(temp / "compat-envs"))
@@ -551,7 +556,7 @@ def _report_error(env: Mapping[str, str], exc: CompatError) -> None:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compat_matrix.gha")
+    parser = argparse.ArgumentParser(prog="python -m compat_matrix.front.gha")
     parser.add_argument("step", choices=list(_STEPS))
     args = parser.parse_args(argv)
     environ = os.environ if env is None else env

@@ -17,20 +17,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compat_matrix import pythons
-from compat_matrix.cuda import CudaPlan, cuda_resolved, plan_cell, table_for
-from compat_matrix.environments import DEFAULT_CHANNELS, EnvRequest, conda_lock_records, get_backend, parse_lock
+from compat_matrix.build import pythons
+from compat_matrix.build.backends import (
+    DEFAULT_CHANNELS,
+    EnvRequest,
+    conda_lock_records,
+    get_backend,
+    parse_lock,
+)
+from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell, table_for
+from compat_matrix.build.requirements import (
+    NOT_PACKAGES,
+    conda_python_specs,
+    conda_requirements,
+    requirements_for,
+    source_built,
+    value_kind,
+)
 from compat_matrix.errors import MatrixError
-from compat_matrix.probing import run_probe
-from compat_matrix.requirements import NOT_PACKAGES, conda_python_specs, conda_requirements, requirements_for, source_built, value_kind
-from compat_matrix.results import CellResult, ProbeResult, read_cell_result, write_atomic, write_cell_result
-from compat_matrix.verdicts import cell_verdict, expectation_outcome
+from compat_matrix.probe.runner import run_probe
+from compat_matrix.probe.verdicts import cell_verdict, expectation_outcome
+from compat_matrix.results import (
+    CellResult,
+    ProbeResult,
+    read_cell_result,
+    write_atomic,
+    write_cell_result,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.matrix import Cell, Matrix
-    from compat_matrix.probing import ProbeRun
+    from compat_matrix.matrix.model import Cell, Matrix
+    from compat_matrix.probe.runner import ProbeRun
 
 __all__ = [
     "BackendSettings",

@@ -17,7 +17,7 @@ from compat_matrix.errors import UsageError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from compat_matrix.matrix import Cell
+    from compat_matrix.matrix.model import Cell
 
 __all__ = ["parse_selection", "select_cells"]
 

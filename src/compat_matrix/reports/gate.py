@@ -15,12 +15,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from compat_matrix.errors import UsageError
-from compat_matrix.verdicts import EXIT_FAILED, EXIT_INFRA, EXIT_OK, exit_status
+from compat_matrix.probe.verdicts import EXIT_FAILED, EXIT_INFRA, EXIT_OK, exit_status
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from compat_matrix.baseline import BaselineDiff
+    from compat_matrix.reports.baseline import BaselineDiff
     from compat_matrix.results import CellResult
 
 __all__ = [

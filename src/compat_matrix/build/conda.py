@@ -23,8 +23,31 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compat_matrix.environments import _MARKER, CondaSolution, EnvBackend, EnvRequest, PreparedEnv, _env_python, _fingerprint, _has_local_requirement, _installer_env, _lock_body, _mark_ready, _reusable, _run, _run_split, _timed_out, _Timeout, cache_dir, conda_meta_records, conda_pip_command, conda_specs, explicit_lock, with_pip_pins
-from compat_matrix.install_errors import InstallFailure, classify_pip, classify_rattler
+from compat_matrix.build.backends import (
+    _MARKER,
+    CondaSolution,
+    EnvBackend,
+    EnvRequest,
+    PreparedEnv,
+    _env_python,
+    _fingerprint,
+    _has_local_requirement,
+    _installer_env,
+    _lock_body,
+    _mark_ready,
+    _reusable,
+    _run,
+    _run_split,
+    _timed_out,
+    _Timeout,
+    cache_dir,
+    conda_meta_records,
+    conda_pip_command,
+    conda_specs,
+    explicit_lock,
+    with_pip_pins,
+)
+from compat_matrix.build.install_errors import InstallFailure, classify_pip, classify_rattler
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

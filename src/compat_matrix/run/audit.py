@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compat_matrix.cells import probe_environment
 from compat_matrix.errors import UsageError
-from compat_matrix.matrix import PROBES
+from compat_matrix.matrix.model import PROBES
+from compat_matrix.probe.verdicts import cell_verdict
 from compat_matrix.reports import ReportPaths, write_reports
 from compat_matrix.results import CellResult, write_atomic, write_cell_result
-from compat_matrix.verdicts import cell_verdict
+from compat_matrix.run.cell import probe_environment
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -16,8 +16,8 @@ from collections.abc import Collection, Mapping, Sequence
 
 from packaging.specifiers import InvalidSpecifier, Specifier
 
-from compat_matrix.matrix import Cell, Matrix
-from compat_matrix.requirements import value_kind
+from compat_matrix.build.requirements import value_kind
+from compat_matrix.matrix.model import Cell, Matrix
 
 __all__ = ["cell_id", "expand", "expand_combinations"]
 

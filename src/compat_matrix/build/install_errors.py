@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from compat_matrix.matrix import Status
+from compat_matrix.matrix.model import Status
 
 __all__ = [
     "InstallFailure",

@@ -14,7 +14,7 @@ from compat_matrix.results import CellResult, ExpectationOutcome, ProbeResult
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from compat_matrix.matrix import Expectation, Status
+    from compat_matrix.matrix.model import Expectation, Status
 
 __all__ = [
     "CATEGORY_PRIORITY",

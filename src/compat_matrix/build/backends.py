@@ -28,8 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from compat_matrix.install_errors import InstallFailure, classify_micromamba, classify_pip, classify_uv
-from compat_matrix.pythons import Interpreter
+from compat_matrix.build.install_errors import (
+    InstallFailure,
+    classify_micromamba,
+    classify_pip,
+    classify_uv,
+)
+from compat_matrix.build.pythons import Interpreter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -810,7 +815,7 @@ def get_backend(name: str) -> EnvBackend | None:
     """The backend called `name`, or None when it is not available on this machine."""
     if name == "conda":
         # conda_backend builds on this module, so it is imported when asked for.
-        from compat_matrix.conda_backend import CondaBackend  # noqa: PLC0415
+        from compat_matrix.build.conda import CondaBackend  # noqa: PLC0415
 
         return CondaBackend()
     cls = BACKEND_CLASSES.get(name)

@@ -17,21 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from compat_matrix import pythons
-from compat_matrix.cells import RunSettings, run_cell
-from compat_matrix.cuda import needs_gpu
+from compat_matrix.build import pythons
+from compat_matrix.build.cuda import needs_gpu
 from compat_matrix.errors import CompatError
-from compat_matrix.expansion import expand
-from compat_matrix.matrix_file import load_matrix
-from compat_matrix.publishing import publish
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.select import select_cells
+from compat_matrix.probe.verdicts import exit_status
 from compat_matrix.reports import render_terminal
-from compat_matrix.selection import select_cells
-from compat_matrix.verdicts import exit_status
+from compat_matrix.reports.publish import publish
+from compat_matrix.run.cell import RunSettings, run_cell
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from compat_matrix.matrix import Cell, Matrix
+    from compat_matrix.matrix.model import Cell, Matrix
 
 __all__ = [
     "NoxMatrix",

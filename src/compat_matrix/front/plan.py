@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Union
 
-from compat_matrix import cuda
+from compat_matrix.build import cuda
+from compat_matrix.build.requirements import NOT_PACKAGES, value_kind
 from compat_matrix.errors import UsageError
-from compat_matrix.requirements import NOT_PACKAGES, value_kind
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
-    from compat_matrix.matrix import Cell
+    from compat_matrix.matrix.model import Cell
 
 __all__ = [
     "GITHUB_MAX_JOBS",
