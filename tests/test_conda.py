@@ -29,8 +29,9 @@ from compat_matrix.build.backends import (
     parse_lock,
 )
 from compat_matrix.build.conda import CondaBackend
-from compat_matrix.build.cuda import builtin_table, plan_cell
+from compat_matrix.build.cuda import plan_cell
 from compat_matrix.build.install_errors import classify_rattler, rattler_reason
+from compat_matrix.matrix.cuda_table import builtin_table
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
 from compat_matrix.results import CellResult
@@ -331,7 +332,7 @@ def test_the_worker_exits_cleanly_after_every_install(
     for attempt in range(int(os.environ.get("COMPAT_TEST_WORKER_RUNS", "12"))):
         payload["prefix"] = str(tmp_path / f"env{attempt}")
         proc = subprocess.run(
-            [sys.executable, "-I", str(REPO / "src/compat_matrix/conda_worker.py"), "install"],
+            [sys.executable, "-I", str(REPO / "src/compat_matrix/build/conda_worker.py"), "install"],
             input=json.dumps(payload),
             capture_output=True,
             text=True,
