@@ -42,39 +42,9 @@ import _probelib as lib
 PROBE = "native"
 DF_1_PIE = 0x08000000
 
-# The child: report each file on a private fd so a library that prints cannot corrupt the protocol.
-CHILD = r"""
-import ctypes, json, os, sys, time
-proto = os.fdopen(os.dup(1), "w")
-os.dup2(2, 1)
-req = json.loads(sys.stdin.read())
-sys.path[0:0] = [p for p in req.get("path") or [] if p not in sys.path]
-for name in req.get("imports") or []:
-    try:
-        __import__(name)
-        err = None
-    except BaseException as exc:
-        err = "%s: %s" % (type(exc).__name__, exc)
-    proto.write(json.dumps({"imported": name, "error": err}) + "\n")
-    proto.flush()
-for p in req["preload"]:
-    try:
-        ctypes.CDLL(p, mode=os.RTLD_NOW | os.RTLD_GLOBAL)
-    except OSError:
-        pass
-mode = os.RTLD_NOW | os.RTLD_LOCAL
-for i, p in enumerate(req["files"]):
-    proto.write(json.dumps({"start": i}) + "\n")
-    proto.flush()
-    t = time.perf_counter()
-    try:
-        ctypes.CDLL(p, mode=mode)
-        err = None
-    except OSError as exc:
-        err = str(exc)
-    proto.write(json.dumps({"done": i, "error": err, "t": time.perf_counter() - t}) + "\n")
-    proto.flush()
-"""
+#: The child (a file beside this one): report each file on a private fd, so a library that prints
+#: cannot corrupt the protocol.
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native_child.py")
 
 _MISSING_RE = re.compile(r"^(?P<lib>[^:]+): cannot open shared object file")
 _UNDEF_RE = re.compile(r"undefined symbol: (?P<sym>[^\s,]+)(?:, version (?P<ver>\S+))?")
@@ -131,7 +101,7 @@ def run_batch(
         {"files": files, "preload": preload, "imports": imports or [], "path": path or []}
     )
     # -S keeps site-packages out of a bare load; importing the context needs them.
-    argv = [sys.executable, *(["-I"] if imports else ["-I", "-S"]), "-c", CHILD]
+    argv = [sys.executable, *(["-I"] if imports else ["-I", "-S"]), CHILD]
     t0 = time.perf_counter()
     timed_out = False
     rc = 0

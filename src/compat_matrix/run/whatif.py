@@ -108,10 +108,6 @@ _OPERATOR_WORDS = (
     (">", "gt"),
     ("<", "lt"),
 )
-_CONDA_INSTALL_HINT = (
-    "install micromamba (https://mamba.readthedocs.io/en/latest/installation/"
-    "micromamba-installation.html) and put it on PATH or set $MAMBA_EXE"
-)
 
 # Runs under the audited interpreter (any CPython >= 3.8) with -I -B: what is installed, who
 # installed it, from where, and which interpreter a venv was made from.
@@ -1031,12 +1027,8 @@ def what_if(
     started = time.monotonic()
     env: PreparedEnv | None = None
     attempts: list[ResolveAttempt] = []
-    failure: InstallFailure | None = None
-    if backend is None:
-        failure = _unavailable(snapshot)
-    else:
-        env, attempts = _resolve(backend, envdir, make, pins, started + timeout)
-        failure = env.failure
+    env, attempts = _resolve(backend, envdir, make, pins, started + timeout)
+    failure: InstallFailure | None = env.failure
     upgraded, top_after, outcome = _upgraded_cell(
         plan,
         env,
@@ -1141,7 +1133,7 @@ def _upgraded_cell(
 
 def _scratch_build(
     plan: _Plan, notes: dict[str, str]
-) -> tuple[EnvBackend | None, Callable[[dict[str, _Pin]], EnvRequest], dict[str, _Pin]]:
+) -> tuple[EnvBackend, Callable[[dict[str, _Pin]], EnvRequest], dict[str, _Pin]]:
     """The backend, request builder and pins of the upgraded set, by kind of environment."""
     snapshot = plan.snapshot
     if plan.interpreter is not None:
@@ -1152,16 +1144,6 @@ def _scratch_build(
     channels = _conda_channels(snapshot.conda or ())
     make = _conda_request(python, conda_names, channels, source_built)
     return get_backend("micromamba"), make, pins
-
-
-def _unavailable(snapshot: Snapshot) -> InstallFailure:
-    kind = "micromamba" if snapshot.is_conda else "uv"
-    return InstallFailure(
-        "error",
-        "backend",
-        f"the what-if of {snapshot.prefix} is built with {kind}, which is not available here",
-        _CONDA_INSTALL_HINT if snapshot.is_conda else "install uv (pip install uv)",
-    )
 
 
 # --- the terminal summary -----------------------------------------------------------------------
