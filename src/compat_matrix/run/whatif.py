@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -50,6 +51,7 @@ from compat_matrix.build.install_errors import InstallFailure
 from compat_matrix.build.requirements import conda_python_specs, conda_spec
 from compat_matrix.errors import UsageError
 from compat_matrix.matrix.model import PROBES
+from compat_matrix.probe.runner import probes_dir
 from compat_matrix.probe.verdicts import CATEGORY_PRIORITY, EXIT_FAILED, EXIT_INFRA, EXIT_OK
 from compat_matrix.reports import ReportPaths, write_reports
 from compat_matrix.results import CellResult, ProbeResult, write_atomic, write_cell_result
@@ -109,43 +111,9 @@ _OPERATOR_WORDS = (
     ("<", "lt"),
 )
 
-# Runs under the audited interpreter (any CPython >= 3.8) with -I -B: what is installed, who
-# installed it, from where, and which interpreter a venv was made from.
-_SNAPSHOT_SCRIPT = r"""
-import json, os, re, sys, sysconfig
-import importlib.metadata as md
-dists, seen = [], set()
-for d in md.distributions():
-    name = d.metadata["Name"]
-    if not name:
-        continue
-    key = re.sub(r"[-_.]+", "-", name).lower()
-    if key in seen:
-        continue  # shadowed by an earlier sys.path entry: not what imports see
-    seen.add(key)
-    path = getattr(d, "_path", None)
-    dists.append({
-        "name": key,
-        "version": d.version,
-        "installer": (d.read_text("INSTALLER") or "").strip(),
-        "direct_url": d.read_text("direct_url.json"),
-        "metadata_dir": os.path.basename(str(path)) if path else "",
-    })
-base = getattr(sys, "_base_executable", "") or sys.executable
-v = sys.version_info
-pre = {"alpha": "a", "beta": "b", "candidate": "rc"}.get(v[3], "")
-json.dump({
-    "version": "%d.%d.%d%s" % (v[0], v[1], v[2], pre and "%s%d" % (pre, v[4])),
-    "implementation": sys.implementation.name,
-    "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-    "abi": sysconfig.get_config_var("SOABI") or "",
-    "prefix": sys.prefix,
-    "base_prefix": sys.base_prefix,
-    "executable": sys.executable,
-    "base_executable": base,
-    "distributions": dists,
-}, sys.stdout)
-"""
+#: Runs under the audited interpreter (any CPython >= 3.8) with -I -B: what is installed, who
+#: installed it, from where, and which interpreter a venv was made from (a file in probes/).
+_SNAPSHOT_SCRIPT = "_env_snapshot.py"
 
 
 # --- the upgrade syntax -------------------------------------------------------------------------
@@ -299,71 +267,29 @@ class Snapshot:
         ]
 
 
-def _channel(record: Mapping[str, Any]) -> tuple[str, str]:
-    """(short name, solver channel) of a record's channel, without its platform subdir.
-
-    conda writes a URL (`https://conda.anaconda.org/conda-forge/linux-64`) or a bare name
-    depending on its version; on anaconda.org the name is the channel, elsewhere the URL is.
-    """
-    channel = str(record.get("channel") or "").rstrip("/")
-    if not channel:
-        url = str(record.get("url") or "")
-        channel = url.rsplit("/", 2)[0] if url.count("/") >= 2 else ""
-    parts = channel.split("/")
-    if parts and re.fullmatch(r"noarch|(?:linux|osx|win|emscripten|wasi|zos)-\w+", parts[-1]):
-        parts = parts[:-1]
-    source = "/".join(parts)
-    short = next((p for p in reversed(parts) if p), "")
-    if "://" not in source or re.match(r"https?://conda\.anaconda\.org/", source):
-        source = short
-    return short, source
-
-
-def read_conda_meta(prefix: Path) -> tuple[CondaRecord, ...] | None:
-    """The conda-meta records of `prefix`, or None when it is no conda environment.
-
-    Unreadable or half-written records are skipped, as conda itself does.
-    """
-    folder = prefix / "conda-meta"
-    if not folder.is_dir():
+def _conda_records(data: object) -> tuple[CondaRecord, ...] | None:
+    """The snapshot's `conda` list as records; None when it is no conda environment."""
+    if not isinstance(data, list):
         return None
-    records: list[CondaRecord] = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-            continue
-        metadata_dirs = {
-            part
-            for file in data.get("files") or []
-            if isinstance(file, str)
-            for part in file.split("/")
-            if part.endswith((".dist-info", ".egg-info"))
-        }
-        short, source = _channel(data)
-        records.append(
-            CondaRecord(
-                name=data["name"],
-                version=str(data.get("version") or ""),
-                build=str(data.get("build") or ""),
-                channel=short,
-                channel_source=source,
-                metadata_dirs=tuple(sorted(metadata_dirs)),
-            )
+    return tuple(
+        CondaRecord(
+            name=str(item["name"]),
+            version=str(item.get("version") or ""),
+            build=str(item.get("build") or ""),
+            channel=str(item.get("channel") or ""),
+            channel_source=str(item.get("channel_source") or ""),
+            metadata_dirs=tuple(str(d) for d in item.get("metadata_dirs") or ()),
         )
-    return tuple(records)
+        for item in data
+        if isinstance(item, dict)
+    )
 
 
-def read_environment(python: Path, *, timeout: float = 60.0) -> Snapshot:
-    """Read the package set of `python`'s environment (runs it with -I -B: writes nothing)."""
-    if not python.exists():
-        msg = f"no interpreter at {python}"
-        raise UsageError(msg)
+def _snapshot(python: Path, args: Sequence[str], timeout: float) -> dict[str, Any]:
+    """Run probes/_env_snapshot.py under `python` (-I -B: it writes nothing) and read its JSON."""
     try:
         proc = subprocess.run(
-            [str(python), "-I", "-B", "-c", _SNAPSHOT_SCRIPT],
+            [str(python), "-I", "-B", str(probes_dir() / _SNAPSHOT_SCRIPT), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -376,9 +302,32 @@ def read_environment(python: Path, *, timeout: float = 60.0) -> Snapshot:
     try:
         data = json.loads(proc.stdout)
     except ValueError:
+        data = None
+    if not isinstance(data, dict):
         tail = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
         msg = f"cannot read the environment of {python} (CPython 3.8+ needed): {tail[0]}"
         raise UsageError(msg) from None
+    return data
+
+
+def read_conda_meta(
+    prefix: Path, *, python: Path | None = None, timeout: float = 60.0
+) -> tuple[CondaRecord, ...] | None:
+    """The conda-meta records of `prefix`, or None when it is no conda environment.
+
+    Read by the probes' reader (the one the consistency probe uses), run by `python` (default:
+    this interpreter). Unreadable or half-written records are skipped, as conda itself does.
+    """
+    data = _snapshot(python or Path(sys.executable), ["--conda-meta", str(prefix)], timeout)
+    return _conda_records(data.get("conda"))
+
+
+def read_environment(python: Path, *, timeout: float = 60.0) -> Snapshot:
+    """Read the package set of `python`'s environment (runs it with -I -B: writes nothing)."""
+    if not python.exists():
+        msg = f"no interpreter at {python}"
+        raise UsageError(msg)
+    data = _snapshot(python, [], timeout)
     prefix = Path(data["prefix"])
     base = Path(data["base_executable"])
     # On 3.8-3.10 a venv reports itself as its base; uv finds the real base from a venv python.
@@ -402,7 +351,7 @@ def read_environment(python: Path, *, timeout: float = 60.0) -> Snapshot:
             )
             for d in data["distributions"]
         ),
-        conda=read_conda_meta(prefix),
+        conda=_conda_records(data.get("conda")),
     )
 
 
