@@ -466,9 +466,9 @@ class DistributionIndex:
         for dist in metadata.distributions(path=list(self.paths)):
             try:
                 # .get(): a missing field is None, not a DeprecationWarning (3.12+) or KeyError
-                metadata = dist.metadata
-                name = metadata.get("Name")  # type: ignore[attr-defined]
-                version = metadata.get("Version") or ""  # type: ignore[attr-defined]
+                meta = dist.metadata
+                name = meta.get("Name")  # type: ignore[attr-defined]
+                version = meta.get("Version") or ""  # type: ignore[attr-defined]
             except _METADATA_ERRORS:  # unreadable metadata: not a distribution import can use
                 continue
             if not name:
