@@ -346,10 +346,12 @@ def test_an_upgrade_that_does_not_exist_is_blocked_by_itself(requests_env, tmp_p
 
 @pytest.mark.slow
 def test_a_conda_environment_without_micromamba_gets_an_error_not_a_crash(
-    tmp_path, uv_bin, python_for
+    tmp_path, uv_bin, python_for, monkeypatch
 ) -> None:
     if find_micromamba() is not None:
         pytest.skip("micromamba is installed: the conda path would run for real")
+    # as on Python 3.9, where py-rattler (the built-in conda engine) has no wheel
+    monkeypatch.setattr("compat_matrix.run.whatif.rattler_available", lambda: False)
     python = _venv(tmp_path / "conda-env", uv_bin, python_for("3.11").path, "six==1.17.0")
     _conda_layout(tmp_path / "conda-env")
     snapshot = read_environment(python)

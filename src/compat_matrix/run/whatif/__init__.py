@@ -18,7 +18,8 @@ The scratch environment is built with the environment's own kind of installer: a
 plain interpreter) with uv, because a what-if is interactive and may resolve several times: uv
 resolves in about a second and hardlinks files from its cache, where pip re-resolves and copies
 for half a minute per try, with the same PEP 440 and wheel-tag rules. A conda environment is
-rebuilt with micromamba from conda-forge, since its packages (and the new Python itself) come
+rebuilt with conda's own solver engine (rattler, built in; micromamba where py-rattler is
+missing) from the environment's channels, since its packages (and the new Python itself) come
 from conda channels, not PyPI. The real environment is only read: no installer ever points at
 it, and its probes run without writing bytecode.
 
@@ -45,6 +46,7 @@ from compat_matrix.build.backends import (
     get_backend,
     parse_lock,
 )
+from compat_matrix.build.conda import rattler_available
 from compat_matrix.build.install_errors import InstallFailure
 from compat_matrix.build.requirements import conda_python_specs
 from compat_matrix.errors import UsageError
@@ -341,4 +343,5 @@ def _scratch_build(
     python = conda_python_specs(plan.target_python)
     channels = _conda_channels(snapshot.conda or ())
     make = _conda_request(python, conda_names, channels, source_built)
-    return get_backend("micromamba"), make, pins
+    # rattler (built in) where py-rattler is installed, else a micromamba binary.
+    return get_backend("conda" if rattler_available() else "micromamba"), make, pins
