@@ -261,7 +261,8 @@ def test_numpy_2_would_break_pandas_and_says_why(pandas_env, tmp_path) -> None:
     assert (pandas.current, pandas.upgraded) == ("2.0.3", "2.0.3")
     assert (pandas.status, pandas.verdict, pandas.category) == ("breaks", "fail", "abi-numpy")
     assert "pandas" in pandas.reason
-    assert "pin numpy<2 (verified: resolves)" in pandas.hint  # resolved with the set's pins
+    assert pandas.hint.startswith("pin numpy<2")
+    assert pandas.hint.endswith("(verified: resolves)")  # resolved with the set's pins
     assert [p.name for p in result.problems] == ["pandas"]
     assert result.verdict == "the upgrade would break pandas"
     assert result.exit_status == 1
