@@ -51,9 +51,11 @@ from compat_matrix.build.install_errors import InstallFailure
 from compat_matrix.build.requirements import conda_python_specs
 from compat_matrix.errors import UsageError
 from compat_matrix.matrix.model import PROBES
+from compat_matrix.probe.verdicts import Verdict
 from compat_matrix.reports import write_reports
 from compat_matrix.results import CellResult, write_atomic, write_cell_result
 from compat_matrix.run.audit import environment_name, probe_into_result
+from compat_matrix.run.cell import cell_result
 from compat_matrix.run.hints import HintContext, checked_hint
 from compat_matrix.run.whatif.answer import (
     PackageChange,
@@ -318,13 +320,10 @@ def _upgraded_cell(
     hint = failure.hint
     if blamed:
         hint = f"blocked by {', '.join(sorted(blamed))} whatever their version; {hint}"
-    upgraded = CellResult(
-        id=cell_id,
-        axes=axes,
-        status=failure.status,
-        category=failure.category,
-        message=failure.message,
-        hint=hint,
+    upgraded = cell_result(
+        cell_id,
+        axes,
+        Verdict(failure.status, failure.category, failure.message, hint),
         durations={"build": round(build_s, 3), "probes": 0.0},
         lock=lock_rel,
     )
