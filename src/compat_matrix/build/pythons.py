@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compat_matrix.probe.runner import probes_dir
+from compat_matrix.resources import probes_dir
 from compat_matrix.results import write_atomic
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from compat_matrix.errors import UsageError
-from compat_matrix.probe.runner import probes_dir
+from compat_matrix.resources import probes_dir
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
