@@ -30,6 +30,7 @@ PROBE_SCRIPTS: dict[str, str] = {
     "environment": "environment.py",
     "import": "import_probe.py",
     "abi": "abi_probe.py",
+    "gpu-arch": "gpu_arch_probe.py",
     "native": "native_probe.py",
     "cuda": "cuda_probe.py",
     "consistency": "consistency_probe.py",

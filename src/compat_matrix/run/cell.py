@@ -41,6 +41,7 @@ from compat_matrix.build.requirements import (
 )
 from compat_matrix.errors import MatrixError
 from compat_matrix.matrix.cuda_table import table_for
+from compat_matrix.matrix.gpus import gpu_argument
 from compat_matrix.probe.runner import run_probe
 from compat_matrix.probe.verdicts import Verdict, cell_verdict, expectation_outcome
 from compat_matrix.results import (
@@ -66,6 +67,7 @@ __all__ = [
     "cell_fingerprint",
     "cell_result",
     "default_imports",
+    "gpu_arch_args",
     "missing_result",
     "probe_environment",
     "run_cell",
@@ -482,14 +484,28 @@ def _not_installed(cell: Cell, plan: CudaPlan) -> CellResult:
 
 def _run_probes(matrix: Matrix, cell: Cell, python: Path, deadline: float) -> list[ProbeRun]:
     cuda_value = cell.axes.get("cuda")
+    probe_args: dict[str, list[str]] = {"gpu-arch": gpu_arch_args(matrix, cell)}
+    if cuda_value:
+        probe_args["cuda"] = ["--cuda", cuda_value]
     return probe_environment(
         python,
         matrix.probes,
         dists=_target_distributions(matrix, cell),
         imports=list(matrix.imports) if matrix.imports is not None else None,
         deadline=deadline,
-        probe_args={"cuda": ["--cuda", cuda_value]} if cuda_value else None,
+        probe_args=probe_args,
     )
+
+
+def gpu_arch_args(matrix: Matrix, cell: Cell) -> list[str]:
+    """The gpu-arch probe's `--gpu NAME=sm_XY` list: the cell's `gpu` value, else `gpus:`."""
+    wanted = [cell.axes["gpu"]] if "gpu" in cell.axes else list(getattr(matrix, "gpus", ()))
+    args: list[str] = []
+    for value in wanted:
+        argument = gpu_argument(value)
+        if argument is not None:  # the loader refused any other value
+            args += ["--gpu", argument]
+    return args
 
 
 def probe_environment(
