@@ -229,7 +229,7 @@ def test_unknown_key_suggests_the_closest(tmp_path):
     assert err(tmp_path, MINIMAL + "timout: 60\n") == (
         '3:1: unknown key "timout" (did you mean "timeout"?); expected one of: name, backend, '
         "timeout, packages, labels, matrix, import, expect, only-binary, strict, probes, channels, "
-        "pip, cuda-table"
+        "pip, cuda-table, gpus"
     )
 
 
