@@ -417,7 +417,7 @@ def test_cuda_values(tmp_path):
         (
             "my pkg",
             '2:3: matrix: "my pkg" is not a distribution name; expected "python", '
-            '"cuda", "os", a distribution name such as "numpy", or a key listed in `labels:`',
+            '"cuda", "os", "gpu", a distribution name such as "numpy", or a key listed in `labels:`',
         ),
         ("Python", '2:3: matrix: "Python" is reserved; write "python"'),
         ("CUDA", '2:3: matrix: "CUDA" is reserved; write "cuda"'),
