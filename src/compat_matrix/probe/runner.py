@@ -34,6 +34,8 @@ PROBE_SCRIPTS: dict[str, str] = {
     "native": "native_probe.py",
     "cuda": "cuda_probe.py",
     "consistency": "consistency_probe.py",
+    # Not a cell probe: reads another platform's wheels for a static-only verdict.
+    "wheel": "wheel_probe.py",
 }
 
 

@@ -10,8 +10,10 @@ combination the table says has no build is `unsupported` without a download.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +24,13 @@ from compat_matrix.build.backends import (
     DEFAULT_CHANNELS,
     EnvRequest,
     conda_lock_records,
+    find_uv,
     get_backend,
     parse_lock,
     source_digest,
 )
 from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell
+from compat_matrix.build.foreign import foreign_target, resolve_and_download, wheel_probe_args
 from compat_matrix.build.platforms import other_platform_reason
 from compat_matrix.build.requirements import (
     NOT_PACKAGES,
@@ -127,6 +131,7 @@ def cell_result(
     durations: Mapping[str, float] | None = None,
     lock: str | None = None,
     expectation: ExpectationOutcome | None = None,
+    static_only: bool = False,
 ) -> CellResult:
     """The one way a CellResult is made: a verdict plus what the cell found out on the way.
 
@@ -149,6 +154,7 @@ def cell_result(
         expectation=expectation,
         gpu_unverified=verdict.gpu_unverified,
         latent=verdict.latent,
+        static_only=static_only,
     )
 
 
@@ -289,6 +295,9 @@ def _run(
     conda = matrix.backend == "micromamba"
     elsewhere = other_platform_reason(cell.os)
     if elsewhere is not None:
+        answered = _foreign_cell(matrix, cell, settings)
+        if answered is not None:
+            return answered
         return cell_result(
             cell.id,
             cell.axes,
@@ -397,6 +406,72 @@ def _run(
     # A hint is printed only once the resolver agrees with it (or it says it is unverified).
     result.hint = checked_hint(result, HintContext(request))
     return result
+
+
+def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResult | None:
+    """The static-only verdict of a cell for another platform, or None when none can be had.
+
+    Resolved for that platform with uv (no wheel: `unsupported`; clashing requirements:
+    `conflict`), then the wheels it would install are read by the wheel probe. Local projects
+    and URLs (built, not resolved), CUDA variants and micromamba cells are left to the runner.
+    """
+    target = foreign_target(cell.os or "")
+    python = cell.python
+    uv = find_uv()
+    if (
+        target is None
+        or uv is None
+        or matrix.backend == "micromamba"
+        or cell.axes.get("cuda", "none") != "none"
+        or not python
+        or python.endswith("t")
+        or any(value_kind(v) in ("path", "url") for v in cell.packages.values())
+    ):
+        return None
+    version = ".".join(python.split(".")[:2])
+    extra = tuple(p for p in matrix.packages if value_kind(p) not in ("path", "url"))
+    requirements = requirements_for(cell.packages, extra, matrix.base_dir)
+    work = settings.env_root / cell.id
+    work.mkdir(parents=True, exist_ok=True)
+    answer = resolve_and_download(
+        target,
+        requirements,
+        version,
+        uv=uv,
+        only_binary=matrix.only_binary,
+        timeout=matrix.timeout,
+        work=work,
+    )
+    if answer.status is not None:
+        return cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(answer.status, answer.category, answer.message, answer.hint),
+            resolved=answer.resolved,
+            durations={"build": round(answer.duration_s, 3), "probes": 0.0},
+            static_only=True,
+        )
+    run = run_probe(
+        Path(sys.executable),
+        "wheel",
+        wheel_probe_args(target, answer.wheels),
+        timeout=max(matrix.timeout - answer.duration_s, 1.0),
+    )
+    verdict = cell_verdict(run.results, strict=matrix.strict)
+    if verdict.status == "pass":
+        verdict = dataclasses.replace(
+            verdict,
+            message=f"static only: resolved for {target.label} ({target.platform}) and its "
+            f"{len(answer.wheels)} wheels read; imports and loads run on a {target.label} runner",
+        )
+    return cell_result(
+        cell.id,
+        cell.axes,
+        verdict,
+        resolved=answer.resolved,
+        durations={"build": round(answer.duration_s, 3), "probes": round(run.duration_s, 3)},
+        static_only=True,
+    )
 
 
 def _request(
