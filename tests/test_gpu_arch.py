@@ -41,7 +41,9 @@ from compat_matrix.matrix.load import parse_matrix
 from compat_matrix.matrix.model import Cell
 from compat_matrix.probe import runner
 from compat_matrix.probe.verdicts import cell_verdict
-from compat_matrix.run.cell import gpu_arch_args
+from compat_matrix.reports.html import render_html
+from compat_matrix.reports.markdown import render_markdown
+from compat_matrix.run.cell import cell_result, gpu_arch_args
 
 pytestmark = pytest.mark.slow
 
@@ -274,3 +276,45 @@ def test_gpu_names_table() -> None:
     assert gpu_argument("rtx 4090") == "RTX 4090=sm_89"
     assert gpu_argument("sm_100a") == "sm_100a"
     assert gpu_argument("Z9") is None
+
+
+# -- reports: the coverage table in compat.html, a footnote in compat.md ------------------------
+
+
+def test_coverage_table_in_the_reports(cuda_libs: dict[str, Path], tmp_path: Path) -> None:
+    site = _site(
+        tmp_path,
+        {
+            "torch-like": {"torch_like/libtorch_cuda.so": cuda_libs["libmulti.so"]},
+            "flash-like": {"flash_like/k.so": cuda_libs["libsm80.so"]},
+            "jit-like": {"jit_like/libjit.so": cuda_libs["libptx90.so"]},
+        },
+    )
+    args = ["--prefix", str(tmp_path), "--site", str(site)]
+    args += ["--gpu", "H100=sm_90", "--gpu", "RTX 5090=sm_120"]
+    run = runner.run_probe(Path(sys.executable), "gpu-arch", args, timeout=120)
+    result = cell_result("py3.12-torch2.6.0", {"python": "3.12"}, cell_verdict(run.results))
+    assert (result.status, result.category) == ("fail", "cuda-arch")
+
+    markdown = render_markdown("gpu", [result])
+    section = markdown.split("### GPU coverage", 1)[1]
+    assert "| distribution | H100 (sm_90) | RTX 5090 (sm_120) |" in section
+    assert "| flash-like | none ❌ | none ❌ |" in section
+    assert "| jit-like | PTX only (JIT) | PTX only (JIT) |" in section
+    assert "| torch-like | SASS | SASS |" in section
+    assert "`py3.12-torch2.6.0`" in section
+
+    page = render_html("gpu", [result])
+    assert '<table class="gpu-coverage">' in page
+    assert '<tr><th>flash-like</th><td class="cov-none">none ❌</td>' in page
+    assert '<td class="cov-sass">SASS</td>' in page
+
+
+def test_no_gpus_listed_means_no_coverage_table(cuda_libs: dict[str, Path], tmp_path: Path) -> None:
+    site = _site(tmp_path, {"flash-like": {"flash_like/k.so": cuda_libs["libsm80.so"]}})
+    args = ["--prefix", str(tmp_path), "--site", str(site)]
+    run = runner.run_probe(Path(sys.executable), "gpu-arch", args, timeout=120)
+    result = cell_result("c", {"python": "3.12"}, cell_verdict(run.results))
+    assert result.status == "pass"  # without `gpus:` the architectures are reported, not judged
+    assert "SASS sm_80" in json.dumps([p.message for p in result.probes])
+    assert "GPU coverage" not in render_markdown("gpu", [result])
