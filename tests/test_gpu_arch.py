@@ -40,9 +40,12 @@ from compat_matrix.matrix.gpus import gpu_argument
 from compat_matrix.matrix.load import parse_matrix
 from compat_matrix.matrix.model import Cell
 from compat_matrix.probe import runner
+from compat_matrix.probe.gpu_device import device_agreement
+from compat_matrix.probe.gpu_device import runs_on as harness_runs_on
 from compat_matrix.probe.verdicts import cell_verdict
 from compat_matrix.reports.html import render_html
 from compat_matrix.reports.markdown import render_markdown
+from compat_matrix.results import ProbeResult
 from compat_matrix.run.cell import cell_result, gpu_arch_args
 
 pytestmark = pytest.mark.slow
@@ -318,3 +321,83 @@ def test_no_gpus_listed_means_no_coverage_table(cuda_libs: dict[str, Path], tmp_
     assert result.status == "pass"  # without `gpus:` the architectures are reported, not judged
     assert "SASS sm_80" in json.dumps([p.message for p in result.probes])
     assert "GPU coverage" not in render_markdown("gpu", [result])
+
+
+# -- on a GPU runner: the static reading against the device -------------------------------------
+# No GPU is lent to this test suite's machine: the cuda probe's side is its result shape on a
+# GPU runner (driver devices with their compute capability, torch's architecture flags), as
+# tests/test_cuda_probe.py records it; the gpu-arch side is a real probe run.
+
+
+def _driver(name: str, capability: str) -> ProbeResult:
+    return ProbeResult(
+        "cuda",
+        "driver",
+        "pass",
+        details={"devices": [{"name": name, "capability": capability}], "count": 1},
+    )
+
+
+def _cuda_document(arch_list: str) -> dict[str, Any]:
+    return {"frameworks": {"torch": {"imported": {"version": "2.6.0", "arch_list": arch_list}}}}
+
+
+@pytest.fixture
+def static_reading(cuda_libs: dict[str, Path], tmp_path: Path) -> list[ProbeResult]:
+    site = _site(
+        tmp_path,
+        {
+            "torch": {"torch/lib/libtorch_cuda.so": cuda_libs["libmulti.so"]},
+            "flash-like": {"flash_like/k.so": cuda_libs["libsm80.so"]},
+        },
+    )
+    args = ["--prefix", str(tmp_path), "--site", str(site)]
+    return runner.run_probe(Path(sys.executable), "gpu-arch", args, timeout=120).results
+
+
+def test_device_present_agrees(static_reading: list[ProbeResult]) -> None:
+    found = device_agreement(
+        static_reading,
+        [_driver("NVIDIA A100-SXM4-80GB", "8.0")],
+        _cuda_document("sm_80 sm_90 sm_120 compute_90"),
+    )
+    assert [(r.target, r.status) for r in found] == [("device", "pass")]
+    assert "torch's architecture list" in found[0].message
+
+
+def test_device_without_kernels_fails_even_when_torch_runs(
+    static_reading: list[ProbeResult],
+) -> None:
+    found = device_agreement(
+        static_reading,
+        [_driver("NVIDIA H100 80GB HBM3", "9.0")],
+        _cuda_document("sm_80 sm_90 sm_120 compute_90"),
+    )
+    assert [(r.target, r.status, r.category) for r in found] == [
+        ("device:flash-like", "fail", "cuda-arch")
+    ]
+    assert "NVIDIA H100 80GB HBM3 (sm_90)" in found[0].message
+    assert (cell_verdict(found).status, cell_verdict(found).category) == ("fail", "cuda-arch")
+
+
+def test_torch_arch_list_contradicting_its_files_is_an_error(
+    static_reading: list[ProbeResult],
+) -> None:
+    found = device_agreement(
+        static_reading, [_driver("A100", "8.0")], _cuda_document("sm_80 sm_86 sm_90")
+    )
+    assert [(r.status, r.category) for r in found] == [("error", "probe-disagreement")]
+    assert "carry no sm_86" in found[0].message
+
+
+def test_no_device_no_comparison(static_reading: list[ProbeResult]) -> None:
+    no_gpu = ProbeResult("cuda", "driver", "skip", "no-gpu", details={})
+    assert device_agreement(static_reading, [no_gpu], _cuda_document("sm_80")) == []
+
+
+@pytest.mark.parametrize(
+    "arch", ["sm_80", "sm_86", "sm_90a", "sm_100f", "compute_80", "compute_90a", "compute_120f"]
+)
+@pytest.mark.parametrize("cc", [(8, 0), (8, 6), (9, 0), (10, 0), (10, 3), (12, 0), (12, 1)])
+def test_harness_and_probe_share_the_rule(arch: str, cc: tuple[int, int]) -> None:
+    assert harness_runs_on(arch, cc) is probe.runs_on(arch, cc)

@@ -46,6 +46,7 @@ from compat_matrix.build.requirements import (
 from compat_matrix.errors import MatrixError
 from compat_matrix.matrix.cuda_table import table_for
 from compat_matrix.matrix.gpus import gpu_argument
+from compat_matrix.probe.gpu_device import device_agreement
 from compat_matrix.probe.runner import run_probe
 from compat_matrix.probe.verdicts import Verdict, cell_verdict, expectation_outcome
 from compat_matrix.results import (
@@ -394,6 +395,10 @@ def _run(
             )
         )
     findings: list[ProbeResult] = [r for run in runs for r in run.results]
+    cuda_run = next((run for run in runs if run.name == "cuda"), None)
+    if cuda_run is not None:  # on a GPU runner: the static architectures against the device
+        gpu_arch = [r for run in runs if run.name == "gpu-arch" for r in run.results]
+        findings += device_agreement(gpu_arch, cuda_run.results, cuda_run.document)
     result = cell_result(
         cell.id,
         cell.axes,
