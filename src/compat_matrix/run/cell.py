@@ -221,6 +221,8 @@ def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interprete
     }
     if matrix.strict:  # only when set: existing fingerprints stay valid
         payload["strict"] = True
+    if matrix.gpus:  # the GPUs the device code is judged against
+        payload["gpus"] = list(matrix.gpus)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
