@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -401,3 +402,33 @@ def test_no_device_no_comparison(static_reading: list[ProbeResult]) -> None:
 @pytest.mark.parametrize("cc", [(8, 0), (8, 6), (9, 0), (10, 0), (10, 3), (12, 0), (12, 1)])
 def test_harness_and_probe_share_the_rule(arch: str, cc: tuple[int, int]) -> None:
     assert harness_runs_on(arch, cc) is probe.runs_on(arch, cc)
+
+
+def test_a_cuda_wheel_without_kernels_for_a_listed_gpu_end_to_end(tmp_path: Path) -> None:
+    """`compat-matrix run` on a CPU runner: a real CUDA wheel (nvjpeg, built for sm_50 and
+    newer) against a Kepler K80 (sm_37) and an RTX 5090 (sm_120)."""
+    (tmp_path / "compat.yml").write_text(
+        "gpus: [K80, RTX 5090]\n"
+        "probes: [abi, gpu-arch]\n"
+        "matrix:\n"
+        '  python: ["3.12"]\n'
+        f'  nvidia-nvjpeg-cu12: ["{NVJPEG_WHEEL.split("==")[1]}"]\n',
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "compat_matrix", "run", "compat.yml", "-o", "out"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (cell,) = json.loads((tmp_path / "out" / "compat.json").read_text(encoding="utf-8"))["cells"]
+    assert (cell["status"], cell["category"]) == ("fail", "cuda-arch")
+    assert "nvidia-nvjpeg-cu12 12.4.0.76 has no kernel for K80 (sm_37)" in json.dumps(cell)
+    markdown = (tmp_path / "out" / "compat.md").read_text(encoding="utf-8")
+    assert "| nvidia-nvjpeg-cu12 | none ❌ | SASS |" in markdown
+    assert '<table class="gpu-coverage">' in (tmp_path / "out" / "compat.html").read_text(
+        encoding="utf-8"
+    )
