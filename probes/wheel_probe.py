@@ -12,11 +12,13 @@ wheels that platform would get can be read: nothing in them is run or loaded. Pe
   every LC_LOAD_DYLIB resolves: ``@rpath`` through
   the file's LC_RPATHs, ``@loader_path``/``@executable_path`` inside the wheels, or a system
   path (``/usr/lib``, ``/System``) (``missing-library``);
+- CUDA device code (Linux, with ``--gpu``): the gpu-arch probe's rule (``cuda-arch``);
 - PE (Windows): the machine is the platform's; every imported DLL is shipped by one of the
   wheels or is a system DLL (``missing-library``).
 
 Usage: ``python wheel_probe.py --system linux|macos|windows --machine x86_64|arm64
-[--glibc 2.39] [--macos 15.0] WHEEL...``; prints one JSON document, exits 0, 1 or 3.
+[--glibc 2.39] [--macos 15.0] [--gpu NAME=sm_XY ...] WHEEL...``; prints one JSON document, exits
+0, 1 or 3.
 Stdlib only; runs on CPython 3.8-3.14 on any OS.
 """
 
@@ -36,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _elf
 import _probelib as lib
+import gpu_arch_probe as gpu_arch
 
 PROBE = "wheel"
 
@@ -235,7 +238,8 @@ class Wheels:
         for path in paths:
             filename = os.path.basename(path)
             parts = filename[:-4].split("-")
-            dist, version = parts[0], parts[1] if len(parts) > 1 else ""
+            dist = lib.canonicalize_name(parts[0])
+            version = parts[1] if len(parts) > 1 else ""
             with zipfile.ZipFile(path) as archive:
                 for name in archive.namelist():
                     if name.endswith("/"):
@@ -257,8 +261,11 @@ def _binary_kind(name: str, system: str) -> bool:
 
 
 class Checker:
-    def __init__(self, wheels: Wheels, system: str, machine: str, glibc, macos) -> None:
+    def __init__(
+        self, wheels: Wheels, system: str, machine: str, *, glibc, macos, gpus: list
+    ) -> None:
         self.wheels = wheels
+        self.gpus = list(gpus)
         self.system = system
         self.machine = machine
         self.glibc = glibc
@@ -335,8 +342,29 @@ class Checker:
                     continue
                 if soname.lower() not in self.wheels.basenames:
                     self.add(name, "missing-library", "needs %s, which no wheel ships" % soname)
+            if self.gpus:
+                self.check_device_code(name, elf)
         finally:
             elf.release()
+
+    def check_device_code(self, name: str, elf: _elf.ElfFile) -> None:
+        """The gpu-arch probe's rule on this platform's CUDA wheels (e.g. GH200 on aarch64)."""
+        found = gpu_arch.file_architectures(elf)
+        if found is None:
+            return
+        sass, ptx, _compressed = found
+        missing = [
+            gpu_arch._gpu_text(label, cc)
+            for label, cc in self.gpus
+            if gpu_arch.coverage(sass, ptx, cc) == "none"
+        ]
+        if missing:
+            self.add(
+                name,
+                "cuda-arch",
+                "no kernel for %s: it carries %s"
+                % (", ".join(missing), gpu_arch._archs_text(sass, ptx)),
+            )
 
     def check_macho(self, name: str, data: bytes, filename: str) -> None:
         slices = macho_slices(data)
@@ -413,15 +441,27 @@ _HINTS = {
     "platform-tag": "the wheel's binaries do not match its platform tag: report it to the "
     "package, and pin a release whose wheel for this platform works",
     "symbol-version": "a newer runner image (newer glibc) or an older release of the package",
+    "cuda-arch": "install a build compiled for that GPU's architecture, or drop the GPU from "
+    "`gpus:`",
     "missing-library": "the library is neither shipped nor a system one on this platform: "
     "install the distribution that ships it, or report the broken wheel",
 }
 
 
-def run(paths: list, system: str, machine: str, glibc: str | None, macos: str | None) -> dict:
+def run(
+    paths: list,
+    system: str,
+    machine: str,
+    *,
+    glibc: str | None = None,
+    macos: str | None = None,
+    gpus: list = (),
+) -> dict:
     t0 = time.perf_counter()
     wheels = Wheels(paths)
-    checker = Checker(wheels, system, machine, _version(glibc), _version(macos))
+    checker = Checker(
+        wheels, system, machine, glibc=_version(glibc), macos=_version(macos), gpus=list(gpus)
+    )
     scratch = tempfile.mkdtemp(prefix="compat-wheel-")
     try:
         checker.run(scratch)
@@ -471,9 +511,13 @@ def _build(argv: list | None) -> dict:
     parser.add_argument("--machine", required=True, choices=("x86_64", "arm64"))
     parser.add_argument("--glibc", help="the runner's glibc (Linux)")
     parser.add_argument("--macos", help="the runner's macOS version")
+    parser.add_argument("--gpu", action="append", default=[], help="[NAME=]sm_XY (repeatable)")
     parser.add_argument("wheels", nargs="*")
     args = parser.parse_args(argv)
-    return run(args.wheels, args.system, args.machine, args.glibc, args.macos)
+    gpus = [gpu_arch.parse_gpu(spec) for spec in args.gpu]
+    return run(
+        args.wheels, args.system, args.machine, glibc=args.glibc, macos=args.macos, gpus=gpus
+    )
 
 
 def main(argv: list | None = None) -> int:

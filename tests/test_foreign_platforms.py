@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _gpu_fixtures import NVJPEG_WHEEL, download_wheel
 from _native_fixtures import by_target, probe_process
 
 from compat_matrix.build.foreign import foreign_target
@@ -243,3 +244,16 @@ def test_a_local_run_answers_other_platforms_static_only(tmp_path: Path) -> None
     )
     markdown = (tmp_path / "out" / "compat.md").read_text(encoding="utf-8")
     assert "static only" in markdown
+
+
+def test_another_platforms_cuda_wheel_against_the_listed_gpus(tmp_path: Path) -> None:
+    """The wheels a platform would install are read for GPU coverage too (a GH200 user's
+    aarch64 wheels, read on x86-64): here NVIDIA's nvjpeg wheel, built for sm_50 and newer."""
+    wheel = download_wheel(NVJPEG_WHEEL, tmp_path)
+    gpus = ["--gpu", "K80=sm_37", "--gpu", "H100=sm_90"]
+    document, status = _read("linux", "x86_64", [wheel], tmp_path, "--glibc", "2.39", *gpus)
+    assert status == 1
+    result = by_target(document)["nvidia-nvjpeg-cu12"]
+    assert result["category"] == "cuda-arch"
+    assert "no kernel for K80 (sm_37)" in result["message"]
+    assert "H100" not in result["message"]

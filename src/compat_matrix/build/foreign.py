@@ -209,9 +209,11 @@ def resolve_and_download(
     )
 
 
-def wheel_probe_args(target: ForeignTarget, wheels: Sequence[str]) -> list[str]:
-    """The wheel probe's command line for `target`'s wheels."""
-    args = ["--system", target.platform.system, "--machine", target.platform.machine]
+def wheel_probe_args(
+    target: ForeignTarget, wheels: Sequence[str], gpu_args: Sequence[str] = ()
+) -> list[str]:
+    """The wheel probe's command line for `target`'s wheels (`gpu_args`: `--gpu NAME=sm_XY`)."""
+    args = ["--system", target.platform.system, "--machine", target.platform.machine, *gpu_args]
     if target.glibc:
         args += ["--glibc", target.glibc]
     if target.macos:

@@ -461,7 +461,7 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
     run = run_probe(
         Path(sys.executable),
         "wheel",
-        wheel_probe_args(target, answer.wheels),
+        wheel_probe_args(target, answer.wheels, gpu_arch_args(matrix, cell)),
         timeout=max(matrix.timeout - answer.duration_s, 1.0),
     )
     verdict = cell_verdict(run.results, strict=matrix.strict)
