@@ -108,10 +108,69 @@ def file_architectures(elf: _elf.ElfFile) -> tuple | None:
     if where is None:
         return None
     off, size = where
-    entries = parse_fatbin(elf.mm, off, off + size)
+    return _summary(parse_fatbin(elf.mm, off, off + size))
+
+
+def pe_fatbin_section(data: bytes) -> tuple | None:
+    """(file offset, size) of a PE file's ``.nv_fatb`` section (Windows CUDA DLLs); None when
+    it is not PE or has none. Section names are 8 bytes in PE, hence the cut name."""
+    if len(data) < 64 or data[:2] != b"MZ":
+        return None
+    pe = struct.unpack_from("<I", data, 0x3C)[0]
+    if data[pe : pe + 4] != b"PE\x00\x00":
+        return None
+    nsections, opt_size = (
+        struct.unpack_from("<H", data, pe + 6)[0],
+        struct.unpack_from("<H", data, pe + 20)[0],
+    )
+    table = pe + 24 + opt_size
+    for i in range(nsections):
+        name, vsize, _vaddr, rawsize, rawptr = struct.unpack_from("<8sIIII", data, table + i * 40)
+        if name.rstrip(b"\x00") == b".nv_fatb":
+            size = min(vsize, rawsize) if vsize else rawsize
+            return (rawptr, size) if rawptr + size <= len(data) else None
+    return None
+
+
+def pe_file_architectures(data: bytes) -> tuple | None:
+    """Like :func:`file_architectures`, for a PE file's bytes (or mapping)."""
+    where = pe_fatbin_section(data)
+    if where is None:
+        return None
+    off, size = where
+    return _summary(parse_fatbin(data, off, off + size))
+
+
+def _summary(entries: list) -> tuple:
     sass = sorted({e.name for e in entries if e.kind == KIND_SASS}, key=arch_key)
     ptx = sorted({e.name for e in entries if e.kind == KIND_PTX}, key=arch_key)
     return sass, ptx, any(e.compressed for e in entries)
+
+
+def _windows_binaries(sites: list) -> list:
+    """(path, rel) of every ``.dll``/``.pyd`` under the site dirs: where Windows keeps CUDA code."""
+    out = []
+    for site in sites:
+        for root, dirs, files in os.walk(site):
+            dirs[:] = [d for d in dirs if d != "__pycache__" and not d.endswith(".dist-info")]
+            for name in files:
+                if name.lower().endswith((".dll", ".pyd")):
+                    path = os.path.join(root, name)
+                    out.append((path, os.path.relpath(path, site)))
+    return sorted(out, key=lambda item: item[1])
+
+
+def _pe_architectures_at(path: str) -> tuple | None:
+    import mmap
+
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size < 64:
+                return None
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                return pe_file_architectures(mm)
+    except (OSError, ValueError, struct.error):
+        return None
 
 
 def arch_key(name: str) -> tuple:
@@ -172,6 +231,13 @@ def _archs_text(sass: list, ptx: list) -> str:
     return ", ".join(parts) or "no device code"
 
 
+def _record(per_dist: dict, env: _elf.Environment, path: str, rel: str, found: tuple) -> None:
+    owner = env.owner(path)
+    target = owner[0] if owner else rel
+    entry = per_dist.setdefault(target, {"version": owner[1] if owner else None, "files": {}})
+    entry["files"][rel] = {"sass": found[0], "ptx": found[1], "compressed": found[2]}
+
+
 def run(prefix: str | None, sites: list | None, gpus: list) -> dict:
     t0 = time.perf_counter()
     env = _elf.Environment.discover(prefix, sites)
@@ -193,10 +259,13 @@ def run(prefix: str | None, sites: list | None, gpus: list) -> dict:
             elf.release()
         if found is None:
             continue
-        owner = env.owner(f.path)
-        target = owner[0] if owner else f.rel
-        entry = per_dist.setdefault(target, {"version": owner[1] if owner else None, "files": {}})
-        entry["files"][f.rel] = {"sass": found[0], "ptx": found[1], "compressed": found[2]}
+        _record(per_dist, env, f.path, f.rel, found)
+    if sys.platform == "win32":  # CUDA DLLs and .pyd extensions are PE files there
+        for path, rel in _windows_binaries(env.sites):
+            files_read += 1
+            found = _pe_architectures_at(path)
+            if found is not None:
+                _record(per_dist, env, path, rel, found)
 
     results: list = []
     table: dict = {}

@@ -12,7 +12,8 @@ wheels that platform would get can be read: nothing in them is run or loaded. Pe
   every LC_LOAD_DYLIB resolves: ``@rpath`` through
   the file's LC_RPATHs, ``@loader_path``/``@executable_path`` inside the wheels, or a system
   path (``/usr/lib``, ``/System``) (``missing-library``);
-- CUDA device code (Linux, with ``--gpu``): the gpu-arch probe's rule (``cuda-arch``);
+- CUDA device code (ELF ``.nv_fatbin``, PE ``.nv_fatb``; with ``--gpu``): the gpu-arch probe's
+  rule (``cuda-arch``);
 - PE (Windows): the machine is the platform's; every imported DLL is shipped by one of the
   wheels or is a system DLL (``missing-library``).
 
@@ -343,13 +344,12 @@ class Checker:
                 if soname.lower() not in self.wheels.basenames:
                     self.add(name, "missing-library", "needs %s, which no wheel ships" % soname)
             if self.gpus:
-                self.check_device_code(name, elf)
+                self.check_device_code(name, gpu_arch.file_architectures(elf))
         finally:
             elf.release()
 
-    def check_device_code(self, name: str, elf: _elf.ElfFile) -> None:
+    def check_device_code(self, name: str, found: tuple | None) -> None:
         """The gpu-arch probe's rule on this platform's CUDA wheels (e.g. GH200 on aarch64)."""
-        found = gpu_arch.file_architectures(elf)
         if found is None:
             return
         sass, ptx, _compressed = found
@@ -435,6 +435,8 @@ class Checker:
             if _WINDOWS_SYSTEM.match(dll) or dll.lower() in self.wheels.basenames:
                 continue
             self.add(name, "missing-library", "imports %s, which no wheel ships" % dll)
+        if self.gpus:
+            self.check_device_code(name, gpu_arch.pe_file_architectures(data))
 
 
 _HINTS = {

@@ -133,8 +133,8 @@ def build_extension(out: Path, include: str, ext_suffix: str) -> Path:
     return out / name
 
 
-def download_wheel(requirement: str, out: Path) -> Path:
-    """`pip download` one Linux x86-64 wheel (no dependencies) into `out`."""
+def download_wheel(requirement: str, out: Path, platform: str = "manylinux2014_x86_64") -> Path:
+    """`pip download` one wheel for `platform` (no dependencies) into `out`."""
     done = subprocess.run(
         [
             sys.executable,
@@ -146,7 +146,7 @@ def download_wheel(requirement: str, out: Path) -> Path:
             "--only-binary",
             ":all:",
             "--platform",
-            "manylinux2014_x86_64",
+            platform,
             "--python-version",
             "3.12",
             "--dest",
@@ -159,7 +159,9 @@ def download_wheel(requirement: str, out: Path) -> Path:
         timeout=600,
     )
     assert done.returncode == 0, f"pip download {requirement} failed:\n{done.stderr}"
-    return next(out.glob(requirement.split("==", maxsplit=1)[0].replace("-", "_") + "-*.whl"))
+    stem = requirement.split("==", maxsplit=1)[0].replace("-", "_")
+    tag = "win_amd64" if platform.startswith("win") else "manylinux"
+    return next(w for w in out.glob(stem + "-*.whl") if tag in w.name)
 
 
 def extract(wheel: Path, member_suffix: str, out: Path) -> Path:

@@ -432,3 +432,15 @@ def test_a_cuda_wheel_without_kernels_for_a_listed_gpu_end_to_end(tmp_path: Path
     assert '<table class="gpu-coverage">' in (tmp_path / "out" / "compat.html").read_text(
         encoding="utf-8"
     )
+
+
+def test_windows_cuda_dll_read_from_its_pe_section(wheels: Path) -> None:
+    """Windows keeps device code in a PE section (`.nv_fatb`, names are 8 bytes there): the same
+    wheel's DLL carries what its Linux library does."""
+    wheel = download_wheel(NVJPEG_WHEEL, wheels, "win_amd64")
+    dll = extract(wheel, "nvjpeg64_12.dll", wheels / "win")
+    sass, ptx, _ = probe._pe_architectures_at(str(dll))
+    assert (sass, ptx) == (NVJPEG_SASS, NVJPEG_PTX)
+    assert probe._windows_binaries([str(wheels / "win")]) == [
+        (str(dll), str(Path("nvidia", "nvjpeg", "bin", "nvjpeg64_12.dll")))
+    ]
