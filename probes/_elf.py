@@ -527,6 +527,18 @@ class ElfFile:
                 return s
         return None
 
+    def section_named(self, name: str) -> tuple | None:
+        """(file offset, size) of the section called ``name`` (``.nv_fatbin``), or None.
+
+        None too for a section without file contents (SHT_NOBITS) or one that runs past the end
+        of the file, so a caller can slice ``mm`` without checking again.
+        """
+        for s in self._section_headers():
+            if s[0] == name and s[1] != 8:  # not SHT_NOBITS
+                off, size = s[4], s[5]
+                return (off, size) if off + size <= self.size else None
+        return None
+
     def offset_of(self, vaddr: int) -> int | None:
         """File offset of a virtual address, via PT_LOAD (then section headers)."""
         for v, _memsz, off, filesz, _f in self.loads:

@@ -108,6 +108,9 @@ class CellResult:
     #: True when some finding is latent ("fails if loaded on its own", a file no import loads):
     #: a `pass` cell with it is marked "pass (latent)".
     latent: bool = False
+    #: True when the verdict comes from reading another platform's resolution and wheels
+    #: (no install, no import): "static only".
+    static_only: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -157,6 +160,7 @@ class CellResult:
             "lock": self.lock,
             "gpu_unverified": self.gpu_unverified,
             "latent": self.latent,
+            "static_only": self.static_only,
         }
 
     @classmethod
@@ -179,6 +183,7 @@ class CellResult:
             lock=data.get("lock"),
             gpu_unverified=bool(data.get("gpu_unverified", False)),
             latent=bool(data.get("latent", False)),
+            static_only=bool(data.get("static_only", False)),
         )
 
 

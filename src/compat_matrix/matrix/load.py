@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 from compat_matrix.errors import MatrixError
 from compat_matrix.matrix.cuda_table import load_cuda_table
 from compat_matrix.matrix.expand import expand_combinations
+from compat_matrix.matrix.gpus import gpu_problem
 from compat_matrix.matrix.model import (
     BACKENDS,
     PROBES,
@@ -61,6 +62,7 @@ TOP_LEVEL_KEYS = (
     "channels",
     "pip",
     "cuda-table",
+    "gpus",
 )
 _EXPECT_KEYS = ("match", "status", "reason")
 _RESERVED = RESERVED_AXES
@@ -158,6 +160,7 @@ def parse_matrix(text: str, path: Path, limits: Limits = DEFAULT_LIMITS) -> Matr
         strict=_strict(src, nodes.get("strict")),
         probes=_probes(src, nodes.get("probes")),
         labels=tuple(labels),
+        gpus=_gpus(src, nodes.get("gpus")),
         **_conda_fields(src, nodes),
     )
 
@@ -390,6 +393,23 @@ def _probes(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
     return tuple(probe for probe in PROBES if probe in chosen)
 
 
+def _gpus(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
+    """`gpus:` GPU names or architectures (`A100`, `sm_90`, `"12.0"`), each listed once."""
+    if node is None:
+        return ()
+    gpus: list[str] = []
+    for index, item in enumerate(_items(src, node, "gpus")):
+        where = f"gpus[{index}]"
+        gpu = _scalar_text(src, item, where)
+        problem = gpu_problem(gpu)
+        if problem:
+            raise src.error(item, where, problem)
+        if gpu in gpus:
+            raise src.error(item, where, f"{_q(gpu)} is listed twice")
+        gpus.append(gpu)
+    return tuple(gpus)
+
+
 def _conda_fields(src: _Source, nodes: dict[str, yaml.Node]) -> dict[str, Any]:
     """`channels:`, `pip:` (conda and micromamba only) and `cuda-table:`, validated in place."""
     fields: dict[str, Any] = {}
@@ -519,7 +539,7 @@ def _check_axis_key(
         raise src.error(node, where, f"{_q(key)} is reserved; write {_q(canonical)}")
     if key not in _RESERVED and not _DIST_NAME.fullmatch(key):
         expected = (
-            'expected "python", "cuda", "os", a distribution name such as "numpy", '
+            'expected "python", "cuda", "os", "gpu", a distribution name such as "numpy", '
             "or a key listed in `labels:`"
         )
         raise src.error(node, where, f"{_q(key)} is not a distribution name; {expected}")
@@ -579,6 +599,8 @@ def _value_problem(key: str, text: str) -> str | None:
         return (
             f'expected a GitHub runner label such as "ubuntu-24.04" or "macos-15", got {_q(text)}'
         )
+    if key == "gpu":
+        return gpu_problem(text)
     kind = value_kind(text)
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         return f"a control character in {_q(text)}; a value is one line of printable text"

@@ -59,14 +59,15 @@ BACKENDS: tuple[Backend, ...] = ("uv", "venv", "conda", "micromamba")
 Status = Literal["pass", "fail", "unsupported", "conflict", "skip", "error"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "unsupported", "conflict", "skip", "error")
 
-#: Axes that are neither distributions nor labels: the interpreter, the CUDA toolkit and the
-#: GitHub runner label a cell runs on.
-RESERVED_AXES: tuple[str, ...] = ("python", "cuda", "os")
+#: Axes that are neither distributions nor labels: the interpreter, the CUDA toolkit, the
+#: GitHub runner label a cell runs on and the GPU its CUDA device code is judged against.
+RESERVED_AXES: tuple[str, ...] = ("python", "cuda", "os", "gpu")
 
 #: Probe names, in the order they run inside a cell: the static ELF/ABI pass first (it explains
 #: what the later loads and imports run into), then dlopen of every library, then imports, then
-#: the CUDA runtime against the driver, then the environment's consistency.
-PROBES: tuple[str, ...] = ("abi", "native", "import", "cuda", "consistency")
+#: the CUDA runtime against the driver, then the environment's consistency. gpu-arch reads the
+#: device code's architectures (static, no GPU needed) right after the ELF pass.
+PROBES: tuple[str, ...] = ("abi", "gpu-arch", "native", "import", "cuda", "consistency")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ class Matrix:
     cuda_table: Path | None = None
     #: `labels:` keys that name, group and route cells and install nothing.
     labels: tuple[str, ...] = ()
+    #: `gpus:` GPUs (names or sm_XY) every cell's device code is checked against, unless the
+    #: cell has a `gpu` axis value.
+    gpus: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Path:

@@ -30,9 +30,12 @@ PROBE_SCRIPTS: dict[str, str] = {
     "environment": "environment.py",
     "import": "import_probe.py",
     "abi": "abi_probe.py",
+    "gpu-arch": "gpu_arch_probe.py",
     "native": "native_probe.py",
     "cuda": "cuda_probe.py",
     "consistency": "consistency_probe.py",
+    # Not a cell probe: reads another platform's wheels for a static-only verdict.
+    "wheel": "wheel_probe.py",
 }
 
 

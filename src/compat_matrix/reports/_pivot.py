@@ -1,8 +1,9 @@
 """Lay cells out as a grid: one axis down the side, the other axes' combinations across.
 
-The python axis makes the rows when present (it is what a reader scans first); when that gives
-too many columns to read, rows and columns swap; when neither fits, when most squares would be
-empty, or when two cells land on one square, reporters fall back to a list. Rows and columns
+The os axis (the platform) makes the rows when present, else the python axis (what a reader
+scans first); when that gives too many columns to read, rows and columns swap; when neither
+fits, when most squares would be empty, or when two cells land on one square, reporters fall
+back to a list. Rows and columns
 keep the order of first appearance, so the grid reads in job order.
 """
 
@@ -74,7 +75,8 @@ def choose_pivot(results: Sequence[CellResult], max_columns: int = MAX_COLUMNS) 
     axes = axis_order(results)
     if not axes or not results:
         return None
-    row_axis = "python" if "python" in axes else axes[0]
+    # The platform (`os`) makes the rows of a cross-platform matrix: one row per runner.
+    row_axis = next((a for a in ("os", "python") if a in axes), axes[0])
     rest = tuple(axis for axis in axes if axis != row_axis)
     pivot = _build(results, (row_axis,), rest)
     if pivot is None:

@@ -148,6 +148,8 @@ def label(result: CellResult) -> str:
         return f"expected {result.status}"
     if kind == "unmet" and result.expectation is not None:
         return f"{result.status} (expected {result.expectation.status})"
+    if result.static_only:  # another platform's resolve and wheels, read here
+        return f"{KINDS[kind].word} (static only)"
     return KINDS[kind].word
 
 

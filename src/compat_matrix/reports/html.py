@@ -31,6 +31,7 @@ from compat_matrix.reports._verdicts import (
     one_line,
     short_reason,
 )
+from compat_matrix.reports.gpu_coverage import coverage_html
 from compat_matrix.reports.junit import format_time
 from compat_matrix.results import CellResult, ProbeResult
 
@@ -147,6 +148,7 @@ def _details(
         f"<dt>axes</dt><dd>{axes}</dd>\n<dt>resolved</dt><dd>{resolved}</dd>\n"
         f"<dt>durations</dt><dd>{durations}</dd>\n</dl>\n"
     )
+    out.append(coverage_html(result))
     if result.probes:
         out.append(_PROBES_HEAD)
         out += [_probe_row(probe) for probe in result.probes]

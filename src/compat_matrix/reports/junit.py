@@ -189,6 +189,8 @@ def _properties(result: CellResult) -> list[tuple[str, str]]:
         props.append(("gpu_unverified", "true"))
     if result.latent:
         props.append(("latent", "true"))
+    if result.static_only:
+        props.append(("static_only", "true"))
     if result.expectation is not None:
         props += [
             ("expectation.status", result.expectation.status),

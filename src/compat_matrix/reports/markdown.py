@@ -26,6 +26,7 @@ from compat_matrix.reports._verdicts import (
     latent_probes,
     one_line,
 )
+from compat_matrix.reports.gpu_coverage import coverage_markdown
 from compat_matrix.results import CellResult
 
 __all__ = ["DEFAULT_MAX_BYTES", "inline_markdown", "render_markdown"]
@@ -286,6 +287,7 @@ def render_markdown(
         table = _summary_table(results, notes, table_budget)
     used = _size(head) + _size(table)
     text = head + table + _footnotes(notes.notes, max_bytes - used - _RESERVE)
+    text += coverage_markdown(results, max_bytes - _size(text) - _RESERVE)
     return _fit(clean_text(text), max_bytes)
 
 

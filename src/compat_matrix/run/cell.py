@@ -10,8 +10,10 @@ combination the table says has no build is `unsupported` without a download.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +24,13 @@ from compat_matrix.build.backends import (
     DEFAULT_CHANNELS,
     EnvRequest,
     conda_lock_records,
+    find_uv,
     get_backend,
     parse_lock,
     source_digest,
 )
 from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell
+from compat_matrix.build.foreign import foreign_target, resolve_and_download, wheel_probe_args
 from compat_matrix.build.platforms import other_platform_reason
 from compat_matrix.build.requirements import (
     NOT_PACKAGES,
@@ -41,6 +45,8 @@ from compat_matrix.build.requirements import (
 )
 from compat_matrix.errors import MatrixError
 from compat_matrix.matrix.cuda_table import table_for
+from compat_matrix.matrix.gpus import gpu_argument
+from compat_matrix.probe.gpu_device import device_agreement
 from compat_matrix.probe.runner import run_probe
 from compat_matrix.probe.verdicts import Verdict, cell_verdict, expectation_outcome
 from compat_matrix.results import (
@@ -66,6 +72,7 @@ __all__ = [
     "cell_fingerprint",
     "cell_result",
     "default_imports",
+    "gpu_arch_args",
     "missing_result",
     "probe_environment",
     "run_cell",
@@ -118,6 +125,7 @@ def cell_result(
     durations: Mapping[str, float] | None = None,
     lock: str | None = None,
     expectation: ExpectationOutcome | None = None,
+    static_only: bool = False,
 ) -> CellResult:
     """The one way a CellResult is made: a verdict plus what the cell found out on the way.
 
@@ -140,6 +148,7 @@ def cell_result(
         expectation=expectation,
         gpu_unverified=verdict.gpu_unverified,
         latent=verdict.latent,
+        static_only=static_only,
     )
 
 
@@ -205,6 +214,8 @@ def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interprete
     }
     if matrix.strict:  # only when set: existing fingerprints stay valid
         payload["strict"] = True
+    if matrix.gpus:  # the GPUs the device code is judged against
+        payload["gpus"] = list(matrix.gpus)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -280,6 +291,9 @@ def _run(
     conda = matrix.backend in _CONDA_BACKENDS
     elsewhere = other_platform_reason(cell.os)
     if elsewhere is not None:
+        answered = _foreign_cell(matrix, cell, settings)
+        if answered is not None:
+            return answered
         return cell_result(
             cell.id,
             cell.axes,
@@ -365,6 +379,10 @@ def _run(
             )
         )
     findings: list[ProbeResult] = [r for run in runs for r in run.results]
+    cuda_run = next((run for run in runs if run.name == "cuda"), None)
+    if cuda_run is not None:  # on a GPU runner: the static architectures against the device
+        gpu_arch = [r for run in runs if run.name == "gpu-arch" for r in run.results]
+        findings += device_agreement(gpu_arch, cuda_run.results, cuda_run.document)
     result = cell_result(
         cell.id,
         cell.axes,
@@ -377,6 +395,72 @@ def _run(
     # A hint is printed only once the resolver agrees with it (or it says it is unverified).
     result.hint = checked_hint(result, HintContext(request))
     return result
+
+
+def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResult | None:
+    """The static-only verdict of a cell for another platform, or None when none can be had.
+
+    Resolved for that platform with uv (no wheel: `unsupported`; clashing requirements:
+    `conflict`), then the wheels it would install are read by the wheel probe. Local projects
+    and URLs (built, not resolved), CUDA variants and micromamba cells are left to the runner.
+    """
+    target = foreign_target(cell.os or "")
+    python = cell.python
+    uv = find_uv()
+    if (
+        target is None
+        or uv is None
+        or matrix.backend == "micromamba"
+        or cell.axes.get("cuda", "none") != "none"
+        or not python
+        or python.endswith("t")
+        or any(value_kind(v) in ("path", "url") for v in cell.packages.values())
+    ):
+        return None
+    version = ".".join(python.split(".")[:2])
+    extra = tuple(p for p in matrix.packages if value_kind(p) not in ("path", "url"))
+    requirements = requirements_for(cell.packages, extra, matrix.base_dir)
+    work = settings.env_root / cell.id
+    work.mkdir(parents=True, exist_ok=True)
+    answer = resolve_and_download(
+        target,
+        requirements,
+        version,
+        uv=uv,
+        only_binary=matrix.only_binary,
+        timeout=matrix.timeout,
+        work=work,
+    )
+    if answer.status is not None:
+        return cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(answer.status, answer.category, answer.message, answer.hint),
+            resolved=answer.resolved,
+            durations={"build": round(answer.duration_s, 3), "probes": 0.0},
+            static_only=True,
+        )
+    run = run_probe(
+        Path(sys.executable),
+        "wheel",
+        wheel_probe_args(target, answer.wheels, gpu_arch_args(matrix, cell)),
+        timeout=max(matrix.timeout - answer.duration_s, 1.0),
+    )
+    verdict = cell_verdict(run.results, strict=matrix.strict)
+    if verdict.status == "pass":
+        verdict = dataclasses.replace(
+            verdict,
+            message=f"static only: resolved for {target.label} ({target.platform}) and its "
+            f"{len(answer.wheels)} wheels read; imports and loads run on a {target.label} runner",
+        )
+    return cell_result(
+        cell.id,
+        cell.axes,
+        verdict,
+        resolved=answer.resolved,
+        durations={"build": round(answer.duration_s, 3), "probes": round(run.duration_s, 3)},
+        static_only=True,
+    )
 
 
 def _request(
@@ -464,14 +548,28 @@ def _not_installed(cell: Cell, plan: CudaPlan) -> CellResult:
 
 def _run_probes(matrix: Matrix, cell: Cell, python: Path, deadline: float) -> list[ProbeRun]:
     cuda_value = cell.axes.get("cuda")
+    probe_args: dict[str, list[str]] = {"gpu-arch": gpu_arch_args(matrix, cell)}
+    if cuda_value:
+        probe_args["cuda"] = ["--cuda", cuda_value]
     return probe_environment(
         python,
         matrix.probes,
         dists=_target_distributions(matrix, cell),
         imports=list(matrix.imports) if matrix.imports is not None else None,
         deadline=deadline,
-        probe_args={"cuda": ["--cuda", cuda_value]} if cuda_value else None,
+        probe_args=probe_args,
     )
+
+
+def gpu_arch_args(matrix: Matrix, cell: Cell) -> list[str]:
+    """The gpu-arch probe's `--gpu NAME=sm_XY` list: the cell's `gpu` value, else `gpus:`."""
+    wanted = [cell.axes["gpu"]] if "gpu" in cell.axes else list(getattr(matrix, "gpus", ()))
+    args: list[str] = []
+    for value in wanted:
+        argument = gpu_argument(value)
+        if argument is not None:  # the loader refused any other value
+            args += ["--gpu", argument]
+    return args
 
 
 def probe_environment(
