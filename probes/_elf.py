@@ -30,6 +30,7 @@ from operator import mul as _mul
 from operator import not_ as _not
 from operator import or_ as _or
 from operator import rshift as _rshift
+from typing import Any
 
 import _probelib
 
@@ -527,7 +528,7 @@ class ElfFile:
                 return s
         return None
 
-    def section_named(self, name: str) -> tuple | None:
+    def section_named(self, name: str) -> tuple[Any, ...] | None:
         """(file offset, size) of the section called ``name`` (``.nv_fatbin``), or None.
 
         None too for a section without file contents (SHT_NOBITS) or one that runs past the end

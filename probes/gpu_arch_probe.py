@@ -27,6 +27,7 @@ import re
 import struct
 import sys
 import time
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,14 +67,14 @@ class FatbinEntry:
         return "%s%d%s" % (prefix, self.arch, self.suffix)
 
 
-def parse_fatbin(data: bytes, start: int = 0, end: int | None = None) -> list:
+def parse_fatbin(data: Any, start: int = 0, end: int | None = None) -> list[Any]:
     """Every entry of the fat binaries laid end to end in ``data[start:end]``.
 
     Stops at the first header without the magic (padding after the last fat binary); an entry
     that claims more bytes than remain ends the walk of its fat binary.
     """
     end = len(data) if end is None else end
-    out: list = []
+    out: list[Any] = []
     pos = start
     while pos + _FATBIN_HEADER.size <= end:
         magic, _version, header_size, fat_size = _FATBIN_HEADER.unpack_from(data, pos)
@@ -101,7 +102,7 @@ def parse_fatbin(data: bytes, start: int = 0, end: int | None = None) -> list:
     return out
 
 
-def file_architectures(elf: _elf.ElfFile) -> tuple | None:
+def file_architectures(elf: _elf.ElfFile) -> tuple[Any, ...] | None:
     """(sorted SASS names, sorted PTX names, any entry compressed) of an ELF file's device code;
     None when it has no ``.nv_fatbin``."""
     where = elf.section_named(".nv_fatbin")
@@ -111,7 +112,7 @@ def file_architectures(elf: _elf.ElfFile) -> tuple | None:
     return _summary(parse_fatbin(elf.mm, off, off + size))
 
 
-def pe_fatbin_section(data: bytes) -> tuple | None:
+def pe_fatbin_section(data: bytes) -> tuple[Any, ...] | None:
     """(file offset, size) of a PE file's ``.nv_fatb`` section (Windows CUDA DLLs); None when
     it is not PE or has none. Section names are 8 bytes in PE, hence the cut name."""
     if len(data) < 64 or data[:2] != b"MZ":
@@ -132,7 +133,7 @@ def pe_fatbin_section(data: bytes) -> tuple | None:
     return None
 
 
-def pe_file_architectures(data: bytes) -> tuple | None:
+def pe_file_architectures(data: Any) -> tuple[Any, ...] | None:
     """Like :func:`file_architectures`, for a PE file's bytes (or mapping)."""
     where = pe_fatbin_section(data)
     if where is None:
@@ -141,13 +142,13 @@ def pe_file_architectures(data: bytes) -> tuple | None:
     return _summary(parse_fatbin(data, off, off + size))
 
 
-def _summary(entries: list) -> tuple:
+def _summary(entries: list[Any]) -> tuple[Any, ...]:
     sass = sorted({e.name for e in entries if e.kind == KIND_SASS}, key=arch_key)
     ptx = sorted({e.name for e in entries if e.kind == KIND_PTX}, key=arch_key)
     return sass, ptx, any(e.compressed for e in entries)
 
 
-def _windows_binaries(sites: list) -> list:
+def _windows_binaries(sites: list[Any]) -> list[Any]:
     """(path, rel) of every ``.dll``/``.pyd`` under the site dirs: where Windows keeps CUDA code."""
     out = []
     for site in sites:
@@ -160,7 +161,7 @@ def _windows_binaries(sites: list) -> list:
     return sorted(out, key=lambda item: item[1])
 
 
-def _pe_architectures_at(path: str) -> tuple | None:
+def _pe_architectures_at(path: str) -> tuple[Any, ...] | None:
     import mmap
 
     try:
@@ -173,12 +174,12 @@ def _pe_architectures_at(path: str) -> tuple | None:
         return None
 
 
-def arch_key(name: str) -> tuple:
+def arch_key(name: str) -> tuple[Any, ...]:
     m = _ARCH_RE.match(name)
     return (int(m.group(1)), m.group(2)) if m else (0, name)
 
 
-def parse_gpu(spec: str) -> tuple:
+def parse_gpu(spec: str) -> tuple[Any, ...]:
     """``"H100=sm_90"`` / ``"sm_90"`` / ``"9.0"`` -> (label, (major, minor))."""
     label, _, arch = spec.rpartition("=")
     arch = arch.strip()
@@ -194,7 +195,7 @@ def parse_gpu(spec: str) -> tuple:
     return (label.strip() or "sm_%d%d" % cc), cc
 
 
-def runs_on(name: str, cc: tuple) -> bool:
+def runs_on(name: str, cc: tuple[Any, ...]) -> bool:
     """True when code for architecture ``name`` (sm_XY[a|f] or compute_XY[a|f]) runs on ``cc``."""
     m = _ARCH_RE.match(name)
     if m is None:
@@ -204,11 +205,11 @@ def runs_on(name: str, cc: tuple) -> bool:
     if suffix == "a":
         return built == cc
     if name.startswith("sm_") or suffix == "f":
-        return built[0] == cc[0] and built[1] <= cc[1]
+        return bool(built[0] == cc[0] and built[1] <= cc[1])
     return built <= cc  # plain PTX: JIT for any later architecture
 
 
-def coverage(sass: list, ptx: list, cc: tuple) -> str:
+def coverage(sass: list[Any], ptx: list[Any], cc: tuple[Any, ...]) -> str:
     """``sass`` (a native kernel), ``ptx`` (only by JIT) or ``none`` for a GPU of ``cc``."""
     if any(runs_on(a, cc) for a in sass):
         return "sass"
@@ -217,12 +218,12 @@ def coverage(sass: list, ptx: list, cc: tuple) -> str:
     return "none"
 
 
-def _gpu_text(label: str, cc: tuple) -> str:
+def _gpu_text(label: str, cc: tuple[Any, ...]) -> str:
     arch = "sm_%d%d" % cc
     return label if label == arch else "%s (%s)" % (label, arch)
 
 
-def _archs_text(sass: list, ptx: list) -> str:
+def _archs_text(sass: list[Any], ptx: list[Any]) -> str:
     parts = []
     if sass:
         parts.append("SASS " + " ".join(sass))
@@ -231,17 +232,19 @@ def _archs_text(sass: list, ptx: list) -> str:
     return ", ".join(parts) or "no device code"
 
 
-def _record(per_dist: dict, env: _elf.Environment, path: str, rel: str, found: tuple) -> None:
+def _record(
+    per_dist: dict[str, Any], env: _elf.Environment, path: str, rel: str, found: tuple[Any, ...]
+) -> None:
     owner = env.owner(path)
     target = owner[0] if owner else rel
     entry = per_dist.setdefault(target, {"version": owner[1] if owner else None, "files": {}})
     entry["files"][rel] = {"sass": found[0], "ptx": found[1], "compressed": found[2]}
 
 
-def run(prefix: str | None, sites: list | None, gpus: list) -> dict:
+def run(prefix: str | None, sites: list[Any] | None, gpus: list[Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     env = _elf.Environment.discover(prefix, sites)
-    per_dist: dict = {}  # target -> {"version", "files": {rel: {...}}}
+    per_dist: dict[str, Any] = {}  # target -> {"version", "files": {rel: {...}}}
     files_read = 0
     for f in env.scan():
         try:
@@ -267,16 +270,16 @@ def run(prefix: str | None, sites: list | None, gpus: list) -> dict:
             if found is not None:
                 _record(per_dist, env, path, rel, found)
 
-    results: list = []
-    table: dict = {}
+    results: list[Any] = []
+    table: dict[str, Any] = {}
     for target in sorted(per_dist, key=str.lower):
         info = per_dist[target]
         files = info["files"]
         sass = sorted({a for v in files.values() for a in v["sass"]}, key=arch_key)
         ptx = sorted({a for v in files.values() for a in v["ptx"]}, key=arch_key)
-        cover: dict = {}
-        missing: list = []  # (gpu text, [files without kernels])
-        jit: list = []
+        cover: dict[str, Any] = {}
+        missing: list[Any] = []  # (gpu text, [files without kernels])
+        jit: list[Any] = []
         for label, cc in gpus:
             worst = "sass"
             lacking = []
@@ -371,7 +374,7 @@ def _label_of(gpu_text: str) -> str:
     return gpu_text.split(" (", 1)[0]
 
 
-def _build(argv: list | None) -> dict:
+def _build(argv: list[Any] | None) -> dict[str, Any]:
     parser = lib.ProbeArgumentParser(prog="gpu_arch_probe.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", help="environment prefix (default: this interpreter's)")
     parser.add_argument("--site", action="append", help="site-packages dir (repeatable)")
@@ -380,7 +383,7 @@ def _build(argv: list | None) -> dict:
     return run(args.prefix, args.site, [parse_gpu(spec) for spec in args.gpu])
 
 
-def main(argv: list | None = None) -> int:
+def main(argv: list[Any] | None = None) -> int:
     return lib.run_document_probe(PROBE, _build, argv)
 
 

@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -91,18 +93,18 @@ _LEGACY_GLIBC = {"1": (2, 5), "2010": (2, 12), "2014": (2, 17)}
 _MACOS_TAG = re.compile(r"macosx_(\d+)_(\d+)_")
 
 
-def _version(text: str | None) -> tuple | None:
+def _version(text: str | None) -> tuple[Any, ...] | None:
     if not text:
         return None
     m = re.match(r"(\d+)\.(\d+)", text)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def _vtext(v: tuple) -> str:
+def _vtext(v: tuple[Any, ...]) -> str:
     return "%d.%d" % v
 
 
-def wheel_tag_glibc(filename: str) -> tuple | None:
+def wheel_tag_glibc(filename: str) -> tuple[Any, ...] | None:
     """The lowest glibc the wheel's manylinux tags promise to run on (what it was built for)."""
     found = []
     for m in _MANYLINUX_TAG.finditer(filename):
@@ -113,7 +115,7 @@ def wheel_tag_glibc(filename: str) -> tuple | None:
     return min(found) if found else None
 
 
-def wheel_tag_macos(filename: str) -> tuple | None:
+def wheel_tag_macos(filename: str) -> tuple[Any, ...] | None:
     found = [(int(a), int(b)) for a, b in _MACOS_TAG.findall(filename)]
     return min(found) if found else None
 
@@ -126,7 +128,7 @@ _LC_REEXPORT_DYLIB, _LC_LOAD_UPWARD_DYLIB = 0x1F | _LC_REQ_DYLD, 0x23 | _LC_REQ_
 _LC_RPATH, _LC_BUILD_VERSION, _LC_VERSION_MIN_MACOSX = 0x1C | _LC_REQ_DYLD, 0x32, 0x24
 
 
-def macho_slices(data: bytes) -> dict | None:
+def macho_slices(data: bytes) -> dict[int, Any] | None:
     """{cputype: (offset, size)} of a Mach-O (thin or universal) file; None when not Mach-O."""
     if len(data) < 8:
         return None
@@ -150,12 +152,12 @@ def macho_slices(data: bytes) -> dict | None:
     return None
 
 
-def macho_commands(data: bytes, off: int) -> dict:
+def macho_commands(data: bytes, off: int) -> dict[str, Any]:
     """{"dylibs": [(kind, name)], "rpaths": [...], "minos": (X, Y) | None} of one slice."""
     magic = struct.unpack_from("<I", data, off)[0]
     ncmds = struct.unpack_from("<I", data, off + 16)[0]
     pos = off + (32 if magic == 0xFEEDFACF else 28)
-    out: dict = {"dylibs": [], "rpaths": [], "minos": None}
+    out: dict[str, Any] = {"dylibs": [], "rpaths": [], "minos": None}
 
     def cstr(at: int, end: int) -> str:
         stop = data.find(b"\x00", at, end)
@@ -185,7 +187,7 @@ def macho_commands(data: bytes, off: int) -> dict:
 # -- PE -----------------------------------------------------------------------------------------
 
 
-def pe_imports(data: bytes) -> tuple | None:
+def pe_imports(data: bytes) -> tuple[Any, ...] | None:
     """(machine, [imported DLL names]) of a PE file; None when not PE."""
     if len(data) < 64 or data[:2] != b"MZ":
         return None
@@ -206,10 +208,10 @@ def pe_imports(data: bytes) -> tuple | None:
     def offset(rva: int) -> int | None:
         for vaddr, size, raw in sections:
             if vaddr <= rva < vaddr + size:
-                return rva - vaddr + raw
+                return int(rva - vaddr + raw)
         return None
 
-    names: list = []
+    names: list[Any] = []
     if nrva < 2:
         return machine, names
     rva = struct.unpack_from("<I", data, dirs + 8)[0]
@@ -232,10 +234,10 @@ def pe_imports(data: bytes) -> tuple | None:
 class Wheels:
     """The wheels of one resolution, their files by path and by basename."""
 
-    def __init__(self, paths: list) -> None:
+    def __init__(self, paths: list[Any]) -> None:
         self.paths = paths
-        self.owner: dict = {}  # member path -> (dist, version, wheel filename)
-        self.basenames: dict = {}  # lower-case basename -> [member paths]
+        self.owner: dict[str, Any] = {}  # member path -> (dist, version, wheel filename)
+        self.basenames: dict[str, Any] = {}  # lower-case basename -> [member paths]
         for path in paths:
             filename = os.path.basename(path)
             parts = filename[:-4].split("-")
@@ -263,7 +265,14 @@ def _binary_kind(name: str, system: str) -> bool:
 
 class Checker:
     def __init__(
-        self, wheels: Wheels, system: str, machine: str, *, glibc, macos, gpus: list
+        self,
+        wheels: Wheels,
+        system: str,
+        machine: str,
+        *,
+        glibc: Any,
+        macos: Any,
+        gpus: Sequence[Any],
     ) -> None:
         self.wheels = wheels
         self.gpus = list(gpus)
@@ -271,7 +280,7 @@ class Checker:
         self.machine = machine
         self.glibc = glibc
         self.macos = macos
-        self.findings: dict = {}  # (dist, category) -> [(member, problem)]
+        self.findings: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self.checked = 0
 
     def add(self, member: str, category: str, problem: str) -> None:
@@ -348,7 +357,7 @@ class Checker:
         finally:
             elf.release()
 
-    def check_device_code(self, name: str, found: tuple | None) -> None:
+    def check_device_code(self, name: str, found: tuple[Any, ...] | None) -> None:
         """The gpu-arch probe's rule on this platform's CUDA wheels (e.g. GH200 on aarch64)."""
         if found is None:
             return
@@ -402,7 +411,7 @@ class Checker:
                     "loads %s, which resolves to no file in the wheels (%s)" % (dylib, where),
                 )
 
-    def _dylib_found(self, dylib: str, here: str, rpaths: list) -> bool:
+    def _dylib_found(self, dylib: str, here: str, rpaths: list[Any]) -> bool:
         def inside(path: str) -> bool:
             return self.wheels.has(posixpath.normpath(path))
 
@@ -451,14 +460,14 @@ _HINTS = {
 
 
 def run(
-    paths: list,
+    paths: list[Any],
     system: str,
     machine: str,
     *,
     glibc: str | None = None,
     macos: str | None = None,
-    gpus: list = (),
-) -> dict:
+    gpus: Sequence[Any] = (),
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     wheels = Wheels(paths)
     checker = Checker(
@@ -507,7 +516,7 @@ def run(
     return lib.document(PROBE, results)
 
 
-def _build(argv: list | None) -> dict:
+def _build(argv: list[Any] | None) -> dict[str, Any]:
     parser = lib.ProbeArgumentParser(prog="wheel_probe.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--system", required=True, choices=("linux", "macos", "windows"))
     parser.add_argument("--machine", required=True, choices=("x86_64", "arm64"))
@@ -522,7 +531,7 @@ def _build(argv: list | None) -> dict:
     )
 
 
-def main(argv: list | None = None) -> int:
+def main(argv: list[Any] | None = None) -> int:
     return lib.run_document_probe(PROBE, _build, argv)
 
 
