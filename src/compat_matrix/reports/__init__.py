@@ -13,12 +13,13 @@ from pathlib import Path
 
 from compat_matrix.reports.html import render_html
 from compat_matrix.reports.json_report import render_json
-from compat_matrix.reports.junit import render_junit
+from compat_matrix.reports.junit import JUnitSource, render_junit
 from compat_matrix.reports.markdown import render_markdown
 from compat_matrix.reports.terminal import render_terminal
 from compat_matrix.results import CellResult, write_atomic
 
 __all__ = [
+    "JUnitSource",
     "ReportPaths",
     "render_html",
     "render_json",
@@ -38,11 +39,17 @@ class ReportPaths:
 
 
 def write_reports(
-    report_dir: Path, name: str, results: Sequence[CellResult], *, preamble: str = ""
+    report_dir: Path,
+    name: str,
+    results: Sequence[CellResult],
+    *,
+    preamble: str = "",
+    source: JUnitSource | None = None,
 ) -> ReportPaths:
     """Write compat.json, junit.xml, compat.md and compat.html into `report_dir`.
 
-    `preamble` is Markdown put at the top of compat.md (the changes since a baseline).
+    `preamble` is Markdown put at the top of compat.md (the changes since a baseline);
+    `source` names the matrix file and each cell's line in junit.xml (for annotations).
     """
     paths = ReportPaths(
         json=report_dir / "compat.json",
@@ -52,7 +59,7 @@ def write_reports(
     )
     rendered = [
         (paths.json, render_json(name, results)),
-        (paths.junit, render_junit(name, results)),
+        (paths.junit, render_junit(name, results, source)),
         (paths.markdown, render_markdown(name, results, preamble=preamble)),
         (paths.html, render_html(name, results)),
     ]

@@ -9,6 +9,16 @@ test-summary/action) read what this writes: one flat `<testsuite>` per cell whos
 suite name and every testcase's classname, so reporters that identify a test by
 (classname, name) never merge two cells.
 
+How each consumer finds a location (read in their sources): a suite's `file` attribute names the
+matrix file (mikepenz then looks for "FILE:LINE" after a space in the failure text; without
+`file` it would take the last dotted part of the classname, "3" of "pandas2.0.3"); dorny resolves
+only Java-style "at pkg.Class.method(File:LINE)" lines against tracked files whose folders match
+the package; EnricoMi and test-summary show classname and name. So every failure's text ends
+with both lines, pointing at the line of the matrix that made the cell. Findings of one kind in
+one distribution are one testcase naming the files (35 broken `.so` files of one package are one
+failure, not 35 annotations), and the text never repeats the `message` attribute, which every
+consumer already shows.
+
 Verdict mapping:
 - `fail` -> `<failure>`, `error` -> `<error>` (a harness or infrastructure problem: retry);
 - `unsupported`, `skip` -> `<skipped>`: nothing was tested, nothing is broken;
@@ -22,18 +32,56 @@ Verdict mapping:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
+from compat_matrix.matrix.lines import MatrixLines
+from compat_matrix.matrix.model import Cell
 from compat_matrix.reports._verdicts import clean_text, one_line
 from compat_matrix.results import CellResult, ProbeResult
 
-__all__ = ["format_time", "render_junit"]
+__all__ = ["JUnitSource", "format_time", "render_junit"]
 
 #: Long enough for any traceback a reader wants; EnricoMi cuts annotations at 64000 bytes.
 _TEXT_LIMIT = 60_000
 _MESSAGE_LIMIT = 1_000
+
+
+#: Files named in one grouped testcase's text before "… and N more".
+_GROUP_LISTED = 50
+
+
+@dataclass(frozen=True)
+class JUnitSource:
+    """The matrix file as consumers should name it (relative to the repository root, `/`
+    separated) and the line of the axis value or include entry that made each cell."""
+
+    path: str
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def for_matrix(cls, path: Path, cells: Sequence[Cell]) -> JUnitSource:
+        """The source of `cells` in the matrix file at `path`, named relative to the working
+        directory (the repository root in CI) when it lies inside it."""
+        lines = MatrixLines.read(path)
+        relative = os.path.relpath(path.resolve())
+        name = path.resolve().as_posix() if relative.startswith("..") else Path(relative).as_posix()
+        return cls(name, {cell.id: lines.line(cell.axes) for cell in cells})
+
+    def location(self, cell_id: str) -> str:
+        """Lines ending a failure's text that mikepenz and dorny turn into `path:line`."""
+        line = self.lines.get(cell_id, 1)
+        text = f"cell {cell_id}: {self.path}:{line}"
+        folder, base = posixpath.split(self.path)
+        package = folder.replace("/", ".")
+        # dorny: "at <package>.<Class>.<method>(<file>:<line>)", the package being the folders.
+        if package and all(part[:1].islower() for part in package.split(".")):
+            text += f"\n    at {package}.Cell.{cell_id}({base}:{line})"
+        return text
 
 
 @dataclass
@@ -58,13 +106,19 @@ def format_time(seconds: float) -> str:
     return f"{seconds:.3f}"
 
 
-def render_junit(name: str, results: Sequence[CellResult]) -> str:
-    """One `<testsuite>` per cell in job order, inside a junit-10-clean `<testsuites>`."""
+def render_junit(
+    name: str, results: Sequence[CellResult], source: JUnitSource | None = None
+) -> str:
+    """One `<testsuite>` per cell in job order, inside a junit-10-clean `<testsuites>`.
+
+    With `source`, each suite names the matrix file and each failure ends with the line that
+    made its cell, so annotations land on the matrix file.
+    """
     suites: list[str] = []
     tests = failures = errors = 0
     total_time = 0.0
     for result in results:
-        text, counts, seconds = _suite(result)
+        text, counts, seconds = _suite(result, source)
         suites.append(text)
         tests += counts[0]
         failures += counts[1]
@@ -118,7 +172,9 @@ def _property(name: str, value: str) -> str:
     )
 
 
-def _suite(result: CellResult) -> tuple[str, tuple[int, int, int], float]:
+def _suite(
+    result: CellResult, source: JUnitSource | None = None
+) -> tuple[str, tuple[int, int, int], float]:
     """The cell's `<testsuite>`, indented as `ElementTree.indent` would, with its counts
     (tests, failures, errors) and seconds.
 
@@ -140,9 +196,11 @@ def _suite(result: CellResult) -> tuple[str, tuple[int, int, int], float]:
     seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
     if seconds <= 0:
         seconds = sum(case.time for case in cases if math.isfinite(case.time) and case.time > 0)
+    file = f' file="{_attr(one_line(source.path, _MESSAGE_LIMIT))}"' if source else ""
+    location = _cdata(clean_text(source.location(result.id))) if source else ""
     out = [
         f'  <testsuite name="{cell_id}" tests="{len(cases)}" failures="{failures}"'
-        f' errors="{errors}" skipped="{skipped}" time="{format_time(seconds)}">\n'
+        f' errors="{errors}" skipped="{skipped}" time="{format_time(seconds)}"{file}>\n'
         "    <properties>\n"
     ]
     out += [_property(prop_name, prop_value) for prop_name, prop_value in _properties(result)]
@@ -164,8 +222,11 @@ def _suite(result: CellResult) -> tuple[str, tuple[int, int, int], float]:
             f'<{outcome.element} type="{_attr(one_line(outcome.type, 200))}"'
             f' message="{_attr(outcome.message)}"'
         )
-        if outcome.text:
-            element += f">{_cdata(outcome.text)}</{outcome.element}>"
+        body = _cdata(outcome.text)
+        if location and outcome.element in ("failure", "error"):
+            body = f"{body}\n\n{location}" if body else location
+        if body:
+            element += f">{body}</{outcome.element}>"
         else:
             element += " />"
         out.append(f"{start}>\n      {element}\n    </testcase>\n")
@@ -200,7 +261,7 @@ def _properties(result: CellResult) -> list[tuple[str, str]]:
 
 
 def _cases(result: CellResult) -> list[_Case]:
-    cases = [_probe_case(probe) for probe in result.probes]
+    cases = [_group_case(group) for group in _groups(result.probes)]
     if not result.probes:
         # Nothing ran inside the environment: the cell's verdict is the install's (or, for a
         # skip, the environment's: no interpreter, no GPU).
@@ -240,6 +301,51 @@ def _cases(result: CellResult) -> list[_Case]:
     return cases
 
 
+def _distribution(probe: ProbeResult) -> str:
+    """The distribution a finding is in: the probe's `owner` ("pandas 2.0.3"), else the first
+    folder of its target ("pandas/_libs/lib.so"), else the target."""
+    owner = probe.details.get("owner") if isinstance(probe.details, dict) else None
+    if isinstance(owner, str) and owner.strip():
+        return owner.split()[0]
+    return probe.target.split("/", 1)[0]
+
+
+def _groups(probes: Sequence[ProbeResult]) -> list[list[ProbeResult]]:
+    """Probe results in order, findings of one probe, status and kind in one distribution
+    together (at the place of the first); a pass is always a group of its own."""
+    groups: list[list[ProbeResult]] = []
+    by_key: dict[tuple[str, str, str, str], list[ProbeResult]] = {}
+    for probe in probes:
+        if probe.status == "pass":
+            groups.append([probe])
+            continue
+        key = (probe.probe, probe.status, probe.category or "", _distribution(probe))
+        group = by_key.get(key)
+        if group is None:
+            group = by_key[key] = []
+            groups.append(group)
+        group.append(probe)
+    return groups
+
+
+def _group_case(group: list[ProbeResult]) -> _Case:
+    if len(group) == 1:
+        return _probe_case(group[0])
+    first = group[0]
+    name = f"{first.probe} {_distribution(first)}: {first.category or first.status}"
+    listed = [f"{p.target}: {one_line(p.message, 300)}" for p in group[:_GROUP_LISTED]]
+    if len(group) > _GROUP_LISTED:
+        listed.append(f"… and {len(group) - _GROUP_LISTED} more (see compat.json)")
+    hints = list(dict.fromkeys(p.hint for p in group if p.hint))
+    summary = f"{len(group)} files: {one_line(first.message, 400)}"
+    seconds = sum(p.duration_s for p in group if math.isfinite(p.duration_s) and p.duration_s > 0)
+    return _Case(
+        name,
+        seconds,
+        _outcome(first.status, first.category, summary, "\n".join(hints), "\n".join(listed)),
+    )
+
+
 def _probe_case(probe: ProbeResult) -> _Case:
     name = f"{probe.probe} {probe.target}".strip() or "probe"
     return _Case(
@@ -253,16 +359,25 @@ def _cell_case(result: CellResult, name: str, seconds: float) -> _Case:
     )
 
 
-def _outcome(status: str, category: str | None, message: str, hint: str) -> _Outcome | None:
+def _outcome(
+    status: str, category: str | None, message: str, hint: str, details: str = ""
+) -> _Outcome | None:
+    """The element for a non-pass status. Its text holds what the `message` attribute does
+    not: the full message only when the attribute had to fold or cut it, then `details`, then
+    the hint (consumers show attribute and text together: repeating it shows it twice)."""
     if status == "pass":
         return None
     element = {"fail": "failure", "error": "error", "latent": "system-out"}.get(status)
     if element is None:
         element = "skipped" if status in ("unsupported", "conflict", "skip") else "error"
-    text = clean_text(message).strip()
-    if len(text) > _TEXT_LIMIT:
-        text = text[:_TEXT_LIMIT] + "\n… (truncated, see compat.json)"
-    if hint:
-        text = f"{text}\n\nhint: {clean_text(hint).strip()}".strip()
     summary = one_line(message, _MESSAGE_LIMIT) or clean_text(category or status)
+    full = clean_text(message).strip()
+    if element == "system-out" or full == summary:
+        full = "" if element != "system-out" else full
+    if len(full) > _TEXT_LIMIT:
+        full = full[:_TEXT_LIMIT] + "\n… (truncated, see compat.json)"
+    parts = [full, clean_text(details).strip()]
+    if hint:
+        parts.append(f"hint: {clean_text(hint).strip()}")
+    text = "\n\n".join(part for part in parts if part)
     return _Outcome(element, category or status, summary, text)
