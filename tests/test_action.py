@@ -10,6 +10,7 @@ metadata is checked against the rules GitHub and the security linters apply.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -691,3 +692,33 @@ def test_the_whole_action_installs_itself_and_probes_real_cells(
     (cache,) = run.caches
     assert cache["path"] == str(workspace / ".runner-temp" / "compat-matrix-cache")
     assert (workspace / ".runner-temp" / "compat-matrix-cache" / "uv").is_dir()
+
+
+def _noxfile() -> Any:
+    spec = importlib.util.spec_from_file_location("compat_noxfile", REPO / "noxfile.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lint_accepts_only_node24_pins_listed_with_their_sha(tmp_path: Path) -> None:
+    """`nox -s lint`'s check: the repository's pins pass; a Node 20 major, an unknown
+    version and a SHA under the wrong version comment are each named."""
+    noxfile = _noxfile()
+    table = REPO / ".github" / "action-runtimes.yml"
+    mine = [str(REPO / "action.yml"), *map(str, (REPO / ".github" / "workflows").glob("*.yml"))]
+    assert noxfile.action_runtime_problems(mine, table) == []
+    old = tmp_path / "old.yml"
+    old.write_text(
+        "steps:\n"
+        "  - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2\n"
+        "  - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.0\n"
+        "  - uses: some/action@3d3c42e5aac5ba805825da76410c181273ba90b1 # v1.0.0\n"
+        "  - uses: ./local\n"
+    )
+    problems = noxfile.action_runtime_problems([str(old)], table)
+    assert len(problems) == 3
+    assert "actions/checkout@v4.2.2: runs on node20" in problems[0]
+    assert "old.yml:3" in problems[1] and "not in action-runtimes.yml" in problems[1]
+    assert "some/action@v1.0.0: not in" in problems[2]
