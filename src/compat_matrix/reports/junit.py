@@ -362,18 +362,20 @@ def _cell_case(result: CellResult, name: str, seconds: float) -> _Case:
 def _outcome(
     status: str, category: str | None, message: str, hint: str, details: str = ""
 ) -> _Outcome | None:
-    """The element for a non-pass status. Its text holds what the `message` attribute does
-    not: the full message only when the attribute had to fold or cut it, then `details`, then
-    the hint (consumers show attribute and text together: repeating it shows it twice)."""
+    """The element for a non-pass status. The `message` attribute is the message's first line;
+    the text holds the rest of it, then `details`, then the hint. Consumers show attribute and
+    text together, so the text never repeats the attribute (unless the attribute had to cut a
+    very long first line: then the text has the whole message)."""
     if status == "pass":
         return None
     element = {"fail": "failure", "error": "error", "latent": "system-out"}.get(status)
     if element is None:
         element = "skipped" if status in ("unsupported", "conflict", "skip") else "error"
-    summary = one_line(message, _MESSAGE_LIMIT) or clean_text(category or status)
     full = clean_text(message).strip()
-    if element == "system-out" or full == summary:
-        full = "" if element != "system-out" else full
+    first, _, rest = full.partition("\n")
+    summary = one_line(first, _MESSAGE_LIMIT) or clean_text(category or status)
+    if element != "system-out" and summary == one_line(first, len(first) + 1):
+        full = rest.strip()
     if len(full) > _TEXT_LIMIT:
         full = full[:_TEXT_LIMIT] + "\n… (truncated, see compat.json)"
     parts = [full, clean_text(details).strip()]
