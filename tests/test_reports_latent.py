@@ -60,7 +60,7 @@ def test_a_latent_cell_is_its_own_kind_of_pass_with_the_evidence_as_reason() -> 
 
 def test_markdown_marks_the_cell_and_footnotes_the_latent_finding() -> None:
     text = render_markdown("tf", _cells())
-    assert "🔸 pass (latent) [1]" in text
+    assert "🔸 pass (latent) [^1]" in text
     assert "`abi h5py/_npystrings.cpython-311-x86_64-linux-gnu.so` latent · `abi-numpy`" in text
     assert "not loaded by import tensorflow" in text
     assert "🔸 pass (latent): passed; a file no import loads" in text  # the legend

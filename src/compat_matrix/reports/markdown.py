@@ -1,10 +1,12 @@
 """compat.md: the table a person reads first, sized for a GitHub step summary.
 
 A grid (python down the side, the other axes across) with one mark per cell and a footnote for
-every cell that is not a plain pass. GitHub refuses a step summary over 1 MiB, so the page is
-built against a byte budget: a grid that does not fit becomes a list of the cells that need
-attention (most urgent first, passing cells only counted), and footnotes that do not fit are
-dropped least urgent first and counted ("… N more, see compat.json").
+every cell that is not a plain pass: GitHub's `[^n]` footnotes, so each mark links to its note
+and the note links back. The legend lists only the kinds the page shows. GitHub refuses a step
+summary over 1 MiB, so the page is built against a byte budget: a grid that does not fit
+becomes a list of the cells that need attention (most urgent first, passing cells only
+counted), and footnotes that do not fit are dropped least urgent first and counted
+("… N more, see compat.json").
 """
 
 from __future__ import annotations
@@ -90,8 +92,9 @@ class _Note:
         if len(self.cells) > _IDS_PER_NOTE:
             ids += f" and {len(self.cells) - _IDS_PER_NOTE} more"
         first, _, rest = self.body.partition("\n")
-        text = f"- **[{self.number}]** {ids}: {first}\n"
-        return text + (rest + "\n" if rest else "")
+        text = f"[^{self.number}]: {ids}: {first}\n"
+        # A footnote's further lines belong to it when indented by four spaces.
+        return text + "".join(f"    {line.strip()}\n" for line in rest.splitlines() if line)
 
 
 class _Notes:
@@ -102,7 +105,7 @@ class _Notes:
         self._by_body: dict[str, _Note] = {}
 
     def ref(self, index: int, *, commit: bool = True) -> str:
-        """The cell's note reference, `" [n]"` ("" for a pass); `commit=False` only peeks."""
+        """The cell's footnote reference, `" [^n]"` ("" for a pass); `commit=False` only peeks."""
         result = self._results[index]
         kind = kind_of(result)
         if kind in ("pass", "gpu-unverified"):
@@ -112,11 +115,11 @@ class _Notes:
         if note is None:
             note = _Note(len(self._by_body) + 1, KIND_ORDER.index(kind), body)
             if not commit:
-                return f" [{note.number}]"
+                return f" [^{note.number}]"
             self._by_body[body] = note
         if commit:
             note.cells.append(result.id)
-        return f" [{note.number}]"
+        return f" [^{note.number}]"
 
     @property
     def notes(self) -> list[_Note]:
@@ -175,12 +178,22 @@ def _head(name: str, results: Sequence[CellResult]) -> str:
     return head + (f": {summary}\n" if summary else "\n")
 
 
-def _legend() -> str:
+def _legend(results: Sequence[CellResult], *, holes: bool) -> str:
+    """The kinds present on the page, each with its symbol and meaning; `holes` adds the mark
+    for a combination the matrix does not have."""
+    counts = count_kinds(results)
     items = [
-        f"{KINDS[kind].symbol} {KINDS[kind].word}: {KINDS[kind].meaning}" for kind in SUMMARY_ORDER
+        f"{KINDS[kind].symbol} {KINDS[kind].word}: {KINDS[kind].meaning}"
+        for kind in SUMMARY_ORDER
+        if counts[kind]
     ]
-    items += ["— not in the matrix", "[n] see note n below"]
-    return "<sub>" + " · ".join(_md(item, 200) for item in items) + "</sub>\n"
+    if holes:
+        items.append("— not in the matrix")
+    if any(counts[kind] for kind in counts if kind not in ("pass", "gpu-unverified")):
+        items.append("numbered marks link to the notes")
+    if not items:
+        return ""
+    return "<sub>" + " · ".join(_md(item, 200) for item in items) + "</sub>\n\n"
 
 
 def _grid(pivot: Pivot, results: Sequence[CellResult], notes: _Notes) -> str:
@@ -271,10 +284,13 @@ def render_markdown(
 
     `preamble` (Markdown, e.g. the changes since a baseline) opens the page, inside the budget.
     """
-    head = preamble + _head(name, results) + "\n" + _legend() + "\n"
+    pivot = choose_pivot(results)
+    holes = pivot is not None and any(
+        pivot.at(row, column) is None for row in pivot.rows for column in pivot.columns
+    )
+    head = preamble + _head(name, results) + "\n" + _legend(results, holes=holes)
     table_budget = int(max_bytes * _TABLE_SHARE) - _size(head)
     notes = _Notes(results)
-    pivot = choose_pivot(results)
     if not results:
         table = "No cells.\n"
     elif pivot is not None:
