@@ -124,7 +124,9 @@ def publish_run(
             diff = diff_results(before, results, baseline_name)
         preamble = render_changes_markdown(diff) if diff is not None else ""
         source = JUnitSource.for_matrix(matrix_path, cells) if matrix_path is not None else None
-        paths = write_reports(report_dir, name, results, preamble=preamble, source=source)
+        paths = write_reports(
+            report_dir, name, results, preamble=preamble, source=source, diff=diff
+        )
         if diff is not None:
             write_atomic(report_dir / "diff.json", _render_diff_json(diff))
     return Published(paths, results, [cell.id for cell in absent], diff)
