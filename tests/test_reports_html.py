@@ -137,7 +137,7 @@ def test_grid_and_details_show_every_cell() -> None:
     assert len([a for a in page.named("td") if a.get("class") == "missing"]) == 1  # 3.13 x 2.5.0
     details = page.named("details")
     assert [d["id"] for d in details] == ["cell-py3.12-torch2.4.1", "cell-py3.13-torch2.4.1"]
-    rows = [r for r in page.named("tr") if r.get("id")]  # passing cells: one row each
+    rows = [r for r in page.named("li") if r.get("id")]  # passing cells: one line each
     assert [r["id"] for r in rows] == ["cell-py3.12-torch2.5.0"]
     links = {a["href"] for a in page.named("a")}
     assert {f"#{d['id']}" for d in [*details, *rows]} <= links  # every square links its cell
@@ -180,7 +180,7 @@ def test_search_box_is_added_by_the_script_and_the_page_reads_without_it() -> No
 def test_odd_cell_ids_still_make_unique_anchors() -> None:
     results = [cell('a "b" <c>', "fail", {"x": "1"}), cell('a "b" <c>', "pass", {"x": "2"})]
     page = Page(render_html("x", results))
-    anchors = [d["id"] or "" for d in [*page.named("details"), *page.named("tr")] if d.get("id")]
+    anchors = [d["id"] or "" for d in [*page.named("details"), *page.named("li")] if d.get("id")]
     assert len(set(anchors)) == 2
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+", anchor) for anchor in anchors)
 
@@ -199,7 +199,7 @@ def test_ten_thousand_cells_render() -> None:
     ]
     html = render_html("huge", results)
     assert html.count("<details") == 1_112  # the failing cells; passing ones are rows
-    assert html.count('<tr class="k-pass" id="cell-') == 8_888
+    assert html.count('<li class="k-pass" id="cell-') == 8_888
     assert html.count('<td class="k-') == 10_000  # 2,500 rows x 4 python columns
     assert len(html.encode("utf-8")) < 5_000_000  # (bench/bench_html.py times it in Chromium)
 

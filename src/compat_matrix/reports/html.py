@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import re
 import urllib.parse
 from collections.abc import Collection, Sequence
@@ -35,6 +36,8 @@ from compat_matrix.reports._verdicts import (
     SUMMARY_ORDER,
     clean_text,
     count_kinds,
+    distribution_of,
+    finding_groups,
     kind_of,
     label,
     one_line,
@@ -51,6 +54,10 @@ _TEXT_LIMIT = 20_000
 _UNSAFE_ANCHOR = re.compile(r"[^A-Za-z0-9._-]")
 #: Kinds shown as one row of the passing-cells table rather than as full details.
 _COMPACT = frozenset({"pass", "gpu-unverified"})
+#: Resolved versions a cell's details list in full; beyond, only the axis packages'.
+_RESOLVED_SHOWN = 8
+#: Files named in one grouped finding's row.
+_FILES_SHOWN = 20
 #: Changes since the baseline listed per section (diff.json has them all).
 _CHANGES_SHOWN = 200
 
@@ -94,23 +101,59 @@ def _resolved(dist: str, version: str) -> str:
 
 
 _PROBES_HEAD = (
-    '<div class="scroll">\n<table class="probes">\n<thead><tr><th scope="col">probe</th>'
-    '<th scope="col">status</th><th scope="col">category</th><th scope="col">message</th>'
-    '<th scope="col">hint</th><th scope="col">seconds</th></tr></thead>\n<tbody>\n'
+    '<div class="scroll">\n<table class="probes">\n<thead><tr><th>probe</th><th>status</th>'
+    "<th>category</th><th>message</th><th>hint</th><th>seconds</th></tr></thead>\n<tbody>\n"
 )
 
 
-def _probe_row(probe: ProbeResult) -> str:
-    # format_time writes digits and a dot: nothing to escape.
+def _probe_row(group: Sequence[ProbeResult], cell_message: str, cell_hint: str) -> str:
+    """One row for a probe's findings of one kind in one distribution (the files listed), the
+    message and hint left out where they only repeat the cell's own."""
+    probe = group[0]
     category = _line(probe.category or "", 200)
-    message = _text(probe.message)
+    name = f"{probe.probe} {probe.target}"
+    if len(group) > 1:
+        name = f"{probe.probe} {distribution_of(probe)} ({len(group)} files)"
+    message = "" if probe.message.strip() == cell_message.strip() else _text(probe.message)
+    if len(group) > 1:
+        files = _text("\n".join(p.target for p in group[:_FILES_SHOWN]))
+        more = f"\n… {len(group) - _FILES_SHOWN} more" if len(group) > _FILES_SHOWN else ""
+        message = f"{message}\n{files}{more}" if message else f"{files}{more}"
+    hint = "" if probe.hint.strip() == cell_hint.strip() else _text(probe.hint)
+    seconds = sum(p.duration_s for p in group if math.isfinite(p.duration_s) and p.duration_s > 0)
+    # format_time writes digits and a dot: nothing to escape.
     return (
-        f"<tr><td><code>{_line(f'{probe.probe} {probe.target}', 300)}</code></td>"
+        f"<tr><td><code>{_line(name, 300)}</code></td>"
         f"<td>{_line(probe.status, 50)}</td>"
         f"<td>{f'<code>{category}</code>' if category else ''}</td>"
         f'<td class="message">{f"<pre>{message}</pre>" if message else ""}</td>'
-        f"<td>{_text(probe.hint)}</td><td>{format_time(probe.duration_s)}</td></tr>\n"
+        f"<td>{hint}</td><td>{format_time(seconds)}</td></tr>\n"
     )
+
+
+def _probes(result: CellResult) -> str:
+    """The probes that did not pass, grouped; the passing ones counted."""
+    groups = [g for g in finding_groups(result.probes) if g[0].status != "pass"]
+    passed = len(result.probes) - sum(len(g) for g in groups)
+    out = []
+    if groups:
+        out.append(_PROBES_HEAD)
+        out += [_probe_row(group, result.message, result.hint) for group in groups]
+        out.append("</tbody>\n</table>\n</div>\n")
+    if passed:
+        out.append(f"<p>{passed} probe{'' if passed == 1 else 's'} passed.</p>\n")
+    return "".join(out)
+
+
+def _resolved_list(result: CellResult) -> str:
+    """Every resolved version, or beyond `_RESOLVED_SHOWN` only the axis packages' and a count
+    (the lock file and compat.json have them all)."""
+    pairs = list(result.resolved.items())
+    if len(pairs) > _RESOLVED_SHOWN:
+        shown = [(d, v) for d, v in pairs if d in result.axes]
+        text = " ".join([_resolved(d, v) for d, v in shown])
+        return f"{text} +{len(pairs) - len(shown)} more (lock file, compat.json)".strip()
+    return " ".join([_resolved(d, v) for d, v in pairs]) or "—"
 
 
 def _href(path: str) -> str:
@@ -173,7 +216,7 @@ def _details(
         if python:
             out.append(f"<dt>python</dt><dd>{python}</dd>")
     axes = " ".join([_axis(k, v) for k, v in result.axes.items()]) or "—"
-    resolved = " ".join([_resolved(d, v) for d, v in result.resolved.items()]) or "—"
+    resolved = _resolved_list(result)
     durations = (
         " · ".join([f"{_line(k, 50)} {format_time(v)} s" for k, v in result.durations.items()])
         or "—"
@@ -184,10 +227,7 @@ def _details(
         + (f"<dt>files</dt><dd>{links}</dd>\n" if links else "")
         + "</dl>\n"
     )
-    if result.probes:
-        out.append(_PROBES_HEAD)
-        out += [_probe_row(probe) for probe in result.probes]
-        out.append("</tbody>\n</table>\n</div>\n")
+    out.append(_probes(result))
     out.append("</details>\n")
     return "".join(out)
 
@@ -213,26 +253,29 @@ _LIST_HEAD = (
 )
 
 
-_PASSING_HEAD = (
-    '<div class="scroll">\n<table class="passing">\n<thead><tr><th scope="col">cell</th>'
-    '<th scope="col">result</th><th scope="col">python</th><th scope="col">versions</th>'
-    '<th scope="col">seconds</th><th scope="col">files</th></tr></thead>\n<tbody>\n'
-)
-
-
-def _passing_row(result: CellResult, *, kind: str, anchor: str, badge: str, links: str) -> str:
-    """A passing cell in one row: its axis packages' resolved versions (the rest: lock file)."""
-    python = _line(result.python.version if result.python is not None else "", 50)
+def _passing_item(result: CellResult, *, kind: str, anchor: str, badge: str, links: str) -> str:
+    """A passing cell in one line: its axis packages' resolved versions (the rest are in its
+    lock file), its seconds and its files. A list item, not a table row: at thousands of
+    cells, table layout is what a browser spends its time on."""
+    parts = [f"{badge}"]
+    if result.python is not None and result.python.version:
+        parts.append(f"py {_line(result.python.version, 50)}")
     named = [(d, v) for d, v in result.resolved.items() if d in result.axes]
-    versions = " ".join([_resolved(d, v) for d, v in named])
+    versions = " ".join([f"{_line(d, 200)}=={_line(v, 500)}" for d, v in named])
     others = len(result.resolved) - len(named)
     if others:
-        versions += f" +{others}"
-    seconds = sum(v for v in result.durations.values() if v > 0 and v != float("inf"))
+        versions += f" +{others}" if versions else f"{others} distributions"
+    if versions:
+        parts.append(versions)
+    seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
+    if seconds:
+        parts.append(f"{format_time(seconds)} s")
+    if links:
+        parts.append(links)
     return (
-        f'<tr class="k-{kind}" id="{anchor}"><td><code>{_escape(one_line(result.id, 200))}'
-        f'</code></td><td><span class="badge k-{kind}">{badge}</span></td><td>{python}</td>'
-        f"<td>{versions}</td><td>{format_time(seconds)}</td><td>{links}</td></tr>\n"
+        f'<li class="k-{kind}" id="{anchor}">{_escape(one_line(result.id, 200))} '
+        + " · ".join(parts)
+        + "</li>\n"
     )
 
 
@@ -317,7 +360,7 @@ def _body(
         links = _links(result, logs)
         if kind.name in _COMPACT:
             passing.append(
-                _passing_row(result, kind=kind.name, anchor=anchor, badge=badge, links=links)
+                _passing_item(result, kind=kind.name, anchor=anchor, badge=badge, links=links)
             )
             continue
         details.append(
@@ -340,10 +383,9 @@ def _body(
     cells = "".join(details)
     if passing:
         cells += (
-            f"<h3>Passing cells ({len(passing)})</h3>\n"
-            + _PASSING_HEAD
+            f'<h3>Passing cells ({len(passing)})</h3>\n<ul class="passing">\n'
             + "".join(passing)
-            + "</tbody>\n</table>\n</div>\n"
+            + "</ul>\n"
         )
     changes = _changes(diff, anchors) if diff is not None else ""
     return changes, table, cells
@@ -363,7 +405,7 @@ _SCRIPT = """(function () {
   box.addEventListener("input", function () {
     if (items === null) {
       items = [];
-      document.querySelectorAll("main td[class^='k-'] a, .cells details, .cells tr[id]")
+      document.querySelectorAll("main td[class^='k-'] a, .cells details, .cells li[id]")
         .forEach(function (el) {
           var node = el.tagName === "A" ? el.parentNode : el;
           var key = el.tagName === "A" ? el.getAttribute("href").slice(6) : el.textContent;

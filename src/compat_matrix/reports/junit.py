@@ -41,7 +41,7 @@ from pathlib import Path
 
 from compat_matrix.matrix.lines import MatrixLines
 from compat_matrix.matrix.model import Cell
-from compat_matrix.reports._verdicts import clean_text, one_line
+from compat_matrix.reports._verdicts import clean_text, distribution_of, finding_groups, one_line
 from compat_matrix.results import CellResult, ProbeResult
 
 __all__ = ["JUnitSource", "format_time", "render_junit"]
@@ -261,7 +261,7 @@ def _properties(result: CellResult) -> list[tuple[str, str]]:
 
 
 def _cases(result: CellResult) -> list[_Case]:
-    cases = [_group_case(group) for group in _groups(result.probes)]
+    cases = [_group_case(group) for group in finding_groups(result.probes)]
     if not result.probes:
         # Nothing ran inside the environment: the cell's verdict is the install's (or, for a
         # skip, the environment's: no interpreter, no GPU).
@@ -301,38 +301,11 @@ def _cases(result: CellResult) -> list[_Case]:
     return cases
 
 
-def _distribution(probe: ProbeResult) -> str:
-    """The distribution a finding is in: the probe's `owner` ("pandas 2.0.3"), else the first
-    folder of its target ("pandas/_libs/lib.so"), else the target."""
-    owner = probe.details.get("owner") if isinstance(probe.details, dict) else None
-    if isinstance(owner, str) and owner.strip():
-        return owner.split()[0]
-    return probe.target.split("/", 1)[0]
-
-
-def _groups(probes: Sequence[ProbeResult]) -> list[list[ProbeResult]]:
-    """Probe results in order, findings of one probe, status and kind in one distribution
-    together (at the place of the first); a pass is always a group of its own."""
-    groups: list[list[ProbeResult]] = []
-    by_key: dict[tuple[str, str, str, str], list[ProbeResult]] = {}
-    for probe in probes:
-        if probe.status == "pass":
-            groups.append([probe])
-            continue
-        key = (probe.probe, probe.status, probe.category or "", _distribution(probe))
-        group = by_key.get(key)
-        if group is None:
-            group = by_key[key] = []
-            groups.append(group)
-        group.append(probe)
-    return groups
-
-
 def _group_case(group: list[ProbeResult]) -> _Case:
     if len(group) == 1:
         return _probe_case(group[0])
     first = group[0]
-    name = f"{first.probe} {_distribution(first)}: {first.category or first.status}"
+    name = f"{first.probe} {distribution_of(first)}: {first.category or first.status}"
     listed = [f"{p.target}: {one_line(p.message, 300)}" for p in group[:_GROUP_LISTED]]
     if len(group) > _GROUP_LISTED:
         listed.append(f"… and {len(group) - _GROUP_LISTED} more (see compat.json)")
