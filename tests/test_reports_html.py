@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,13 @@ from compat_matrix.reports._verdicts import (
     kind_of,
 )
 from compat_matrix.reports.baseline import diff_results
-from compat_matrix.results import CellResult, ExpectationOutcome, ProbeResult, PythonInfo
+from compat_matrix.results import (
+    CellResult,
+    ExpectationOutcome,
+    ProbeResult,
+    PythonInfo,
+    write_cell_result,
+)
 
 SCRIPT = "<script>alert('pwned')</script>"
 
@@ -280,3 +288,35 @@ def test_the_baseline_diff_opens_the_page_and_links_the_cells() -> None:
     assert html.index("Changes since baseline") < html.index('<table class="grid">')
     assert '<a href="#cell-py3.12-a1">py3.12-a1</a>' in html
     assert "Changes since baseline" not in render_html("x", now)
+
+
+def test_report_with_a_matrix_takes_its_name_and_locates_cells(tmp_path: Path) -> None:
+    """`compat-matrix report DIR --matrix M`: shards carry no compat.json, the page is titled
+    by the matrix's `name:` (not "compat-matrix: compat-matrix"), junit.xml names the file."""
+    matrix = tmp_path / "compat.yml"
+    matrix.write_text('name: scientific-python\nmatrix:\n  python: ["3.12"]\n  six: ["1.17.0"]\n')
+    shard = tmp_path / "shard"
+    write_cell_result(shard, cell("py3.12-six1.17.0", "fail", {"python": "3.12", "six": "1.17.0"}))
+    out = tmp_path / "out"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compat_matrix",
+            "report",
+            str(shard),
+            "--matrix",
+            "compat.yml",
+            "-o",
+            str(out),
+        ],
+        check=False,
+        timeout=120,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    html = (out / "compat.html").read_text(encoding="utf-8")
+    assert "<title>compat-matrix: scientific-python</title>" in html
+    junit = (out / "junit.xml").read_text(encoding="utf-8")
+    assert 'file="compat.yml"' in junit
+    assert "cell py3.12-six1.17.0: compat.yml:4" in junit
