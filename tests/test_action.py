@@ -722,3 +722,30 @@ def test_lint_accepts_only_node24_pins_listed_with_their_sha(tmp_path: Path) -> 
     assert "actions/checkout@v4.2.2: runs on node20" in problems[0]
     assert "old.yml:3" in problems[1] and "not in action-runtimes.yml" in problems[1]
     assert "some/action@v1.0.0: not in" in problems[2]
+
+
+def test_readme_action_snippets_are_copy_pasteable() -> None:
+    """Every YAML snippet in the README parses; every `with:` given to the action names one of
+    its inputs; other actions are pinned by SHA with their version; no placeholder is left."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Use it in GitHub Actions") :]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert len(blocks) >= 4
+    checked = 0
+    for block in blocks:
+        assert "OWNER" not in block and "<sha>" not in block, block
+        data = yaml.safe_load(textwrap.dedent(block))
+        steps = data if isinstance(data, list) else []
+        for job in (data or {}).get("jobs", {}).values() if isinstance(data, dict) else []:
+            steps += job.get("steps", [])
+            if "uses" in job:  # the reusable workflow
+                assert job["uses"].startswith("compat-matrix/compat-matrix/.github/workflows/")
+        for step in steps:
+            uses = step.get("uses", "")
+            if uses == "compat-matrix/compat-matrix@v0":
+                assert set(step.get("with", {})) <= set(ACTION["inputs"]), step
+                checked += 1
+            elif uses:
+                assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", uses), uses
+                assert re.search(rf"{re.escape(uses)} # v\d", block), uses
+    assert checked >= 2
