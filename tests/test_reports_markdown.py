@@ -227,3 +227,21 @@ def test_no_cells() -> None:
     text = render_markdown("empty", [])
     assert "**0 cells**" in text
     assert "No cells." in text
+
+
+def test_one_distributions_findings_of_one_kind_are_one_line_of_the_note() -> None:
+    findings = [
+        ProbeResult(
+            "abi",
+            f"pandas/_libs/m{i}.so",
+            "fail",
+            "abi-numpy",
+            f"pandas/_libs/m{i}.so was built against NumPy 1.x",
+            details={"owner": "pandas 2.0.3"},
+        )
+        for i in range(35)
+    ]
+    result = cell("fail", python="3.11", numpy="2.2.6", category="abi-numpy", probes=findings)
+    note = render_markdown("x", [result]).split("[^1]: ", 1)[1]
+    assert "    - `abi pandas (35 files)` fail · `abi-numpy`: pandas/\\_libs/m0.so was built" in note
+    assert "more probes" not in note

@@ -21,7 +21,9 @@ from compat_matrix.reports._verdicts import (
     SUMMARY_ORDER,
     clean_text,
     count_kinds,
+    distribution_of,
     failing_probes,
+    finding_groups,
     first_line,
     kind_of,
     label,
@@ -144,8 +146,13 @@ def _note_body(result: CellResult) -> str:
     probes = failing_probes(result) or latent_probes(result)
     if not message and not probes:
         probes = [probe for probe in result.probes if probe.status != "pass"]
-    for probe in probes[:_PROBES_PER_NOTE]:
-        sub = f"  - {_code(f'{probe.probe} {probe.target}')} {_md(probe.status, 20)}"
+    groups = finding_groups(probes)
+    for group in groups[:_PROBES_PER_NOTE]:
+        probe = group[0]
+        name = f"{probe.probe} {probe.target}"
+        if len(group) > 1:  # one distribution's findings of one kind: one line
+            name = f"{probe.probe} {distribution_of(probe)} ({len(group)} files)"
+        sub = f"  - {_code(name)} {_md(probe.status, 20)}"
         if probe.category:
             sub += f" · {_code(probe.category)}"
         if probe.message:
@@ -153,8 +160,8 @@ def _note_body(result: CellResult) -> str:
         if probe.hint:
             sub += f" *Hint:* {_md(probe.hint, _PROBE_MESSAGE_LIMIT)}"
         lines.append(sub)
-    if len(probes) > _PROBES_PER_NOTE:
-        lines.append(f"  - … {len(probes) - _PROBES_PER_NOTE} more probes, see compat.json")
+    if len(groups) > _PROBES_PER_NOTE:
+        lines.append(f"  - … {len(groups) - _PROBES_PER_NOTE} more probes, see compat.json")
     return "\n".join(lines)
 
 
