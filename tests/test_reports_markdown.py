@@ -243,5 +243,7 @@ def test_one_distributions_findings_of_one_kind_are_one_line_of_the_note() -> No
     ]
     result = cell("fail", python="3.11", numpy="2.2.6", category="abi-numpy", probes=findings)
     note = render_markdown("x", [result]).split("[^1]: ", 1)[1]
-    assert "    - `abi pandas (35 files)` fail · `abi-numpy`: pandas/\\_libs/m0.so was built" in note
+    assert (
+        "    - `abi pandas (35 files)` fail · `abi-numpy`: pandas/\\_libs/m0.so was built" in note
+    )
     assert "more probes" not in note
