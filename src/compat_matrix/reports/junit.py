@@ -261,7 +261,8 @@ def _properties(result: CellResult) -> list[tuple[str, str]]:
 
 
 def _cases(result: CellResult) -> list[_Case]:
-    cases = [_group_case(group) for group in finding_groups(result.probes)]
+    groups, notes = _fold_summaries(finding_groups(result.probes))
+    cases = [_group_case(group, notes.get(_kind(group[0]), "")) for group in groups]
     if not result.probes:
         # Nothing ran inside the environment: the cell's verdict is the install's (or, for a
         # skip, the environment's: no interpreter, no GPU).
@@ -301,12 +302,42 @@ def _cases(result: CellResult) -> list[_Case]:
     return cases
 
 
-def _group_case(group: list[ProbeResult]) -> _Case:
-    if len(group) == 1:
-        return _probe_case(group[0])
+def _kind(probe: ProbeResult) -> tuple[str, str, str]:
+    return (probe.probe, probe.status, probe.category or "")
+
+
+def _fold_summaries(
+    groups: list[list[ProbeResult]],
+) -> tuple[list[list[ProbeResult]], dict[tuple[str, str, str], str]]:
+    """A probe's own summary ("abi environment: 65 shared objects checked; 33 findings") is
+    left out where the same probe reported findings of that kind on files: its words go into
+    their testcase's text, so a broken cell is one failure per kind, not one more."""
+    found = {_kind(g[0]) for g in groups if g[0].status != "pass" and g[0].target != "environment"}
+    kept, notes = [], {}
+    for group in groups:
+        probe = group[0]
+        if len(group) == 1 and probe.target == "environment" and _kind(probe) in found:
+            notes[_kind(probe)] = one_line(probe.message, 500)
+            continue
+        kept.append(group)
+    return kept, notes
+
+
+def _group_case(group: list[ProbeResult], note: str = "") -> _Case:
     first = group[0]
+    if len(group) == 1 and not note:
+        return _probe_case(first)
+    if len(group) == 1:
+        case = _probe_case(first)
+        if case.outcome is not None:
+            case.outcome.text = f"{case.outcome.text}\n\n{note}".strip()
+        return case
     name = f"{first.probe} {distribution_of(first)}: {first.category or first.status}"
-    listed = [f"{p.target}: {one_line(p.message, 300)}" for p in group[:_GROUP_LISTED]]
+    # The files, one a line: the message attribute already says what is wrong with them
+    # (each file's own message is in compat.json).
+    listed = [p.target for p in group[:_GROUP_LISTED]]
+    if note:
+        listed.append(f"({note})")
     if len(group) > _GROUP_LISTED:
         listed.append(f"… and {len(group) - _GROUP_LISTED} more (see compat.json)")
     hints = list(dict.fromkeys(p.hint for p in group if p.hint))
