@@ -176,7 +176,7 @@ def test_prepare_with_a_backend_override_keeps_name_and_relative_paths(tmp_path:
     ("inputs", "message"),
     [
         ({"fail_on": "sometimes"}, "fail-on must be one of error, fail, regression, never"),
-        ({"backend": "conda"}, "backend must be one of uv, venv, micromamba"),
+        ({"backend": "mamba"}, "backend must be one of uv, venv, conda, micromamba"),
         ({"summary": "yes"}, 'summary must be "true" or "false"'),
         ({"cells": "py3.99-six1.17.0"}, "no such cell: py3.99-six1.17.0"),
         ({"artifact_name": "a/b"}, "artifact-name 'a/b' contains characters"),

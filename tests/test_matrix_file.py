@@ -251,7 +251,7 @@ def test_missing_matrix(tmp_path):
         (
             "backend: venvv",
             '3:10: backend: unknown backend "venvv" (did you mean "venv"?); '
-            "expected one of: uv, venv, micromamba",
+            "expected one of: uv, venv, conda, micromamba",
         ),
         ("timeout: 0", "3:10: timeout: expected a positive number of seconds, got the number 0"),
         ("timeout: -5", "3:10: timeout: expected a positive number of seconds, got the number -5"),
@@ -572,4 +572,6 @@ def test_conda_keys_load_for_micromamba_and_are_refused_elsewhere(tmp_path: Path
     matrix = parse_matrix(text, tmp_path / "m.yml")
     assert matrix.channels == ("conda-forge", "bioconda")
     assert matrix.pip == ("rich",)
-    assert "applies only to `backend: micromamba`" in err(tmp_path, MINIMAL + "pip: [rich]\n")
+    assert "applies only to `backend: conda` or `backend: micromamba`" in err(
+        tmp_path, MINIMAL + "pip: [rich]\n"
+    )

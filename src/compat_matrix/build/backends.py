@@ -4,16 +4,18 @@ Each backend turns (interpreter, requirements) into a ready environment plus a l
 classifies its own failures. An environment is reused when its fingerprint (backend,
 interpreter, resolved lock) is unchanged, so a warm run costs one resolve per cell.
 
+conda cells (`conda`, built in on the rattler engine, see build/conda.py; `micromamba`, the
+binary) bring their own Python: every conda spec goes into one solve (conda-forge with strict
+channel priority unless the request names other channels), then pip installs what conda cannot,
+never conda again. The lock is `@EXPLICIT` (URL and hash per package); with pip packages their
+pins follow as `# pip: name==version` comment lines, so the file still replays with
+`micromamba create -f`. Both conda backends share the specs (`conda_specs`), the pip step
+(`conda_pip_command`), the lock (`explicit_lock`, `with_pip_pins`) and reuse rule.
+
 A local project (the package under test, or a path on an axis) counts by the content of its
 sources (`source_digest`): the environment is reused while no file changed, and rebuilt, with
 the installer's build cache for that project refreshed, as soon as one did. uv alone would keep
 serving the wheel it built first until `pyproject.toml` is touched.
-
-micromamba cells bring their own Python: every conda spec goes into one `micromamba create`
-(one solve, conda-forge with strict channel priority unless the request names other channels),
-then pip installs what conda cannot, never conda again. `micromamba env export --explicit` is
-the lock; with pip packages their pins follow as `# pip: name==version` comment lines, so the
-file still replays with `micromamba create -f`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ __all__ = [
     "VenvBackend",
     "cache_dir",
     "conda_lock_records",
+    "conda_meta_records",
+    "conda_pip_command",
+    "conda_specs",
+    "explicit_lock",
     "find_micromamba",
     "find_uv",
     "get_backend",
@@ -64,6 +70,7 @@ __all__ = [
     "parse_lock",
     "resolve",
     "source_digest",
+    "with_pip_pins",
 ]
 
 _MARKER = ".compat-env.json"
@@ -77,7 +84,7 @@ _EXPLICIT_LINE = re.compile(
 _PIP_LOCK_PREFIX = "# pip: "
 _NETWORK_RETRY_DELAY_S = 2.0
 
-#: Channels of a micromamba cell when the matrix names none.
+#: Channels of a conda or micromamba cell when the matrix names none.
 DEFAULT_CHANNELS: tuple[str, ...] = ("conda-forge",)
 
 MICROMAMBA_MISSING = (
@@ -94,8 +101,8 @@ _MICROMAMBA_INSTALL_HINT = (
 class EnvRequest:
     """What a cell needs installed.
 
-    uv/venv cells: `requirements` on `interpreter`. micromamba cells: `conda_specs` (Python
-    included; `interpreter` is None) solved from `channels`, then `requirements` with pip.
+    uv/venv cells: `requirements` on `interpreter`. conda and micromamba cells: `conda_specs`
+    (Python included; `interpreter` is None) solved from `channels`, then `requirements` with pip.
     """
 
     interpreter: Interpreter | None
@@ -105,9 +112,9 @@ class EnvRequest:
     build_from_source: tuple[str, ...] = ()
     #: Extra package indexes (a framework's CUDA builds, from the CUDA table).
     index_urls: tuple[str, ...] = ()
-    #: micromamba: every conda spec of the cell, `python=X.Y` included.
+    #: conda/micromamba: every conda spec of the cell, `python=X.Y` included.
     conda_specs: tuple[str, ...] = ()
-    #: micromamba: channels, highest priority first.
+    #: conda/micromamba: channels, highest priority first (strict priority).
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     #: Environment variables for the installer (CONDA_OVERRIDE_CUDA).
     env: Mapping[str, str] = field(default_factory=dict)
@@ -161,7 +168,6 @@ class PreparedEnv:
     reused: bool = False
     failure: InstallFailure | None = None
     fingerprint: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 class _Timeout(Exception):
@@ -469,7 +475,6 @@ class UvBackend(EnvBackend):
         try:
             lock_text = ""
             if request.requirements:
-                started = time.monotonic()
                 status, output = _run(
                     [
                         self.uv,
@@ -487,7 +492,6 @@ class UvBackend(EnvBackend):
                     stdin="\n".join(request.requirements) + "\n",
                     timeout=deadline - time.monotonic(),
                 )
-                result.timings["resolve"] = time.monotonic() - started
                 result.log += output
                 if status != 0:
                     result.failure = classify_uv(output, only_binary=request.only_binary)
@@ -506,7 +510,6 @@ class UvBackend(EnvBackend):
             if _reusable(envdir, result.fingerprint) and request.reusable_with_locals():
                 result.reused = True
                 return result
-            started = time.monotonic()
             status, output = _run(
                 [
                     self.uv,
@@ -546,7 +549,6 @@ class UvBackend(EnvBackend):
                 if status != 0:
                     result.failure = classify_uv(output, only_binary=request.only_binary)
                     return result
-            result.timings["install"] = time.monotonic() - started
             _mark_ready(envdir, result.fingerprint, lock_text)
         except _Timeout as exc:
             result.failure = _timed_out(exc)
@@ -579,7 +581,6 @@ class VenvBackend(EnvBackend):
                 result.reused = True
                 result.lock_text = json.loads((envdir / _MARKER).read_text("utf-8"))["lock"]
                 return result
-            started = time.monotonic()
             status, output = _run(
                 [interpreter, "-m", "venv", "--clear", str(envdir)],
                 timeout=deadline - time.monotonic(),
@@ -612,7 +613,6 @@ class VenvBackend(EnvBackend):
                 [str(python), "-m", "pip", "freeze", "--all"], timeout=deadline - time.monotonic()
             )
             result.lock_text = output if status == 0 else ""
-            result.timings["install"] = time.monotonic() - started
             _mark_ready(envdir, result.fingerprint, result.lock_text)
         except _Timeout as exc:
             result.failure = _timed_out(exc)
@@ -656,11 +656,7 @@ class MicromambaBackend(EnvBackend):
     def create_command(
         self, envdir: Path, request: EnvRequest, *, dry_run: bool = False
     ) -> list[str]:
-        specs = list(request.conda_specs)
-        if not any(_conda_name(spec) == "python" for spec in specs):
-            specs.insert(0, "python")
-        if request.requirements and not any(_conda_name(spec) == "pip" for spec in specs):
-            specs.append("pip")
+        specs = conda_specs(request)
         argv = [
             self.micromamba or "micromamba",
             "create",
@@ -687,16 +683,7 @@ class MicromambaBackend(EnvBackend):
         ]
 
     def pip_command(self, envdir: Path, request: EnvRequest) -> list[str]:
-        return [
-            str(_env_python(envdir)),
-            "-m",
-            "pip",
-            "install",
-            "--no-input",
-            *request.binary_args(),
-            *request.index_args("pip"),
-            *request.requirements,
-        ]
+        return conda_pip_command(envdir, request)
 
     def environment(
         self, request: EnvRequest, base: Mapping[str, str] | None = None
@@ -739,11 +726,9 @@ class MicromambaBackend(EnvBackend):
                 return result
             if envdir.exists():
                 shutil.rmtree(envdir)
-            started = time.monotonic()
             status, output = _run(
                 self.create_command(envdir, request), timeout=deadline - time.monotonic(), env=env
             )
-            result.timings["resolve"] = time.monotonic() - started
             result.log += output
             if status != 0:
                 result.failure = classify_micromamba(output)
@@ -757,7 +742,6 @@ class MicromambaBackend(EnvBackend):
                     result.failure = classify_pip(output, only_binary=request.only_binary)
                     return result
             result.lock_text = self._lock(envdir, request, env, deadline, result)
-            result.timings["install"] = time.monotonic() - started
             _mark_ready(envdir, result.fingerprint, result.lock_text)
         except _Timeout as exc:
             result.failure = _timed_out(exc)
@@ -779,17 +763,7 @@ class MicromambaBackend(EnvBackend):
             result.log += f"micromamba env export failed ({status}): {err}"
             return ""
         lock = out if out.endswith("\n") else out + "\n"
-        if not request.requirements:
-            return lock
-        status, out, err = _run_split(
-            [str(_env_python(envdir)), "-m", "pip", "inspect", "--local"],
-            timeout=deadline - time.monotonic(),
-            env=env,
-        )
-        pins = _pip_installed(out) if status == 0 else []
-        if status != 0:
-            result.log += f"pip inspect failed ({status}): {err}"
-        return lock + "".join(f"{_PIP_LOCK_PREFIX}{pin}\n" for pin in pins)
+        return with_pip_pins(lock, envdir, request, env=env, deadline=deadline, result=result)
 
     def solve(self, envdir: Path, request: EnvRequest, *, timeout: float) -> CondaSolution:
         """Solve without installing (`--dry-run --json`): would this cell's conda part solve?"""
@@ -811,6 +785,87 @@ class MicromambaBackend(EnvBackend):
         if status != 0 or records is None:
             return CondaSolution(failure=classify_micromamba(log), log=log)
         return CondaSolution(records=records, log=log)
+
+
+def conda_specs(request: EnvRequest) -> list[str]:
+    """The specs of a conda cell's one solve: `python` always, `pip` when pip installs after."""
+    specs = list(request.conda_specs)
+    if not any(_conda_name(spec) == "python" for spec in specs):
+        specs.insert(0, "python")
+    if request.requirements and not any(_conda_name(spec) == "pip" for spec in specs):
+        specs.append("pip")
+    return specs
+
+
+def conda_pip_command(envdir: Path, request: EnvRequest) -> list[str]:
+    """The pip step of a conda cell: the env's own pip, after the solve, never conda again."""
+    return [
+        str(_env_python(envdir)),
+        "-m",
+        "pip",
+        "install",
+        "--no-input",
+        *request.binary_args(),
+        *request.index_args("pip"),
+        *request.requirements,
+    ]
+
+
+def explicit_lock(records: Sequence[Mapping[str, object]]) -> str:
+    """An `@EXPLICIT` lock (what `conda list --explicit --md5` writes) from package records.
+
+    `records` are repodata/conda-meta records (`url`, `md5`): the solver's answer before
+    anything is installed, or an environment's `conda-meta/*.json` after. Sorted by URL, so
+    the same solution always gives the same text (and the same reuse fingerprint).
+    """
+    lines = []
+    subdirs = set()
+    for record in records:
+        url = str(record.get("url") or "")
+        if not url:
+            continue
+        md5 = record.get("md5")
+        lines.append(f"{url}#{md5}" if md5 else url)
+        subdirs.add(str(record.get("subdir") or url.rsplit("/", 2)[-2]))
+    platform = next(iter(sorted(subdirs - {"noarch"})), "noarch")
+    header = f"# platform: {platform}\n@EXPLICIT\n"
+    return header + "".join(f"{line}\n" for line in sorted(lines))
+
+
+def conda_meta_records(envdir: Path) -> list[dict[str, object]]:
+    """The `conda-meta/*.json` records of a conda environment (unreadable ones skipped)."""
+    records = []
+    for path in sorted((envdir / "conda-meta").glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict):
+            records.append(document)
+    return records
+
+
+def with_pip_pins(
+    lock: str,
+    envdir: Path,
+    request: EnvRequest,
+    *,
+    env: Mapping[str, str],
+    deadline: float,
+    result: PreparedEnv,
+) -> str:
+    """`lock` plus a `# pip: name==version` line for each distribution pip installed."""
+    if not request.requirements:
+        return lock
+    status, out, err = _run_split(
+        [str(_env_python(envdir)), "-m", "pip", "inspect", "--local"],
+        timeout=deadline - time.monotonic(),
+        env=env,
+    )
+    pins = _pip_installed(out) if status == 0 else []
+    if status != 0:
+        result.log += f"pip inspect failed ({status}): {err}"
+    return lock + "".join(f"{_PIP_LOCK_PREFIX}{pin}\n" for pin in pins)
 
 
 def _conda_name(spec: str) -> str:
@@ -861,7 +916,11 @@ BACKEND_CLASSES: dict[str, type[EnvBackend]] = {
 }
 
 
-def get_backend(name: str) -> EnvBackend | None:
-    """The backend called `name`, or None when it is not available on this machine."""
-    cls = BACKEND_CLASSES.get(name)
-    return cls() if cls is not None else None
+def get_backend(name: str) -> EnvBackend:
+    """The backend called `name` (one of the matrix's `BACKENDS`: the loader refuses others)."""
+    if name == "conda":
+        # conda_backend builds on this module, so it is imported when asked for.
+        from compat_matrix.build.conda import CondaBackend  # noqa: PLC0415
+
+        return CondaBackend()
+    return BACKEND_CLASSES[name]()

@@ -39,9 +39,11 @@ __all__ = [
     "Resolution",
     "classify_micromamba",
     "classify_pip",
+    "classify_rattler",
     "classify_uv",
     "micromamba_reason",
     "pip_reason",
+    "rattler_reason",
     "refine_install_failure",
     "shorten",
     "uv_reason",
@@ -742,3 +744,78 @@ def refine_install_failure(
         )
     except IndexUnavailable:
         return failure
+
+
+# -- rattler (backend: conda) --------------------------------------------------------------------
+
+#: resolvo's leaves: `python >=3.12,<3.13.0a0, for which no candidates were found`, or the
+#: top-level `No candidates were found for nosuch *`.
+_RATTLER_LEAF = re.compile(
+    r"^(?P<spec>.+?),? for which no candidates were found"
+    r"|^(?P<conflict>.+?), which conflicts with",
+    re.IGNORECASE,
+)
+_RATTLER_TOP_MISSING = re.compile(r"^No candidates were found for (?P<spec>.+?)\.?$", re.IGNORECASE)
+_RATTLER_HEADER = re.compile(r"^Cannot solve the request because of:\s*", re.IGNORECASE)
+
+
+def rattler_reason(message: str, limit: int = 800) -> str:
+    """rattler's (resolvo's) explanation as one line: each requirement joined to its leaf."""
+    lines = [
+        _TREE_GLYPHS.sub("", _RATTLER_HEADER.sub("", line)).strip() for line in _clean(message)
+    ]
+    merged: list[str] = []
+    joining = False
+    for text in (line.rstrip(".:;") for line in lines if line):
+        if joining and merged:
+            merged[-1] += " " + text
+        else:
+            merged.append(text)
+        joining = text.endswith(("would require", "require"))
+    reason = "; ".join(dict.fromkeys(merged))
+    return _cap(reason, limit) if reason else shorten(message, limit=limit)
+
+
+def classify_rattler(error: str, message: str) -> InstallFailure:
+    """Classify a failed rattler solve or install (`error` is rattler's exception class).
+
+    A requested name or version no channel offers, or one whose builds all need another
+    Python or a virtual package this machine lacks (`__cuda`, `__glibc`), is
+    `unsupported`/`no-distribution`; requirements that exclude each other are `conflict`.
+    Fetch and transfer failures are `error`/`network` (retried once); an HTTP error on a
+    channel's repodata is `error`/`channel`.
+    """
+    if error != "SolverError":
+        fetching = error in ("FetchRepoDataError", "GatewayError")
+        if fetching and re.search(r"\b40[134]\b|Not Found|No such file", message, re.I):
+            return InstallFailure(
+                "error",
+                "channel",
+                shorten(message),
+                "a channel's repodata could not be fetched: check the matrix's `channels:`",
+            )
+        if fetching or _NETWORK.search(message) or _MAMBA_NETWORK.search(message):
+            return InstallFailure(
+                "error", "network", shorten(message), "the conda channel was unreachable; retry"
+            )
+        return InstallFailure(
+            "error",
+            "install",
+            shorten(f"{error}: {message}"),
+            "rattler failed to build the environment; see the cell's log",
+        )
+    reason = rattler_reason(message)
+    lines = [
+        _TREE_GLYPHS.sub("", _RATTLER_HEADER.sub("", line)).strip() for line in _clean(message)
+    ]
+    lines = [line for line in lines if line]
+    if lines and _RATTLER_TOP_MISSING.match(lines[0]):
+        return InstallFailure("unsupported", "no-distribution", reason, _MAMBA_NO_DIST_HINT)
+    leaves = []
+    for line in lines:
+        leaf = _RATTLER_LEAF.search(line)
+        if leaf:
+            leaves.append(_spec_name(leaf.group("spec") or leaf.group("conflict") or ""))
+    if leaves and all(_PLATFORM.match(name) for name in leaves):
+        return InstallFailure("unsupported", "no-distribution", reason, _MAMBA_NO_DIST_HINT)
+    return InstallFailure("conflict", "resolution-conflict", reason, _MAMBA_CONFLICT_HINT)

@@ -342,9 +342,8 @@ def step_prepare(env: Mapping[str, str]) -> int:
     selection = " ".join(cell.id for cell in cells) if parse_selection(wanted) else ""
     report_dir = _path(env, env.get("COMPAT_INPUT_REPORT_DIR", "").strip() or "compat-report")
     needed = {cell.python for cell in cells if cell.python}
-    interpreters = (
-        "" if matrix.backend == "micromamba" else " ".join(sorted(needed, key=_python_key))
-    )
+    conda = matrix.backend in ("conda", "micromamba")  # conda cells bring their own Python
+    interpreters = "" if conda else " ".join(sorted(needed, key=_python_key))
     name = env.get("COMPAT_INPUT_ARTIFACT_NAME", "").strip()
     artifact = (
         validate_artifact_name(name)

@@ -391,20 +391,22 @@ def _probes(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
 
 
 def _conda_fields(src: _Source, nodes: dict[str, yaml.Node]) -> dict[str, Any]:
-    """`channels:`, `pip:` (micromamba only) and `cuda-table:`, validated where they stand."""
+    """`channels:`, `pip:` (conda and micromamba only) and `cuda-table:`, validated in place."""
     fields: dict[str, Any] = {}
     backend = nodes.get("backend")
     conda = (
         backend is not None
         and isinstance(backend, yaml.ScalarNode)
-        and (backend.value == "micromamba")
+        and (backend.value in ("conda", "micromamba"))
     )
     for key in ("channels", "pip"):
         node = nodes.get(key)
         if node is None:
             continue
         if not conda:
-            raise src.error(node, key, f"{_q(key)} applies only to `backend: micromamba`")
+            raise src.error(
+                node, key, f"{_q(key)} applies only to `backend: conda` or `backend: micromamba`"
+            )
         values: list[str] = []
         for index, item in enumerate(_items(src, node, key)):
             where = f"{key}[{index}]"

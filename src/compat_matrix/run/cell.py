@@ -75,6 +75,8 @@ __all__ = [
 _TOOLING = frozenset({"pip", "setuptools", "wheel"})
 #: Per-import cap, so one hanging import cannot eat the whole cell budget.
 _IMPORT_TIMEOUT_S = 300.0
+#: Backends whose cells are conda environments that bring their own Python.
+_CONDA_BACKENDS = ("conda", "micromamba")
 #: conda packages worth a `resolved` entry besides the axes: the Python and the CUDA toolkit.
 _CONDA_RESOLVED = ("python", "cuda-version", "cuda-cudart", "cudatoolkit", "cudnn", "nccl")
 
@@ -92,18 +94,9 @@ class BackendSettings:
 
 
 def backend_settings(matrix: Matrix) -> BackendSettings:
-    """The matrix's `channels`, `pip` and `cuda_table` fields, defaults where it has none.
-
-    Read by name so this works whether or not `Matrix` carries them yet (matrix.py gains
-    them when the matrix file does).
-    """
-    channels = getattr(matrix, "channels", None)
-    pip = getattr(matrix, "pip", None)
-    table = getattr(matrix, "cuda_table", None)
+    """The matrix's `channels`, `pip` and `cuda_table` fields, as the backends take them."""
     return BackendSettings(
-        channels=tuple(str(c) for c in channels) if channels else DEFAULT_CHANNELS,
-        pip=tuple(str(name) for name in pip) if pip else (),
-        cuda_table=Path(table) if table else None,
+        channels=matrix.channels or DEFAULT_CHANNELS, pip=matrix.pip, cuda_table=matrix.cuda_table
     )
 
 
@@ -246,7 +239,7 @@ def run_cell(
 ) -> CellResult:
     """Run `cell` and write its result; returns the result (possibly resumed from disk)."""
     requested = cell.python or "3"
-    if matrix.backend == "micromamba":
+    if matrix.backend in _CONDA_BACKENDS:
         interpreter = None  # conda installs the cell's Python itself
     else:
         interpreter = (
@@ -284,7 +277,7 @@ def _run(
     interpreter: pythons.Interpreter | None,
     interpreters: Sequence[pythons.Interpreter],
 ) -> CellResult:
-    conda = matrix.backend == "micromamba"
+    conda = matrix.backend in _CONDA_BACKENDS
     elsewhere = other_platform_reason(cell.os)
     if elsewhere is not None:
         return cell_result(
@@ -309,17 +302,6 @@ def _run(
             ),
         )
     backend = get_backend(matrix.backend)
-    if backend is None:
-        return cell_result(
-            cell.id,
-            cell.axes,
-            Verdict(
-                "error",
-                "backend",
-                f"the {matrix.backend} backend is not available in this version",
-                "use backend: uv or backend: venv",
-            ),
-        )
     deadline = time.monotonic() + matrix.timeout
     options = backend_settings(matrix)
     try:
@@ -407,7 +389,7 @@ def _request(
     """What to install for `cell`: pip/uv requirements, or conda specs then pip ones."""
     locals_ = tuple(local_names(cell.packages, matrix.packages, matrix.base_dir))
     sources = sources_digest(matrix, cell)
-    if matrix.backend == "micromamba":
+    if matrix.backend in _CONDA_BACKENDS:
         split = conda_requirements(
             cell.packages,
             matrix.packages,
@@ -444,7 +426,7 @@ def _install_line(backend: str, request: EnvRequest) -> str:
     """The cell log's first line: what was asked of the installer."""
     parts = [f"{key}={value}" for key, value in sorted(request.env.items())]
     if request.conda_specs:
-        parts += ["micromamba create", *request.conda_specs]
+        parts += [f"{backend} create", *request.conda_specs]
         if request.requirements:
             parts += ["&& pip install", *request.requirements]
     else:
