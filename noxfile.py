@@ -60,9 +60,39 @@ def unpinned_actions(paths: list[str]) -> list[str]:
     return found_unpinned
 
 
+#: Runtimes GitHub still runs: Node 24, and actions that run no Node of their own.
+CURRENT_RUNTIMES = ("node24", "composite", "docker")
+
+
+def action_runtime_problems(paths: list[str], table_path: Path) -> list[str]:
+    """Pins whose action and version are not in the runtime table, whose SHA the table lists
+    under another version, or whose version runs on a runtime GitHub no longer runs."""
+    import yaml
+
+    table = yaml.safe_load(table_path.read_text(encoding="utf-8")) or {}
+    uses = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#@]+)@([0-9a-f]{40})\s*#\s*(v[\w.-]+)")
+    problems = []
+    for path in paths:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            found = uses.match(line)
+            if not found:
+                continue
+            action, sha, version = found.groups()
+            where = f"{path}:{number}: {action}@{version}"
+            entry = (table.get(action) or {}).get(version)
+            if entry is None:
+                problems.append(f"{where}: not in {table_path.name}; add it with its runtime")
+            elif entry["sha"] != sha:
+                problems.append(f"{where}: {table_path.name} has {entry['sha']} for {version}")
+            elif entry["using"] not in CURRENT_RUNTIMES:
+                problems.append(f"{where}: runs on {entry['using']}; pin a Node 24 major")
+    return problems
+
+
 @nox.session(python=False, default=False)
 def lint(session: nox.Session) -> None:
-    """ruff, mypy --strict on src/; zizmor, schemas, pinned SHAs on the YAML; hadolint."""
+    """ruff, mypy --strict on src/; zizmor, schemas, pinned SHAs on Node 24 majors; hadolint."""
     session.run(tool("ruff"), "check", ".")
     session.run(tool("ruff"), "format", "--check", ".")
     session.run(tool("mypy"), "--strict", "src")
@@ -76,6 +106,11 @@ def lint(session: nox.Session) -> None:
     unpinned = unpinned_actions([action, *workflows])
     if unpinned:
         session.error("actions not pinned by commit SHA (# vX comment):\n" + "\n".join(unpinned))
+    outdated = action_runtime_problems(
+        [action, *workflows], ROOT / ".github" / "action-runtimes.yml"
+    )
+    if outdated:
+        session.error("pinned actions not on a Node 24 major:\n" + "\n".join(outdated))
     session.run(tool("hadolint"), str(ROOT / "Dockerfile"))
 
 

@@ -10,6 +10,7 @@ metadata is checked against the rules GitHub and the security linters apply.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -174,6 +175,7 @@ class ActionRun:
     steps: list[StepRun]
     outputs: dict[str, str]
     uploads: list[dict[str, Any]]
+    caches: list[dict[str, str]] = field(default_factory=list)
 
     def step(self, name: str) -> StepRun:
         return next(step for step in self.steps if step.name == name)
@@ -221,11 +223,13 @@ def run_action(
         GITHUB_JOB="compat",
         RUNNER_TEMP=str(temp),
         RUNNER_OS="Linux",
+        RUNNER_ARCH="X64",
         NO_COLOR="1",
     )
     base_env.update(extra_env or {})
     runs: list[StepRun] = []
     uploads: list[dict[str, Any]] = []
+    caches: list[dict[str, str]] = []
     for index, step in enumerate(ACTION["runs"]["steps"]):
         name = step.get("name", f"step {index}")
         failed = any(run.code != 0 for run in runs)
@@ -239,7 +243,7 @@ def run_action(
         env = {k: substitute(str(v), contexts, status) for k, v in step.get("env", {}).items()}
         with_ = {k: substitute(str(v), contexts, status) for k, v in step.get("with", {}).items()}
         if "uses" in step:
-            run = _stand_in(step["uses"], name, with_, workspace, uploads)
+            run = _stand_in(step["uses"], name, with_, workspace, uploads, caches)
         elif step.get("id") == "install" and not real_install:
             # Stand-in for a pip install: the test's own interpreter has compat_matrix.
             run = StepRun(name, ran=True, outputs={"python": sys.executable})
@@ -255,7 +259,7 @@ def run_action(
         name: substitute(spec["value"], contexts, {"always": True})
         for name, spec in ACTION["outputs"].items()
     }
-    return ActionRun(runs, outputs, uploads)
+    return ActionRun(runs, outputs, uploads, caches)
 
 
 def _bash(name: str, script: str, env: dict[str, str], cwd: Path, temp: Path) -> StepRun:
@@ -289,7 +293,12 @@ def _bash(name: str, script: str, env: dict[str, str], cwd: Path, temp: Path) ->
 
 
 def _stand_in(
-    uses: str, name: str, with_: dict[str, str], workspace: Path, uploads: list[dict[str, Any]]
+    uses: str,
+    name: str,
+    with_: dict[str, str],
+    workspace: Path,
+    uploads: list[dict[str, Any]],
+    caches: list[dict[str, str]],
 ) -> StepRun:
     action = uses.split("@", maxsplit=1)[0]
     if action == "actions/setup-python":
@@ -307,7 +316,12 @@ def _stand_in(
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
         )
         uploads.append({"name": artifact, "files": files, "with": with_})
-        return StepRun(name, ran=True)
+        artifact_id = str(len(uploads))
+        url = f"https://github.com/owner/repo/actions/runs/1/artifacts/{artifact_id}"
+        return StepRun(name, ran=True, outputs={"artifact-id": artifact_id, "artifact-url": url})
+    if action == "actions/cache":
+        caches.append(with_)
+        return StepRun(name, ran=True, outputs={"cache-hit": "false"})
     raise AssertionError(f"no stand-in for {uses}")
 
 
@@ -452,7 +466,38 @@ def test_publish_only_run_sets_outputs_summary_and_uploads(workspace: Path) -> N
     assert upload["name"] == run.outputs["artifact-name"]
     assert {"compat.json", "compat.md", "compat.html", "junit.xml"} <= set(upload["files"])
     assert ".lock" not in upload["files"]
+    assert run.outputs["artifact-id"] == "1"
+    assert run.outputs["artifact-url"].endswith("/artifacts/1")
     assert run.step("Conclude").code == 0
+    assert not run.caches  # nothing probed: no package cache to restore
+
+
+def test_package_caches_are_keyed_on_runner_backend_and_matrix(workspace: Path) -> None:
+    """The cache step gets the folder the probe step's installers use, and a key that changes
+    with the matrix file (the restore key does not, so a changed matrix reuses the cache)."""
+    prepare = ACTION["runs"]["steps"][2]
+    probe = next(s for s in ACTION["runs"]["steps"] if s.get("name") == "Probe the cells")
+    cache = next(
+        s for s in ACTION["runs"]["steps"] if str(s.get("uses", "")).startswith("actions/cache@")
+    )
+    assert prepare["id"] == "prepare"
+    assert ACTION["inputs"]["cache"]["default"] == "true"
+    assert cache["if"] == "inputs.probe == 'true' && inputs.cache == 'true'"
+    steps = [s.get("name") for s in ACTION["runs"]["steps"]]
+    assert steps.index(cache["name"]) < steps.index("Probe the cells")
+    for variable in ("UV_CACHE_DIR", "COMPAT_CACHE_DIR", "CONDA_PKGS_DIRS"):
+        assert probe["env"][variable].startswith("${{ steps.prepare.outputs.cache-dir }}/")
+    inputs = {"matrix": "matrix/demo.yml", "probe": "false", "report-dir": "out"}
+    _results(workspace / "out", *GOOD)
+    first = run_action(workspace, inputs).step("Check the inputs and pick the cells").outputs
+    (workspace / "matrix" / "demo.yml").write_text(MATRIX.replace('"1.16.0", ', ""))
+    second = run_action(workspace, inputs).step("Check the inputs and pick the cells").outputs
+    assert first["cache-key"].startswith("compat-matrix-Linux-X64-uv-")
+    assert (
+        first["cache-restore-key"] == second["cache-restore-key"] == "compat-matrix-Linux-X64-uv-"
+    )
+    assert first["cache-key"] != second["cache-key"]
+    assert first["cache-dir"] == str(workspace / ".runner-temp" / "compat-matrix-cache")
 
 
 def test_failures_annotate_fail_the_step_after_the_upload(workspace: Path) -> None:
@@ -473,7 +518,8 @@ def test_failures_annotate_fail_the_step_after_the_upload(workspace: Path) -> No
     publish = run.step("Publish the report")
     errors = [line for line in publish.stdout.splitlines() if line.startswith("::error")]
     assert errors == [
-        "::error title=py3.12-six1.17.0%3A fail (abi-python),file=matrix/demo.yml::"
+        # The line of the six axis, the last axis value that made the cell.
+        "::error title=py3.12-six1.17.0%3A fail (abi-python),file=matrix/demo.yml,line=4::"
         "100%25 broken, see: log line two%0AHint: pin six<1.17"
     ]
     assert run.outputs["status"] == "fail"
@@ -643,3 +689,63 @@ def test_the_whole_action_installs_itself_and_probes_real_cells(
     assert "## compat-matrix: real" in run.summary
     assert "::stop-commands::" in run.step("Probe the cells").stdout
     assert "no Python 3.99" in run.step("Install the cells' interpreters").stdout
+    (cache,) = run.caches
+    assert cache["path"] == str(workspace / ".runner-temp" / "compat-matrix-cache")
+    assert (workspace / ".runner-temp" / "compat-matrix-cache" / "uv").is_dir()
+
+
+def _noxfile() -> Any:
+    spec = importlib.util.spec_from_file_location("compat_noxfile", REPO / "noxfile.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lint_accepts_only_node24_pins_listed_with_their_sha(tmp_path: Path) -> None:
+    """`nox -s lint`'s check: the repository's pins pass; a Node 20 major, an unknown
+    version and a SHA under the wrong version comment are each named."""
+    noxfile = _noxfile()
+    table = REPO / ".github" / "action-runtimes.yml"
+    mine = [str(REPO / "action.yml"), *map(str, (REPO / ".github" / "workflows").glob("*.yml"))]
+    assert noxfile.action_runtime_problems(mine, table) == []
+    old = tmp_path / "old.yml"
+    old.write_text(
+        "steps:\n"
+        "  - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2\n"
+        "  - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.0\n"
+        "  - uses: some/action@3d3c42e5aac5ba805825da76410c181273ba90b1 # v1.0.0\n"
+        "  - uses: ./local\n"
+    )
+    problems = noxfile.action_runtime_problems([str(old)], table)
+    assert len(problems) == 3
+    assert "actions/checkout@v4.2.2: runs on node20" in problems[0]
+    assert "old.yml:3" in problems[1] and "not in action-runtimes.yml" in problems[1]
+    assert "some/action@v1.0.0: not in" in problems[2]
+
+
+def test_readme_action_snippets_are_copy_pasteable() -> None:
+    """Every YAML snippet in the README parses; every `with:` given to the action names one of
+    its inputs; other actions are pinned by SHA with their version; no placeholder is left."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Use it in GitHub Actions") :]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert len(blocks) >= 4
+    checked = 0
+    for block in blocks:
+        assert "OWNER" not in block and "<sha>" not in block, block
+        data = yaml.safe_load(textwrap.dedent(block))
+        steps = data if isinstance(data, list) else []
+        for job in (data or {}).get("jobs", {}).values() if isinstance(data, dict) else []:
+            steps += job.get("steps", [])
+            if "uses" in job:  # the reusable workflow
+                assert job["uses"].startswith("compat-matrix/compat-matrix/.github/workflows/")
+        for step in steps:
+            uses = step.get("uses", "")
+            if uses == "compat-matrix/compat-matrix@v0":
+                assert set(step.get("with", {})) <= set(ACTION["inputs"]), step
+                checked += 1
+            elif uses:
+                assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", uses), uses
+                assert re.search(rf"{re.escape(uses)} # v\d", block), uses
+    assert checked >= 2

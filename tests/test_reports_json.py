@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from compat_matrix.reports import ReportPaths, render_json, write_reports
@@ -11,6 +14,7 @@ from compat_matrix.results import (
     ExpectationOutcome,
     ProbeResult,
     PythonInfo,
+    write_cell_result,
 )
 
 ODD = "ünï 🚀 <b> \x1b[31m \x00 \ud800"
@@ -106,3 +110,25 @@ def test_write_reports_replaces_an_earlier_report(tmp_path: Path) -> None:
     write_reports(tmp_path, "second", results()[:1])
     assert json.loads((tmp_path / "compat.json").read_text(encoding="utf-8"))["name"] == "second"
     assert len(list(tmp_path.iterdir())) == 4
+
+
+def test_report_files_respect_the_umask(tmp_path: Path) -> None:
+    # A real `compat-matrix report` under two umasks: the CI's upload step and other users
+    # read these files, so a 022 umask must give 0644, not mkstemp's 0600.
+    cells = tmp_path / "cells-in"
+    for result in results():
+        write_cell_result(cells, result)
+    for umask, mode in ((0o022, 0o644), (0o077, 0o600)):
+        out = tmp_path / f"out-{umask:o}"
+        subprocess.run(
+            [sys.executable, "-m", "compat_matrix", "report", str(cells), "-o", str(out)],
+            check=False,
+            timeout=120,
+            umask=umask,
+            capture_output=True,
+        )
+        written = sorted(out.rglob("*"))
+        assert {p.name for p in written} >= {"compat.json", "junit.xml", "compat.md"}
+        for path in written:
+            if path.is_file():
+                assert stat.S_IMODE(path.stat().st_mode) == mode, path.name

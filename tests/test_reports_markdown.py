@@ -61,40 +61,62 @@ def test_grid_has_python_rows_other_axes_as_columns_and_excluded_dash() -> None:
     rows = table_rows(render_markdown("scientific", SMALL))
     assert rows[0] == ["python", "numpy 1.26.4", "numpy 2.2.6"]
     assert [row[0] for row in rows[2:]] == ["3.11", "3.12", "3.13"]
-    assert rows[2] == ["3.11", "✅ pass", "❌ fail [1]"]
+    assert rows[2] == ["3.11", "✅ pass", "❌ fail [^1]"]
     assert rows[3] == ["3.12", "🟡 GPU unverified", "—"]  # GPU unverified is not a plain pass
-    assert rows[4][1] == "🔹 expected unsupported [2]"  # an xfail, marked apart from a failure
-    assert rows[4][2] == "❗ **pass (expected fail)** [3]"  # unmet expectation highlighted
+    assert rows[4][1] == "🔹 expected unsupported [^2]"  # an xfail, marked apart from a failure
+    assert rows[4][2] == "❗ **pass (expected fail)** [^3]"  # unmet expectation highlighted
 
 
 def test_footnotes_give_id_category_message_hint_and_probe() -> None:
     text = render_markdown("scientific", SMALL)
     notes = text.split("### Notes", 1)[1]
-    first = notes.split("- **[2]**")[0]
+    first = notes.split("[^2]: ")[0]
     assert "`py3.11-numpy2.2.6`" in first
     assert "`abi-numpy`" in first
     assert "cannot be run in NumPy 2.2.6" in first
     assert "Pin numpy&lt;2 or upgrade pandas" in first
     assert "`import pandas` fail" in first
     assert "numpy 1.26 predates 3.13" in notes
-    assert "- **[3]**" in notes
+    assert "[^3]: " in notes
 
 
 def test_title_counts_and_legend() -> None:
     text = render_markdown("scientific", SMALL)
     assert text.startswith("## compat-matrix: scientific\n")
     assert "**5 cells**: ✅ 1 pass · 🟡 1 GPU unverified · ❌ 1 fail" in text
-    for symbol in ("✅", "❌", "⛔", "⚠️", "⏭️", "💥", "🟡", "🔹", "❗", "—"):
-        assert symbol in text.split("| python", 1)[0], symbol  # every mark is in the legend
+    legend = text.split("| python", 1)[0].split("<sub>", 1)[1]
+    for symbol in ("✅", "❌", "🟡", "🔹", "❗", "—"):
+        assert symbol in legend, symbol  # every mark on the page is in the legend
+    for symbol in ("⛔", "⚠️", "⏭️", "💥", "🔸"):
+        assert symbol not in legend, symbol  # and only those
+    # An expected failure and a GPU-unverified pass: different marks, different words.
+    assert "🔹 expected: a non-pass result the matrix expects" in legend
+    assert "🟡 GPU unverified: passed, but GPU checks could not run" in legend
+    assert "numbered marks link to the notes" in legend
+
+
+def test_footnotes_are_github_footnotes_with_indented_details() -> None:
+    text = render_markdown("scientific", SMALL)
+    refs = set(re.findall(r"\[\^(\d+)\](?!:)", text))
+    definitions = re.findall(r"^\[\^(\d+)\]: ", text, re.M)
+    assert refs == set(definitions) == {"1", "2", "3"}
+    note = text.split("[^1]: ", 1)[1].split("[^2]: ", 1)[0]
+    assert "\n    - `import pandas` fail" in note  # indented: part of footnote 1
+
+
+def test_an_all_pass_page_has_a_one_item_legend_and_no_notes() -> None:
+    text = render_markdown("ok", [cell("pass", python="3.12", numpy="2.2.6")])
+    assert "<sub>✅ pass: installed and every probe passed</sub>" in text
+    assert "[^" not in text
 
 
 def test_identical_causes_share_one_footnote() -> None:
     same = {"category": "no-distribution", "message": "no wheel", "hint": ""}
     results = [cell("unsupported", python=v, numpy="1.0", **same) for v in ("3.12", "3.13")]
     text = render_markdown("x", results)
-    assert [row[1] for row in table_rows(text)[2:]] == ["⛔ unsupported [1]"] * 2
+    assert [row[1] for row in table_rows(text)[2:]] == ["⛔ unsupported [^1]"] * 2
     assert "`py3.12-numpy1.0`, `py3.13-numpy1.0`" in text
-    assert "[2]" not in text
+    assert "[^2]" not in text
 
 
 def test_wide_grid_swaps_rows_and_columns() -> None:
@@ -121,7 +143,7 @@ def test_too_wide_both_ways_or_duplicates_fall_back_to_a_list() -> None:
     twins = [cell("pass", python="3.12"), cell("fail", python="3.12")]
     rows = table_rows(render_markdown("x", twins))
     assert rows[0] == ["cell", "result"]
-    assert rows[3] == ["`py3.12`", "❌ fail [1]"]
+    assert rows[3] == ["`py3.12`", "❌ fail [^1]"]
 
 
 def test_hostile_text_cannot_break_the_table_or_inject_html() -> None:
@@ -205,3 +227,23 @@ def test_no_cells() -> None:
     text = render_markdown("empty", [])
     assert "**0 cells**" in text
     assert "No cells." in text
+
+
+def test_one_distributions_findings_of_one_kind_are_one_line_of_the_note() -> None:
+    findings = [
+        ProbeResult(
+            "abi",
+            f"pandas/_libs/m{i}.so",
+            "fail",
+            "abi-numpy",
+            f"pandas/_libs/m{i}.so was built against NumPy 1.x",
+            details={"owner": "pandas 2.0.3"},
+        )
+        for i in range(35)
+    ]
+    result = cell("fail", python="3.11", numpy="2.2.6", category="abi-numpy", probes=findings)
+    note = render_markdown("x", [result]).split("[^1]: ", 1)[1]
+    assert (
+        "    - `abi pandas (35 files)` fail · `abi-numpy`: pandas/\\_libs/m0.so was built" in note
+    )
+    assert "more probes" not in note

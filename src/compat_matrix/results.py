@@ -187,11 +187,25 @@ class CellResult:
         )
 
 
+def _read_umask() -> int:
+    """The process umask. Reading it means setting it, so it is read once, at import, before
+    any cell thread could create a file under the briefly changed mask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` so that readers see either the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates the file 0600; a report is read by the CI's upload step and by others,
+        # so give it the mode `open()` would: 0666 less the umask.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -31,7 +31,7 @@ from compat_matrix.matrix.model import Matrix
 from compat_matrix.matrix.select import select_cells
 from compat_matrix.matrix.yamlfile import Limits
 from compat_matrix.probe.verdicts import exit_status as verdict_exit_status
-from compat_matrix.reports import render_terminal, write_reports
+from compat_matrix.reports import JUnitSource, render_terminal, write_reports
 from compat_matrix.reports.baseline import (
     diff_results,
     load_baseline,
@@ -97,7 +97,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if not directory.is_dir():
             msg = f"report directory not found: {directory}"
             raise UsageError(msg)
-    order = [c.id for c in expand(_load(args.matrix, args))] if args.matrix else None
+    matrix = _load(args.matrix, args) if args.matrix else None
+    cells = expand(matrix) if matrix is not None else None
+    order = [c.id for c in cells] if cells is not None else None
     results = collect(directories, order)
     if not results:
         msg = f"no cell results found in {', '.join(args.dirs)}"
@@ -108,9 +110,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
         baseline_name, baseline = load_baseline(Path(args.baseline))
         diff = diff_results(baseline, results, baseline_name)
     out = Path(args.output) if args.output else directories[0]
-    name = args.name or _report_name(directories) or "compat-matrix"
+    matrix_name = matrix.name if matrix is not None else None
+    name = args.name or matrix_name or _report_name(directories) or "compat-matrix"
     preamble = render_changes_markdown(diff) if diff is not None else ""
-    paths = write_reports(out, name, results, preamble=preamble)
+    source = (
+        JUnitSource.for_matrix(matrix.path, cells)
+        if matrix is not None and cells is not None
+        else None
+    )
+    paths = write_reports(out, name, results, preamble=preamble, source=source, diff=diff)
     print(render_terminal(results, color=sys.stdout.isatty()))
     if diff is not None:
         write_atomic(out / "diff.json", render_diff_json(diff))

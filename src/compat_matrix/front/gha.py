@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ from compat_matrix.build import pythons as pythons_mod
 from compat_matrix.build.backends import find_uv
 from compat_matrix.errors import CompatError, MatrixError, UsageError
 from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.lines import MatrixLines
 from compat_matrix.matrix.load import load_matrix
 from compat_matrix.matrix.model import BACKENDS
 from compat_matrix.matrix.select import parse_selection, select_cells
@@ -200,13 +202,19 @@ def annotation_commands(
     *,
     limit: int = MAX_ANNOTATIONS,
     file: str | None = None,
+    lines: MatrixLines | None = None,
 ) -> list[str]:
     """Error annotations for the cells that fail the run, most important first, then warnings.
 
     Order: regressions, unmet expectations, failures; infrastructure errors are warnings. Each
     kind keeps within GitHub's `limit` per step: when more cells qualify, the last annotation
-    counts the rest instead of dropping them silently.
+    counts the rest instead of dropping them silently. With `file`, `lines` puts each on the
+    line of the matrix file that made its cell.
     """
+
+    def line(result: CellResult) -> int | None:
+        return lines.line(result.axes) if file and lines is not None else None
+
     regressed = {change.id for change in diff.regressions} if diff is not None else set()
     ranked: list[tuple[int, int, CellResult]] = []
     warnings: list[CellResult] = []
@@ -227,11 +235,14 @@ def annotation_commands(
             _annotation_text(result),
             title=_title(result, "regression: " if rank == 0 else ""),
             file=file,
+            line=line(result),
         )
         for rank, _, result in ranked
     ]
     notes = [
-        workflow_command("warning", _annotation_text(result), title=_title(result), file=file)
+        workflow_command(
+            "warning", _annotation_text(result), title=_title(result), file=file, line=line(result)
+        )
         for result in warnings
     ]
     return _capped(errors, "error", limit, "more cells failed", file) + _capped(
@@ -339,6 +350,7 @@ def step_prepare(env: Mapping[str, str]) -> int:
         if name
         else default_artifact_name(env, Path(_relative(env, source)), selection, matrix.backend)
     )
+    cache = _cache_outputs(env, source, matrix.backend)
     print(f"compat-matrix: {len(cells)} cells of {matrix.name!r} ({_relative(env, source)})")
     _outputs(
         env,
@@ -352,9 +364,25 @@ def step_prepare(env: Mapping[str, str]) -> int:
             "pythons": interpreters,
             "artifact-name": artifact,
             "fail-on": fail_on,
+            **cache,
         },
     )
     return 0
+
+
+def _cache_outputs(env: Mapping[str, str], source: Path, backend: str) -> dict[str, str]:
+    """Where the package caches live and the actions/cache key: the runner's OS and
+    architecture, the backend and the matrix file's contents (as setup-uv keys on a lock
+    file); the restore key lets a changed matrix start from the newest earlier cache."""
+    temp = Path(env.get("RUNNER_TEMP") or tempfile.gettempdir())
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:20]
+    runner = f"{env.get('RUNNER_OS', 'os')}-{env.get('RUNNER_ARCH', 'arch')}"
+    prefix = f"compat-matrix-{runner}-{backend}-"
+    return {
+        "cache-dir": str(temp / "compat-matrix-cache"),
+        "cache-key": prefix + digest,
+        "cache-restore-key": prefix,
+    }
 
 
 def step_pythons(env: Mapping[str, str]) -> int:
@@ -456,7 +484,8 @@ def step_publish(env: Mapping[str, str]) -> int:
         append_summary(Path(summary), paths.markdown.read_text(encoding="utf-8"))
     if _flag(env, "COMPAT_INPUT_ANNOTATIONS", default=True):
         source = env.get("COMPAT_SOURCE") or None
-        for line in annotation_commands(results, diff, file=source):
+        lines = MatrixLines.read(_path(env, source)) if source else None
+        for line in annotation_commands(results, diff, file=source, lines=lines):
             print(line, flush=True)
     status = run_status(results, diff)
     code = outcome.exit_status

@@ -214,3 +214,30 @@ def first_line(text: str) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+def distribution_of(probe: ProbeResult) -> str:
+    """The distribution a finding is in: the probe's `owner` ("pandas 2.0.3"), else the first
+    folder of its target ("pandas/_libs/lib.so"), else the target."""
+    owner = probe.details.get("owner") if isinstance(probe.details, dict) else None
+    if isinstance(owner, str) and owner.strip():
+        return owner.split()[0]
+    return probe.target.split("/", 1)[0]
+
+
+def finding_groups(probes: Sequence[ProbeResult]) -> list[list[ProbeResult]]:
+    """Probe results in order, findings of one probe, status and kind in one distribution
+    together (at the place of the first); a pass is always a group of its own."""
+    groups: list[list[ProbeResult]] = []
+    by_key: dict[tuple[str, str, str, str], list[ProbeResult]] = {}
+    for probe in probes:
+        if probe.status == "pass":
+            groups.append([probe])
+            continue
+        key = (probe.probe, probe.status, probe.category or "", distribution_of(probe))
+        group = by_key.get(key)
+        if group is None:
+            group = by_key[key] = []
+            groups.append(group)
+        group.append(probe)
+    return groups

@@ -1,9 +1,15 @@
 """compat.html: one self-contained page with the grid in colour and every cell's details.
 
 The page loads nothing (no CSS, script, font or image from anywhere), so it opens from an
-artifact download or a file share offline. Its Content-Security-Policy forbids scripts and
-remote loads outright: the status filter is plain CSS (`:checked` checkboxes), and text from
-probes, which can be anything, is escaped on top of that.
+artifact download or a file share offline. Its Content-Security-Policy forbids remote loads and
+every script but the page's own (allowed by its hash), and text from probes, which can be
+anything, is escaped on top of that. Everything reads without JavaScript: the status filters
+are plain CSS (`:checked` checkboxes, reachable by keyboard), a grid cell links to its details;
+the script only adds what needs it: opening the linked cell's details and the search box.
+
+Sized for 10,000 cells: a cell that needs attention gets full details (messages, probes, links
+to its log and lock); a passing cell one table row (its versions and links), as its probes all
+passed; compat.json keeps everything.
 
 jinja2 renders the page shell (styles, summary, filters). The grid and the cells' details,
 some fifty fields a cell, are written here as plain strings, every field escaped exactly as
@@ -13,8 +19,12 @@ jinja2's autoescape escapes it: through the template they took most of the time
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import math
 import re
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 
 import jinja2
@@ -26,11 +36,14 @@ from compat_matrix.reports._verdicts import (
     SUMMARY_ORDER,
     clean_text,
     count_kinds,
+    distribution_of,
+    finding_groups,
     kind_of,
     label,
     one_line,
     short_reason,
 )
+from compat_matrix.reports.baseline import BaselineDiff, CellChange
 from compat_matrix.reports.gpu_coverage import coverage_html
 from compat_matrix.reports.junit import format_time
 from compat_matrix.results import CellResult, ProbeResult
@@ -40,6 +53,14 @@ __all__ = ["render_html"]
 #: Longer messages are cut on the page (compat.json keeps them whole).
 _TEXT_LIMIT = 20_000
 _UNSAFE_ANCHOR = re.compile(r"[^A-Za-z0-9._-]")
+#: Kinds shown as one row of the passing-cells table rather than as full details.
+_COMPACT = frozenset({"pass", "gpu-unverified"})
+#: Resolved versions a cell's details list in full; beyond, only the axis packages'.
+_RESOLVED_SHOWN = 8
+#: Files named in one grouped finding's row.
+_FILES_SHOWN = 20
+#: Changes since the baseline listed per section (diff.json has them all).
+_CHANGES_SHOWN = 200
 
 
 def _escape(text: str) -> str:
@@ -81,27 +102,84 @@ def _resolved(dist: str, version: str) -> str:
 
 
 _PROBES_HEAD = (
-    '<div class="scroll">\n<table class="probes">\n<thead><tr><th scope="col">probe</th>'
-    '<th scope="col">status</th><th scope="col">category</th><th scope="col">message</th>'
-    '<th scope="col">hint</th><th scope="col">seconds</th></tr></thead>\n<tbody>\n'
+    '<div class="scroll">\n<table class="probes">\n<thead><tr><th>probe</th><th>status</th>'
+    "<th>category</th><th>message</th><th>hint</th><th>seconds</th></tr></thead>\n<tbody>\n"
 )
 
 
-def _probe_row(probe: ProbeResult) -> str:
-    # format_time writes digits and a dot: nothing to escape.
+def _probe_row(group: Sequence[ProbeResult], cell_message: str, cell_hint: str) -> str:
+    """One row for a probe's findings of one kind in one distribution (the files listed), the
+    message and hint left out where they only repeat the cell's own."""
+    probe = group[0]
     category = _line(probe.category or "", 200)
-    message = _text(probe.message)
+    name = f"{probe.probe} {probe.target}"
+    if len(group) > 1:
+        name = f"{probe.probe} {distribution_of(probe)} ({len(group)} files)"
+    message = "" if probe.message.strip() == cell_message.strip() else _text(probe.message)
+    if len(group) > 1:
+        files = _text("\n".join(p.target for p in group[:_FILES_SHOWN]))
+        more = f"\n… {len(group) - _FILES_SHOWN} more" if len(group) > _FILES_SHOWN else ""
+        message = f"{message}\n{files}{more}" if message else f"{files}{more}"
+    hint = "" if probe.hint.strip() == cell_hint.strip() else _text(probe.hint)
+    seconds = sum(p.duration_s for p in group if math.isfinite(p.duration_s) and p.duration_s > 0)
+    # format_time writes digits and a dot: nothing to escape.
     return (
-        f"<tr><td><code>{_line(f'{probe.probe} {probe.target}', 300)}</code></td>"
+        f"<tr><td><code>{_line(name, 300)}</code></td>"
         f"<td>{_line(probe.status, 50)}</td>"
         f"<td>{f'<code>{category}</code>' if category else ''}</td>"
         f'<td class="message">{f"<pre>{message}</pre>" if message else ""}</td>'
-        f"<td>{_text(probe.hint)}</td><td>{format_time(probe.duration_s)}</td></tr>\n"
+        f"<td>{hint}</td><td>{format_time(seconds)}</td></tr>\n"
     )
 
 
+def _probes(result: CellResult) -> str:
+    """The probes that did not pass, grouped; the passing ones counted."""
+    groups = [g for g in finding_groups(result.probes) if g[0].status != "pass"]
+    passed = len(result.probes) - sum(len(g) for g in groups)
+    out = []
+    if groups:
+        out.append(_PROBES_HEAD)
+        out += [_probe_row(group, result.message, result.hint) for group in groups]
+        out.append("</tbody>\n</table>\n</div>\n")
+    if passed:
+        out.append(f"<p>{passed} probe{'' if passed == 1 else 's'} passed.</p>\n")
+    return "".join(out)
+
+
+def _resolved_list(result: CellResult) -> str:
+    """Every resolved version, or beyond `_RESOLVED_SHOWN` only the axis packages' and a count
+    (the lock file and compat.json have them all)."""
+    pairs = list(result.resolved.items())
+    if len(pairs) > _RESOLVED_SHOWN:
+        shown = [(d, v) for d, v in pairs if d in result.axes]
+        text = " ".join([_resolved(d, v) for d, v in shown])
+        return f"{text} +{len(pairs) - len(shown)} more (lock file, compat.json)".strip()
+    return " ".join([_resolved(d, v) for d, v in pairs]) or "—"
+
+
+def _href(path: str) -> str:
+    """A relative link to a file in the report folder, quoted and escaped."""
+    return _escape(urllib.parse.quote(clean_text(path), safe="/._-+"))
+
+
+def _links(result: CellResult, logs: Collection[str]) -> str:
+    links = []
+    if result.id in logs:
+        links.append(f'<a href="{_href(f"logs/{result.id}.log")}">log</a>')
+    if result.lock:
+        links.append(f'<a href="{_href(result.lock)}">lock</a>')
+    return " · ".join(links)
+
+
 def _details(
-    result: CellResult, *, kind: str, anchor: str, badge: str, cell_id: str, reason: str
+    result: CellResult,
+    *,
+    kind: str,
+    anchor: str,
+    badge: str,
+    cell_id: str,
+    reason: str,
+    links: str = "",
 ) -> str:
     """The cell's `<details>`: verdict, messages, axes, resolved versions, probes.
 
@@ -139,20 +217,19 @@ def _details(
         if python:
             out.append(f"<dt>python</dt><dd>{python}</dd>")
     axes = " ".join([_axis(k, v) for k, v in result.axes.items()]) or "—"
-    resolved = " ".join([_resolved(d, v) for d, v in result.resolved.items()]) or "—"
+    resolved = _resolved_list(result)
     durations = (
         " · ".join([f"{_line(k, 50)} {format_time(v)} s" for k, v in result.durations.items()])
         or "—"
     )
     out.append(
         f"<dt>axes</dt><dd>{axes}</dd>\n<dt>resolved</dt><dd>{resolved}</dd>\n"
-        f"<dt>durations</dt><dd>{durations}</dd>\n</dl>\n"
+        f"<dt>durations</dt><dd>{durations}</dd>\n"
+        + (f"<dt>files</dt><dd>{links}</dd>\n" if links else "")
+        + "</dl>\n"
     )
     out.append(coverage_html(result))
-    if result.probes:
-        out.append(_PROBES_HEAD)
-        out += [_probe_row(probe) for probe in result.probes]
-        out.append("</tbody>\n</table>\n</div>\n")
+    out.append(_probes(result))
     out.append("</details>\n")
     return "".join(out)
 
@@ -178,35 +255,125 @@ _LIST_HEAD = (
 )
 
 
-def _body(results: Sequence[CellResult]) -> tuple[str, str]:
-    """The verdict table (a grid, else a list) and every cell's details, as markup."""
+def _passing_item(result: CellResult, *, kind: str, anchor: str, badge: str, links: str) -> str:
+    """A passing cell in one line: its axis packages' resolved versions (the rest are in its
+    lock file), its seconds and its files. A list item, not a table row: at thousands of
+    cells, table layout is what a browser spends its time on."""
+    parts = [f"{badge}"]
+    if result.python is not None and result.python.version:
+        parts.append(f"py {_line(result.python.version, 50)}")
+    named = [(d, v) for d, v in result.resolved.items() if d in result.axes]
+    versions = " ".join([f"{_line(d, 200)}=={_line(v, 500)}" for d, v in named])
+    others = len(result.resolved) - len(named)
+    if others:
+        versions += f" +{others}" if versions else f"{others} distributions"
+    if versions:
+        parts.append(versions)
+    seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
+    if seconds:
+        parts.append(f"{format_time(seconds)} s")
+    if links:
+        parts.append(links)
+    return (
+        f'<li class="k-{kind}" id="{anchor}">{_escape(one_line(result.id, 200))} '
+        + " · ".join(parts)
+        + "</li>\n"
+    )
+
+
+def _change_item(change: CellChange, anchors: dict[str, str]) -> str:
+    before = _escape(change.before or "new")
+    after = _escape(change.after or "removed")
+    cell_id = _escape(one_line(change.id, 200))
+    name = f'<a href="#{anchors[change.id]}">{cell_id}</a>' if change.id in anchors else cell_id
+    flag = " <strong>regression</strong>" if change.regression else ""
+    message = _line(change.message, 200)
+    return (
+        f"<li><code>{name}</code>: {before} → {after}{flag}"
+        f"{f' — {message}' if message else ''}</li>\n"
+    )
+
+
+def _changes(diff: BaselineDiff, anchors: dict[str, str]) -> str:
+    """The changes since the baseline, each linking to its cell (bounded)."""
+    name = f" ({_line(diff.baseline_name, 100)})" if diff.baseline_name else ""
+    out = [f'<section class="changes">\n<h2>Changes since baseline{name}</h2>\n']
+    if not diff.changed:
+        out.append(f"<p>No changes: all {diff.current_cells} cells as in the baseline.</p>\n")
+        return "".join(out) + "</section>\n"
+    regressions = len(diff.regressions)
+    out.append(
+        f"<p><strong>{regressions} regression{'' if regressions == 1 else 's'}</strong>"
+        f" · {len(diff.broken)} newly broken · {len(diff.fixed)} newly fixed"
+        f" · {len(diff.unsupported)} newly unsupported · {len(diff.other)} other changes"
+        f" · {len(diff.added)} new cells · {len(diff.removed)} removed cells</p>\n"
+    )
+    for title, changes in (
+        ("Newly broken", diff.broken),
+        ("Newly fixed", diff.fixed),
+        ("Newly unsupported", diff.unsupported),
+        ("Other changes", diff.other),
+        ("New cells", diff.added),
+        ("Removed cells", diff.removed),
+    ):
+        if not changes:
+            continue
+        out.append(f"<h3>{title} ({len(changes)})</h3>\n<ul>\n")
+        out += [_change_item(change, anchors) for change in changes[:_CHANGES_SHOWN]]
+        if len(changes) > _CHANGES_SHOWN:
+            out.append(f"<li>… {len(changes) - _CHANGES_SHOWN} more, see diff.json</li>\n")
+        out.append("</ul>\n")
+    return "".join(out) + "</section>\n"
+
+
+def _body(
+    results: Sequence[CellResult],
+    logs: Collection[str] = (),
+    diff: BaselineDiff | None = None,
+) -> tuple[str, str, str]:
+    """The changes since the baseline, the verdict table (a grid, else a list) and every
+    cell's details (passing cells as rows of one table), as markup."""
     pivot = choose_pivot(results)
-    anchors: set[str] = set()
+    anchors: dict[str, str] = {}
+    used: set[str] = set()
     squares: list[str] = []  # a grid square, or a list row, per cell
     details: list[str] = []
+    passing: list[str] = []
     for index, result in enumerate(results):
         plain_id = one_line(result.id, 200)
         # Only [A-Za-z0-9._-]: nothing to escape.
         anchor = "cell-" + _UNSAFE_ANCHOR.sub("_", plain_id)
-        if anchor in anchors:
+        if anchor in used:
             anchor = f"{anchor}-{index}"
-        anchors.add(anchor)
+        used.add(anchor)
+        anchors.setdefault(result.id, anchor)
         kind = KINDS[kind_of(result)]
         badge = f"{_escape(kind.symbol)} {_escape(label(result))}"
         reason = _escape(short_reason(result, 200))
         cell_id = _escape(plain_id)
+        title = f' title="{reason}"' if reason else ""
         if pivot is not None:
-            squares.append(
-                f'<td class="k-{kind.name}" title="{reason}"><a href="#{anchor}">{badge}</a></td>'
-            )
+            squares.append(f'<td class="k-{kind.name}"{title}><a href="#{anchor}">{badge}</a></td>')
         else:
             squares.append(
                 f'<tr class="k-{kind.name}"><td><a href="#{anchor}"><code>{cell_id}</code></a>'
                 f'</td><td><a href="#{anchor}">{badge}</a></td><td>{reason}</td></tr>\n'
             )
+        links = _links(result, logs)
+        if kind.name in _COMPACT:
+            passing.append(
+                _passing_item(result, kind=kind.name, anchor=anchor, badge=badge, links=links)
+            )
+            continue
         details.append(
             _details(
-                result, kind=kind.name, anchor=anchor, badge=badge, cell_id=cell_id, reason=reason
+                result,
+                kind=kind.name,
+                anchor=anchor,
+                badge=badge,
+                cell_id=cell_id,
+                reason=reason,
+                links=links,
             )
         )
     if pivot is not None:
@@ -215,7 +382,52 @@ def _body(results: Sequence[CellResult]) -> tuple[str, str]:
         table = _LIST_HEAD + "".join(squares) + "</tbody>\n</table>\n</div>\n"
     else:
         table = "<p>No cells.</p>\n"
-    return table, "".join(details)
+    cells = "".join(details)
+    if passing:
+        cells += (
+            f'<h3>Passing cells ({len(passing)})</h3>\n<ul class="passing">\n'
+            + "".join(passing)
+            + "</ul>\n"
+        )
+    changes = _changes(diff, anchors) if diff is not None else ""
+    return changes, table, cells
+
+
+#: The page's one script: open the details a link points at; filter cells by a search.
+_SCRIPT = """(function () {
+  function openTarget() {
+    var el = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (el && el.tagName === "DETAILS") { el.open = true; }
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
+  var box = document.getElementById("search");
+  var items = null;
+  box.hidden = false;
+  box.addEventListener("input", function () {
+    if (items === null) {
+      items = [];
+      document.querySelectorAll("main td[class^='k-'] a, .cells details, .cells li[id]")
+        .forEach(function (el) {
+          var node = el.tagName === "A" ? el.parentNode : el;
+          var key = el.tagName === "A" ? el.getAttribute("href").slice(6) : el.textContent;
+          items.push([node, key.toLowerCase()]);
+        });
+    }
+    var query = box.value.trim().toLowerCase();
+    items.forEach(function (item) {
+      item[0].classList.toggle("nomatch", query !== "" && item[1].indexOf(query) < 0);
+    });
+  });
+})();
+"""
+
+
+@lru_cache(maxsize=1)
+def _script_hash() -> str:
+    """The CSP source that allows `_SCRIPT` and nothing else."""
+    digest = hashlib.sha256(_SCRIPT.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
 @lru_cache(maxsize=1)
@@ -230,15 +442,29 @@ def _template() -> jinja2.Template:
     return environment.get_template("compat.html.j2")
 
 
-def render_html(name: str, results: Sequence[CellResult]) -> str:
-    """The page for `results`, cells in job order."""
-    table, details = _body(results)
+def render_html(
+    name: str,
+    results: Sequence[CellResult],
+    *,
+    logs: Collection[str] = (),
+    diff: BaselineDiff | None = None,
+) -> str:
+    """The page for `results`, cells in job order.
+
+    `logs`: ids of the cells with a `logs/<id>.log` in the report folder (linked from their
+    details); `diff`: the changes since a baseline, shown above the grid.
+    """
+    changes, table, details = _body(results, logs, diff)
     return _template().render(
         name=one_line(name, 200),
         total=len(results),
         kinds=[KINDS[kind] for kind in SUMMARY_ORDER],
         counts=count_kinds(results),
+        holes='<td class="missing">' in table,
         # Markup: _body escaped every field it took from the results.
+        changes=Markup(changes),  # noqa: S704
         table=Markup(table),  # noqa: S704
         details=Markup(details),  # noqa: S704
+        script=Markup(_SCRIPT),  # noqa: S704
+        script_hash=_script_hash(),
     )

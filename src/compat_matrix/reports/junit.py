@@ -9,6 +9,16 @@ test-summary/action) read what this writes: one flat `<testsuite>` per cell whos
 suite name and every testcase's classname, so reporters that identify a test by
 (classname, name) never merge two cells.
 
+How each consumer finds a location (read in their sources): a suite's `file` attribute names the
+matrix file (mikepenz then looks for "FILE:LINE" after a space in the failure text; without
+`file` it would take the last dotted part of the classname, "3" of "pandas2.0.3"); dorny resolves
+only Java-style "at pkg.Class.method(File:LINE)" lines against tracked files whose folders match
+the package; EnricoMi and test-summary show classname and name. So every failure's text ends
+with both lines, pointing at the line of the matrix that made the cell. Findings of one kind in
+one distribution are one testcase naming the files (35 broken `.so` files of one package are one
+failure, not 35 annotations), and the text never repeats the `message` attribute, which every
+consumer already shows.
+
 Verdict mapping:
 - `fail` -> `<failure>`, `error` -> `<error>` (a harness or infrastructure problem: retry);
 - `unsupported`, `skip` -> `<skipped>`: nothing was tested, nothing is broken;
@@ -22,18 +32,56 @@ Verdict mapping:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
-from compat_matrix.reports._verdicts import clean_text, one_line
+from compat_matrix.matrix.lines import MatrixLines
+from compat_matrix.matrix.model import Cell
+from compat_matrix.reports._verdicts import clean_text, distribution_of, finding_groups, one_line
 from compat_matrix.results import CellResult, ProbeResult
 
-__all__ = ["format_time", "render_junit"]
+__all__ = ["JUnitSource", "format_time", "render_junit"]
 
 #: Long enough for any traceback a reader wants; EnricoMi cuts annotations at 64000 bytes.
 _TEXT_LIMIT = 60_000
 _MESSAGE_LIMIT = 1_000
+
+
+#: Files named in one grouped testcase's text before "… and N more".
+_GROUP_LISTED = 50
+
+
+@dataclass(frozen=True)
+class JUnitSource:
+    """The matrix file as consumers should name it (relative to the repository root, `/`
+    separated) and the line of the axis value or include entry that made each cell."""
+
+    path: str
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def for_matrix(cls, path: Path, cells: Sequence[Cell]) -> JUnitSource:
+        """The source of `cells` in the matrix file at `path`, named relative to the working
+        directory (the repository root in CI) when it lies inside it."""
+        lines = MatrixLines.read(path)
+        relative = os.path.relpath(path.resolve())
+        name = path.resolve().as_posix() if relative.startswith("..") else Path(relative).as_posix()
+        return cls(name, {cell.id: lines.line(cell.axes) for cell in cells})
+
+    def location(self, cell_id: str) -> str:
+        """Lines ending a failure's text that mikepenz and dorny turn into `path:line`."""
+        line = self.lines.get(cell_id, 1)
+        text = f"cell {cell_id}: {self.path}:{line}"
+        folder, base = posixpath.split(self.path)
+        package = folder.replace("/", ".")
+        # dorny: "at <package>.<Class>.<method>(<file>:<line>)", the package being the folders.
+        if package and all(part[:1].islower() for part in package.split(".")):
+            text += f"\n    at {package}.Cell.{cell_id}({base}:{line})"
+        return text
 
 
 @dataclass
@@ -58,13 +106,19 @@ def format_time(seconds: float) -> str:
     return f"{seconds:.3f}"
 
 
-def render_junit(name: str, results: Sequence[CellResult]) -> str:
-    """One `<testsuite>` per cell in job order, inside a junit-10-clean `<testsuites>`."""
+def render_junit(
+    name: str, results: Sequence[CellResult], source: JUnitSource | None = None
+) -> str:
+    """One `<testsuite>` per cell in job order, inside a junit-10-clean `<testsuites>`.
+
+    With `source`, each suite names the matrix file and each failure ends with the line that
+    made its cell, so annotations land on the matrix file.
+    """
     suites: list[str] = []
     tests = failures = errors = 0
     total_time = 0.0
     for result in results:
-        text, counts, seconds = _suite(result)
+        text, counts, seconds = _suite(result, source)
         suites.append(text)
         tests += counts[0]
         failures += counts[1]
@@ -118,7 +172,9 @@ def _property(name: str, value: str) -> str:
     )
 
 
-def _suite(result: CellResult) -> tuple[str, tuple[int, int, int], float]:
+def _suite(
+    result: CellResult, source: JUnitSource | None = None
+) -> tuple[str, tuple[int, int, int], float]:
     """The cell's `<testsuite>`, indented as `ElementTree.indent` would, with its counts
     (tests, failures, errors) and seconds.
 
@@ -140,9 +196,11 @@ def _suite(result: CellResult) -> tuple[str, tuple[int, int, int], float]:
     seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
     if seconds <= 0:
         seconds = sum(case.time for case in cases if math.isfinite(case.time) and case.time > 0)
+    file = f' file="{_attr(one_line(source.path, _MESSAGE_LIMIT))}"' if source else ""
+    location = _cdata(clean_text(source.location(result.id))) if source else ""
     out = [
         f'  <testsuite name="{cell_id}" tests="{len(cases)}" failures="{failures}"'
-        f' errors="{errors}" skipped="{skipped}" time="{format_time(seconds)}">\n'
+        f' errors="{errors}" skipped="{skipped}" time="{format_time(seconds)}"{file}>\n'
         "    <properties>\n"
     ]
     out += [_property(prop_name, prop_value) for prop_name, prop_value in _properties(result)]
@@ -164,8 +222,11 @@ def _suite(result: CellResult) -> tuple[str, tuple[int, int, int], float]:
             f'<{outcome.element} type="{_attr(one_line(outcome.type, 200))}"'
             f' message="{_attr(outcome.message)}"'
         )
-        if outcome.text:
-            element += f">{_cdata(outcome.text)}</{outcome.element}>"
+        body = _cdata(outcome.text)
+        if location and outcome.element in ("failure", "error"):
+            body = f"{body}\n\n{location}" if body else location
+        if body:
+            element += f">{body}</{outcome.element}>"
         else:
             element += " />"
         out.append(f"{start}>\n      {element}\n    </testcase>\n")
@@ -202,7 +263,8 @@ def _properties(result: CellResult) -> list[tuple[str, str]]:
 
 
 def _cases(result: CellResult) -> list[_Case]:
-    cases = [_probe_case(probe) for probe in result.probes]
+    groups, notes = _fold_summaries(finding_groups(result.probes))
+    cases = [_group_case(group, notes.get(_kind(group[0]), "")) for group in groups]
     if not result.probes:
         # Nothing ran inside the environment: the cell's verdict is the install's (or, for a
         # skip, the environment's: no interpreter, no GPU).
@@ -242,6 +304,54 @@ def _cases(result: CellResult) -> list[_Case]:
     return cases
 
 
+def _kind(probe: ProbeResult) -> tuple[str, str, str]:
+    return (probe.probe, probe.status, probe.category or "")
+
+
+def _fold_summaries(
+    groups: list[list[ProbeResult]],
+) -> tuple[list[list[ProbeResult]], dict[tuple[str, str, str], str]]:
+    """A probe's own summary ("abi environment: 65 shared objects checked; 33 findings") is
+    left out where the same probe reported findings of that kind on files: its words go into
+    their testcase's text, so a broken cell is one failure per kind, not one more."""
+    found = {_kind(g[0]) for g in groups if g[0].status != "pass" and g[0].target != "environment"}
+    kept, notes = [], {}
+    for group in groups:
+        probe = group[0]
+        if len(group) == 1 and probe.target == "environment" and _kind(probe) in found:
+            notes[_kind(probe)] = one_line(probe.message, 500)
+            continue
+        kept.append(group)
+    return kept, notes
+
+
+def _group_case(group: list[ProbeResult], note: str = "") -> _Case:
+    first = group[0]
+    if len(group) == 1 and not note:
+        return _probe_case(first)
+    if len(group) == 1:
+        case = _probe_case(first)
+        if case.outcome is not None:
+            case.outcome.text = f"{case.outcome.text}\n\n{note}".strip()
+        return case
+    name = f"{first.probe} {distribution_of(first)}: {first.category or first.status}"
+    # The files, one a line: the message attribute already says what is wrong with them
+    # (each file's own message is in compat.json).
+    listed = [p.target for p in group[:_GROUP_LISTED]]
+    if note:
+        listed.append(f"({note})")
+    if len(group) > _GROUP_LISTED:
+        listed.append(f"… and {len(group) - _GROUP_LISTED} more (see compat.json)")
+    hints = list(dict.fromkeys(p.hint for p in group if p.hint))
+    summary = f"{len(group)} files: {one_line(first.message, 400)}"
+    seconds = sum(p.duration_s for p in group if math.isfinite(p.duration_s) and p.duration_s > 0)
+    return _Case(
+        name,
+        seconds,
+        _outcome(first.status, first.category, summary, "\n".join(hints), "\n".join(listed)),
+    )
+
+
 def _probe_case(probe: ProbeResult) -> _Case:
     name = f"{probe.probe} {probe.target}".strip() or "probe"
     return _Case(
@@ -255,16 +365,27 @@ def _cell_case(result: CellResult, name: str, seconds: float) -> _Case:
     )
 
 
-def _outcome(status: str, category: str | None, message: str, hint: str) -> _Outcome | None:
+def _outcome(
+    status: str, category: str | None, message: str, hint: str, details: str = ""
+) -> _Outcome | None:
+    """The element for a non-pass status. The `message` attribute is the message's first line;
+    the text holds the rest of it, then `details`, then the hint. Consumers show attribute and
+    text together, so the text never repeats the attribute (unless the attribute had to cut a
+    very long first line: then the text has the whole message)."""
     if status == "pass":
         return None
     element = {"fail": "failure", "error": "error", "latent": "system-out"}.get(status)
     if element is None:
         element = "skipped" if status in ("unsupported", "conflict", "skip") else "error"
-    text = clean_text(message).strip()
-    if len(text) > _TEXT_LIMIT:
-        text = text[:_TEXT_LIMIT] + "\n… (truncated, see compat.json)"
+    full = clean_text(message).strip()
+    first, _, rest = full.partition("\n")
+    summary = one_line(first, _MESSAGE_LIMIT) or clean_text(category or status)
+    if element != "system-out" and summary == one_line(first, len(first) + 1):
+        full = rest.strip()
+    if len(full) > _TEXT_LIMIT:
+        full = full[:_TEXT_LIMIT] + "\n… (truncated, see compat.json)"
+    parts = [full, clean_text(details).strip()]
     if hint:
-        text = f"{text}\n\nhint: {clean_text(hint).strip()}".strip()
-    summary = one_line(message, _MESSAGE_LIMIT) or clean_text(category or status)
+        parts.append(f"hint: {clean_text(hint).strip()}")
+    text = "\n\n".join(part for part in parts if part)
     return _Outcome(element, category or status, summary, text)

@@ -1,10 +1,12 @@
 """compat.md: the table a person reads first, sized for a GitHub step summary.
 
 A grid (python down the side, the other axes across) with one mark per cell and a footnote for
-every cell that is not a plain pass. GitHub refuses a step summary over 1 MiB, so the page is
-built against a byte budget: a grid that does not fit becomes a list of the cells that need
-attention (most urgent first, passing cells only counted), and footnotes that do not fit are
-dropped least urgent first and counted ("… N more, see compat.json").
+every cell that is not a plain pass: GitHub's `[^n]` footnotes, so each mark links to its note
+and the note links back. The legend lists only the kinds the page shows. GitHub refuses a step
+summary over 1 MiB, so the page is built against a byte budget: a grid that does not fit
+becomes a list of the cells that need attention (most urgent first, passing cells only
+counted), and footnotes that do not fit are dropped least urgent first and counted
+("… N more, see compat.json").
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from compat_matrix.reports._verdicts import (
     SUMMARY_ORDER,
     clean_text,
     count_kinds,
+    distribution_of,
     failing_probes,
+    finding_groups,
     first_line,
     kind_of,
     label,
@@ -91,8 +95,9 @@ class _Note:
         if len(self.cells) > _IDS_PER_NOTE:
             ids += f" and {len(self.cells) - _IDS_PER_NOTE} more"
         first, _, rest = self.body.partition("\n")
-        text = f"- **[{self.number}]** {ids}: {first}\n"
-        return text + (rest + "\n" if rest else "")
+        text = f"[^{self.number}]: {ids}: {first}\n"
+        # A footnote's further lines belong to it when indented by four spaces.
+        return text + "".join(f"    {line.strip()}\n" for line in rest.splitlines() if line)
 
 
 class _Notes:
@@ -103,7 +108,7 @@ class _Notes:
         self._by_body: dict[str, _Note] = {}
 
     def ref(self, index: int, *, commit: bool = True) -> str:
-        """The cell's note reference, `" [n]"` ("" for a pass); `commit=False` only peeks."""
+        """The cell's footnote reference, `" [^n]"` ("" for a pass); `commit=False` only peeks."""
         result = self._results[index]
         kind = kind_of(result)
         if kind in ("pass", "gpu-unverified"):
@@ -113,11 +118,11 @@ class _Notes:
         if note is None:
             note = _Note(len(self._by_body) + 1, KIND_ORDER.index(kind), body)
             if not commit:
-                return f" [{note.number}]"
+                return f" [^{note.number}]"
             self._by_body[body] = note
         if commit:
             note.cells.append(result.id)
-        return f" [{note.number}]"
+        return f" [^{note.number}]"
 
     @property
     def notes(self) -> list[_Note]:
@@ -142,8 +147,13 @@ def _note_body(result: CellResult) -> str:
     probes = failing_probes(result) or latent_probes(result)
     if not message and not probes:
         probes = [probe for probe in result.probes if probe.status != "pass"]
-    for probe in probes[:_PROBES_PER_NOTE]:
-        sub = f"  - {_code(f'{probe.probe} {probe.target}')} {_md(probe.status, 20)}"
+    groups = finding_groups(probes)
+    for group in groups[:_PROBES_PER_NOTE]:
+        probe = group[0]
+        name = f"{probe.probe} {probe.target}"
+        if len(group) > 1:  # one distribution's findings of one kind: one line
+            name = f"{probe.probe} {distribution_of(probe)} ({len(group)} files)"
+        sub = f"  - {_code(name)} {_md(probe.status, 20)}"
         if probe.category:
             sub += f" · {_code(probe.category)}"
         if probe.message:
@@ -151,8 +161,8 @@ def _note_body(result: CellResult) -> str:
         if probe.hint:
             sub += f" *Hint:* {_md(probe.hint, _PROBE_MESSAGE_LIMIT)}"
         lines.append(sub)
-    if len(probes) > _PROBES_PER_NOTE:
-        lines.append(f"  - … {len(probes) - _PROBES_PER_NOTE} more probes, see compat.json")
+    if len(groups) > _PROBES_PER_NOTE:
+        lines.append(f"  - … {len(groups) - _PROBES_PER_NOTE} more probes, see compat.json")
     return "\n".join(lines)
 
 
@@ -176,12 +186,22 @@ def _head(name: str, results: Sequence[CellResult]) -> str:
     return head + (f": {summary}\n" if summary else "\n")
 
 
-def _legend() -> str:
+def _legend(results: Sequence[CellResult], *, holes: bool) -> str:
+    """The kinds present on the page, each with its symbol and meaning; `holes` adds the mark
+    for a combination the matrix does not have."""
+    counts = count_kinds(results)
     items = [
-        f"{KINDS[kind].symbol} {KINDS[kind].word}: {KINDS[kind].meaning}" for kind in SUMMARY_ORDER
+        f"{KINDS[kind].symbol} {KINDS[kind].word}: {KINDS[kind].meaning}"
+        for kind in SUMMARY_ORDER
+        if counts[kind]
     ]
-    items += ["— not in the matrix", "[n] see note n below"]
-    return "<sub>" + " · ".join(_md(item, 200) for item in items) + "</sub>\n"
+    if holes:
+        items.append("— not in the matrix")
+    if any(counts[kind] for kind in counts if kind not in ("pass", "gpu-unverified")):
+        items.append("numbered marks link to the notes")
+    if not items:
+        return ""
+    return "<sub>" + " · ".join(_md(item, 200) for item in items) + "</sub>\n\n"
 
 
 def _grid(pivot: Pivot, results: Sequence[CellResult], notes: _Notes) -> str:
@@ -272,10 +292,13 @@ def render_markdown(
 
     `preamble` (Markdown, e.g. the changes since a baseline) opens the page, inside the budget.
     """
-    head = preamble + _head(name, results) + "\n" + _legend() + "\n"
+    pivot = choose_pivot(results)
+    holes = pivot is not None and any(
+        pivot.at(row, column) is None for row in pivot.rows for column in pivot.columns
+    )
+    head = preamble + _head(name, results) + "\n" + _legend(results, holes=holes)
     table_budget = int(max_bytes * _TABLE_SHARE) - _size(head)
     notes = _Notes(results)
-    pivot = choose_pivot(results)
     if not results:
         table = "No cells.\n"
     elif pivot is not None:

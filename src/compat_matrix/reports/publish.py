@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compat_matrix.reports import ReportPaths, write_reports
+from compat_matrix.reports import JUnitSource, ReportPaths, write_reports
 from compat_matrix.reports.baseline import (
     BaselineDiff,
     diff_results,
@@ -99,13 +99,15 @@ def publish_run(
     *,
     missing: Callable[[Cell], CellResult] | None = None,
     baseline: Path | None = None,
+    matrix_path: Path | None = None,
 ) -> Published:
     """Rewrite the report of `cells` (the run's selection, in job order) from their cell files.
 
     `missing` makes the result of a cell that wrote none (the run is over: a cell without a
     file ended abnormally); without it such cells are left out (other cells are still running).
     `baseline`, an earlier compat.json (or a folder holding one), adds the changes since it to
-    compat.md and writes diff.json.
+    compat.md and writes diff.json. `matrix_path` makes junit.xml name the matrix file and the
+    line of each cell (where consumers put annotations).
     """
     with report_lock(report_dir):
         found = {r.id: r for r in collect([report_dir], [cell.id for cell in cells])}
@@ -121,7 +123,10 @@ def publish_run(
             baseline_name, before = load_baseline(baseline)
             diff = diff_results(before, results, baseline_name)
         preamble = render_changes_markdown(diff) if diff is not None else ""
-        paths = write_reports(report_dir, name, results, preamble=preamble)
+        source = JUnitSource.for_matrix(matrix_path, cells) if matrix_path is not None else None
+        paths = write_reports(
+            report_dir, name, results, preamble=preamble, source=source, diff=diff
+        )
         if diff is not None:
             write_atomic(report_dir / "diff.json", _render_diff_json(diff))
     return Published(paths, results, [cell.id for cell in absent], diff)

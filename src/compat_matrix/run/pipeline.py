@@ -469,6 +469,7 @@ def run_pipeline(
         covered,
         missing=(lambda cell: missing_result(matrix, cell)) if final else None,
         baseline=baseline,
+        matrix_path=matrix.path,
     )
     return RunOutcome(published, run_exit_status(published.results, published.diff, fail_on))
 
