@@ -674,11 +674,22 @@ def _classify_exception(
         else:
             key = ctx.owner(module=target)
             who = ctx.describe(key) or target
-            hint = (
-                "%s imports %s, which is not installed: add the distribution that provides %s "
-                "(a dependency %s does not declare, or an optional extra)"
-                % (who, missing, missing.split(".", maxsplit=1)[0], who)
-            )
+            parent = missing.split(".", maxsplit=1)[0]
+            provider = ctx.owner(module=parent) if parent != missing else None
+            if provider:
+                # The package is there, the submodule is not: another release of it has (or had)
+                # it. The harness names the release that added it (run/hints.py).
+                hint = (
+                    "%s imports %s, which %s does not provide: %s needs another release of %s "
+                    "(most often a newer one: raise its lower bound)"
+                    % (who, missing, ctx.describe(provider), who, provider)
+                )
+            else:
+                hint = (
+                    "%s imports %s, which is not installed: add the distribution that provides "
+                    "%s (a dependency %s does not declare, or an optional extra)"
+                    % (who, missing, parent, who)
+                )
     else:
         key = _failing_dist(report, text + "\n" + traceback_text, ctx, target)
         who = ctx.describe(key) or target

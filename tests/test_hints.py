@@ -158,3 +158,7 @@ def test_an_import_of_a_module_added_later_names_the_lower_bound(
     assert "numpy>=1.25" in result.hint
     assert result.hint.endswith("(verified: resolves)")
     assert "undeclared" not in result.hint
+    # The finding the hint came from says the same: no report shows the unchecked hint.
+    [finding] = [p for p in result.probes if p.status == "fail"]
+    assert finding.hint == result.hint
+    assert all("does not declare" not in p.hint for p in result.probes)

@@ -56,7 +56,7 @@ from compat_matrix.results import (
     write_atomic,
     write_cell_result,
 )
-from compat_matrix.run.hints import HintContext, checked_failure, checked_hint
+from compat_matrix.run.hints import HintContext, checked_failure, with_checked_hint
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -393,8 +393,7 @@ def _run(
         lock=lock_rel,
     )
     # A hint is printed only once the resolver agrees with it (or it says it is unverified).
-    result.hint = checked_hint(result, HintContext(request))
-    return result
+    return with_checked_hint(result, HintContext(request))
 
 
 def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResult | None:

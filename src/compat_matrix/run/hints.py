@@ -14,6 +14,7 @@ Requires-Python, clashing pins; see `install_errors.refine_install_failure`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ __all__ = [
     "checked_hint",
     "first_release_with",
     "module_added_hint",
+    "with_checked_hint",
 ]
 
 VERIFIED = "(verified: resolves)"
@@ -129,6 +131,19 @@ def checked_hint(result: CellResult, context: HintContext) -> str:
         return _check_text(result, finding, context)
     except Exception:  # noqa: BLE001 - a hint check must never cost the cell its verdict
         return result.hint
+
+
+def with_checked_hint(result: CellResult, context: HintContext) -> CellResult:
+    """`result` with its hint checked, and the finding that gave it the same hint: a report
+    never shows the checked hint beside the unchecked one it replaced."""
+    hint = checked_hint(result, context)
+    if hint == result.hint:
+        return result
+    probes = [
+        dataclasses.replace(p, hint=hint) if p.status == "fail" and p.hint == result.hint else p
+        for p in result.probes
+    ]
+    return dataclasses.replace(result, hint=hint, probes=probes)
 
 
 def _leading_finding(result: CellResult) -> ProbeResult | None:
