@@ -39,6 +39,7 @@ from compat_matrix.reports.baseline import (
 from compat_matrix.reports.gate import DEFAULT_FAIL_ON, FAIL_ON, parse_fail_on
 from compat_matrix.reports.publish import collect
 from compat_matrix.results import write_atomic
+from compat_matrix.run.cell import unreadable_result
 from compat_matrix.run.pipeline import (
     Progress,
     add_run_options,
@@ -53,7 +54,10 @@ from compat_matrix.run.pipeline import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["EXIT_CLOSED_PIPE", "main"]
+
+#: The exit status when the reader of stdout went away (128 + SIGPIPE, as a shell reports it).
+EXIT_CLOSED_PIPE = 141
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -89,7 +93,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
             msg = f"report directory not found: {directory}"
             raise UsageError(msg)
     order = [c.id for c in expand(load_matrix(Path(args.matrix)))] if args.matrix else None
-    results = collect(directories, order)
+    collected = collect(
+        directories,
+        order,
+        stand_in=lambda cell_id, path, reason: unreadable_result(cell_id, {}, path, reason),
+    )
+    for path in collected.unreadable:
+        print(
+            f"compat-matrix: cannot read the cell file {path}: counted as error/unreadable-result",
+            file=sys.stderr,
+        )
+    results = collected.results
     if not results:
         msg = f"no cell results found in {', '.join(args.dirs)}"
         raise UsageError(msg)
@@ -350,12 +364,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not as a warning at exit
+    except BrokenPipeError:
+        return _stdout_closed()
     except CompatError as exc:
         print(f"compat-matrix: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         return 130
+    return status
+
+
+def _stdout_closed() -> int:
+    """`compat-matrix expand ... | head`: the reader left; stop quietly, as `cat` does.
+
+    stdout is pointed at /dev/null so the interpreter's last flush cannot fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

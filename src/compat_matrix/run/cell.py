@@ -68,6 +68,7 @@ __all__ = [
     "missing_result",
     "probe_environment",
     "run_cell",
+    "unreadable_result",
 ]
 
 #: Installer tooling that is part of every venv, not of the cell's answer.
@@ -159,6 +160,29 @@ def missing_result(matrix: Matrix, cell: Cell) -> CellResult:
             "see the job's log, then re-run the job",
         ),
         expectation=expectation_outcome(matrix.expect, cell.axes, "error"),
+    )
+
+
+def unreadable_result(
+    cell_id: str,
+    axes: Mapping[str, str],
+    path: Path,
+    reason: str,
+    *,
+    expectation: ExpectationOutcome | None = None,
+) -> CellResult:
+    """The result of a cell whose file exists but cannot be read: an error, never dropped."""
+    return cell_result(
+        cell_id,
+        axes,
+        Verdict(
+            "error",
+            "unreadable-result",
+            f"the cell's result file {path} could not be read ({reason})",
+            "rerun this cell: its result file was cut short or damaged (a full disk, an "
+            "interrupted copy or an edit)",
+        ),
+        expectation=expectation,
     )
 
 

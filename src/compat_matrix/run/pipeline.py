@@ -44,12 +44,12 @@ from compat_matrix.errors import UsageError
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
 from compat_matrix.matrix.select import select_cells
-from compat_matrix.probe.verdicts import EXIT_USAGE
+from compat_matrix.probe.verdicts import EXIT_USAGE, expectation_outcome
 from compat_matrix.reports import render_terminal
 from compat_matrix.reports._verdicts import one_line
 from compat_matrix.reports.gate import gate_exit_status
 from compat_matrix.reports.publish import Published, publish_run
-from compat_matrix.run.cell import RunSettings, missing_result, run_cell
+from compat_matrix.run.cell import RunSettings, missing_result, run_cell, unreadable_result
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -441,6 +441,17 @@ def run_pipeline(
         matrix.name,
         covered,
         missing=(lambda cell: missing_result(matrix, cell)) if final else None,
+        unreadable=(
+            lambda cell, path, reason: unreadable_result(
+                cell.id,
+                cell.axes,
+                path,
+                reason,
+                expectation=expectation_outcome(matrix.expect, cell.axes, "error"),
+            )
+        )
+        if final
+        else None,
         baseline=baseline,
     )
     return RunOutcome(published, run_exit_status(published.results, published.diff, fail_on))
@@ -453,6 +464,8 @@ def render_outcome(outcome: RunOutcome, *, color: bool, width: int | None = None
     text += f"report: {outcome.published.paths.markdown.parent}"
     if missing:
         text += f" ({missing} cells had no result: error/missing)"
+    for path in outcome.published.unreadable:
+        text += f"\nunreadable cell file (counted as error/unreadable-result): {path}"
     return text + f"\nexit status {outcome.exit_status}\n"
 
 
