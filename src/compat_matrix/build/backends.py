@@ -71,6 +71,9 @@ _EXPLICIT_LINE = re.compile(
     re.IGNORECASE,
 )
 _PIP_LOCK_PREFIX = "# pip: "
+#: pip's `--log` file in the environment: its debug lines alone name an unreachable index
+#: when the user turned retries off.
+_PIP_LOG = "compat-pip.log"
 _NETWORK_RETRY_DELAY_S = 2.0
 
 #: Channels of a micromamba cell when the matrix names none.
@@ -223,6 +226,16 @@ def _installer_env() -> dict[str, str]:
     env.setdefault("UV_NO_PROGRESS", "1")
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return env
+
+
+def _read_log(path: Path) -> str:
+    """A log file's text ("" when there is none); only the last MiB, where the failure is."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(path.stat().st_size - (1 << 20), 0))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _env_python(envdir: Path) -> Path:
@@ -548,6 +561,7 @@ class VenvBackend(EnvBackend):
                 )
                 return result
             if request.requirements:
+                pip_log = envdir / _PIP_LOG
                 status, output = _run(
                     [
                         str(python),
@@ -555,6 +569,8 @@ class VenvBackend(EnvBackend):
                         "pip",
                         "install",
                         "--no-input",
+                        "--log",
+                        str(pip_log),
                         *request.binary_args(),
                         *request.index_args("pip"),
                         *request.requirements,
@@ -563,7 +579,9 @@ class VenvBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_pip(output, only_binary=request.only_binary)
+                    result.failure = classify_pip(
+                        output, only_binary=request.only_binary, log=_read_log(pip_log)
+                    )
                     return result
             status, output = _run(
                 [str(python), "-m", "pip", "freeze", "--all"], timeout=deadline - time.monotonic()
@@ -650,6 +668,8 @@ class MicromambaBackend(EnvBackend):
             "pip",
             "install",
             "--no-input",
+            "--log",
+            str(envdir / _PIP_LOG),
             *request.binary_args(),
             *request.index_args("pip"),
             *request.requirements,
@@ -711,7 +731,11 @@ class MicromambaBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_pip(output, only_binary=request.only_binary)
+                    result.failure = classify_pip(
+                        output,
+                        only_binary=request.only_binary,
+                        log=_read_log(envdir / _PIP_LOG),
+                    )
                     return result
             result.lock_text = self._lock(envdir, request, env, deadline, result)
             result.timings["install"] = time.monotonic() - started
