@@ -20,9 +20,11 @@ from pathlib import Path
 import pytest
 from _wheels import write_wheel
 
+from compat_matrix.build.requirements import source_built
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
 from compat_matrix.results import CellResult, write_cell_result
+from compat_matrix.run.locks import run_lock
 from compat_matrix.run.pipeline import RunOptions, run_pipeline
 
 HERE = Path(__file__).resolve().parent
@@ -196,8 +198,6 @@ def test_a_wheel_path_and_a_wheel_url_install_under_only_binary(
 def test_a_second_run_on_the_same_folder_waits_for_the_first_and_says_so(
     tmp_path: Path, folder: str
 ) -> None:
-    from compat_matrix.run.locks import run_lock
-
     (tmp_path / "m.yml").write_text("matrix:\n  python: ['3.99']\n")  # one skip cell
     held = tmp_path / "compat-report" if folder == "report" else tmp_path / "envs"
     log = tmp_path / "stderr.txt"
@@ -270,6 +270,13 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -310,15 +317,7 @@ def test_killing_the_run_ends_its_cells_and_removes_its_temporary_folders(
     children: set[int] = set()
     while time.monotonic() < deadline:
         children = _children(proc.pid)
-        hanging = (
-            [
-                pid
-                for pid in children
-                if b"import_probe" in Path(f"/proc/{pid}/cmdline").read_bytes()
-            ]
-            if children
-            else []
-        )
+        hanging = [pid for pid in children if b"import_probe" in _cmdline(pid)]
         if hanging and (report / "cells" / "py3.12-tinya_local-no-hang.json").exists():
             break
         time.sleep(0.2)
@@ -381,3 +380,15 @@ def test_a_full_or_read_only_report_disk_is_one_line_per_cell_and_exit_3(
     assert "py3.11-tinya_local" in second["stdout"]
     kept = json.loads((out / "cells" / "py3.12-tinya_local.json").read_text())
     assert kept["status"] == "pass"
+
+
+def test_only_references_to_sources_are_exempt_from_only_binary(tmp_path: Path) -> None:
+    axes = {
+        "python": "3.12",
+        "a": "./wheels/a-1.0-py3-none-any.whl",
+        "b": "https://host/b-2.0-py3-none-any.whl#sha256=00",
+        "c": "./c",
+        "d": "https://host/d-1.0.tar.gz",
+    }
+    extra = ("e @ https://host/e-1.0-py3-none-any.whl", "f @ https://host/f-1.0.zip")
+    assert source_built(axes, extra, tmp_path) == ["c", "d", "f"]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from compat_matrix import children
 from compat_matrix.build.install_errors import (
     InstallFailure,
     classify_micromamba,
@@ -195,21 +196,23 @@ def _run_split(
     if timeout <= 0:
         raise _Timeout(argv, 0)
     try:
-        proc = subprocess.run(
+        with children.spawn(
             argv,
-            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge else subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
             env=dict(env) if env is not None else _installer_env(),
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise _Timeout(argv, timeout) from exc
+        ) as proc:
+            try:
+                out, err = proc.communicate(stdin, timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                children.kill_group(proc.pid)  # the installer and whatever it started
+                proc.communicate()
+                raise _Timeout(argv, timeout) from exc
     except OSError as exc:
         return 127, f"cannot run {argv[0]}: {exc}", ""
-    return proc.returncode, proc.stdout, proc.stderr or ""
+    return proc.returncode, out or "", err or ""
 
 
 def _installer_env() -> dict[str, str]:

@@ -277,9 +277,7 @@ def source_built(packages: dict[str, str], extra: tuple[str, ...], base_dir: Pat
     names = [
         name
         for name, value in packages.items()
-        if name not in NOT_PACKAGES
-        and value_kind(value) in ("path", "url")
-        and not is_wheel(value)
+        if name not in NOT_PACKAGES and value_kind(value) in ("path", "url") and not is_wheel(value)
     ]
     for item in extra:
         if _is_path(item):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compat_matrix import __version__
+from compat_matrix import __version__, children
 from compat_matrix.build import pythons
 from compat_matrix.errors import CompatError, UsageError
 from compat_matrix.front.plan import (
@@ -363,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    children.end_on_signals()
     try:
         status = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, not as a warning at exit

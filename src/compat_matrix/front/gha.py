@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from compat_matrix import children
 from compat_matrix.build import pythons as pythons_mod
 from compat_matrix.build.backends import find_uv
 from compat_matrix.errors import CompatError, MatrixError, UsageError
@@ -516,6 +517,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     parser.add_argument("step", choices=list(_STEPS))
     args = parser.parse_args(argv)
     environ = os.environ if env is None else env
+    if env is None:
+        children.end_on_signals()
     try:
         return _STEPS[args.step](environ)
     except CompatError as exc:

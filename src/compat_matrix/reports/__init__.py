@@ -25,6 +25,7 @@ __all__ = [
     "render_junit",
     "render_markdown",
     "render_terminal",
+    "report_paths",
     "write_reports",
 ]
 
@@ -37,6 +38,16 @@ class ReportPaths:
     html: Path
 
 
+def report_paths(report_dir: Path) -> ReportPaths:
+    """Where `write_reports` writes the four report files in `report_dir`."""
+    return ReportPaths(
+        json=report_dir / "compat.json",
+        junit=report_dir / "junit.xml",
+        markdown=report_dir / "compat.md",
+        html=report_dir / "compat.html",
+    )
+
+
 def write_reports(
     report_dir: Path, name: str, results: Sequence[CellResult], *, preamble: str = ""
 ) -> ReportPaths:
@@ -44,12 +55,7 @@ def write_reports(
 
     `preamble` is Markdown put at the top of compat.md (the changes since a baseline).
     """
-    paths = ReportPaths(
-        json=report_dir / "compat.json",
-        junit=report_dir / "junit.xml",
-        markdown=report_dir / "compat.md",
-        html=report_dir / "compat.html",
-    )
+    paths = report_paths(report_dir)
     rendered = [
         (paths.json, render_json(name, results)),
         (paths.junit, render_junit(name, results)),

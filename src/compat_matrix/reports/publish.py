@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compat_matrix.reports import ReportPaths, write_reports
+from compat_matrix.reports import ReportPaths, report_paths, write_reports
 from compat_matrix.reports._verdicts import one_line
 from compat_matrix.reports.baseline import (
     BaselineDiff,
@@ -38,13 +38,23 @@ __all__ = ["Collected", "Published", "collect", "publish", "publish_run", "repor
 
 @contextmanager
 def report_lock(report_dir: Path) -> Iterator[None]:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(report_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the report folder while merging; a folder that cannot hold a lock file (full,
+    read-only) is merged unlocked: the writes fail then anyway, and say so."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(report_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        try:
+            fd = os.open(report_dir / ".lock", os.O_RDONLY)
+        except OSError:
+            fd = -1
+    try:
+        if fd >= 0:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def _previous_order(directory: Path) -> list[str]:
@@ -141,6 +151,8 @@ class Published:
     diff: BaselineDiff | None = None
     #: Cell files that could not be read (each stands in as an `error` cell when the run is over).
     unreadable: list[Path] = field(default_factory=list)
+    #: Why the report files could not be written ("" when they were): the disk is full, ...
+    write_error: str = ""
 
 
 def publish_run(
@@ -185,7 +197,19 @@ def publish_run(
             baseline_name, before = load_baseline(baseline)
             diff = diff_results(before, results, baseline_name)
         preamble = render_changes_markdown(diff) if diff is not None else ""
-        paths = write_reports(report_dir, name, results, preamble=preamble)
-        if diff is not None:
-            write_atomic(report_dir / "diff.json", _render_diff_json(diff))
-    return Published(paths, results, [cell.id for cell in absent], diff, collected.unreadable)
+        write_error = ""
+        try:
+            paths = write_reports(report_dir, name, results, preamble=preamble)
+            if diff is not None:
+                write_atomic(report_dir / "diff.json", _render_diff_json(diff))
+        except OSError as exc:  # a full or read-only disk: the run still ends with its table
+            paths = report_paths(report_dir)
+            write_error = exc.strerror or str(exc)
+    return Published(
+        paths,
+        results,
+        [cell.id for cell in absent],
+        diff,
+        collected.unreadable,
+        write_error,
+    )

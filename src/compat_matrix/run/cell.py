@@ -10,6 +10,7 @@ combination the table says has no build is `unsupported` without a download.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from compat_matrix import children
 from compat_matrix.build import pythons
 from compat_matrix.build.backends import (
     DEFAULT_CHANNELS,
@@ -283,7 +285,8 @@ def run_cell(
         result = cell_result(
             cell.id,
             cell.axes,
-            Verdict(
+            _disk_trouble(exc, settings.report_dir)
+            or Verdict(
                 "error",
                 "harness",
                 f"{type(exc).__name__}: {exc}",
@@ -292,8 +295,51 @@ def run_cell(
         )
     result.fingerprint = fingerprint
     result.expectation = expectation_outcome(matrix.expect, cell.axes, result.status)
-    write_cell_result(settings.report_dir, result)
+    if children.stopping():  # the run was interrupted: this cell has no verdict
+        raise children.Stopped
+    try:
+        write_cell_result(settings.report_dir, result)
+    except OSError as exc:
+        if result.category in _DISK_CATEGORIES:
+            return result  # its message already says why
+        trouble = _disk_trouble(exc, settings.report_dir) or Verdict(
+            "error", "harness", str(exc), "check the report folder, then rerun with --resume"
+        )
+        result = cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(
+                "error",
+                trouble.category,
+                f"its verdict ({result.status}) could not be written: {trouble.message}",
+                trouble.hint,
+            ),
+            expectation=expectation_outcome(matrix.expect, cell.axes, "error"),
+        )
     return result
+
+
+#: Folder trouble, by errno: (category, what to do). Never a verdict on the packages.
+_DISK_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("disk-full", "free space on that disk, then rerun with --resume"),
+    errno.EDQUOT: ("disk-full", "free space within your disk quota, then rerun with --resume"),
+    errno.EACCES: ("permission", "make the folder writable for this user, or choose another"),
+    errno.EPERM: ("permission", "make the folder writable for this user, or choose another"),
+    errno.EROFS: ("read-only-disk", "choose a folder on a writable disk (-o, $COMPAT_ENV_DIR)"),
+}
+_DISK_CATEGORIES = frozenset(category for category, _ in _DISK_ERRORS.values())
+
+
+def _disk_trouble(exc: BaseException, folder: Path) -> Verdict | None:
+    """The `error` verdict of a full, read-only or forbidden folder; None for anything else.
+
+    `folder` is named when the error names no file (a failed write names none).
+    """
+    if not isinstance(exc, OSError) or exc.errno not in _DISK_ERRORS:
+        return None
+    category, hint = _DISK_ERRORS[exc.errno]
+    where = Path(exc.filename).parent if exc.filename else folder
+    return Verdict("error", category, f"{exc.strerror}: cannot write in {where}", hint)
 
 
 def _run(
