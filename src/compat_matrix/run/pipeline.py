@@ -16,6 +16,7 @@ default:
 - cells at once: `-j N`, `$COMPAT_JOBS`, else every core;
 - keep unchanged cells: `--resume`, `$COMPAT_RESUME=1`, else off;
 - cells: `--cells SELECTION`, `$COMPAT_CELLS`, else every cell;
+- backend: `--backend NAME`, `$COMPAT_BACKEND`, else the matrix file's `backend:`;
 - GPU / CPU runner's share: `--gpu-only` / `--cpu-only`, else every cell.
 
 An unknown option is a usage error (exit status 2), after `--` in nox too. Exit status: 0 when
@@ -35,9 +36,9 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO, cast
 
 from compat_matrix import children
 from compat_matrix.build import pythons
@@ -45,6 +46,7 @@ from compat_matrix.build.cuda import needs_gpu
 from compat_matrix.errors import UsageError
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.model import BACKENDS
 from compat_matrix.matrix.select import select_cells
 from compat_matrix.probe.verdicts import EXIT_INFRA, EXIT_USAGE, expectation_outcome
 from compat_matrix.reports import render_terminal
@@ -57,7 +59,7 @@ from compat_matrix.run.locks import run_lock
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.matrix.model import Cell, Matrix
+    from compat_matrix.matrix.model import Backend, Cell, Matrix
     from compat_matrix.reports.baseline import BaselineDiff
     from compat_matrix.reports.gate import FailOn
     from compat_matrix.results import CellResult
@@ -105,6 +107,8 @@ class RunOptions:
     resume: bool = False
     cells: str = ""
     runner: Runner = "all"
+    #: The backend for every cell instead of the matrix file's `backend:` (None: the file's).
+    backend: Backend | None = None
 
 
 def packaged_matrix() -> Path:
@@ -167,6 +171,12 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
     parser.add_argument(
         "--cells", metavar="SELECTION", help="only these cell ids or patterns (py3.11-*)"
     )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="build every cell with this backend instead of the matrix file's "
+        "(default: $COMPAT_BACKEND, else the file's)",
+    )
     parser.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
     parser.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
 
@@ -225,6 +235,10 @@ def resolve_options(
         msg = "--gpu-only and --cpu-only exclude each other: give one (or neither for all cells)"
         raise UsageError(msg)
     runner: Runner = "gpu" if args.gpu_only else "cpu" if args.cpu_only else "all"
+    backend = args.backend or env.get("COMPAT_BACKEND", "").strip() or None
+    if backend is not None and backend not in BACKENDS:
+        msg = f"COMPAT_BACKEND must be one of {', '.join(BACKENDS)} (or empty), not {backend!r}"
+        raise UsageError(msg)
     return RunOptions(
         matrix=_absolute(cwd, path),
         report_dir=_absolute(cwd, Path(report)),
@@ -233,6 +247,7 @@ def resolve_options(
         resume=resume,
         cells=cells,
         runner=runner,
+        backend=cast("Backend | None", backend),
     )
 
 
@@ -274,6 +289,8 @@ def load_selection(options: RunOptions) -> tuple[Matrix, list[Cell]]:
     except OSError as exc:
         msg = f"cannot read matrix {options.matrix}: {exc.strerror}"
         raise UsageError(msg) from None
+    if options.backend is not None and options.backend != matrix.backend:
+        matrix = replace(matrix, backend=options.backend)
     cells = select_cells(expand(matrix), options.cells)
     return matrix, [cell for cell in cells if runner_selects(cell, options.runner)]
 
