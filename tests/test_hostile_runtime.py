@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from _wheels import write_wheel
 
+from compat_matrix.build.backends import EnvRequest, used_indexes
 from compat_matrix.build.requirements import source_built
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
@@ -392,3 +393,41 @@ def test_only_references_to_sources_are_exempt_from_only_binary(tmp_path: Path) 
     }
     extra = ("e @ https://host/e-1.0-py3-none-any.whl", "f @ https://host/f-1.0.zip")
     assert source_built(axes, extra, tmp_path) == ["c", "d", "f"]
+
+
+# -- 9. the indexes a cell used are reported ----------------------------------------------------
+
+
+def test_the_cuda_tables_index_and_strategy_are_what_the_cell_reports() -> None:
+    request = EnvRequest(
+        None, ("torch==2.5.1",), index_urls=("https://download.pytorch.org/whl/cu124",)
+    )
+    assert used_indexes("uv", request, {}) == [
+        "--extra-index-url https://download.pytorch.org/whl/cu124",
+        "--index-strategy unsafe-best-match",
+    ]
+    env = {"PIP_INDEX_URL": "http://mirror/simple", "UV_INDEX_URL": "http://other/simple"}
+    assert used_indexes("venv", request, env) == [
+        "--extra-index-url https://download.pytorch.org/whl/cu124",
+        "--index-url http://mirror/simple ($PIP_INDEX_URL)",
+    ]
+    assert used_indexes("uv", EnvRequest(None, ()), {}) == []
+
+
+@pytest.mark.slow
+def test_an_index_from_the_environment_is_shown_in_every_report(tmp_path: Path) -> None:
+    links = tmp_path / "links"
+    write_wheel(links, "cmtestidx", "1.0", "VALUE = 1\n")
+    (tmp_path / "m.yml").write_text("matrix:\n  python: ['3.12']\n  cmtestidx: ['1.0']\n")
+    env = _env(tmp_path, UV_FIND_LINKS=str(links))
+    proc = _cli("run", "m.yml", cwd=tmp_path, env=env)
+    report = tmp_path / "compat-report"
+    [cell] = _cells(report).values()
+    assert cell["status"] == "pass", cell["message"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert cell["indexes"] == [f"--find-links {links} ($UV_FIND_LINKS)"]
+    markdown = (report / "compat.md").read_text(encoding="utf-8")
+    assert f"--find-links {links}" in markdown
+    assert "Package indexes" in markdown
+    html = (report / "compat.html").read_text(encoding="utf-8")
+    assert f"--find-links {links}" in html

@@ -103,6 +103,9 @@ class CellResult:
     lock: str | None = None
     #: True when the cell's GPU checks could not run (no driver): "GPU unverified".
     gpu_unverified: bool = False
+    #: Non-default package indexes and index strategy the installer used, as options
+    #: (`--extra-index-url URL`, `--index-strategy unsafe-best-match`); empty: the default.
+    indexes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -151,6 +154,7 @@ class CellResult:
             "fingerprint": self.fingerprint,
             "lock": self.lock,
             "gpu_unverified": self.gpu_unverified,
+            "indexes": list(self.indexes),
         }
 
     @classmethod
@@ -172,6 +176,7 @@ class CellResult:
             fingerprint=str(data.get("fingerprint") or ""),
             lock=data.get("lock"),
             gpu_unverified=bool(data.get("gpu_unverified", False)),
+            indexes=[str(item) for item in data.get("indexes") or []],
         )
 
 

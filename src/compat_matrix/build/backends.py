@@ -61,6 +61,7 @@ __all__ = [
     "get_backend",
     "parse_lock",
     "source_digest",
+    "used_indexes",
 ]
 
 _MARKER = ".compat-env.json"
@@ -148,6 +149,45 @@ class EnvRequest:
         if args and installer == "uv":
             args += ["--index-strategy", "unsafe-best-match"]
         return args
+
+
+#: Environment variables that point an installer at other indexes, by backend, as options.
+_INDEX_VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "uv": (
+        ("UV_DEFAULT_INDEX", "--default-index"),
+        ("UV_INDEX_URL", "--index-url"),
+        ("UV_INDEX", "--index"),
+        ("UV_EXTRA_INDEX_URL", "--extra-index-url"),
+        ("UV_FIND_LINKS", "--find-links"),
+        ("UV_INDEX_STRATEGY", "--index-strategy"),
+    ),
+    "pip": (
+        ("PIP_INDEX_URL", "--index-url"),
+        ("PIP_EXTRA_INDEX_URL", "--extra-index-url"),
+        ("PIP_FIND_LINKS", "--find-links"),
+    ),
+}
+
+
+def used_indexes(
+    backend: str, request: EnvRequest, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """The non-default indexes (and uv's index strategy) a cell's installs used, as options.
+
+    The request's own (`--extra-index-url` from the CUDA table) and those the environment
+    sets (`PIP_INDEX_URL`, `UV_EXTRA_INDEX_URL`, ...): the report names every one, so a cell
+    never takes packages from an index nobody sees. Installer config files are not read.
+    """
+    env = os.environ if env is None else env
+    installer = "uv" if backend == "uv" else "pip"
+    args = request.index_args(installer)
+    used = [f"{args[i]} {args[i + 1]}" for i in range(0, len(args) - 1, 2)]
+    for variable, option in _INDEX_VARIABLES[installer]:
+        for value in env.get(variable, "").split():
+            line = f"{option} {value} (${variable})"
+            if line not in used:
+                used.append(line)
+    return used
 
 
 @dataclass

@@ -27,6 +27,7 @@ from compat_matrix.build.backends import (
     get_backend,
     parse_lock,
     source_digest,
+    used_indexes,
 )
 from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell
 from compat_matrix.build.platforms import other_platform_reason
@@ -127,6 +128,7 @@ def cell_result(
     durations: Mapping[str, float] | None = None,
     lock: str | None = None,
     expectation: ExpectationOutcome | None = None,
+    indexes: Sequence[str] = (),
 ) -> CellResult:
     """The one way a CellResult is made: a verdict plus what the cell found out on the way.
 
@@ -147,6 +149,7 @@ def cell_result(
         lock=lock,
         expectation=expectation,
         gpu_unverified=verdict.gpu_unverified,
+        indexes=list(indexes),
     )
 
 
@@ -394,6 +397,7 @@ def _run(
     if plan.problem or plan.unsupported:
         return _not_installed(cell, plan)
     request = _request(matrix, cell, interpreter, plan, options)
+    indexes = used_indexes(backend.name, request)
     started = time.monotonic()
     env = backend.prepare(settings.env_root / cell.id, request, timeout=matrix.timeout)
     build_s = time.monotonic() - started
@@ -410,6 +414,7 @@ def _run(
             resolved=parse_lock(env.lock_text),
             durations={"build": round(build_s, 3), "probes": 0.0},
             lock=lock_rel,
+            indexes=indexes,
         )
 
     started = time.monotonic()
@@ -456,6 +461,7 @@ def _run(
         probes=findings,
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock_rel,
+        indexes=indexes,
     )
 
 
