@@ -2,7 +2,8 @@
 
 `python _small_disk.py full|read-only REPORT OUT FIRST_CELLS` (under `unshare --mount`): mounts
 a tmpfs on REPORT, runs the cells FIRST_CELLS selects (they must pass), then fills the tmpfs
-(`full`) or remounts it read-only (`read-only`) and runs every cell with `--resume`. Writes both
+(`full`) or remounts it read-only (`read-only`) and runs every cell with `--resume`.
+`env-full ENVS OUT -` mounts a full tmpfs on the environment folder ENVS and runs once. Writes both
 runs' exit status and output to OUT/runs.json and copies REPORT's cells/ to OUT/cells, since
 the tmpfs goes away with the namespace.
 """
@@ -49,6 +50,11 @@ def main() -> int:
     report.mkdir(parents=True, exist_ok=True)
     _mount("--make-rprivate", "/")
     _mount("-t", "tmpfs", "-o", "size=4m", "tmpfs", str(report))
+    if trouble == "env-full":  # REPORT is the environment folder here: full from the start
+        _fill(report)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "runs.json").write_text(json.dumps([_run()], indent=2))
+        return 0
     runs = [_run("--cells", first_cells)]
     if trouble == "full":
         _fill(report)

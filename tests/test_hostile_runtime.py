@@ -431,3 +431,29 @@ def test_an_index_from_the_environment_is_shown_in_every_report(tmp_path: Path) 
     assert "Package indexes" in markdown
     html = (report / "compat.html").read_text(encoding="utf-8")
     assert f"--find-links {links}" in html
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux mount namespace")
+def test_a_full_environment_disk_is_error_disk_full_for_each_cell(tmp_path: Path) -> None:
+    write_wheel(tmp_path / "wheels", "tinya", "1.0", "VALUE = 1\n")
+    (tmp_path / "m.yml").write_text(
+        "matrix:\n  python: ['3.12', '3.11']\n  tinya: ['./wheels/tinya-1.0-py3-none-any.whl']\n"
+    )
+    wrap = [] if os.geteuid() == 0 else ["--map-root-user"]
+    if subprocess.run(["unshare", "--mount", *wrap, "--", "true"], check=False).returncode:
+        pytest.skip("no mount namespace here")
+    out = tmp_path / "out"
+    argv = ["unshare", "--mount", *wrap, "--", sys.executable, str(HERE / "_small_disk.py")]
+    argv += ["env-full", str(tmp_path / "envs"), str(out), "-"]
+    done = subprocess.run(
+        argv, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    [run] = json.loads((out / "runs.json").read_text())
+    assert run["returncode"] == 3, run
+    assert "Traceback" not in run["stderr"] + run["stdout"]
+    for cell_id, cell in _cells(tmp_path / "compat-report").items():
+        assert (cell["status"], cell["category"]) == ("error", "disk-full"), cell["message"]
+        lines = [line for line in run["stderr"].splitlines() if cell_id in line]
+        assert len(lines) == 1 and "No space left on device" in lines[0], run["stderr"]

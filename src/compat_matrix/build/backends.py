@@ -402,6 +402,29 @@ def _has_local_requirement(requirements: tuple[str, ...]) -> bool:
     return any("file://" in req or req.startswith("/") for req in requirements)
 
 
+#: An installer that ran out of disk space or quota says so in one of these ways.
+_DISK_FULL = re.compile(
+    r"No space left on device|Disk quota exceeded|os error 28\b|Errno 28\b|ENOSPC"
+)
+
+
+def _disk_or(failure: InstallFailure, output: str) -> InstallFailure:
+    """`failure`, unless the installer ran out of disk: then `error`/`disk-full`, not a verdict."""
+    match = _DISK_FULL.search(output)
+    if match is None:
+        return failure
+    line = next(
+        (text.strip() for text in output.splitlines() if match.group(0) in text), match.group(0)
+    )
+    return InstallFailure(
+        "error",
+        "disk-full",
+        line[-800:],
+        "free space on the disk of the environment folder ($COMPAT_ENV_DIR) or the "
+        "installer's cache, then rerun with --resume",
+    )
+
+
 def _no_interpreter(envdir: Path) -> PreparedEnv:
     return PreparedEnv(
         envdir=envdir,
@@ -503,7 +526,9 @@ class UvBackend(EnvBackend):
                 result.timings["resolve"] = time.monotonic() - started
                 result.log += output
                 if status != 0:
-                    result.failure = classify_uv(output, only_binary=request.only_binary)
+                    result.failure = _disk_or(
+                        classify_uv(output, only_binary=request.only_binary), output
+                    )
                     return result
                 lock_text = output
             result.lock_text = lock_text
@@ -535,7 +560,9 @@ class UvBackend(EnvBackend):
             )
             result.log += output
             if status != 0:
-                result.failure = classify_uv(output, only_binary=request.only_binary)
+                result.failure = _disk_or(
+                    classify_uv(output, only_binary=request.only_binary), output
+                )
                 return result
             if lock_text:
                 lock_file = envdir / "compat-lock.txt"
@@ -557,7 +584,9 @@ class UvBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_uv(output, only_binary=request.only_binary)
+                    result.failure = _disk_or(
+                        classify_uv(output, only_binary=request.only_binary), output
+                    )
                     return result
             result.timings["install"] = time.monotonic() - started
             _mark_ready(envdir, result.fingerprint, lock_text)
@@ -622,8 +651,11 @@ class VenvBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_pip(
-                        output, only_binary=request.only_binary, log=_read_log(pip_log)
+                    result.failure = _disk_or(
+                        classify_pip(
+                            output, only_binary=request.only_binary, log=_read_log(pip_log)
+                        ),
+                        output,
                     )
                     return result
             status, output = _run(
@@ -766,7 +798,7 @@ class MicromambaBackend(EnvBackend):
             result.timings["resolve"] = time.monotonic() - started
             result.log += output
             if status != 0:
-                result.failure = classify_micromamba(output)
+                result.failure = _disk_or(classify_micromamba(output), output)
                 return result
             if request.requirements:
                 status, output = _run(
@@ -774,10 +806,13 @@ class MicromambaBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_pip(
+                    result.failure = _disk_or(
+                        classify_pip(
+                            output,
+                            only_binary=request.only_binary,
+                            log=_read_log(envdir / _PIP_LOG),
+                        ),
                         output,
-                        only_binary=request.only_binary,
-                        log=_read_log(envdir / _PIP_LOG),
                     )
                     return result
             result.lock_text = self._lock(envdir, request, env, deadline, result)
