@@ -2,8 +2,10 @@
 
 Exit status: 0 every cell met its expectation, 1 a cell failed or regressed, 2 usage or
 matrix-file error (a package or version that does not exist included), 3 infrastructure errors
-(`report --fail-on` narrows what counts). `run` is the pipeline (pipeline.py) every front door
-shares; its options and their precedence are declared there.
+(`report --fail-on` narrows what counts); 141 when the reader of stdout went away
+(`compat-matrix expand ... | head`), without a traceback. `run` is the pipeline (pipeline.py)
+every front door shares; its options and their precedence are declared there. SIGTERM and
+SIGHUP stop a run as Ctrl-C does (children.py).
 """
 
 from __future__ import annotations
