@@ -191,6 +191,8 @@ def test_a_report_dir_outside_the_workspace_is_an_error(tmp_path: Path, capsys) 
     assert not (tmp_path.parent / "x").exists()
     inside = _env(workspace, matrix="m.yml", report_dir="reports/../compat")
     assert main(["prepare"], inside) == 0
+    explicit = _env(workspace, matrix="m.yml", report_dir=str(tmp_path / "elsewhere"))
+    assert main(["prepare"], explicit) == 0  # an absolute path is the user's explicit choice
 
 
 @pytest.mark.parametrize(

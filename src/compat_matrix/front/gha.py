@@ -312,10 +312,12 @@ def step_prepare(env: Mapping[str, str]) -> int:
     report_text = env.get("COMPAT_INPUT_REPORT_DIR", "").strip() or "compat-report"
     report_dir = _path(env, report_text)
     workspace = _workspace(env).resolve()
-    if report_dir != workspace and workspace not in report_dir.parents:
+    escapes = report_dir != workspace and workspace not in report_dir.parents
+    if escapes and not Path(report_text).expanduser().is_absolute():
+        # A relative path is the workspace's; an absolute one ($RUNNER_TEMP/...) is explicit.
         msg = (
             f"report-dir {report_text!r} resolves to {report_dir}, outside the workspace "
-            f"{workspace}: give a folder inside it"
+            f"{workspace}: give a folder inside it (or an absolute path)"
         )
         raise UsageError(msg)
     matrix = load_matrix(source)
