@@ -30,6 +30,7 @@ __all__ = [
     "EXIT_FAIL",
     "EXIT_OK",
     "EXIT_USAGE",
+    "FIRST_NUMPY2_RELEASE",
     "DistributionIndex",
     "ProbeArgumentParser",
     "UsageError",
@@ -58,6 +59,25 @@ EXIT_OK = 0  # every result passed or was skipped
 EXIT_FAIL = 1  # at least one result is a real incompatibility
 EXIT_USAGE = 2  # bad command line (the document carries one error result)
 EXIT_ERROR = 3  # the probe itself failed (the document carries one error result)
+
+#: First release of a distribution whose wheels were built against NumPy 2 (release notes).
+FIRST_NUMPY2_RELEASE = {
+    "astropy": "6.1.0",
+    "bottleneck": "1.4.0",
+    "h5py": "3.11.0",
+    "matplotlib": "3.8.4",
+    "numba": "0.60.0",
+    "numexpr": "2.10.0",
+    "opencv-python": "4.10.0.84",
+    "opencv-python-headless": "4.10.0.84",
+    "pandas": "2.2.2",
+    "pyarrow": "16.0.0",
+    "pywavelets": "1.6.0",
+    "scikit-learn": "1.4.2",
+    "scipy": "1.13.0",
+    "shapely": "2.0.4",
+    "statsmodels": "0.14.2",
+}
 
 _CANONICAL_RE = re.compile(r"[-_.]+")
 _EXTENSION_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\.[^./]+)?\.(?:so|pyd)$")
@@ -200,8 +220,11 @@ def summary_result(
     """
     fails = [r for r in results if r["status"] == "fail"]
     skipped = category_counts(results, "skip")
+    latent = category_counts(results, "latent")
     if fails:
         summary += "; %d %s: %s" % (len(fails), noun, _counted(category_counts(results, "fail")))
+    if latent:
+        summary += "; latent (fail only loaded on their own): %s" % _counted(latent)
     if skipped:
         summary += "; skipped: %s" % _counted(skipped)
     return make_result(
@@ -503,6 +526,13 @@ class DistributionIndex:
                     line = raw.strip().replace("\\", "/")
                     if line:
                         names.add(line.split("/", maxsplit=1)[0])
+                # top_level.txt may name what the wheel does not ship (tensorflow-cpu 2.15.1
+                # lists third_party): keep the names its RECORD backs, when it backs any.
+                heads = {f.split("/", 1)[0] for f in self._record(key)}
+                backed = {
+                    n for n in names if n in heads or any(h.startswith(n + ".") for h in heads)
+                }
+                names = backed or names
             else:
                 files = self._record(key)
                 names = top_level_from_files(files)

@@ -77,6 +77,8 @@ class Checker:
         self.files_checked = 0
         self.extensions = 0
         self._undef_done: set = set()
+        self._sonames: dict | None = None
+        self._elves: dict = {}
         self._versions_done: dict = {}
         self._global_ids = {id(n) for n in resolver.global_scope}
         #: Every name the global scope defines: most references (Py*, libc) end here, checked
@@ -256,6 +258,14 @@ class Checker:
         owner = "%s %s" % own if own else "the package owning it"
         dist = own[0] if own else "the package"
         if build.headers == 1 and installed and installed[0] >= 2:
+            fix = _fix(["numpy<2"], "pin numpy<2: %s was built against NumPy 1.x" % owner)
+            first = lib.FIRST_NUMPY2_RELEASE.get(lib.canonicalize_name(dist))
+            upgrade = ""
+            if first:
+                upgrade = " (%s>=%s)" % (dist, first)
+                fix["alternatives"] = [
+                    _fix(["%s>=%s" % (dist, first)], "upgrade %s to a NumPy 2 build" % dist)
+                ]
             self.add(
                 ("numpy", f.rel),
                 f.rel,
@@ -264,8 +274,13 @@ class Checker:
                 "(A module that was compiled using NumPy 1.x cannot be run in NumPy 2.x; "
                 "_ARRAY_API not found)" % (f.rel, self.numpy_version),
                 hint="%s was built against NumPy 1.x: pin numpy<2 (e.g. numpy==1.26.4) or "
-                "upgrade %s to a release built against NumPy 2" % (owner, dist),
-                details={"numpy_headers": 1, "numpy_installed": self.numpy_version, "owner": owner},
+                "upgrade %s to a release built against NumPy 2%s" % (owner, dist, upgrade),
+                details={
+                    "numpy_headers": 1,
+                    "numpy_installed": self.numpy_version,
+                    "owner": owner,
+                    "fix": fix,
+                },
             )
         elif build.headers == 2 and build.target and installed and build.target > installed:
             tgt = "%d.%d" % build.target
@@ -284,6 +299,9 @@ class Checker:
                     "numpy_target": tgt,
                     "numpy_installed": self.numpy_version,
                     "owner": owner,
+                    "fix": _fix(
+                        ["numpy>=%s" % tgt], "install numpy>=%s: %s targets it" % (tgt, owner)
+                    ),
                 },
             )
 
@@ -341,13 +359,32 @@ class Checker:
                 "%s: cannot open shared object file: No such file or directory (needed by %s; "
                 "searched: %s)" % (e.name, req_rel, "; ".join(e.searched[-8:]) or "nothing")
             )
-            hint = "install the package that provides %s" % e.name
+            provided_by = self.provided_by(e.name)
+            pip_dist = None
             for rx, dist in _PIP_PROVIDERS:
                 m = rx.match(e.name)
                 if m:
-                    hint = "pip install %s (it ships %s)" % (dist.format(*m.groups()), e.name)
+                    pip_dist = dist.format(*m.groups())
                     break
-            hint += ", or reinstall %s" % owner
+            if provided_by:
+                # The library is here, only not on this file's search path: a reinstall changes
+                # nothing; it loads once the library is in the process (its package's import).
+                hint = (
+                    "%s is installed (%s, from %s) but not on %s's search path: it loads only in "
+                    "a process that loaded %s first (import the package that ships it before it)"
+                    % (
+                        e.name,
+                        ", ".join(self.rel(p) for p in provided_by[:3]),
+                        pip_dist or self.owner_text(provided_by[0]),
+                        req_rel,
+                        e.name,
+                    )
+                )
+            else:
+                hint = "install the package that provides %s" % e.name
+                if pip_dist:
+                    hint = "pip install %s (it ships %s)" % (pip_dist, e.name)
+                hint += ", or reinstall %s" % owner
             self.add(
                 ("missing", req_rel, e.name),
                 req_rel,
@@ -361,6 +398,7 @@ class Checker:
                     "rpath": req.elf.effective_rpath,
                     "runpath": req.elf.runpath,
                     "owner": owner,
+                    "provided_by": provided_by,
                 },
                 context=root_rel,
             )
@@ -384,6 +422,16 @@ class Checker:
             if node.reportable and id(node) not in blocked:
                 self.check_symbols(node, scope, root_rel)
         return searchlist
+
+    def provided_by(self, soname: str) -> list:
+        """Real paths of the environment's files that a DT_NEEDED of ``soname`` would accept."""
+        if self._sonames is None:
+            self._sonames = {}
+            for elf_id, f in self.by_id.items():
+                elf = self._elves.get(elf_id)
+                name = (elf.soname if elf is not None else None) or os.path.basename(f.path)
+                self._sonames.setdefault(name, []).append(os.path.realpath(f.path))
+        return sorted(self._sonames.get(soname, []))
 
     def check_versions(self, node: _elf.Node, names: dict, root_rel: str) -> bool:
         """Version needs against the provider's definitions (``dl-version.c``); True if all met."""
@@ -537,6 +585,7 @@ class Checker:
                 elf = self.resolver.open(f.path)
                 if elf is not None:
                     self.by_id.setdefault(elf.file_id, f)
+                    self._elves.setdefault(elf.file_id, elf)
                 self.check_file(f, elf, exts, libs, elves)
             except _elf.CORRUPT as exc:
                 self.invalid(f, str(exc))
@@ -633,6 +682,21 @@ class Checker:
         return None
 
 
+def _fix(requirements: list, summary: str) -> dict:
+    """A requirement change a hint proposes, machine-readable so it can be checked first."""
+    return {"requirements": requirements, "summary": summary}
+
+
+def _real_path(env: _elf.Environment, rel: str) -> str:
+    """The real path of a finding's file (its target is relative to a site dir or the prefix):
+    the verdict compares it with the files the import probe saw in the process."""
+    for base in [*env.sites, env.prefix]:
+        p = os.path.join(base, rel)
+        if os.path.exists(p):
+            return os.path.realpath(p)
+    return os.path.realpath(rel)
+
+
 def run(prefix: str | None, sites: list | None, executable: str | None = None) -> dict:
     t0 = time.perf_counter()
     results: list = []
@@ -647,6 +711,7 @@ def run(prefix: str | None, sites: list | None, executable: str | None = None) -
     for key in checker.order:
         res = checker.findings[key]
         res["duration_s"] = round(checker.durations.get(res["target"], 0.0), 6)
+        res["details"]["path"] = _real_path(env, res["target"])
         results.append(res)
     summary = "%d shared objects checked (%d extension modules)" % (
         checker.files_checked,

@@ -15,8 +15,10 @@ Checks, each failure an ``inconsistent-env`` result with a hint:
   same top-level module as a module and as a package, or from two site directories (one
   shadows the other);
 - in a conda environment (``<prefix>/conda-meta``): a package that pip installed over the conda
-  package that provides it (its conda record is still there), files of a conda package that a
-  pip-installed distribution overwrote, and conda packages whose files pip removed.
+  package that provides it (its conda record is still there; with ``--ignore-installed`` both
+  dist-infos remain), files of a conda package that a pip-installed distribution overwrote,
+  conda packages whose files pip removed, and, by content, files that no longer match the
+  sha256 and size conda recorded for them (only files newer than their record are hashed).
 
 This is stdlib only: versions, specifiers and markers are implemented here
 (``Version``, ``specifier_contains``, ``evaluate_marker``, ``parse_requirement``), matching
@@ -28,6 +30,7 @@ With nothing wrong, one ``pass`` result with target ``environment``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import platform
 import re
@@ -908,13 +911,115 @@ def _metadata_dirs(record: dict[str, Any]) -> dict[str, str]:
     return found
 
 
+def changed_conda_files(
+    prefix: str, records: list[dict[str, Any]], hash_all: bool = False
+) -> tuple[dict[str, list[str]], int]:
+    """``({record file: [paths whose content is no longer conda's]}, files hashed)``.
+
+    Each record's ``paths_data`` gives every file's sha256 and size as conda linked it
+    (``sha256_in_prefix`` where the prefix was written into a text file). A file whose size
+    differs has changed, with no hashing; one no newer than its record (conda writes the record
+    after linking the files) is taken as conda's; only the rest are hashed. ``hash_all`` hashes
+    every file (the slow way, to measure the difference).
+    """
+    changed: dict[str, list[str]] = {}
+    hashed = 0
+    for record in records:
+        paths = (record.get("paths_data") or {}).get("paths") or []
+        try:
+            meta = os.path.join(prefix, "conda-meta", str(record.get("_record")))
+            written = os.stat(meta).st_mtime
+        except OSError:
+            written = 0.0
+        for entry in paths:
+            if not isinstance(entry, dict) or entry.get("path_type", "hardlink") != "hardlink":
+                continue
+            rel = str(entry.get("_path") or "")
+            placeholder = bool(entry.get("prefix_placeholder"))
+            expected = entry.get("sha256_in_prefix") if placeholder else entry.get("sha256")
+            if not rel or not expected or rel.startswith("__clobbers__/"):
+                continue
+            path = os.path.join(prefix, rel)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # a removed file: the dist-info checks name the package
+            size = entry.get("size_in_bytes")
+            if not placeholder and isinstance(size, int) and st.st_size != size:
+                changed.setdefault(str(record.get("_record")), []).append(rel)
+                continue
+            if st.st_mtime <= written and not hash_all:
+                continue
+            hashed += 1
+            if _sha256_file(path) != expected:
+                changed.setdefault(str(record.get("_record")), []).append(rel)
+    return changed, hashed
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def _doubled(
+    index: lib.DistributionIndex, conda_files: dict[str, dict[str, Any]]
+) -> dict[str, tuple[dict[str, Any], str, list[tuple[str, str]]]]:
+    """Projects with two dist-infos, one conda's: ``{name: (record, its version, others)}``.
+
+    ``pip install --ignore-installed`` over a conda package leaves both: the new files over
+    conda's, conda's dist-info beside pip's. ``others`` are ``(dist-info path, version)``.
+    """
+    found: dict[str, tuple[dict[str, Any], str, list[tuple[str, str]]]] = {}
+    for key, copies in sorted(index.copies.items()):
+        if len(copies) < 2:
+            continue
+        owned = [
+            (conda_files.get(os.path.normpath(os.path.join(os.path.realpath(p), "METADATA"))), p, v)
+            for p, v in copies
+        ]
+        mine = [(record, p, v) for record, p, v in owned if record is not None]
+        if not mine:
+            continue
+        # beside conda's dist-info (a copy in another site directory is a shadowing problem)
+        site = os.path.dirname(os.path.realpath(mine[0][1]))
+        others = [
+            (p, v)
+            for record, p, v in owned
+            if record is None and os.path.dirname(os.path.realpath(p)) == site
+        ]
+        if others:
+            found[key] = (mine[0][0], mine[0][2], others)
+    return found
+
+
+def _installer_of(info_dir: str) -> str:
+    try:
+        with open(os.path.join(info_dir, "INSTALLER"), encoding="utf-8") as handle:
+            return handle.read().strip() or "an installer that left no INSTALLER file"
+    except OSError:
+        return "an installer that left no INSTALLER file"
+
+
+def _files_phrase(paths: list[str], site: str) -> str:
+    shown = [os.path.relpath(p, site) if site and p.startswith(site) else p for p in paths]
+    text = ", ".join(shown[:3]) + (" and %d more" % (len(shown) - 3) if len(shown) > 3 else "")
+    return "%s no longer match%s conda's record" % (text, "es" if len(shown) == 1 else "")
+
+
 def check_conda(
     prefix: str,
     records: list[dict[str, Any]],
     dists: dict[str, _Dist],
     findings: list[dict[str, Any]],
+    index: lib.DistributionIndex | None = None,
 ) -> dict[str, Any]:
-    """pip over conda, files pip overwrote, conda packages pip removed."""
+    """pip over conda (by dist-info and by content), files changed under conda, removals."""
     prefix = os.path.realpath(prefix)
     conda_files: dict[str, dict[str, Any]] = {}
     real_records = [r for r in records if lib.conda_channel(r) != "pypi"]
@@ -937,12 +1042,16 @@ def check_conda(
         if lib.conda_channel(r) == "pypi"
     }
     by_record = {str(r.get("_record")): r for r in real_records}
+    changed, hashed = changed_conda_files(prefix, real_records)
+    doubled = _doubled(index, conda_files) if index is not None else {}
     pip_installed = []
     for key in sorted(dists):
         dist = dists[key]
-        if _conda_owned(dist, conda_files) is not None:
+        if _conda_owned(dist, conda_files) is not None and key not in doubled:
             continue
         pip_installed.append(dist.label())
+        if key in doubled:
+            continue  # named below, with what it did to conda's files
         claimed = claims.get(key)
         overwritten: dict[str, list[str]] = {}
         for path in dist.files():
@@ -1007,6 +1116,70 @@ def check_conda(
                     },
                 )
             )
+    explained: set[str] = set()
+    for key, (record, conda_version, others) in sorted(doubled.items()):
+        info_dir, version = others[0]
+        installer = _installer_of(info_dir)
+        name = dists[key].name if key in dists else key
+        record_file = str(record.get("_record"))
+        files = [
+            os.path.join(prefix, rel)
+            for rel in changed.get(record_file, [])
+            if not os.path.join(prefix, rel).startswith(os.path.realpath(info_dir))
+        ]
+        explained.add(record_file)
+        site = os.path.dirname(os.path.realpath(info_dir))
+        findings.append(
+            _finding(
+                key,
+                "%s %s installed by %s over conda's %s %s (`--ignore-installed`): %s; "
+                "`conda list` and `pip list` disagree"
+                % (
+                    name,
+                    version,
+                    installer,
+                    record.get("name"),
+                    conda_version,
+                    _files_phrase(files, site + os.sep)
+                    if files
+                    else "both dist-infos remain, the module is %s's" % installer,
+                ),
+                "use one installer per package: pip uninstall %s (removes %s's copy), then "
+                "conda install --force-reinstall %s; or, if %s %s is what you want, get it "
+                "from conda (conda install '%s=%s')"
+                % (name, installer, record.get("name"), name, version, record.get("name"), version),
+                {
+                    "pip": "%s %s" % (name, version),
+                    "installer": installer,
+                    "conda": _record_label(record),
+                    "conda_record": record_file,
+                    "dist_infos": [p for p, _ in others],
+                    "files": [os.path.relpath(p, prefix) for p in files[:20]],
+                },
+            )
+        )
+    for record_file, rels in sorted(changed.items()):
+        record = by_record.get(record_file)
+        if record is None or record_file in explained:
+            continue
+        findings.append(
+            _finding(
+                lib.canonicalize_name(str(record.get("name"))),
+                "%d file%s of conda package %s changed after conda installed %s (e.g. %s): "
+                "the content no longer matches conda's record, and no installer recorded it"
+                % (
+                    len(rels),
+                    "" if len(rels) == 1 else "s",
+                    _record_label(record),
+                    "it",
+                    rels[0],
+                ),
+                "something wrote into the environment behind conda's back (a tool that keeps no "
+                "RECORD, or an edit by hand): conda install --force-reinstall %s restores it"
+                % record.get("name"),
+                {"conda_record": record_file, "files": rels[:20]},
+            )
+        )
     for name, record in sorted(claims.items()):
         meta = _metadata_dirs(record).get(name)
         if name in dists or meta is None:
@@ -1024,6 +1197,7 @@ def check_conda(
             )
     return {
         "conda_records": len(records),
+        "files_hashed": hashed,
         "pip_installed": pip_installed,
         "pypi_channel_records": sorted(pypi_records),
     }
@@ -1066,7 +1240,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str,
     records = lib.conda_records(prefix)
     conda: dict[str, Any] = {}
     if records or os.path.isdir(os.path.join(prefix, "conda-meta")):
-        conda = check_conda(prefix, records, dists, found)
+        conda = check_conda(prefix, records, dists, found, index)
     elapsed = time.perf_counter() - start
     results = [
         lib.make_result(

@@ -17,7 +17,9 @@ a module. ``--path DIR`` (repeatable) prepends DIR to the child's ``sys.path`` a
 distribution lookup: for auditing a tree that is not installed, and for tests.
 
 Prints one JSON document (see ``_probelib.run_probe``); per target ``details`` has
-``import_s``, ``version``, ``distribution``, ``distribution_version`` and, on failure,
+``import_s``, ``version``, ``distribution``, ``distribution_version``, ``loaded`` (the real
+paths of every shared object in the process after the import: what the verdict uses to tell
+files the import loads from files it never touches) and, on failure,
 ``exception``, ``traceback_tail``, ``stderr_tail`` and what the category needs (symbol,
 library, requester, ...). Exit status: 0 all passed, 1 some failed, 2 usage, 3 probe error.
 """
@@ -151,6 +153,41 @@ except BaseException as exc:
         report["foreign_extensions"] = _foreign_extensions(exc.name)
 _tracing[0] = False
 faulthandler.cancel_dump_traceback_later()
+
+def _loaded_files():
+    # What the import left in the process: every mapped shared object (Linux), else the
+    # extension modules in sys.modules. Measured, so reachability is not guessed. Only the
+    # environment's own files (under sys.prefix or a sys.path entry): the OS's are not judged.
+    roots = set()
+    for entry in [sys.prefix] + sys.path:
+        if entry and os.path.isdir(entry):
+            roots.add(os.path.join(os.path.realpath(entry), ""))
+    roots = tuple(sorted(roots))
+    found = set()
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                parts = line.rstrip("\n").split(None, 5)
+                if len(parts) < 6 or not parts[5].startswith("/"):
+                    continue
+                path = parts[5]
+                if path.endswith(" (deleted)"):
+                    continue
+                base = os.path.basename(path)
+                if ".so" in base or base.endswith((".dylib", ".pyd")):
+                    found.add(os.path.realpath(path))
+    except OSError:
+        pass
+    found = set(p for p in found if p.startswith(roots))
+    if not found:
+        from importlib.machinery import EXTENSION_SUFFIXES
+        for mod in list(sys.modules.values()):
+            name = getattr(mod, "__file__", None)
+            if isinstance(name, str) and name.endswith(tuple(EXTENSION_SUFFIXES)):
+                found.add(os.path.realpath(name))
+    return sorted(found)
+
+report["loaded"] = _loaded_files()
 report["warnings"] = [
     "%s: %s" % (w.category.__name__, _text(w.message)) for w in (caught or [])[:20]
 ]
@@ -165,23 +202,7 @@ os.replace(out_path + ".tmp", out_path)
 """
 
 #: First release of a distribution whose wheels were built against NumPy 2 (release notes).
-FIRST_NUMPY2_RELEASE = {
-    "astropy": "6.1.0",
-    "bottleneck": "1.4.0",
-    "h5py": "3.11.0",
-    "matplotlib": "3.8.4",
-    "numba": "0.60.0",
-    "numexpr": "2.10.0",
-    "opencv-python": "4.10.0.84",
-    "opencv-python-headless": "4.10.0.84",
-    "pandas": "2.2.2",
-    "pyarrow": "16.0.0",
-    "pywavelets": "1.6.0",
-    "scikit-learn": "1.4.2",
-    "scipy": "1.13.0",
-    "shapely": "2.0.4",
-    "statsmodels": "0.14.2",
-}
+FIRST_NUMPY2_RELEASE = lib.FIRST_NUMPY2_RELEASE
 
 #: NumPy C-API version -> first NumPy release that provides it (numpyconfig.h).
 _NUMPY_C_API = {
@@ -473,6 +494,7 @@ def _classify_numpy(
     who = ctx.describe(key) or target
     name = (ctx.index.display(key)[0] if ctx.index is not None and key else "") or target
     installed = "NumPy %s" % numpy if numpy else "the installed NumPy"
+    fix: dict[str, Any] | None = None
     if built == "1" and (major is None or major >= 2):
         first = FIRST_NUMPY2_RELEASE.get(key or "")
         upgrade = " (%s>=%s)" % (name, first) if first else ""
@@ -480,16 +502,23 @@ def _classify_numpy(
             "%s was built against NumPy 1.x but %s is installed: pin numpy<2, or upgrade %s "
             "to a release built for NumPy 2%s" % (who, installed, name, upgrade)
         )
+        fix = _fix(["numpy<2"], "pin numpy<2: %s was built against NumPy 1.x" % who)
+        if first:
+            fix["alternatives"] = [
+                _fix(["%s>=%s" % (name, first)], "upgrade %s to a NumPy 2 build" % name)
+            ]
     elif built == "2" and (major is None or major < 2):
         hint = (
             "%s was built against NumPy 2.x but %s is installed: upgrade numpy>=2, or install "
             "an older %s release built against NumPy 1.x" % (who, installed, name)
         )
+        fix = _fix(["numpy>=2"], "upgrade numpy: %s was built against NumPy 2" % who)
     elif needs:
         hint = (
             "%s needs the C-API of NumPy >= %s but %s is installed: upgrade numpy>=%s, or "
             "install an older %s built for this NumPy" % (who, needs, installed, needs, name)
         )
+        fix = _fix(["numpy>=%s" % needs], "upgrade numpy: %s needs its C-API" % who)
     else:
         hint = (
             "%s is not binary-compatible with %s: install %s and numpy versions built for "
@@ -500,7 +529,14 @@ def _classify_numpy(
         details["failing_distribution"] = key
     if built:
         details["built_against_numpy"] = built + ".x"
+    if fix is not None:
+        details["fix"] = fix
     return {"category": "abi-numpy", "hint": hint, "details": details}
+
+
+def _fix(requirements: list[str], summary: str) -> dict[str, Any]:
+    """A requirement change a hint proposes, machine-readable so it can be checked first."""
+    return {"requirements": requirements, "summary": summary}
 
 
 _SYSTEM_LIB_DIRS = ("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/")
@@ -955,6 +991,7 @@ def classify(outcome: dict[str, Any], ctx: Context) -> dict[str, Any]:
                 "%s imported, but the interpreter exited with status %d" % (target, rc),
                 "%s fails at interpreter exit: see details.stderr_tail" % who,
             )
+        _add_loaded(details, report)
         return result("pass", None, "", "")
 
     found = _classify_exception(target, report, ctx, stderr)
@@ -969,7 +1006,14 @@ def classify(outcome: dict[str, Any], ctx: Context) -> dict[str, Any]:
     if stderr.strip():
         details["stderr_tail"] = lib.tail(stderr, 15, 3000)
     details.update(found.get("details") or {})
+    _add_loaded(details, report)
     return result("fail", str(found["category"]), str(found["message"]), str(found["hint"]))
+
+
+def _add_loaded(details: dict[str, Any], report: dict[str, Any]) -> None:
+    """The shared objects the import left in the process (a failed init stays mapped)."""
+    if isinstance(report.get("loaded"), list):
+        details["loaded"] = [str(p) for p in report["loaded"]]
 
 
 # -- command line ----------------------------------------------------------------------------

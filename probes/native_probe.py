@@ -7,6 +7,11 @@ per top-level package (one child each); a child that dies takes only the file it
 it: the rest of its batch is re-run in a fresh child.  A file that fails inside a batch is re-run
 alone, so a failure caused by what was loaded before it is reported as order-dependent.
 
+A file that fails alone is loaded once more in the process it is loaded into in normal use
+(``--context`` modules, the cell's import targets, then its own package imported first): a
+failure there is a failure; a file that loads there is ``latent`` (it fails only when loaded on
+its own, e.g. a plugin whose DT_NEEDED library its package loads first).
+
 Categories: missing-library, undefined-symbol, symbol-version, crash (with the signal name),
 timeout, abi-python (wrong ELF class/machine), invalid-elf, exec-stack, static-tls, load-error,
 no-gpu (skip) when only an NVIDIA driver library is missing, optional-library (skip) for known
@@ -43,6 +48,15 @@ import ctypes, json, os, sys, time
 proto = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
 req = json.loads(sys.stdin.read())
+sys.path[0:0] = [p for p in req.get("path") or [] if p not in sys.path]
+for name in req.get("imports") or []:
+    try:
+        __import__(name)
+        err = None
+    except BaseException as exc:
+        err = "%s: %s" % (type(exc).__name__, exc)
+    proto.write(json.dumps({"imported": name, "error": err}) + "\n")
+    proto.flush()
 for p in req["preload"]:
     try:
         ctypes.CDLL(p, mode=os.RTLD_NOW | os.RTLD_GLOBAL)
@@ -99,21 +113,32 @@ def _text(data: object) -> str:
     return data if isinstance(data, str) else ""
 
 
-def run_batch(files: list, preload: list, timeout: float) -> list:
+def run_batch(
+    files: list,
+    preload: list,
+    timeout: float,
+    imports: list | None = None,
+    path: list | None = None,
+) -> list:
     """Load ``files`` in one child; returns one Outcome per file it got to.
 
     The list is shorter than ``files`` when the child died: its last element is then the crash
     or timeout of the file being loaded, and the caller re-runs the rest in a new child.
+    ``imports`` are imported first (with site-packages on the path): the process a package's
+    plugins are loaded into in normal use.
     """
-    payload = json.dumps({"files": files, "preload": preload}).encode("utf-8")
-    argv = [sys.executable, "-I", "-S", "-c", CHILD]
+    payload = json.dumps(
+        {"files": files, "preload": preload, "imports": imports or [], "path": path or []}
+    )
+    # -S keeps site-packages out of a bare load; importing the context needs them.
+    argv = [sys.executable, *(["-I"] if imports else ["-I", "-S"]), "-c", CHILD]
     t0 = time.perf_counter()
     timed_out = False
     rc = 0
     try:
         proc = subprocess.run(
             argv,
-            input=payload,
+            input=payload.encode("utf-8"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             timeout=timeout,
@@ -348,6 +373,7 @@ def result_for(f: _elf.EnvFile, o: Outcome, env: _elf.Environment, timeout: floa
     fmt.update({k: v for k, v in details.items() if isinstance(v, str)})
     fmt["owner"] = owner
     details["owner"] = owner
+    details["path"] = os.path.realpath(f.path)
     return {
         "probe": PROBE,
         "target": f.rel,
@@ -375,12 +401,72 @@ def plan(files: list, env: _elf.Environment, batch: int) -> list:
     return work
 
 
+def _context_for(group: str, context: list) -> list:
+    """What to import before loading a package's files: the cell's targets, then the package."""
+    imports = list(context)
+    if group.isidentifier() and group not in imports:
+        imports.append(group)
+    return imports
+
+
+def load_in_context(
+    done: list, env: _elf.Environment, context: list, timeout: float, pool: ThreadPoolExecutor
+) -> dict:
+    """Re-load every file that failed alone in the process it is loaded into in normal use.
+
+    A plugin may need a library its package loads first (by soname, with no RUNPATH to it):
+    alone it fails, after ``import package`` it loads. Returns {path: (imports, Outcome)}.
+    """
+    groups: dict = {}
+    for f, o in done:
+        # Only what fails on its own: an order-dependent failure stays one.
+        if o is not None and o.kind == "error" and o.before is None:
+            groups.setdefault(_group(f.rel), []).append(f)
+    work = [(members, _context_for(name, context)) for name, members in sorted(groups.items())]
+    work = [(members, imports) for members, imports in work if imports]
+    torch_pre = _torch_preload(env) if "torch" in groups else []
+
+    def do(item: tuple) -> list:
+        members, imports = item
+        pre = torch_pre if _group(members[0].rel) == "torch" else []
+        outs = run_batch([f.path for f in members], pre, timeout, imports, env.sites)
+        return [(f.path, (imports, o)) for f, o in zip(members, outs)]
+
+    return dict(pair for part in pool.map(do, work) for pair in part)
+
+
+def judge_in_context(res: dict, seen: tuple | None) -> None:
+    """A file that loads in its package's process is latent: it fails only loaded on its own."""
+    if seen is None or res["status"] != "fail":
+        return
+    imports, o = seen
+    details = res["details"]
+    after = ", ".join("import %s" % name for name in imports)
+    if o.kind == "ok":
+        res["status"] = "latent"
+        details["in_context"] = "loads"
+        details["loads_after"] = imports
+        res["message"] = "[latent: fails if loaded on its own; it loads after %s] %s" % (
+            after,
+            res["message"],
+        )
+        res["hint"] = (
+            "nothing to change for normal use: it loads once %s has run; only loading the file "
+            "on its own (ctypes.CDLL) fails" % after
+        )
+    elif o.kind == "error":
+        details["in_context"] = "fails"
+        details["fails_after"] = imports
+
+
 def run(
     prefix: str | None,
     sites: list | None,
     batch: int = 64,
     timeout: float = 120.0,
     jobs: int = 0,
+    *,
+    context: list | None = None,
 ) -> dict:
     t0 = time.perf_counter()
     try:
@@ -396,7 +482,14 @@ def run(
 
     with ThreadPoolExecutor(max_workers=jobs or min(4, os.cpu_count() or 1)) as pool:
         done = [pair for part in pool.map(do, work) for pair in part]
-    results = [result_for(f, o, env, timeout) for f, o in done if o is not None and o.kind != "ok"]
+        in_context = load_in_context(done, env, context or [], timeout, pool)
+    results = []
+    for f, o in done:
+        if o is None or o.kind == "ok":
+            continue
+        res = result_for(f, o, env, timeout)
+        judge_in_context(res, in_context.get(f.path))
+        results.append(res)
     loaded = sum(1 for _f, o in done if o is not None and o.kind == "ok")
     summary = "%d of %d shared objects load with RTLD_NOW|RTLD_LOCAL" % (loaded, len(files))
     details = {
@@ -419,8 +512,15 @@ def _build(argv: list | None) -> dict:
     parser.add_argument("--batch", type=int, default=64, help="files per child (default 64)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per child")
     parser.add_argument("--jobs", type=int, default=0, help="children at once (min(4, CPUs))")
+    parser.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE before re-loading a file that failed alone (repeatable)",
+    )
     args = parser.parse_args(argv)
-    return run(args.prefix, args.site, args.batch, args.timeout, args.jobs)
+    return run(args.prefix, args.site, args.batch, args.timeout, args.jobs, context=args.context)
 
 
 def main(argv: list | None = None) -> int:

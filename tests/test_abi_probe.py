@@ -177,6 +177,9 @@ def test_pandas_built_for_numpy1_under_numpy2_without_importing(
     assert all(r["target"].startswith("pandas/") for r in numpy_fails)
     assert all(r["status"] == "fail" for r in numpy_fails)
     assert "pandas 2.0.3" in numpy_fails[0]["hint"] and "numpy<2" in numpy_fails[0]["hint"]
+    fix = numpy_fails[0]["details"]["fix"]  # machine-readable, for checking before printing
+    assert fix["requirements"] == ["numpy<2"]
+    assert fix["alternatives"][0]["requirements"] == ["pandas>=2.2.2"]
     assert "2.2.6" in numpy_fails[0]["message"]
     assert {r["category"] for r in results if r["status"] == "fail"} == {"abi-numpy"}
 

@@ -30,6 +30,7 @@ EXPECTED_TOP_LEVEL = {
     "types-foo": [],  # stubs only: nothing to import
     "mypkg": ["mypkg"],  # setuptools editable install (finder MAPPING)
     "srcpkg": ["srcpkg"],  # .pth editable install pointing at a src/ directory
+    "tensorflow-cpu": ["tensorflow"],  # top_level.txt also names third_party, never shipped
     "not-installed": [],
 }
 
@@ -61,6 +62,13 @@ def build_site(root: Path) -> Path:
     make_dist(site, "sloppy", "0.1", {"sloppy/__init__.py": "", "tests/__init__.py": ""})
     make_dist(site, "protobuf", "5.28.3", {"google/protobuf/__init__.py": ""})
     make_dist(site, "six", "1.16.0", {"six.py": ""})
+    make_dist(
+        site,
+        "tensorflow-cpu",
+        "2.15.1",
+        {"tensorflow/__init__.py": ""},
+        top_level=["tensorflow", "third_party"],
+    )
     make_dist(site, "types-foo", "1.0", {"foo-stubs/__init__.pyi": ""})
     finder = "__editable___mypkg_0_1_finder.py"
     make_dist(

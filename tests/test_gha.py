@@ -199,7 +199,7 @@ def test_a_report_dir_outside_the_workspace_is_an_error(tmp_path: Path, capsys) 
     ("inputs", "message"),
     [
         ({"fail_on": "sometimes"}, "fail-on must be one of error, fail, regression, never"),
-        ({"backend": "conda"}, "backend must be one of uv, venv, micromamba"),
+        ({"backend": "mamba"}, "backend must be one of uv, venv, conda, micromamba"),
         ({"summary": "yes"}, 'summary must be "true" or "false"'),
         ({"cells": "py3.99-six1.17.0"}, "no such cell: py3.99-six1.17.0"),
         ({"artifact_name": "a/b"}, "artifact-name 'a/b' contains characters"),

@@ -228,8 +228,8 @@ def test_non_string_key(tmp_path):
 def test_unknown_key_suggests_the_closest(tmp_path):
     assert err(tmp_path, MINIMAL + "timout: 60\n") == (
         '3:1: unknown key "timout" (did you mean "timeout"?); expected one of: name, backend, '
-        "timeout, packages, labels, matrix, import, expect, only-binary, probes, channels, pip, "
-        "cuda-table"
+        "timeout, packages, labels, matrix, import, expect, only-binary, strict, probes, channels, "
+        "pip, cuda-table"
     )
 
 
@@ -251,7 +251,7 @@ def test_missing_matrix(tmp_path):
         (
             "backend: venvv",
             '3:10: backend: unknown backend "venvv" (did you mean "venv"?); '
-            "expected one of: uv, venv, micromamba",
+            "expected one of: uv, venv, conda, micromamba",
         ),
         ("timeout: 0", "3:10: timeout: expected a positive number of seconds, got the number 0"),
         ("timeout: -5", "3:10: timeout: expected a positive number of seconds, got the number -5"),
@@ -268,6 +268,7 @@ def test_missing_matrix(tmp_path):
             '3:10: timeout: expected a positive number of seconds, got the string "60"',
         ),
         ("only-binary: 'no'", '3:14: only-binary: expected true or false, got the string "no"'),
+        ("strict: 1", "3:9: strict: expected true or false, got the number 1"),
         ("packages: requests", '3:11: packages: expected a list, got the string "requests"'),
         (
             "packages: ['./missing']",
@@ -294,6 +295,11 @@ def test_missing_matrix(tmp_path):
 )
 def test_top_level_values(tmp_path, line, expected):
     assert err(tmp_path, MINIMAL + line + "\n") == expected.format(dir=tmp_path)
+
+
+def test_strict_is_off_unless_the_matrix_turns_it_on(tmp_path):
+    assert load(tmp_path, MINIMAL).strict is False
+    assert load(tmp_path, MINIMAL + "strict: true\n").strict is True
 
 
 def test_only_binary_accepts_yaml_booleans(tmp_path):
@@ -566,4 +572,6 @@ def test_conda_keys_load_for_micromamba_and_are_refused_elsewhere(tmp_path: Path
     matrix = parse_matrix(text, tmp_path / "m.yml")
     assert matrix.channels == ("conda-forge", "bioconda")
     assert matrix.pip == ("rich",)
-    assert "applies only to `backend: micromamba`" in err(tmp_path, MINIMAL + "pip: [rich]\n")
+    assert "applies only to `backend: conda` or `backend: micromamba`" in err(
+        tmp_path, MINIMAL + "pip: [rich]\n"
+    )

@@ -9,6 +9,7 @@ the same contract of every mutant: a `Matrix` or a located `MatrixError`, within
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -284,3 +285,25 @@ def test_fuzzed_matrix_files_give_a_matrix_or_a_located_error(tmp_path: Path) ->
             pytest.fail(f"case {case}: {type(exc).__name__}: {exc}\n--- file ---\n{text}")
         slowest = max(slowest, time.monotonic() - started)
     assert slowest < 2.0
+
+
+def test_max_cells_is_one_option_of_every_command(tmp_path: Path) -> None:
+    path = tmp_path / "compat.yml"
+    path.write_text(_axes(14), encoding="utf-8")  # 16,384 cells
+
+    def expand(*extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "compat_matrix", "expand", str(path), *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, **(env or {})},
+        )
+
+    assert expand().returncode == 2
+    assert expand("--max-cells", "20000").stdout.count("\n") == 16_384
+    assert expand(env={"COMPAT_MAX_CELLS": "16384"}).returncode == 0
+    bad = expand(env={"COMPAT_MAX_CELLS": "lots"})
+    assert bad.returncode == 2
+    assert "COMPAT_MAX_CELLS" in bad.stderr

@@ -336,17 +336,21 @@ def test_describe_missing() -> None:
         _interp("3.13.0", ft=True),
         _interp("3.10.14", impl="pypy"),
     ]
+    # Only interpreters that could run cells (CPython 3.8+) are offered as what was found.
     assert describe_missing(interpreters, "3.14") == (
-        "no CPython 3.14 found; found: 3.7.16, 3.8.18, 3.13.0, 3.13.0t"
+        "no CPython 3.14 found; found: 3.8.18, 3.13.0, 3.13.0t"
     )
     assert describe_missing(interpreters, "3.12t").startswith(
-        "no free-threaded CPython 3.12 found; found: 3.7.16,"
+        "no free-threaded CPython 3.12 found; found: 3.8.18,"
     )
     assert describe_missing(interpreters, "3.13.1").startswith("no CPython 3.13.1 found")
     assert describe_missing(interpreters, "3.7") == (
         "CPython 3.7.16 found (/old/python3.7) but probes need CPython 3.8 or newer"
     )
     assert describe_missing([], "3.12") == "no CPython 3.12 found; found: none"
+    assert describe_missing([_interp("2.7.18"), _interp("3.6.15")], "3.12") == (
+        "no CPython 3.12 found; found: none"
+    )
 
 
 # --- the cache -----------------------------------------------------------------------------------

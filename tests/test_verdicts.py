@@ -73,3 +73,79 @@ def test_exit_status_contract() -> None:
     assert exit_status([_cell("error")]) == 3
     assert exit_status([_cell("error"), _cell("fail")]) == 1
     assert exit_status([_cell("error", expected="error")]) == 0
+
+
+# -- reachability: static findings judged by what the imports loaded ---------------------------
+
+
+def _static(target: str, category: str, **details: object) -> ProbeResult:
+    return ProbeResult(
+        probe="abi",
+        target=target,
+        status="fail",
+        category=category,
+        message=f"{target}: {category}",
+        hint="pin numpy<2",
+        details={"path": f"/env/site/{target}", **details},
+    )
+
+
+def _imported(target: str, *loaded: str, status: str = "pass") -> ProbeResult:
+    return ProbeResult(
+        probe="import",
+        target=target,
+        status=status,
+        category=None if status == "pass" else "abi-numpy",
+        details={"loaded": [f"/env/site/{path}" for path in loaded]},
+    )
+
+
+def test_a_finding_on_a_file_the_import_loads_fails_and_names_the_import() -> None:
+    verdict = cell_verdict([_static("pkg/_ext.so", "abi-numpy"), _imported("pkg", "pkg/_ext.so")])
+    assert (verdict.status, verdict.category) == ("fail", "abi-numpy")
+    assert verdict.message == "pkg/_ext.so: abi-numpy (loaded by import pkg)"
+
+
+def test_without_the_import_measurement_every_static_finding_stands() -> None:
+    findings = [_static("pkg/_ext.so", "abi-numpy"), _probe("pass", target="pkg")]
+    assert cell_verdict(findings).status == "fail"
+
+
+def test_after_a_failed_import_findings_are_attributed_not_excused() -> None:
+    verdict = cell_verdict(
+        [
+            _static("a/_never.so", "abi-numpy"),
+            _static("b/_ext.so", "abi-numpy"),
+            _imported("b", "b/_ext.so", status="fail"),
+        ]
+    )
+    assert verdict.status == "fail"
+    assert verdict.message.startswith("b/_ext.so: abi-numpy (loaded by import b)")
+    assert {p.target: p.status for p in verdict.probes if p.probe == "abi"} == {
+        "a/_never.so": "fail",
+        "b/_ext.so": "fail",
+    }
+
+
+def test_a_missing_library_another_import_loads_first_is_latent_and_strict_fails_it() -> None:
+    findings = [
+        _static(
+            "plugin/libp.so",
+            "missing-library",
+            provided_by=["/env/site/main/libframework.so.2"],
+        ),
+        _imported("main", "main/_core.so", "main/libframework.so.2"),
+    ]
+    verdict = cell_verdict(findings)
+    assert (verdict.status, verdict.latent) == ("pass", True)
+    (latent,) = [p for p in verdict.probes if p.status == "latent"]
+    assert "import main loads /env/site/main/libframework.so.2 first" in latent.message
+    assert cell_verdict(findings, strict=True).status == "fail"
+
+
+def test_a_missing_library_no_import_loads_still_fails() -> None:
+    findings = [
+        _static("plugin/libp.so", "missing-library", provided_by=["/env/site/x/libx.so.1"]),
+        _imported("main", "main/_core.so"),
+    ]
+    assert cell_verdict(findings).category == "missing-library"

@@ -29,7 +29,9 @@ __all__ = [
 SCHEMA = 1
 
 #: Probe-level statuses (a probe never says unsupported/conflict: those come from installing).
-ProbeStatus = str  # "pass" | "fail" | "skip" | "error"
+#: "latent": a finding on a file the cell's imports never load, or that loads fine in its
+#: package's process: it fails only when loaded on its own, so the cell still passes.
+ProbeStatus = str  # "pass" | "fail" | "latent" | "skip" | "error"
 
 
 @dataclass
@@ -103,6 +105,9 @@ class CellResult:
     lock: str | None = None
     #: True when the cell's GPU checks could not run (no driver): "GPU unverified".
     gpu_unverified: bool = False
+    #: True when some finding is latent ("fails if loaded on its own", a file no import loads):
+    #: a `pass` cell with it is marked "pass (latent)".
+    latent: bool = False
     #: Non-default package indexes and index strategy the installer used, as options
     #: (`--extra-index-url URL`, `--index-strategy unsafe-best-match`); empty: the default.
     indexes: list[str] = field(default_factory=list)
@@ -154,6 +159,7 @@ class CellResult:
             "fingerprint": self.fingerprint,
             "lock": self.lock,
             "gpu_unverified": self.gpu_unverified,
+            "latent": self.latent,
             "indexes": list(self.indexes),
         }
 
@@ -176,6 +182,7 @@ class CellResult:
             fingerprint=str(data.get("fingerprint") or ""),
             lock=data.get("lock"),
             gpu_unverified=bool(data.get("gpu_unverified", False)),
+            latent=bool(data.get("latent", False)),
             indexes=[str(item) for item in data.get("indexes") or []],
         )
 

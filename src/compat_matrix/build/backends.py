@@ -4,16 +4,18 @@ Each backend turns (interpreter, requirements) into a ready environment plus a l
 classifies its own failures. An environment is reused when its fingerprint (backend,
 interpreter, resolved lock) is unchanged, so a warm run costs one resolve per cell.
 
+conda cells (`conda`, built in on the rattler engine, see build/conda.py; `micromamba`, the
+binary) bring their own Python: every conda spec goes into one solve (conda-forge with strict
+channel priority unless the request names other channels), then pip installs what conda cannot,
+never conda again. The lock is `@EXPLICIT` (URL and hash per package); with pip packages their
+pins follow as `# pip: name==version` comment lines, so the file still replays with
+`micromamba create -f`. Both conda backends share the specs (`conda_specs`), the pip step
+(`conda_pip_command`), the lock (`explicit_lock`, `with_pip_pins`) and reuse rule.
+
 A local project (the package under test, or a path on an axis) counts by the content of its
 sources (`source_digest`): the environment is reused while no file changed, and rebuilt, with
 the installer's build cache for that project refreshed, as soon as one did. uv alone would keep
 serving the wheel it built first until `pyproject.toml` is touched.
-
-micromamba cells bring their own Python: every conda spec goes into one `micromamba create`
-(one solve, conda-forge with strict channel priority unless the request names other channels),
-then pip installs what conda cannot, never conda again. `micromamba env export --explicit` is
-the lock; with pip packages their pins follow as `# pip: name==version` comment lines, so the
-file still replays with `micromamba create -f`.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from typing import TYPE_CHECKING, ClassVar
 from compat_matrix import children
 from compat_matrix.build.install_errors import (
     InstallFailure,
+    Resolution,
     classify_micromamba,
     classify_pip,
     classify_uv,
 )
+from compat_matrix.build.package_index import PackageIndex, index_urls_from_env
 from compat_matrix.build.pythons import Interpreter
 
 if TYPE_CHECKING:
@@ -56,12 +60,20 @@ __all__ = [
     "VenvBackend",
     "cache_dir",
     "conda_lock_records",
+    "conda_meta_records",
+    "conda_pip_command",
+    "conda_specs",
+    "explicit_lock",
     "find_micromamba",
     "find_uv",
     "get_backend",
+    "package_index",
     "parse_lock",
+    "pip_log",
+    "resolve",
     "source_digest",
     "used_indexes",
+    "with_pip_pins",
 ]
 
 _MARKER = ".compat-env.json"
@@ -78,7 +90,7 @@ _PIP_LOCK_PREFIX = "# pip: "
 _PIP_LOG = "compat-pip.log"
 _NETWORK_RETRY_DELAY_S = 2.0
 
-#: Channels of a micromamba cell when the matrix names none.
+#: Channels of a conda or micromamba cell when the matrix names none.
 DEFAULT_CHANNELS: tuple[str, ...] = ("conda-forge",)
 
 MICROMAMBA_MISSING = (
@@ -95,8 +107,8 @@ _MICROMAMBA_INSTALL_HINT = (
 class EnvRequest:
     """What a cell needs installed.
 
-    uv/venv cells: `requirements` on `interpreter`. micromamba cells: `conda_specs` (Python
-    included; `interpreter` is None) solved from `channels`, then `requirements` with pip.
+    uv/venv cells: `requirements` on `interpreter`. conda and micromamba cells: `conda_specs`
+    (Python included; `interpreter` is None) solved from `channels`, then `requirements` with pip.
     """
 
     interpreter: Interpreter | None
@@ -106,9 +118,9 @@ class EnvRequest:
     build_from_source: tuple[str, ...] = ()
     #: Extra package indexes (a framework's CUDA builds, from the CUDA table).
     index_urls: tuple[str, ...] = ()
-    #: micromamba: every conda spec of the cell, `python=X.Y` included.
+    #: conda/micromamba: every conda spec of the cell, `python=X.Y` included.
     conda_specs: tuple[str, ...] = ()
-    #: micromamba: channels, highest priority first.
+    #: conda/micromamba: channels, highest priority first (strict priority).
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     #: Environment variables for the installer (CONDA_OVERRIDE_CUDA).
     env: Mapping[str, str] = field(default_factory=dict)
@@ -475,6 +487,45 @@ class EnvBackend(ABC):
         """One attempt at `prepare`, finishing by `deadline` (a `time.monotonic()` value)."""
 
 
+def package_index(extra_urls: Sequence[str] = ()) -> PackageIndex:
+    """The index the installers use (plus `extra_urls`), cached in compat-matrix's cache."""
+    return PackageIndex([*index_urls_from_env(), *extra_urls], cache=cache_dir() / "index")
+
+
+def resolve(requirements: Sequence[str], request: EnvRequest, *, timeout: float) -> Resolution:
+    """Whether `requirements` resolve for the request's Python (`uv pip compile`, no install).
+
+    Undecided (`ok` None) when there is no interpreter, the index is unreachable, or time ran
+    out.
+    """
+    if request.interpreter is None or timeout <= 0:
+        return Resolution(None)
+    argv = [
+        find_uv() or "uv",
+        "pip",
+        "compile",
+        "-",
+        "--quiet",
+        "--no-header",
+        "--python",
+        str(request.interpreter.path),
+        *request.binary_args(),
+        *request.index_args("uv"),
+    ]
+    if not (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")):
+        # A venv cell installs with pip: resolve against pip's index, as the install did.
+        pip_index = os.environ.get("PIP_INDEX_URL")
+        argv += ["--index-url", pip_index] if pip_index else []
+    try:
+        status, output = _run(argv, stdin="\n".join(requirements) + "\n", timeout=timeout)
+    except _Timeout:
+        return Resolution(None)
+    if status == 0:
+        return Resolution(True, parse_lock(output))
+    failure = classify_uv(output, only_binary=request.only_binary)
+    return Resolution(False if failure.status in ("conflict", "unsupported") else None)
+
+
 def find_uv() -> str | None:
     """uv from the harness's own environment first (the pinned dependency), then PATH."""
     beside = Path(sys.executable).parent / "uv"
@@ -706,11 +757,7 @@ class MicromambaBackend(EnvBackend):
     def create_command(
         self, envdir: Path, request: EnvRequest, *, dry_run: bool = False
     ) -> list[str]:
-        specs = list(request.conda_specs)
-        if not any(_conda_name(spec) == "python" for spec in specs):
-            specs.insert(0, "python")
-        if request.requirements and not any(_conda_name(spec) == "pip" for spec in specs):
-            specs.append("pip")
+        specs = conda_specs(request)
         argv = [
             self.micromamba or "micromamba",
             "create",
@@ -737,18 +784,7 @@ class MicromambaBackend(EnvBackend):
         ]
 
     def pip_command(self, envdir: Path, request: EnvRequest) -> list[str]:
-        return [
-            str(_env_python(envdir)),
-            "-m",
-            "pip",
-            "install",
-            "--no-input",
-            "--log",
-            str(envdir / _PIP_LOG),
-            *request.binary_args(),
-            *request.index_args("pip"),
-            *request.requirements,
-        ]
+        return conda_pip_command(envdir, request)
 
     def environment(
         self, request: EnvRequest, base: Mapping[str, str] | None = None
@@ -838,17 +874,7 @@ class MicromambaBackend(EnvBackend):
             result.log += f"micromamba env export failed ({status}): {err}"
             return ""
         lock = out if out.endswith("\n") else out + "\n"
-        if not request.requirements:
-            return lock
-        status, out, err = _run_split(
-            [str(_env_python(envdir)), "-m", "pip", "inspect", "--local"],
-            timeout=deadline - time.monotonic(),
-            env=env,
-        )
-        pins = _pip_installed(out) if status == 0 else []
-        if status != 0:
-            result.log += f"pip inspect failed ({status}): {err}"
-        return lock + "".join(f"{_PIP_LOCK_PREFIX}{pin}\n" for pin in pins)
+        return with_pip_pins(lock, envdir, request, env=env, deadline=deadline, result=result)
 
     def solve(self, envdir: Path, request: EnvRequest, *, timeout: float) -> CondaSolution:
         """Solve without installing (`--dry-run --json`): would this cell's conda part solve?"""
@@ -870,6 +896,94 @@ class MicromambaBackend(EnvBackend):
         if status != 0 or records is None:
             return CondaSolution(failure=classify_micromamba(log), log=log)
         return CondaSolution(records=records, log=log)
+
+
+def conda_specs(request: EnvRequest) -> list[str]:
+    """The specs of a conda cell's one solve: `python` always, `pip` when pip installs after."""
+    specs = list(request.conda_specs)
+    if not any(_conda_name(spec) == "python" for spec in specs):
+        specs.insert(0, "python")
+    if request.requirements and not any(_conda_name(spec) == "pip" for spec in specs):
+        specs.append("pip")
+    return specs
+
+
+def conda_pip_command(envdir: Path, request: EnvRequest) -> list[str]:
+    """The pip step of a conda cell: the env's own pip, after the solve, never conda again."""
+    return [
+        str(_env_python(envdir)),
+        "-m",
+        "pip",
+        "install",
+        "--no-input",
+        "--log",
+        str(envdir / _PIP_LOG),
+        *request.binary_args(),
+        *request.index_args("pip"),
+        *request.requirements,
+    ]
+
+
+def pip_log(envdir: Path) -> str:
+    """The end of the pip step's `--log` file in `envdir` (what `classify_pip` reads as `log`)."""
+    return _read_log(envdir / _PIP_LOG)
+
+
+def explicit_lock(records: Sequence[Mapping[str, object]]) -> str:
+    """An `@EXPLICIT` lock (what `conda list --explicit --md5` writes) from package records.
+
+    `records` are repodata/conda-meta records (`url`, `md5`): the solver's answer before
+    anything is installed, or an environment's `conda-meta/*.json` after. Sorted by URL, so
+    the same solution always gives the same text (and the same reuse fingerprint).
+    """
+    lines = []
+    subdirs = set()
+    for record in records:
+        url = str(record.get("url") or "")
+        if not url:
+            continue
+        md5 = record.get("md5")
+        lines.append(f"{url}#{md5}" if md5 else url)
+        subdirs.add(str(record.get("subdir") or url.rsplit("/", 2)[-2]))
+    platform = next(iter(sorted(subdirs - {"noarch"})), "noarch")
+    header = f"# platform: {platform}\n@EXPLICIT\n"
+    return header + "".join(f"{line}\n" for line in sorted(lines))
+
+
+def conda_meta_records(envdir: Path) -> list[dict[str, object]]:
+    """The `conda-meta/*.json` records of a conda environment (unreadable ones skipped)."""
+    records = []
+    for path in sorted((envdir / "conda-meta").glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict):
+            records.append(document)
+    return records
+
+
+def with_pip_pins(
+    lock: str,
+    envdir: Path,
+    request: EnvRequest,
+    *,
+    env: Mapping[str, str],
+    deadline: float,
+    result: PreparedEnv,
+) -> str:
+    """`lock` plus a `# pip: name==version` line for each distribution pip installed."""
+    if not request.requirements:
+        return lock
+    status, out, err = _run_split(
+        [str(_env_python(envdir)), "-m", "pip", "inspect", "--local"],
+        timeout=deadline - time.monotonic(),
+        env=env,
+    )
+    pins = _pip_installed(out) if status == 0 else []
+    if status != 0:
+        result.log += f"pip inspect failed ({status}): {err}"
+    return lock + "".join(f"{_PIP_LOCK_PREFIX}{pin}\n" for pin in pins)
 
 
 def _conda_name(spec: str) -> str:
@@ -922,5 +1036,10 @@ BACKEND_CLASSES: dict[str, type[EnvBackend]] = {
 
 def get_backend(name: str) -> EnvBackend | None:
     """The backend called `name`, or None when it is not available on this machine."""
+    if name == "conda":
+        # conda_backend builds on this module, so it is imported when asked for.
+        from compat_matrix.build.conda import CondaBackend  # noqa: PLC0415
+
+        return CondaBackend()
     cls = BACKEND_CLASSES.get(name)
     return cls() if cls is not None else None

@@ -169,10 +169,9 @@ def describe_missing(interpreters: Sequence[Interpreter], request: str) -> str:
             f"{MIN_PROBE_VERSION[0]}.{MIN_PROBE_VERSION[1]} or newer"
         )
     kind = "free-threaded CPython" if wanted.free_threaded else "CPython"
-    cpythons = sorted(
-        (i for i in interpreters if i.implementation == "cpython"), key=lambda i: i.sort_key
-    )
-    tags = list(dict.fromkeys(i.tag for i in cpythons)) or ["none"]
+    # Only interpreters that could run a cell: a 2.7 or 3.6 found on PATH is no alternative.
+    usable = sorted((i for i in interpreters if i.supported), key=lambda i: i.sort_key)
+    tags = list(dict.fromkeys(i.tag for i in usable)) or ["none"]
     version = wanted.version or f"{wanted.major}.{wanted.minor}"
     return f"no {kind} {version} found; found: {', '.join(tags)}"
 

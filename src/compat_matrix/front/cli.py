@@ -29,7 +29,9 @@ from compat_matrix.front.plan import (
 )
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.model import Matrix
 from compat_matrix.matrix.select import select_cells
+from compat_matrix.matrix.yamlfile import Limits
 from compat_matrix.probe.verdicts import exit_status as verdict_exit_status
 from compat_matrix.reports import render_terminal, write_reports
 from compat_matrix.reports.baseline import (
@@ -46,6 +48,7 @@ from compat_matrix.run.pipeline import (
     Progress,
     add_run_options,
     load_selection,
+    max_cells,
     render_outcome,
     resolve_options,
     run_exit_status,
@@ -78,8 +81,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return outcome.exit_status
 
 
+def _load(path: str, args: argparse.Namespace) -> Matrix:
+    """The matrix file, with `--max-cells` (else `$COMPAT_MAX_CELLS`) as its cell limit."""
+    limit = max_cells(getattr(args, "max_cells", None), os.environ)
+    return load_matrix(Path(path), Limits(max_cells=limit))
+
+
 def _cmd_expand(args: argparse.Namespace) -> int:
-    cells = expand(load_matrix(Path(args.matrix)))
+    cells = expand(_load(args.matrix, args))
     if args.json:
         print(json.dumps([{"id": c.id, "axes": c.axes} for c in cells], indent=2))
     else:
@@ -94,7 +103,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if not directory.is_dir():
             msg = f"report directory not found: {directory}"
             raise UsageError(msg)
-    order = [c.id for c in expand(load_matrix(Path(args.matrix)))] if args.matrix else None
+    order = [c.id for c in expand(_load(args.matrix, args))] if args.matrix else None
     collected = collect(
         directories,
         order,
@@ -159,7 +168,7 @@ def _runs_on(label: str) -> str | list[str]:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    cells = select_cells(expand(load_matrix(Path(args.matrix))), args.cells or "")
+    cells = select_cells(expand(_load(args.matrix, args)), args.cells or "")
     settings = PlanSettings(
         max_jobs=args.max_jobs,
         runs_on=_runs_on(args.runs_on),
@@ -270,10 +279,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("expand", help="list the cells of a matrix in job order")
     p.add_argument("matrix", metavar="MATRIX")
+    p.add_argument(
+        "--max-cells",
+        type=int,
+        metavar="N",
+        help="cell limit (default: $COMPAT_MAX_CELLS or 10,000)",
+    )
     p.add_argument("--json", action="store_true", help='print [{"id", "axes"}]')
     p.set_defaults(func=_cmd_expand)
 
     p = sub.add_parser("report", help="merge cell results into compat.json/junit.xml/md/html")
+    p.add_argument(
+        "--max-cells",
+        type=int,
+        metavar="N",
+        help="cell limit (default: $COMPAT_MAX_CELLS or 10,000)",
+    )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="report directories (cells/*.json)")
     p.add_argument("-o", "--output", metavar="OUT", help="where to write (default: first DIR)")
     p.add_argument("--matrix", metavar="MATRIX", help="order cells by this matrix's job order")
@@ -295,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="shard the cells into CI jobs balanced by expected cost")
     p.add_argument("matrix", metavar="MATRIX")
+    p.add_argument(
+        "--max-cells",
+        type=int,
+        metavar="N",
+        help="cell limit (default: $COMPAT_MAX_CELLS or 10,000)",
+    )
     p.add_argument(
         "--github", action="store_true", help='print {"include": [...]} for fromJSON(...)'
     )

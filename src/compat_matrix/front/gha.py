@@ -328,9 +328,8 @@ def step_prepare(env: Mapping[str, str]) -> int:
     cells = select_cells(expand(matrix), wanted)
     selection = " ".join(cell.id for cell in cells) if parse_selection(wanted) else ""
     needed = {cell.python for cell in cells if cell.python}
-    interpreters = (
-        "" if matrix.backend == "micromamba" else " ".join(sorted(needed, key=_python_key))
-    )
+    conda = matrix.backend in ("conda", "micromamba")  # conda cells bring their own Python
+    interpreters = "" if conda else " ".join(sorted(needed, key=_python_key))
     name = env.get("COMPAT_INPUT_ARTIFACT_NAME", "").strip()
     artifact = (
         validate_artifact_name(name)

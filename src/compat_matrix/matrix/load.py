@@ -56,6 +56,7 @@ TOP_LEVEL_KEYS = (
     "import",
     "expect",
     "only-binary",
+    "strict",
     "probes",
     "channels",
     "pip",
@@ -154,6 +155,7 @@ def parse_matrix(text: str, path: Path, limits: Limits = DEFAULT_LIMITS) -> Matr
         imports=_imports(src, nodes.get("import")),
         expect=_expectations(src, nodes.get("expect"), combinations),
         only_binary=_only_binary(src, nodes.get("only-binary")),
+        strict=_strict(src, nodes.get("strict")),
         probes=_probes(src, nodes.get("probes")),
         labels=tuple(labels),
         **_conda_fields(src, nodes),
@@ -312,6 +314,14 @@ def _only_binary(src: _Source, node: yaml.Node | None) -> bool:
     return str(node.value).lower() in ("true", "yes", "on")
 
 
+def _strict(src: _Source, node: yaml.Node | None) -> bool:
+    if node is None:
+        return False
+    if not (isinstance(node, yaml.ScalarNode) and node.tag == _BOOL):
+        raise src.error(node, "strict", f"expected true or false, got {_describe(node)}")
+    return str(node.value).lower() in ("true", "yes", "on")
+
+
 def _packages(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
     """`packages:` entries; local paths made absolute (they are installed from any cwd)."""
     if node is None:
@@ -381,20 +391,22 @@ def _probes(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
 
 
 def _conda_fields(src: _Source, nodes: dict[str, yaml.Node]) -> dict[str, Any]:
-    """`channels:`, `pip:` (micromamba only) and `cuda-table:`, validated where they stand."""
+    """`channels:`, `pip:` (conda and micromamba only) and `cuda-table:`, validated in place."""
     fields: dict[str, Any] = {}
     backend = nodes.get("backend")
     conda = (
         backend is not None
         and isinstance(backend, yaml.ScalarNode)
-        and (backend.value == "micromamba")
+        and (backend.value in ("conda", "micromamba"))
     )
     for key in ("channels", "pip"):
         node = nodes.get(key)
         if node is None:
             continue
         if not conda:
-            raise src.error(node, key, f"{_q(key)} applies only to `backend: micromamba`")
+            raise src.error(
+                node, key, f"{_q(key)} applies only to `backend: conda` or `backend: micromamba`"
+            )
         values: list[str] = []
         for index, item in enumerate(_items(src, node, key)):
             where = f"{key}[{index}]"

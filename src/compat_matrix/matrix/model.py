@@ -53,8 +53,8 @@ def value_kind(value: str) -> ValueKind:
     return "specifier" if len(specifiers) else "invalid"
 
 
-Backend = Literal["uv", "venv", "micromamba"]
-BACKENDS: tuple[Backend, ...] = ("uv", "venv", "micromamba")
+Backend = Literal["uv", "venv", "conda", "micromamba"]
+BACKENDS: tuple[Backend, ...] = ("uv", "venv", "conda", "micromamba")
 
 Status = Literal["pass", "fail", "unsupported", "conflict", "skip", "error"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "unsupported", "conflict", "skip", "error")
@@ -100,11 +100,13 @@ class Matrix:
     expect: tuple[Expectation, ...] = ()
     #: `only-binary:` wheels only (default). False lets the installer build sdists.
     only_binary: bool = True
+    #: `strict:` latent findings (on files the imports never load) fail the cell too.
+    strict: bool = False
     #: `probes:` switched on, in run order.
     probes: tuple[str, ...] = PROBES
-    #: `channels:` for micromamba cells, in priority order.
+    #: `channels:` for conda/micromamba cells, in priority order.
     channels: tuple[str, ...] = ("conda-forge",)
-    #: `pip:` distributions that micromamba cells install with pip after the conda solve.
+    #: `pip:` distributions that conda/micromamba cells install with pip after the conda solve.
     pip: tuple[str, ...] = ()
     #: `cuda-table:` a user's CUDA table extending the built-in one (absolute path).
     cuda_table: Path | None = None

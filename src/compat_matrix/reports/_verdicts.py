@@ -1,7 +1,8 @@
 """What every reporter shows for a cell: its display kind, mark, short reason, and clean text.
 
 A cell's *kind* refines its status for a reader: a `pass` whose GPU checks could not run is
-"GPU unverified", a non-pass status the matrix declared in `expect:` is "expected" (pytest's
+"GPU unverified", a `pass` with findings that fail only if a file is loaded on its own is
+"latent", a non-pass status the matrix declared in `expect:` is "expected" (pytest's
 xfail), and a cell that missed its expectation is "unmet" whatever its status. Keeping this in
 one place makes the table, the page and the terminal agree on every mark.
 """
@@ -27,6 +28,7 @@ __all__ = [
     "first_line",
     "kind_of",
     "label",
+    "latent_probes",
     "one_line",
     "short_reason",
 ]
@@ -81,6 +83,7 @@ KIND_ORDER: tuple[str, ...] = (
     "unsupported",
     "skip",
     "expected",
+    "latent",
     "gpu-unverified",
     "pass",
 )
@@ -88,6 +91,7 @@ KIND_ORDER: tuple[str, ...] = (
 #: Order of the per-kind counts in summaries: the good news first, then the trouble.
 SUMMARY_ORDER: tuple[str, ...] = (
     "pass",
+    "latent",
     "gpu-unverified",
     "fail",
     "error",
@@ -109,6 +113,13 @@ KINDS: dict[str, Kind] = {
         Kind("skip", "⏭️", "skip", "could not be judged on this machine", "34"),
         Kind("expected", "🔹", "expected", "a non-pass result the matrix expects", "36"),
         Kind(
+            "latent",
+            "🔸",
+            "pass (latent)",
+            "passed; a file no import loads would fail if loaded on its own",
+            "36",
+        ),
+        Kind(
             "gpu-unverified", "🟡", "GPU unverified", "passed, but GPU checks could not run", "33"
         ),
         Kind("pass", "✅", "pass", "installed and every probe passed", "32"),
@@ -122,6 +133,8 @@ def kind_of(result: CellResult) -> str:
     if expectation is not None and not expectation.met:
         return "unmet"
     if result.status == "pass":
+        if result.latent:
+            return "latent"
         return "gpu-unverified" if result.gpu_unverified else "pass"
     if expectation is not None:
         return "expected"
@@ -147,6 +160,11 @@ def failing_probes(result: CellResult) -> list[ProbeResult]:
     return [probe for probe in result.probes if probe.status in ("fail", "error")]
 
 
+def latent_probes(result: CellResult) -> list[ProbeResult]:
+    """Findings on files the cell's imports never load (or load fine): shown, not failed."""
+    return [probe for probe in result.probes if probe.status == "latent"]
+
+
 def short_reason(result: CellResult, limit: int = 160) -> str:
     """One line saying why a cell is not a plain pass (empty for a plain pass)."""
     kind = kind_of(result)
@@ -158,7 +176,12 @@ def short_reason(result: CellResult, limit: int = 160) -> str:
         parts.append(f"expected {expectation.status}, got {result.status}")
     elif expectation is not None and kind == "expected":
         parts.append(f"expected {result.status}")
-    if kind == "gpu-unverified":
+    if kind == "latent":
+        found = latent_probes(result)
+        parts.append(
+            f"{found[0].category}: {first_line(found[0].message)}" if found else "latent findings"
+        )
+    elif kind == "gpu-unverified":
         skipped = [p for p in result.probes if p.status == "skip" and p.category == "no-gpu"]
         parts.append(f"GPU checks skipped: {skipped[0].message}" if skipped else "GPU unverified")
     elif result.status != "pass":

@@ -38,7 +38,7 @@ _MESSAGE_LIMIT = 1_000
 
 @dataclass
 class _Outcome:
-    element: str  # failure | error | skipped
+    element: str  # failure | error | skipped | system-out (a latent finding: not a failure)
     type: str
     message: str
     text: str
@@ -156,6 +156,10 @@ def _suite(result: CellResult) -> tuple[str, tuple[int, int, int], float]:
         if outcome is None:
             out.append(f"{start} />\n")
             continue
+        if outcome.element == "system-out":
+            text = _cdata(f"{outcome.type}: {outcome.text}")
+            out.append(f"{start}>\n      <system-out>{text}</system-out>\n    </testcase>\n")
+            continue
         element = (
             f'<{outcome.element} type="{_attr(one_line(outcome.type, 200))}"'
             f' message="{_attr(outcome.message)}"'
@@ -183,6 +187,8 @@ def _properties(result: CellResult) -> list[tuple[str, str]]:
         ]
     if result.gpu_unverified:
         props.append(("gpu_unverified", "true"))
+    if result.latent:
+        props.append(("latent", "true"))
     if result.expectation is not None:
         props += [
             ("expectation.status", result.expectation.status),
@@ -209,7 +215,7 @@ def _cases(result: CellResult) -> list[_Case]:
         if expectation.reason:
             prefix += f" ({expectation.reason})"
         for case in cases:
-            if case.outcome is not None:
+            if case.outcome is not None and case.outcome.element != "system-out":
                 outcome = case.outcome
                 if outcome.element != "skipped":
                     outcome.type = "xfail"
@@ -250,7 +256,7 @@ def _cell_case(result: CellResult, name: str, seconds: float) -> _Case:
 def _outcome(status: str, category: str | None, message: str, hint: str) -> _Outcome | None:
     if status == "pass":
         return None
-    element = {"fail": "failure", "error": "error"}.get(status)
+    element = {"fail": "failure", "error": "error", "latent": "system-out"}.get(status)
     if element is None:
         element = "skipped" if status in ("unsupported", "conflict", "skip") else "error"
     text = clean_text(message).strip()

@@ -23,6 +23,7 @@ from compat_matrix.reports._verdicts import (
     first_line,
     kind_of,
     label,
+    latent_probes,
     one_line,
 )
 from compat_matrix.results import CellResult
@@ -140,7 +141,7 @@ def _note_body(result: CellResult) -> str:
     if expectation is not None and expectation.reason:
         line += f" *Expectation:* {_md(expectation.reason)}"
     lines = [line]
-    probes = failing_probes(result)
+    probes = failing_probes(result) or latent_probes(result)
     if not message and not probes:
         probes = [probe for probe in result.probes if probe.status != "pass"]
     for probe in probes[:_PROBES_PER_NOTE]:

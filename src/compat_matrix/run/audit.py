@@ -78,7 +78,6 @@ def probe_into_result(
         cell_verdict(findings),
         python=info,
         resolved={str(k): str(v) for k, v in sorted(dict(distributions).items())},
-        probes=findings,
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock,
     )

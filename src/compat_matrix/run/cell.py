@@ -53,6 +53,7 @@ from compat_matrix.results import (
     write_atomic,
     write_cell_result,
 )
+from compat_matrix.run.hints import HintContext, checked_failure, checked_hint
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -78,6 +79,8 @@ __all__ = [
 _TOOLING = frozenset({"pip", "setuptools", "wheel"})
 #: Per-import cap, so one hanging import cannot eat the whole cell budget.
 _IMPORT_TIMEOUT_S = 300.0
+#: Backends whose cells are conda environments that bring their own Python.
+_CONDA_BACKENDS = ("conda", "micromamba")
 #: conda packages worth a `resolved` entry besides the axes: the Python and the CUDA toolkit.
 _CONDA_RESOLVED = ("python", "cuda-version", "cuda-cudart", "cudatoolkit", "cudnn", "nccl")
 
@@ -144,12 +147,14 @@ def cell_result(
         hint=verdict.hint,
         python=python,
         resolved=dict(resolved or {}),
-        probes=list(probes),
+        # The findings as the verdict judged them (latent ones re-labelled), unless given.
+        probes=list(probes or verdict.probes),
         durations=dict(durations) if durations is not None else {"build": 0.0, "probes": 0.0},
         lock=lock,
         expectation=expectation,
         gpu_unverified=verdict.gpu_unverified,
         indexes=list(indexes),
+        latent=verdict.latent,
     )
 
 
@@ -236,6 +241,8 @@ def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interprete
         "python": [str(interpreter.path), interpreter.version] if interpreter else None,
         "sources": sources_digest(matrix, cell),
     }
+    if matrix.strict:  # only when set: existing fingerprints stay valid
+        payload["strict"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -270,7 +277,7 @@ def run_cell(
 ) -> CellResult:
     """Run `cell` and write its result; returns the result (possibly resumed from disk)."""
     requested = cell.python or "3"
-    if matrix.backend == "micromamba":
+    if matrix.backend in _CONDA_BACKENDS:
         interpreter = None  # conda installs the cell's Python itself
     else:
         interpreter = (
@@ -352,7 +359,7 @@ def _run(
     interpreter: pythons.Interpreter | None,
     interpreters: Sequence[pythons.Interpreter],
 ) -> CellResult:
-    conda = matrix.backend == "micromamba"
+    conda = matrix.backend in _CONDA_BACKENDS
     elsewhere = other_platform_reason(cell.os)
     if elsewhere is not None:
         return cell_result(
@@ -405,6 +412,7 @@ def _run(
     write_atomic(settings.report_dir / lock_rel, env.lock_text or "")
     log = [_install_line(backend.name, request), env.log]
     if env.failure is not None:
+        env.failure = checked_failure(env.failure, HintContext(request))
         write_atomic(settings.report_dir / "logs" / f"{cell.id}.log", "\n".join(log))
         failure = env.failure
         return cell_result(
@@ -452,17 +460,19 @@ def _run(
             )
         )
     findings: list[ProbeResult] = [r for run in runs for r in run.results]
-    return cell_result(
+    result = cell_result(
         cell.id,
         cell.axes,
-        cell_verdict(findings),
+        cell_verdict(findings, strict=matrix.strict),
         python=environment.python,
         resolved=resolved,
-        probes=findings,
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock_rel,
         indexes=indexes,
     )
+    # A hint is printed only once the resolver agrees with it (or it says it is unverified).
+    result.hint = checked_hint(result, HintContext(request))
+    return result
 
 
 def _request(
@@ -475,7 +485,7 @@ def _request(
     """What to install for `cell`: pip/uv requirements, or conda specs then pip ones."""
     locals_ = tuple(local_names(cell.packages, matrix.packages, matrix.base_dir))
     sources = sources_digest(matrix, cell)
-    if matrix.backend == "micromamba":
+    if matrix.backend in _CONDA_BACKENDS:
         split = conda_requirements(
             cell.packages,
             matrix.packages,
@@ -512,7 +522,7 @@ def _install_line(backend: str, request: EnvRequest) -> str:
     """The cell log's first line: what was asked of the installer."""
     parts = [f"{key}={value}" for key, value in sorted(request.env.items())]
     if request.conda_specs:
-        parts += ["micromamba create", *request.conda_specs]
+        parts += [f"{backend} create", *request.conda_specs]
         if request.requirements:
             parts += ["&& pip install", *request.requirements]
     else:
@@ -590,11 +600,11 @@ def probe_environment(
         if dists:
             environment = environment_probe(dists)
     top_level = dict(environment.document.get("top_level") or {})
+    targets = list(imports) if imports is not None else _top_level_targets(dists, top_level)
     runs = [environment]
     for name in probes:
         remaining = deadline - time.monotonic()
         if name == "import":
-            targets = list(imports) if imports is not None else _top_level_targets(dists, top_level)
             if not targets:
                 continue
             per_target = min(_IMPORT_TIMEOUT_S, max(remaining - 5.0, 1.0))
@@ -609,5 +619,7 @@ def probe_environment(
             )
         else:
             args = list((probe_args or {}).get(name, ()))
+            if name == "native":  # a file that fails alone is re-loaded after these imports
+                args += [arg for target in targets for arg in ("--context", target)]
             runs.append(run_probe(python, name, args, timeout=remaining, env=env))
     return runs

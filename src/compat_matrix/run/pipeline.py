@@ -48,6 +48,7 @@ from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
 from compat_matrix.matrix.model import BACKENDS
 from compat_matrix.matrix.select import select_cells
+from compat_matrix.matrix.yamlfile import DEFAULT_LIMITS, Limits
 from compat_matrix.probe.verdicts import EXIT_INFRA, EXIT_USAGE, expectation_outcome
 from compat_matrix.reports import render_terminal
 from compat_matrix.reports._verdicts import one_line
@@ -72,6 +73,7 @@ __all__ = [
     "add_run_options",
     "default_matrix",
     "load_selection",
+    "max_cells",
     "packaged_matrix",
     "parse_run_options",
     "render_outcome",
@@ -109,6 +111,8 @@ class RunOptions:
     runner: Runner = "all"
     #: The backend for every cell instead of the matrix file's `backend:` (None: the file's).
     backend: Backend | None = None
+    #: The most cells a matrix may expand to (`--max-cells`, `$COMPAT_MAX_CELLS`).
+    max_cells: int = DEFAULT_LIMITS.max_cells
 
 
 def packaged_matrix() -> Path:
@@ -177,6 +181,13 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
         help="build every cell with this backend instead of the matrix file's "
         "(default: $COMPAT_BACKEND, else the file's)",
     )
+    parser.add_argument(
+        "--max-cells",
+        type=_positive,
+        metavar="N",
+        help=f"refuse a matrix of more cells (default: $COMPAT_MAX_CELLS or "
+        f"{DEFAULT_LIMITS.max_cells:,})",
+    )
     parser.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
     parser.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
 
@@ -229,6 +240,7 @@ def resolve_options(
             raise UsageError(f"COMPAT_JOBS: {exc}") from None
     else:
         jobs = os.cpu_count() or 1
+    limit = max_cells(args.max_cells, env)
     resume = args.resume if args.resume is not None else _flag(env, "COMPAT_RESUME")
     cells = args.cells if args.cells is not None else env.get("COMPAT_CELLS", "")
     if args.gpu_only and args.cpu_only:
@@ -248,7 +260,22 @@ def resolve_options(
         cells=cells,
         runner=runner,
         backend=cast("Backend | None", backend),
+        max_cells=limit,
     )
+
+
+def max_cells(given: int | None, env: Mapping[str, str]) -> int:
+    """The cell limit: `--max-cells`, else `$COMPAT_MAX_CELLS`, else the default (10,000)."""
+    if given is not None:
+        if given < 1:
+            raise UsageError("--max-cells must be a positive whole number")
+        return given
+    if env.get("COMPAT_MAX_CELLS"):
+        try:
+            return _positive(env["COMPAT_MAX_CELLS"])
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"COMPAT_MAX_CELLS: {exc}") from None
+    return DEFAULT_LIMITS.max_cells
 
 
 def _absolute(cwd: Path, path: Path) -> Path:
@@ -285,7 +312,7 @@ def runner_selects(cell: Cell, runner: Runner) -> bool:
 def load_selection(options: RunOptions) -> tuple[Matrix, list[Cell]]:
     """The matrix, and the cells this run covers: `cells` selection, then the runner's share."""
     try:
-        matrix = load_matrix(options.matrix)
+        matrix = load_matrix(options.matrix, Limits(max_cells=options.max_cells))
     except OSError as exc:
         msg = f"cannot read matrix {options.matrix}: {exc.strerror}"
         raise UsageError(msg) from None

@@ -18,7 +18,8 @@ The scratch environment is built with the environment's own kind of installer: a
 plain interpreter) with uv, because a what-if is interactive and may resolve several times: uv
 resolves in about a second and hardlinks files from its cache, where pip re-resolves and copies
 for half a minute per try, with the same PEP 440 and wheel-tag rules. A conda environment is
-rebuilt with micromamba from conda-forge, since its packages (and the new Python itself) come
+rebuilt with conda's own solver engine (rattler, built in; micromamba where py-rattler is
+missing) from the environment's channels, since its packages (and the new Python itself) come
 from conda channels, not PyPI. The real environment is only read: no installer ever points at
 it, and its probes run without writing bytecode.
 """
@@ -46,6 +47,7 @@ from compat_matrix.build.backends import (
     get_backend,
     parse_lock,
 )
+from compat_matrix.build.conda import rattler_available
 from compat_matrix.build.install_errors import InstallFailure
 from compat_matrix.build.requirements import conda_python_specs, conda_spec
 from compat_matrix.errors import UsageError
@@ -54,6 +56,7 @@ from compat_matrix.probe.verdicts import CATEGORY_PRIORITY, EXIT_FAILED, EXIT_IN
 from compat_matrix.reports import ReportPaths, write_reports
 from compat_matrix.results import CellResult, ProbeResult, write_atomic, write_cell_result
 from compat_matrix.run.audit import environment_name, probe_into_result
+from compat_matrix.run.hints import HintContext, check_text, checked_hint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -108,8 +111,8 @@ _OPERATOR_WORDS = (
     ("<", "lt"),
 )
 _CONDA_INSTALL_HINT = (
-    "install micromamba (https://mamba.readthedocs.io/en/latest/installation/"
-    "micromamba-installation.html) and put it on PATH or set $MAMBA_EXE"
+    "pip install py-rattler (Python 3.10+), or install micromamba (https://mamba.readthedocs.io/"
+    "en/latest/installation/micromamba-installation.html) and put it on PATH or set $MAMBA_EXE"
 )
 
 # Runs under the audited interpreter (any CPython >= 3.8) with -I -B: what is installed, who
@@ -781,6 +784,8 @@ def _changes(
     requested: set[str],
     failing_now: Mapping[str, list[ProbeResult]],
     failing_after: Mapping[str, list[ProbeResult]],
+    context: HintContext | None = None,
+    resolved: Mapping[str, str] | None = None,
 ) -> tuple[PackageChange, ...]:
     after = outcome.after
     names = sorted((set(before) | set(after or {}) | requested) - _TOOLING)
@@ -816,7 +821,14 @@ def _changes(
                 verdict="fail",
                 category=failing_after[name][0].category,
                 reason=_finding_text(failing_after[name]),
-                hint=failing_after[name][0].hint,
+                hint=failing_after[name][0].hint
+                if context is None
+                else check_text(
+                    failing_after[name][0].hint,
+                    resolved or {},
+                    context,
+                    fix=failing_after[name][0].details.get("fix"),
+                ),
             )
         elif after is not None and later is not None and name in failing_now:
             row = replace(
@@ -1038,6 +1050,10 @@ def what_if(
         imports=imports,
         timeout=timeout,
     )
+    # A suggested fix is resolved against the upgraded set's own pins before it is shown.
+    context = HintContext(make(pins)) if env is not None and failure is None else None
+    if context is not None:
+        upgraded.hint = checked_hint(upgraded, context)
     write_cell_result(report_dir, upgraded)
     result = WhatIfResult(
         python=python,
@@ -1051,6 +1067,8 @@ def what_if(
             requested={u.name for u in plan.upgrades},
             failing_now=_failures_by_package(current, top_now),
             failing_after=_failures_by_package(upgraded, top_after),
+            context=context,
+            resolved=upgraded.resolved,
         ),
         attempts=tuple(attempts),
         notes=notes,
@@ -1135,7 +1153,8 @@ def _scratch_build(
     python = conda_python_specs(plan.target_python)
     channels = _conda_channels(snapshot.conda or ())
     make = _conda_request(python, conda_names, channels, source_built)
-    return get_backend("micromamba"), make, pins
+    # rattler (built in) where py-rattler is installed, else a micromamba binary.
+    return get_backend("conda" if rattler_available() else "micromamba"), make, pins
 
 
 def _unavailable(snapshot: Snapshot) -> InstallFailure:
