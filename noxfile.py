@@ -36,6 +36,13 @@ def tool(name: str) -> str:
     return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
+def probe_modules() -> list[str]:
+    """mypy arguments for probes/ as the scripts see it: top-level modules (`import _probelib`),
+    found on MYPYPATH=probes/, not the `compat_matrix.probes` package it ships as."""
+    stems = sorted(p.stem for p in (ROOT / "probes").glob("*.py") if p.stem != "__init__")
+    return [arg for stem in stems for arg in ("-m", stem)]
+
+
 def unpinned_actions(paths: list[str]) -> list[str]:
     """`uses:` lines whose third-party action is not pinned by full SHA with a `# vX` comment."""
     uses = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#]+)\s*(#.*)?$")
@@ -59,6 +66,7 @@ def lint(session: nox.Session) -> None:
     session.run(tool("ruff"), "check", ".")
     session.run(tool("ruff"), "format", "--check", ".")
     session.run(tool("mypy"), "--strict", "src")
+    session.run(tool("mypy"), "--strict", *probe_modules(), env={"MYPYPATH": str(ROOT / "probes")})
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     action = str(ROOT / "action.yml")
     session.run(tool("zizmor"), "--offline", str(ROOT))

@@ -140,7 +140,7 @@ OPTIONAL_EXTENSIONS = (
 )
 
 
-def optional_extension(rel: str, library: str) -> tuple | None:
+def optional_extension(rel: str, library: str) -> tuple[str, str] | None:
     """(what to install, what it enables) when ``rel`` needs ``library`` only optionally."""
     rel = rel.replace(os.sep, "/")
     for rx, lib, dist, feature in OPTIONAL_EXTENSIONS:
@@ -184,7 +184,7 @@ def gnu_hash(name: bytes) -> int:
     """
     n = len(name)
     if n < len(_POW33):
-        return (5381 * _POW33[n] + sum(map(_mul, name[::-1], _POW33))) & 0xFFFFFFFF
+        return (5381 * _POW33[n] + sum(map(_mul, name[::-1], _POW33))) & 0xFFFFFFFF  # type: ignore[no-any-return]
     h = 5381
     for c in name:
         h = (h * 33 + c) & 0xFFFFFFFF
@@ -211,7 +211,7 @@ for _k in range(2047):
     _PAD_START.append(_PAD_START[-1] * _INV33 & 0xFFFFFFFF)
 
 
-def gnu_hashes(names: list) -> list:
+def gnu_hashes(names: list[bytes]) -> list[int]:
     """:func:`gnu_hash` of many names at once, about 2.5x faster than one at a time.
 
     SIMD within one big integer: each name is a 64-bit lane, and one step ``H = H * 33 + C``
@@ -255,10 +255,10 @@ def gnu_hashes(names: list) -> list:
     return out
 
 
-_hash_cache: dict = {}
+_hash_cache: dict[bytes, int] = {}
 
 
-def _prime_hashes(names: Iterable) -> None:
+def _prime_hashes(names: Iterable[bytes]) -> None:
     """Memoise the GNU hashes of ``names`` in one :func:`gnu_hashes` batch (when worth it)."""
     cache = _hash_cache
     todo = [n for n in names if n not in cache]
@@ -289,7 +289,7 @@ def version_prefix(version: str) -> str:
     return m.group(1) if m else version
 
 
-def version_key(version: str) -> tuple:
+def version_key(version: str) -> tuple[int, ...]:
     """Sort key for version-node names such as ``GLIBCXX_3.4.30`` (numbers compared as ints)."""
     tail = version.rpartition("_")[2]
     return tuple(int(p) for p in re.findall(r"\d+", tail))
@@ -305,7 +305,7 @@ class NumpyBuild:
 
     __slots__ = ("headers", "target")
 
-    def __init__(self, headers: int, target: tuple | None) -> None:
+    def __init__(self, headers: int, target: tuple[int, int] | None) -> None:
         self.headers = headers
         self.target = target
 
@@ -320,7 +320,7 @@ _NUMPY_TARGET_RE = re.compile(rb"\(NumPy (\d+)\.(\d+)\) but the running NumPy")
 
 
 #: Mapped files, oldest first: each mapping holds a file descriptor, so at most MAX_MAPPED stay.
-_MAPPED: OrderedDict = OrderedDict()
+_MAPPED: OrderedDict[int, ElfFile] = OrderedDict()
 MAX_MAPPED = 256
 
 
@@ -350,24 +350,24 @@ class ElfFile:
         except struct.error as exc:  # offsets that point outside the file
             self.release()
             raise ElfError("%s: corrupt ELF file (%s)" % (path, exc)) from None
-        self._verneed: list | None = None
-        self._verdef: dict | None = None
-        self._exports: dict | None = None
+        self._verneed: list[tuple[str, str, bool, int]] | None = None
+        self._verdef: dict[int, tuple[str, int]] | None = None
+        self._exports: dict[bytes, list[int | None]] | None = None
         self._lookups = 0
-        self._provides: dict = {}
+        self._provides: dict[tuple[bytes, bytes | None], bool] = {}
         self._nsyms: int | None = None
-        self._verdef_names: frozenset | None = None
-        self._undef_names: frozenset | None = None
-        self._export_keys: frozenset | None = None
-        self._gnu: tuple | None = None
-        self._gnu_arr: tuple | None = None
+        self._verdef_names: frozenset[str] | None = None
+        self._undef_names: frozenset[bytes] | None = None
+        self._export_keys: frozenset[bytes] | None = None
+        self._gnu: tuple[int, int, int, int, int, int, int, int] | None = None
+        self._gnu_arr: tuple[int, int, array[int], int, int, array[int], array[int]] | None = None
         self._symtab_off: object = _UNSET
         self._versym_off: object = _UNSET
         #: name -> bool: ``defines`` answers, shared by every requester that asks this object.
-        self._defines_memo: dict = {}
-        self._sysv: tuple | None = None
+        self._defines_memo: dict[bytes, bool] = {}
+        self._sysv: tuple[int, int, int, int] | None = None
         self._dynstr_bytes: bytes | None = None
-        self._sections: list | None = None
+        self._sections: list[tuple[str, int, int, int, int, int, int, int, int]] | None = None
 
     # -- mapping
 
@@ -457,7 +457,7 @@ class ElfFile:
         self._sym_fmt = e + ("IBBHQQ" if is64 else "IIIBBH")
         self._sym_size = 24 if is64 else 16
         # Program headers.
-        self.loads: list = []  # (vaddr, memsz, offset, filesz, flags)
+        self.loads: list[tuple[int, int, int, int, int]] = []  # (vaddr, memsz, offset, filesz, fl)
         self.interp: str | None = None
         self.exec_stack: bool | None = None  # None: no PT_GNU_STACK
         self._dynamic = None  # (offset, size)
@@ -490,11 +490,11 @@ class ElfFile:
         s = self._section_headers()
         return s[0][7] if s else 0
 
-    def _section_headers(self) -> list:
+    def _section_headers(self) -> list[tuple[str, int, int, int, int, int, int, int, int]]:
         """[(name, type, flags, addr, offset, size, link, info, entsize)]; [] when absent."""
         if self._sections is not None:
             return self._sections
-        out: list = []
+        out: list[tuple[str, int, int, int, int, int, int, int, int]] = []
         shoff, shnum, shentsize = self._shoff, self._shnum, self._shentsize
         if shoff and shentsize and shnum == 0:
             shnum = struct.unpack_from(
@@ -521,7 +521,7 @@ class ElfFile:
         self._sections = out
         return out
 
-    def _section(self, sh_type: int) -> tuple | None:
+    def _section(self, sh_type: int) -> tuple[str, int, int, int, int, int, int, int, int] | None:
         for s in self._section_headers():
             if s[1] == sh_type:
                 return s
@@ -539,12 +539,12 @@ class ElfFile:
         return None
 
     def _parse_dynamic(self) -> None:
-        self.needed: list = []
+        self.needed: list[str] = []
         self.soname: str | None = None
         self.rpath: str | None = None
         self.runpath: str | None = None
         self.flags_1 = 0
-        self.dyn: dict = {}
+        self.dyn: dict[int, int] = {}
         loc = self._dynamic
         if loc is None or loc[0] + loc[1] > self.size:
             sec = self._section(SHT_DYNAMIC)
@@ -556,7 +556,7 @@ class ElfFile:
         fmt = self._e + ("qQ" if self.is64 else "iI")
         entsize = 16 if self.is64 else 8
         size = min(size, self.size - off) // entsize * entsize
-        needed_off: list = []
+        needed_off: list[int] = []
         dyn = self.dyn
         for tag, val in struct.iter_unpack(fmt, self.mm[off : off + size]):
             if tag == DT_NULL:
@@ -617,7 +617,7 @@ class ElfFile:
 
     # -- symbol versioning
 
-    def _version_table(self, tag: int, num_tag: int, section: int) -> tuple:
+    def _version_table(self, tag: int, num_tag: int, section: int) -> tuple[int | None, int | None]:
         """(file offset, entry count) of a version table: from the dynamic section (what ld.so
         reads), else from the section header (a stripped or odd file); (None, count) if absent."""
         off = None
@@ -630,11 +630,11 @@ class ElfFile:
                 off, count = sec[4], sec[7]
         return off, count
 
-    def version_needs(self) -> list:
+    def version_needs(self) -> list[tuple[str, str, bool, int]]:
         """``.gnu.version_r``: [(file, version, weak, index)] in file order."""
         if self._verneed is not None:
             return self._verneed
-        out: list = []
+        out: list[tuple[str, str, bool, int]] = []
         off, count = self._version_table(DT_VERNEED, DT_VERNEEDNUM, SHT_GNU_VERNEED)
         strtab = self._strtab
         if off is not None and strtab is not None and count:
@@ -655,18 +655,18 @@ class ElfFile:
         self._verneed = out
         return out
 
-    def needed_versions(self) -> dict:
+    def needed_versions(self) -> dict[str, list[str]]:
         """{file: [version, ...]} from ``.gnu.version_r``, in file order."""
-        out: dict = {}
+        out: dict[str, list[str]] = {}
         for fname, ver, _weak, _idx in self.version_needs():
             out.setdefault(fname, []).append(ver)
         return out
 
-    def _version_defs(self) -> dict:
+    def _version_defs(self) -> dict[int, tuple[str, int]]:
         """{index: (name, flags)} from ``.gnu.version_d`` (first aux entry is the node's name)."""
         if self._verdef is not None:
             return self._verdef
-        out: dict = {}
+        out: dict[int, tuple[str, int]] = {}
         off, count = self._version_table(DT_VERDEF, DT_VERDEFNUM, SHT_GNU_VERDEF)
         strtab = self._strtab
         if off is not None and strtab is not None and count:
@@ -681,13 +681,13 @@ class ElfFile:
         self._verdef = out
         return out
 
-    def defined_version_names(self) -> frozenset:
+    def defined_version_names(self) -> frozenset[str]:
         """Every version node name defined here, base node included (what match_symbol compares)."""
         if self._verdef_names is None:
             self._verdef_names = frozenset(n for n, _f in self._version_defs().values())
         return self._verdef_names
 
-    def version_definitions(self) -> list:
+    def version_definitions(self) -> list[str]:
         """Version nodes this object defines (``GLIBC_2.17``...), without the base (soname) node."""
         return [n for n, f in self._version_defs().values() if not f & VER_FLG_BASE]
 
@@ -737,7 +737,7 @@ class ElfFile:
             self._versym_off = off
         return self._versym_off  # type: ignore[return-value]
 
-    def _gnu_table(self) -> tuple | None:
+    def _gnu_table(self) -> tuple[int, int, int, int, int, int, int, int] | None:
         if self._gnu is None and DT_GNU_HASH in self.dyn:
             off = self.offset_of(self.dyn[DT_GNU_HASH])
             if off is not None:
@@ -749,7 +749,7 @@ class ElfFile:
                 self._gnu = (nb, symoff, bloom_size, shift, bloom, buckets, chain, word)
         return self._gnu
 
-    def _sysv_table(self) -> tuple | None:
+    def _sysv_table(self) -> tuple[int, int, int, int] | None:
         if self._sysv is None and DT_HASH in self.dyn:
             off = self.offset_of(self.dyn[DT_HASH])
             if off is not None:
@@ -757,7 +757,7 @@ class ElfFile:
                 self._sysv = (nb, nchain, off + 8, off + 8 + nb * 4)
         return self._sysv
 
-    def _array(self, typecode: str, off: int, count: int) -> array:
+    def _array(self, typecode: str, off: int, count: int) -> array[int]:
         """``count`` integers at ``off`` as a host-order C array (one copy, no per-item unpack)."""
         a = array(typecode)
         end = off + count * a.itemsize
@@ -768,7 +768,7 @@ class ElfFile:
             a.byteswap()
         return a
 
-    def _gnu_arrays(self) -> tuple | None:
+    def _gnu_arrays(self) -> tuple[int, int, array[int], int, int, array[int], array[int]] | None:
         """DT_GNU_HASH as arrays: (nbuckets, symoffset, bloom, bloom bits, shift, buckets, chains).
 
         Read once per object; lookups then index C arrays instead of calling ``struct``.
@@ -816,7 +816,7 @@ class ElfFile:
             last += 1
         return last + 1
 
-    def _sym(self, idx: int, symtab: int) -> tuple:
+    def _sym(self, idx: int, symtab: int) -> tuple[int, int, int, int, int]:
         """(st_name, info, other, shndx, value) of symbol ``idx``."""
         s = struct.unpack_from(self._sym_fmt, self.mm, symtab + idx * self._sym_size)
         if self.is64:
@@ -827,7 +827,7 @@ class ElfFile:
         vs = self._versym()
         if vs is None:
             return None
-        return struct.unpack_from(self._e + "H", self.mm, vs + idx * 2)[0]
+        return struct.unpack_from(self._e + "H", self.mm, vs + idx * 2)[0]  # type: ignore[no-any-return]
 
     @staticmethod
     def _defined(info: int, other: int, shndx: int, value: int) -> bool:
@@ -842,7 +842,7 @@ class ElfFile:
             return False
         return not (value == 0 and shndx != SHN_ABS and stt != _STT_TLS)
 
-    def lookup(self, name: bytes) -> list:
+    def lookup(self, name: bytes) -> list[int | None]:
         """Version indexes (``.gnu.version`` values) of the visible definitions of ``name``.
 
         [] means not defined; ``None`` inside the list means the object has no version table.
@@ -864,7 +864,7 @@ class ElfFile:
         sv = self._sysv_table()
         if sv is None:
             return self._build_exports().get(name, [])
-        out: list = []
+        out: list[int | None] = []
         nb, nchain, buckets, chains = sv
         if not nb:
             return out
@@ -882,7 +882,9 @@ class ElfFile:
         return out
 
     @staticmethod
-    def _gnu_bucket(g: tuple, h: int) -> int:
+    def _gnu_bucket(
+        g: tuple[int, int, array[int], int, int, array[int], array[int]], h: int
+    ) -> int:
         """The first symbol index of hash ``h``'s chain, or 0 when the bloom filter or the bucket
         already rules the name out (most lookups in the wrong library end here)."""
         nb, symoff, bloom, bits, shift, buckets, _chains = g
@@ -894,14 +896,21 @@ class ElfFile:
         idx = buckets[h % nb]
         return idx if idx >= symoff else 0
 
-    def _gnu_chain(self, g: tuple, idx: int, name: bytes, symtab: int, first: bool) -> list:
+    def _gnu_chain(
+        self,
+        g: tuple[int, int, array[int], int, int, array[int], array[int]],
+        idx: int,
+        name: bytes,
+        symtab: int,
+        first: bool,
+    ) -> list[int | None]:
         """Walk one GNU hash chain from ``idx``: versym values of the visible definitions."""
         symoff, chains = g[1], g[6]
         h1 = _gnu_hash_cached(name) | 1
         target = name + b"\x00"
         n = len(target)
         base, mm = self._strtab, self.mm
-        out: list = []
+        out: list[int | None] = []
         if base is None:
             return out
         i = idx - symoff
@@ -923,7 +932,16 @@ class ElfFile:
             raise ElfError("%s: corrupt ELF file (GNU hash chain runs off)" % self.path) from None
         return out
 
-    def _sym_columns(self, start: int, stop: int) -> tuple:
+    def _sym_columns(
+        self, start: int, stop: int
+    ) -> tuple[
+        tuple[int, ...],
+        tuple[int, ...],
+        tuple[int, ...],
+        tuple[int, ...],
+        tuple[int, ...],
+        tuple[int, ...] | None,
+    ]:
         """(st_name, st_info, st_other, st_shndx, st_value, versym) columns of ``.dynsym[a:b]``.
 
         One ``struct`` call per column set instead of one per symbol: the hot loop of the probe.
@@ -950,10 +968,11 @@ class ElfFile:
             versyms = struct.unpack_from(self._e + "%dH" % n, mm, vs_off + start * 2)
         return names, infos, others, shndxs, values, versyms
 
-    def _build_exports(self) -> dict:
-        exports: dict = {}
+    def _build_exports(self) -> dict[bytes, list[int | None]]:
+        exports: dict[bytes, list[int | None]] = {}
         g = self._gnu_table()
         start = g[1] if g is not None else 1
+        versyms: tuple[int | None, ...] | None
         names, infos, others, shndxs, values, versyms = self._sym_columns(
             start, self.symbol_count()
         )
@@ -981,7 +1000,7 @@ class ElfFile:
         self._exports = exports
         return exports
 
-    def defines(self, names: frozenset) -> frozenset:
+    def defines(self, names: frozenset[bytes]) -> frozenset[bytes]:
         """The subset of ``names`` this object defines (visible, any version).
 
         With a GNU hash table every name is one bloom-filter test (most names asked of the wrong
@@ -1052,7 +1071,9 @@ class ElfFile:
             raise ElfError("%s: corrupt ELF file (GNU hash chain runs off)" % self.path) from None
         return frozenset(found)
 
-    def _sym_words(self, start: int, stop: int) -> tuple | None:
+    def _sym_words(
+        self, start: int, stop: int
+    ) -> tuple[array[int], array[int], Iterator[bool]] | None:
         """(st_name, second word, value != 0) columns of ``.dynsym[start:stop]`` as C arrays
         and iterators, for little-endian files (None otherwise: use ``_sym_columns``).
 
@@ -1072,7 +1093,7 @@ class ElfFile:
             return words[0::6], words[1::6], map(bool, map(_or, words[2::6], words[3::6]))
         return words[0::4], words[3::4], map(bool, words[1::4])  # st_name, value, size, info..
 
-    def export_keys(self) -> frozenset:
+    def export_keys(self) -> frozenset[bytes]:
         """Names (bytes) of all visible definitions, whatever their version."""
         if self._export_keys is None:
             g = self._gnu_table()
@@ -1080,6 +1101,8 @@ class ElfFile:
             cols = (
                 None if self._exports is not None else self._sym_words(start, self.symbol_count())
             )
+            names: array[int] | tuple[int, ...]
+            values: Iterator[bool] | tuple[int, ...]
             if self._exports is not None:
                 self._export_keys = frozenset(self._exports)
             elif cols is not None:
@@ -1128,7 +1151,7 @@ class ElfFile:
                 self._export_keys = frozenset(self._names_at(compress(names, mask)))
         return self._export_keys
 
-    def _names_at(self, offsets: Iterable) -> Iterator:
+    def _names_at(self, offsets: Iterable[int]) -> Iterator[bytes]:
         """The ``.dynstr`` strings at ``offsets``, sliced without a Python-level loop.
 
         Read from the mapping, not from a copy of ``.dynstr`` (5 MB in ``libtorch_cpu.so``)."""
@@ -1140,7 +1163,7 @@ class ElfFile:
         ends = map(mm.find, repeat(b"\x00", len(offs)), offs)
         return map(mm.__getitem__, map(slice, offs, ends))
 
-    def exported_names(self) -> list:
+    def exported_names(self) -> list[str]:
         """All visible defined dynamic symbol names (decoded), e.g. for parity with ``nm -D``."""
         exports = self._exports if self._exports is not None else self._build_exports()
         return [n.decode("utf-8", "replace") for n in exports]
@@ -1166,8 +1189,8 @@ class ElfFile:
             return True
         defs = self._version_defs()
         for vs in found:
-            ndx = vs & 0x7FFF
-            hidden = vs & 0x8000
+            ndx = vs & 0x7FFF  # type: ignore[operator]  # not None: checked on found[0]
+            hidden = vs & 0x8000  # type: ignore[operator]
             if version is None:
                 # Unversioned reference: ndx 0-2 always, or the (single) non-hidden default.
                 if ndx < 3 or not hidden:
@@ -1180,12 +1203,14 @@ class ElfFile:
                     return True
         return False
 
-    def undefined_names(self) -> frozenset:
+    def undefined_names(self) -> frozenset[bytes]:
         """Names (bytes) of the non-weak undefined dynamic symbols, without versions (fast path)."""
         if self._undef_names is None:
             g = self._gnu_table()
             stop = g[1] if g is not None else self.symbol_count()
             cols = self._sym_words(1, stop)
+            names: array[int] | tuple[int, ...]
+            _v: Iterator[bool] | tuple[int, ...]
             if cols is not None:
                 names, words, _v = cols
                 mask = map(_UNDEF_INFO.__contains__, map(_and, words, repeat(_UNDEF_MASK)))
@@ -1195,7 +1220,7 @@ class ElfFile:
             self._undef_names = frozenset(self._names_at(compress(compress(names, mask), names)))
         return self._undef_names
 
-    def undefined_symbols(self) -> list:
+    def undefined_symbols(self) -> list[tuple[bytes, bytes | None, str | None]]:
         """Non-weak undefined dynamic symbols: [(name, version or None, version file or None)].
 
         In a GNU-hash object every undefined symbol sits before ``symoffset`` (undefined symbols are
@@ -1205,7 +1230,7 @@ class ElfFile:
         stop = g[1] if g is not None else self.symbol_count()
         dynstr = self._dynstr()
         find = dynstr.find
-        vers: dict = {}
+        vers: dict[int, tuple[bytes, str]] = {}
         for fname, ver, _weak, idx in self.version_needs():
             vers[idx] = (ver.encode("utf-8"), fname)
         names, infos, _o, shndxs, _v, versyms = self._sym_columns(1, stop)
@@ -1218,7 +1243,7 @@ class ElfFile:
         ]
         if not vers or versyms is None:
             return [(dynstr[names[i] : find(b"\x00", names[i])], None, None) for i in keep]
-        out: list = []
+        out: list[tuple[bytes, bytes | None, str | None]] = []
         for i in keep:
             st_name = names[i]
             v = vers.get(versyms[i] & 0x7FFF)
@@ -1228,7 +1253,7 @@ class ElfFile:
 
     # -- read-only data
 
-    def rodata_ranges(self) -> list:
+    def rodata_ranges(self) -> list[tuple[int, int]]:
         """[(offset, size)] of ``.rodata`` (or the read-only, non-executable PT_LOAD segments)."""
         out = [(s[4], s[5]) for s in self._section_headers() if s[0] == ".rodata" and s[1] != 8]
         if out:
@@ -1301,7 +1326,7 @@ class LdCache:
     def __init__(self, path: str = "/etc/ld.so.cache") -> None:
         self.path = path
         #: name -> [(flags, path, hwcaps subdirectory or None, legacy hwcap bits)] in cache order
-        self.entries: dict = {}
+        self.entries: dict[str, list[tuple[int, str, str | None, int]]] = {}
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
@@ -1320,7 +1345,7 @@ class LdCache:
         if data[base : base + 20] != _CACHE_NEW or len(data) < base + 48:
             return
         nlibs, _strlen, _flags, ext_off = struct.unpack_from("=IIB3xI", data, base + 20)
-        hwcaps: list = []
+        hwcaps: list[str] = []
         if ext_off and ext_off + 8 <= len(data) - base:
             magic, count = struct.unpack_from("=II", data, base + ext_off)
             if magic == 0xEAA42174:
@@ -1349,7 +1374,7 @@ class LdCache:
         end = data.find(b"\x00", off)
         return os.fsdecode(data[off : end if end >= 0 else len(data)])
 
-    def lookup(self, name: str, cache_id: int | None, hwcaps: list) -> str | None:
+    def lookup(self, name: str, cache_id: int | None, hwcaps: list[str]) -> str | None:
         """The path ld.so takes from the cache for ``name`` (``search_cache``), or None.
 
         ``cache_id`` is ``_DL_CACHE_DEFAULT_ID`` for the process (None: accept any flags);
@@ -1378,13 +1403,13 @@ class LdCache:
 # --- the loader's configuration
 
 _SYSTEM_DIRS_RE = re.compile(rb"\x00((?:/[A-Za-z0-9_.+\-/]*/\x00){2,16})")
-_cpu_flags: list = []  # memo: [frozenset] once read
+_cpu_flags: list[frozenset[str]] = []  # memo: [frozenset] once read
 
 
-def _cpuinfo_flags() -> frozenset:
+def _cpuinfo_flags() -> frozenset[str]:
     """The CPU feature flags the kernel reports (what glibc's ISA-level checks test)."""
     if not _cpu_flags:
-        flags: set = set()
+        flags: set[str] = set()
         try:
             with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
                 for line in fh:
@@ -1431,8 +1456,8 @@ class LoaderConfig:
     def __init__(
         self,
         *,
-        system_dirs: list,
-        hwcaps: list,
+        system_dirs: list[str],
+        hwcaps: list[str],
         platform: str,
         lib: str,
         cache: LdCache | None,
@@ -1462,7 +1487,7 @@ class LoaderConfig:
     @classmethod
     def detect(cls, executable: ElfFile | None) -> LoaderConfig:
         """Read the configuration of the loader named in ``executable``'s PT_INTERP."""
-        dirs: list = []
+        dirs: list[str] = []
         interp = executable.interp if executable is not None else None
         if interp:
             dirs = cls._system_dirs_from(interp)
@@ -1470,7 +1495,7 @@ class LoaderConfig:
         machine = executable.machine if executable is not None else None
         if not dirs:
             dirs = cls._default_system_dirs(is64)
-        levels: list = []
+        levels: list[str] = []
         if machine == 62 and is64:
             flags = _cpuinfo_flags()
             for name, need in _X86_64_LEVELS:
@@ -1491,7 +1516,7 @@ class LoaderConfig:
         )
 
     @staticmethod
-    def _system_dirs_from(interp: str) -> list:
+    def _system_dirs_from(interp: str) -> list[str]:
         """glibc keeps its trusted dirs as one NUL-separated literal (``SYSTEM_DIRS``) in ld.so."""
         try:
             ld = ElfFile(interp)
@@ -1510,7 +1535,7 @@ class LoaderConfig:
         return []
 
     @staticmethod
-    def _default_system_dirs(is64: bool) -> list:
+    def _default_system_dirs(is64: bool) -> list[str]:
         out = []
         arch = os.uname().machine
         for triplet in (arch + "-linux-gnu", arch + "-linux-gnueabihf"):
@@ -1548,9 +1573,9 @@ class Process:
     """Loaded objects, found the way ``_dl_name_match_p`` and the file-id check find them."""
 
     def __init__(self) -> None:
-        self.objects: list = []
-        self.by_name: dict = {}
-        self.by_id: dict = {}
+        self.objects: list[Node] = []
+        self.by_name: dict[str, Node] = {}
+        self.by_id: dict[tuple[int, int], Node] = {}
 
     def copy(self) -> Process:
         p = Process()
@@ -1583,7 +1608,7 @@ class Edge:
         provider: Node | None,
         *,
         how: str,
-        searched: list,
+        searched: list[str],
         error: str | None = None,
     ) -> None:
         self.requester = requester
@@ -1601,7 +1626,7 @@ class Load:
 
     __slots__ = ("edges", "process", "searchlist")
 
-    def __init__(self, searchlist: list, edges: list, process: Process) -> None:
+    def __init__(self, searchlist: list[Node], edges: list[Edge], process: Process) -> None:
         #: The new object and its dependencies, breadth-first (its local lookup scope).
         self.searchlist = searchlist
         #: Every DT_NEEDED entry met on the way, resolved or not.
@@ -1634,11 +1659,11 @@ class Resolver:
         self,
         executable: str | None = None,
         ld_library_path: str | None = None,
-        preload: list | None = None,
+        preload: list[str] | None = None,
         config: LoaderConfig | None = None,
     ) -> None:
-        self._elves: dict = {}
-        self._listings: dict = {}
+        self._elves: dict[tuple[int, int], ElfFile | ElfError | None] = {}
+        self._listings: dict[str, frozenset[str] | None] = {}
         exe_path = os.path.realpath(executable or sys.executable)
         exe = self.open(exe_path)
         if exe is None:
@@ -1653,8 +1678,8 @@ class Resolver:
             preload = [p for p in re.split(r"[ :]", os.environ.get("LD_PRELOAD", "")) if p]
         self.preload = preload
         self._base: Process | None = None
-        self._base_searchlist: list = []
-        self._base_edges: list = []
+        self._base_searchlist: list[Node] = []
+        self._base_edges: list[Edge] = []
         self._exe_node: Node | None = None
         self._dlopen_caller: Node | None = None
 
@@ -1683,12 +1708,12 @@ class Resolver:
             self._elves[key] = elf
         return elf
 
-    def _listing(self, directory: str) -> frozenset | None:
+    def _listing(self, directory: str) -> frozenset[str] | None:
         """The names in ``directory`` (None when it cannot be read), listed once per run."""
         if directory in self._listings:
             return self._listings[directory]
         try:
-            lst: frozenset | None = frozenset(os.listdir(directory or "."))
+            lst: frozenset[str] | None = frozenset(os.listdir(directory or "."))
         except OSError:
             lst = None
         self._listings[directory] = lst
@@ -1702,7 +1727,7 @@ class Resolver:
             return entry
         bad = []
 
-        def sub(m: re.Match) -> str:
+        def sub(m: re.Match[str]) -> str:
             key = m.group(1) or m.group(2)
             if key == "ORIGIN":
                 if origin is None:
@@ -1716,7 +1741,7 @@ class Resolver:
         out = _DST_RE.sub(sub, entry)
         return None if bad else out
 
-    def path_list(self, value: str | None, origin: str | None, seps: str = ":") -> list:
+    def path_list(self, value: str | None, origin: str | None, seps: str = ":") -> list[str]:
         """Split and expand a DT_RPATH/DT_RUNPATH/LD_LIBRARY_PATH value like ``fillin_rpath``."""
         if not value:
             return []
@@ -1736,8 +1761,8 @@ class Resolver:
     # -- search
 
     def _try_dir(
-        self, directory: str, name: str, want: ElfFile, searched: list, label: str
-    ) -> tuple:
+        self, directory: str, name: str, want: ElfFile, searched: list[str], label: str
+    ) -> tuple[str | None, ElfFile | None, str | None]:
         """(path, elf, error) for the first acceptable candidate in ``directory`` (hwcaps first)."""
         searched.append(("%s (%s)" % (directory or ".", label)))
         listing = self._listing(directory)
@@ -1761,7 +1786,9 @@ class Resolver:
                 return r
         return None, None, None
 
-    def _verify(self, cand: str, want: ElfFile) -> tuple | None:
+    def _verify(
+        self, cand: str, want: ElfFile
+    ) -> tuple[str | None, ElfFile | None, str | None] | None:
         """``open_verify``: None to keep searching, or (path, elf, error) to stop."""
         try:
             elf = self.open(cand)
@@ -1781,10 +1808,12 @@ class Resolver:
             return cand, None, "%s: cannot dynamically load executable" % cand
         return os.path.abspath(cand), elf, None
 
-    def search(self, name: str, requester: Node) -> tuple:
+    def search(
+        self, name: str, requester: Node
+    ) -> tuple[str | None, ElfFile | None, str, list[str], str | None]:
         """Find DT_NEEDED ``name`` of ``requester``: (path, elf, how, searched, error)."""
         want = self.executable
-        searched: list = []
+        searched: list[str] = []
         if "/" in name:
             path = self.expand(name, requester.origin)
             if path is None:
@@ -1880,10 +1909,10 @@ class Resolver:
                     break
         return self._base
 
-    def trace(self) -> list:
+    def trace(self) -> list[tuple[str, str | None]]:
         """[(name, path or None)] for the executable's dependency tree, like ``ld.so --list``."""
         self.base_process()
-        seen: set = set()
+        seen: set[str] = set()
         out = []
         for e in self._base_edges:
             if e.name in seen or (e.provider is not None and not e.new):
@@ -1893,13 +1922,13 @@ class Resolver:
         return out
 
     @property
-    def global_scope(self) -> list:
+    def global_scope(self) -> list[Node]:
         """The main map's search list: where every relocation looks first."""
         self.base_process()
         return self._base_searchlist
 
     def dlopen(
-        self, path: str, process: Process | None = None, preloaded: dict | None = None
+        self, path: str, process: Process | None = None, preloaded: dict[str, str] | None = None
     ) -> Load:
         """Model ``dlopen(path, RTLD_NOW|RTLD_LOCAL)`` from the interpreter.
 
@@ -1930,11 +1959,11 @@ class Resolver:
         searchlist, edges = self._map_deps([found], proc)
         return Load(searchlist, edges, proc)
 
-    def _map_deps(self, roots: list, proc: Process) -> tuple:
+    def _map_deps(self, roots: list[Node], proc: Process) -> tuple[list[Node], list[Edge]]:
         """Breadth-first ``_dl_map_object_deps``: (searchlist, edges)."""
         searchlist = list(roots)
         seen = {id(n) for n in roots}
-        edges: list = []
+        edges: list[Edge] = []
         queue = list(roots)
         qi = 0
         while qi < len(queue):
@@ -1943,7 +1972,7 @@ class Resolver:
             for name in node.elf.needed:
                 prov = proc.find(name)
                 how = "already loaded"
-                searched: list = []
+                searched: list[str] = []
                 error = None
                 new = False
                 if prov is None:
@@ -1951,7 +1980,7 @@ class Resolver:
                     if elf is not None:
                         prov = proc.by_id.get(elf.file_id)
                         if prov is None:
-                            prov = Node(path, elf, node, reportable=node.reportable)
+                            prov = Node(path, elf, node, reportable=node.reportable)  # type: ignore[arg-type]
                             new = True
                         proc.add(prov, name)
                 edge = Edge(node, name, prov, how=how, searched=searched, error=error)
@@ -1985,7 +2014,7 @@ _IS_DIR = methodcaller("is_dir", follow_symlinks=False)
 _NAME = attrgetter("name")
 
 
-def _is_dir_or_false(entry: os.DirEntry) -> bool:
+def _is_dir_or_false(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_dir(follow_symlinks=False)
     except OSError:
@@ -1999,18 +2028,18 @@ def _is_shared_object_name(name: str) -> bool:
 class Environment:
     """An installed Python environment: its prefix, site dirs, interpreter and installed dists."""
 
-    def __init__(self, prefix: str, sites: list, executable: str) -> None:
+    def __init__(self, prefix: str, sites: list[str], executable: str) -> None:
         self.prefix = os.path.abspath(prefix)
         self.sites = sites
         self.executable = executable
-        self._owners: dict | None = None
-        self._dists: dict | None = None
+        self._owners: dict[str, tuple[str, str]] | None = None
+        self._dists: dict[str, tuple[str, str, str, str]] | None = None
 
     @classmethod
     def discover(
         cls,
         prefix: str | None = None,
-        sites: list | None = None,
+        sites: list[str] | None = None,
         executable: str | None = None,
     ) -> Environment:
         """The running interpreter's environment, or the one at ``prefix``."""
@@ -2018,7 +2047,7 @@ class Environment:
 
         if prefix is None:
             prefix = sys.prefix
-            cands: list = []
+            cands: list[str | None] = []
             paths = sysconfig.get_paths()
             cands += [paths.get("purelib"), paths.get("platlib")]
             try:
@@ -2030,11 +2059,11 @@ class Environment:
         else:
             import glob
 
-            cands = sorted(glob.glob(os.path.join(prefix, "lib*", "python*", "site-packages")))
+            cands = sorted(glob.glob(os.path.join(prefix, "lib*", "python*", "site-packages")))  # type: ignore[assignment]
             cands += sorted(glob.glob(os.path.join(prefix, "lib", "site-packages")))
         if sites:
             cands = list(sites)
-        seen: set = set()
+        seen: set[str] = set()
         out = []
         for c in cands:
             if c and os.path.isdir(c):
@@ -2052,13 +2081,13 @@ class Environment:
                         break
         return cls(prefix, out, executable)
 
-    def scan(self) -> list:
+    def scan(self) -> list[EnvFile]:
         """Every ``*.so``/``*.so.*`` regular file: the site dirs (recursively), ``lib/`` and
         ``lib-dynload``."""
-        files: list = []
-        seen: set = set()
+        files: list[EnvFile] = []
+        seen: set[tuple[int, int]] = set()
 
-        def add(entry: os.DirEntry, site: str | None, base: str) -> None:
+        def add(entry: os.DirEntry[str], site: str | None, base: str) -> None:
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
@@ -2119,10 +2148,10 @@ class Environment:
 
     # -- distributions
 
-    def distributions(self) -> dict:
+    def distributions(self) -> dict[str, tuple[str, str, str, str]]:
         """{normalized name: (name, version, dist-info path)} from ``*.dist-info`` dirs."""
         if self._dists is None:
-            dists: dict = {}
+            dists: dict[str, tuple[str, str, str, str]] = {}
             for site in self.sites:
                 try:
                     names = os.listdir(site)
@@ -2141,7 +2170,7 @@ class Environment:
         return self._dists
 
     @staticmethod
-    def _read_metadata(dist_info: str) -> tuple:
+    def _read_metadata(dist_info: str) -> tuple[str, str]:
         name = version = ""
         try:
             with open(
@@ -2164,10 +2193,10 @@ class Environment:
         d = self.distributions().get(_probelib.canonicalize_name(dist))
         return d[1] if d else None
 
-    def owner(self, path: str) -> tuple | None:
+    def owner(self, path: str) -> tuple[str, str] | None:
         """(distribution name, version) whose RECORD lists ``path``, or None."""
         if self._owners is None:
-            owners: dict = {}
+            owners: dict[str, tuple[str, str]] = {}
             for name, version, info, site in self.distributions().values():
                 try:
                     with open(
@@ -2206,7 +2235,7 @@ def pyinit_name(module: str) -> str:
     return "PyInit_" + module
 
 
-def extension_module(f: EnvFile, elf: ElfFile | None) -> tuple | None:
+def extension_module(f: EnvFile, elf: ElfFile | None) -> tuple[str, str] | None:
     """(module name, filename suffix) when ``f`` is a Python extension module, else None.
 
     Tagged files (``.cpython-311-...so``, ``.abi3.so``) always are; a bare ``name.so`` in a site
@@ -2229,7 +2258,7 @@ def extension_module(f: EnvFile, elf: ElfFile | None) -> tuple | None:
     return None
 
 
-def unreadable_document(probe: str, exc: BaseException, started: float) -> dict:
+def unreadable_document(probe: str, exc: BaseException, started: float) -> dict[str, object]:
     """The error document of a probe that could not read the interpreter or the loader."""
     return _probelib.error_document(
         probe,

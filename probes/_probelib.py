@@ -37,6 +37,8 @@ __all__ = [
     "canonicalize_name",
     "category_counts",
     "conda_channel",
+    "conda_channel_source",
+    "conda_metadata_dirs",
     "conda_records",
     "document",
     "error_document",
@@ -430,6 +432,15 @@ def public_top_level(names: set[str] | list[str]) -> list[str]:
     return public or usable
 
 
+def _read_text(dist: object, name: str) -> str | None:
+    """A metadata file of ``dist`` (None when it has none or it cannot be read)."""
+    try:
+        text = dist.read_text(name)  # type: ignore[attr-defined]
+    except _METADATA_ERRORS:
+        return None
+    return None if text is None else str(text)
+
+
 class DistributionIndex:
     """The distributions visible on a search path, read once through importlib.metadata.
 
@@ -455,9 +466,9 @@ class DistributionIndex:
         for dist in metadata.distributions(path=list(self.paths)):
             try:
                 # .get(): a missing field is None, not a DeprecationWarning (3.12+) or KeyError
-                metadata = dist.metadata
-                name = metadata.get("Name")  # type: ignore[attr-defined]
-                version = metadata.get("Version") or ""  # type: ignore[attr-defined]
+                meta = dist.metadata
+                name = meta.get("Name")  # type: ignore[attr-defined]
+                version = meta.get("Version") or ""  # type: ignore[attr-defined]
             except _METADATA_ERRORS:  # unreadable metadata: not a distribution import can use
                 continue
             if not name:
@@ -490,6 +501,23 @@ class DistributionIndex:
             return os.path.realpath(str(dist.locate_file("")))  # type: ignore[attr-defined]
         except _METADATA_ERRORS:
             return ""
+
+    def installed(self) -> list[dict[str, object]]:
+        """Per distribution import would see, in search order: canonical ``name``, ``version``,
+        ``installer`` (INSTALLER), ``direct_url`` (PEP 610 text or None) and ``metadata_dir``
+        (its ``*.dist-info`` directory's name)."""
+        found: list[dict[str, object]] = []
+        for key, dist in self._dists.items():
+            found.append(
+                {
+                    "name": key,
+                    "version": self._meta[key][1],
+                    "installer": (_read_text(dist, "INSTALLER") or "").strip(),
+                    "direct_url": _read_text(dist, "direct_url.json"),
+                    "metadata_dir": os.path.basename(str(getattr(dist, "_path", "") or "")),
+                }
+            )
+        return found
 
     # -- top-level modules -------------------------------------------------------------------
 
@@ -679,11 +707,38 @@ def conda_channel(record: dict[str, object]) -> str:
     conda writes a URL (``https://conda.anaconda.org/conda-forge/linux-64``) or a bare name
     depending on its version; a pip-installed package that conda noticed has channel ``pypi``.
     """
+    return conda_channel_source(record)[0]
+
+
+def conda_channel_source(record: dict[str, object]) -> tuple[str, str]:
+    """``(short name, the channel as a solver takes it)``, without the platform subdir.
+
+    On anaconda.org the name is the channel (``conda-forge``); elsewhere the URL is
+    (``https://repo.anaconda.com/pkgs/main``).
+    """
     channel = str(record.get("channel") or "").rstrip("/")
     if not channel:
         url = str(record.get("url") or "")
         channel = url.rsplit("/", 2)[0] if url.count("/") >= 2 else ""
-    parts = [p for p in channel.split("/") if p]
+    parts = channel.split("/")
     if parts and re.match(r"^(noarch|(linux|osx|win|emscripten|wasi|zos)-\w+)$", parts[-1]):
         parts = parts[:-1]  # a platform subdir
-    return parts[-1] if parts else ""
+    source = "/".join(parts)
+    short = next((p for p in reversed(parts) if p), "")
+    if "://" not in source or re.match(r"https?://conda\.anaconda\.org/", source):
+        source = short
+    return short, source
+
+
+def conda_metadata_dirs(record: dict[str, object]) -> list[str]:
+    """The ``*.dist-info`` / ``*.egg-info`` directory names among a record's files: the Python
+    distributions that conda package owns."""
+    files = record.get("files")
+    found = {
+        part
+        for rel in (files if isinstance(files, list) else [])
+        if isinstance(rel, str)
+        for part in rel.replace("\\", "/").split("/")
+        if part.endswith((".dist-info", ".egg-info"))
+    }
+    return sorted(found)

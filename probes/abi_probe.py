@@ -27,6 +27,7 @@ import re
 import struct
 import sys
 import time
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,7 +45,7 @@ _PIP_PROVIDERS = (
 )
 
 
-def _glibc_version() -> tuple:
+def _glibc_version() -> tuple[int, ...]:
     try:
         value = os.confstr("CS_GNU_LIBC_VERSION") or ""
     except (ValueError, OSError, AttributeError):
@@ -53,7 +54,7 @@ def _glibc_version() -> tuple:
     return (int(m.group(1)), int(m.group(2))) if m else ()
 
 
-def _version_tuple(v: str | None) -> tuple:
+def _version_tuple(v: str | None) -> tuple[int, ...]:
     if not v:
         return ()
     m = re.match(r"(\d+)\.(\d+)", v)
@@ -68,28 +69,28 @@ class Checker:
         self.resolver = resolver
         self.exe = resolver.executable
         self.suffixes = list(importlib.machinery.EXTENSION_SUFFIXES)
-        self.findings: dict = {}
-        self.order: list = []
-        self.durations: dict = {}
+        self.findings: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.order: list[tuple[str, ...]] = []
+        self.durations: dict[str, float] = {}
         self.glibc = _glibc_version()
         self.numpy_version = env.version_of("numpy")
-        self.by_id: dict = {}
+        self.by_id: dict[tuple[int, int], _elf.EnvFile] = {}
         self.files_checked = 0
         self.extensions = 0
-        self._undef_done: set = set()
-        self._sonames: dict | None = None
-        self._elves: dict = {}
-        self._versions_done: dict = {}
+        self._undef_done: set[tuple[int, int]] = set()
+        self._sonames: dict[str, list[str]] | None = None
+        self._elves: dict[tuple[int, int], _elf.ElfFile] = {}
+        self._versions_done: dict[tuple[object, ...], bool] = {}
         self._global_ids = {id(n) for n in resolver.global_scope}
         #: Every name the global scope defines: most references (Py*, libc) end here, checked
         #: with one set lookup; their versions are covered by the version-need check.
-        self._global_names: set = set()
+        self._global_names: set[bytes] = set()
         for n in resolver.global_scope:
             self._global_names |= n.elf.export_keys()
 
     # -- helpers
 
-    def rel(self, path: str, file_id: tuple | None = None) -> str:
+    def rel(self, path: str, file_id: tuple[int, int] | None = None) -> str:
         """How results name a file: relative to its site dir (or the prefix) when it is in one."""
         f = self.by_id.get(file_id) if file_id is not None else None
         if f is not None:
@@ -112,13 +113,13 @@ class Checker:
 
     def add(
         self,
-        key: tuple,
+        key: tuple[str, ...],
         target: str,
         category: str,
         *,
         message: str,
         hint: str,
-        details: dict,
+        details: dict[str, Any],
         status: str = "fail",
         context: str | None = None,
     ) -> None:
@@ -193,7 +194,7 @@ class Checker:
         return True
 
     @staticmethod
-    def _pyinit_exports(elf: _elf.ElfFile) -> list:
+    def _pyinit_exports(elf: _elf.ElfFile) -> list[str]:
         try:
             names = elf.exported_names()
         except (_elf.ElfError, struct.error, ValueError, OSError):
@@ -235,7 +236,7 @@ class Checker:
             "exec-stack",
             message="%s: cannot enable executable stack as shared object requires: Invalid "
             "argument (glibc %d.%d refuses executable-stack objects in dlopen)"
-            % (f.rel, *self.glibc),
+            % (f.rel, self.glibc[0], self.glibc[1]),
             hint="upgrade %s to a build linked with -z noexecstack, or run with "
             "GLIBC_TUNABLES=glibc.rtld.execstack=2" % owner,
             details={"owner": owner, "pt_gnu_stack": elf.exec_stack},
@@ -307,7 +308,7 @@ class Checker:
 
     # -- loading model
 
-    def load_root(self, f: _elf.EnvFile, preloaded: dict | None) -> list:
+    def load_root(self, f: _elf.EnvFile, preloaded: dict[str, str] | None) -> list[_elf.Node]:
         """Model importing/dlopening ``f``: check its dependency tree, versions, symbols.
 
         Returns the search list (the objects the load maps).
@@ -319,7 +320,7 @@ class Checker:
         searchlist, edges = load.searchlist, load.edges
         root_rel = f.rel
         # ld.so stops at the first error: a missing library, then a missing version, then symbols.
-        blocked: set = set()
+        blocked: set[int] = set()
         for e in edges:
             req = e.requester
             if e.provider is not None or not req.reportable:
@@ -423,7 +424,7 @@ class Checker:
                 self.check_symbols(node, scope, root_rel)
         return searchlist
 
-    def provided_by(self, soname: str) -> list:
+    def provided_by(self, soname: str) -> list[str]:
         """Real paths of the environment's files that a DT_NEEDED of ``soname`` would accept."""
         if self._sonames is None:
             self._sonames = {}
@@ -433,7 +434,7 @@ class Checker:
                 self._sonames.setdefault(name, []).append(os.path.realpath(f.path))
         return sorted(self._sonames.get(soname, []))
 
-    def check_versions(self, node: _elf.Node, names: dict, root_rel: str) -> bool:
+    def check_versions(self, node: _elf.Node, names: dict[str, _elf.Node], root_rel: str) -> bool:
         """Version needs against the provider's definitions (``dl-version.c``); True if all met."""
         needs = node.elf.version_needs()
         if not needs:
@@ -446,10 +447,16 @@ class Checker:
         self._versions_done[key] = ok
         return ok
 
-    def _check_versions(self, node: _elf.Node, needs: list, provs: list, root_rel: str) -> bool:
+    def _check_versions(
+        self,
+        node: _elf.Node,
+        needs: list[tuple[str, str, bool, int]],
+        provs: list[_elf.Node | None],
+        root_rel: str,
+    ) -> bool:
         ok = True
         req_rel = self.rel(node.path, node.elf.file_id)
-        missing: dict = {}
+        missing: dict[str, tuple[_elf.Node, list[str]]] = {}
         for (vfile, ver, weak, _idx), prov in zip(needs, provs):
             if prov is None:
                 if any(k == vfile for k in node.elf.needed):
@@ -510,7 +517,7 @@ class Checker:
             )
         return ok
 
-    def check_symbols(self, node: _elf.Node, scope: list, root_rel: str) -> None:
+    def check_symbols(self, node: _elf.Node, scope: list[_elf.Node], root_rel: str) -> None:
         """Every non-weak undefined symbol must be defined somewhere in the lookup scope.
 
         The scope of an object mapped by ``dlopen(RTLD_LOCAL)`` is the global scope (the
@@ -529,7 +536,7 @@ class Checker:
             # scope, each for the names still unresolved.
             global_ids = self._global_ids
             rest_of_scope = [p for p in scope if id(p) not in global_ids and p is not node]
-            by_name: dict = {}
+            by_name: dict[str, _elf.Node] = {}
             for p in rest_of_scope:
                 by_name.setdefault(p.elf.soname or os.path.basename(p.path), p)
             # Biggest first: libtorch_python.so's 5k references mostly end in libtorch_cpu.so.
@@ -537,7 +544,7 @@ class Checker:
                 (by_name[n] for n in node.elf.needed if n in by_name),
                 key=lambda p: -p.elf.symbol_count(),
             )
-            done: set = set()
+            done: set[int] = set()
             for p in first + rest_of_scope:
                 if id(p) in done:
                     continue
@@ -573,12 +580,12 @@ class Checker:
 
     # -- the whole pass
 
-    def run(self, files: list) -> None:
+    def run(self, files: list[_elf.EnvFile]) -> None:
         """Check every file, then model importing each extension module (and each library that
         no extension loads) to check what the loader would do."""
-        exts: list = []
-        libs: list = []
-        elves: dict = {}
+        exts: list[_elf.EnvFile] = []
+        libs: list[_elf.EnvFile] = []
+        elves: dict[str, _elf.ElfFile] = {}
         for f in files:
             t0 = time.perf_counter()
             try:
@@ -591,7 +598,7 @@ class Checker:
                 self.invalid(f, str(exc))
             self.durations[f.rel] = time.perf_counter() - t0
         torch_scope = self._torch_scope()
-        reached: set = set()
+        reached: set[tuple[int, int]] = set()
         for is_ext, f in [(True, f) for f in exts] + [(False, f) for f in libs]:
             elf = elves[f.path]
             if not is_ext and (elf.file_id in reached or elf.type != _elf.ET_DYN):
@@ -615,7 +622,12 @@ class Checker:
         )
 
     def check_file(
-        self, f: _elf.EnvFile, elf: _elf.ElfFile | None, exts: list, libs: list, elves: dict
+        self,
+        f: _elf.EnvFile,
+        elf: _elf.ElfFile | None,
+        exts: list[_elf.EnvFile],
+        libs: list[_elf.EnvFile],
+        elves: dict[str, _elf.ElfFile],
     ) -> None:
         """The per-file checks; sorts the file into extension modules or libraries to load."""
         info = _elf.extension_module(f, elf)
@@ -636,10 +648,10 @@ class Checker:
             self.check_exec_stack(f, elf)
             self.check_numpy(f, elf)
 
-    def _torch_scope(self) -> tuple:
+    def _torch_scope(self) -> tuple[dict[str, str], dict[str, str]]:
         """(nvidia libs torch preloads, libs in torch/lib): torch's ``_preload_cuda_deps`` model."""
-        nvidia: dict = {}
-        torch_libs: dict = {}
+        nvidia: dict[str, str] = {}
+        torch_libs: dict[str, str] = {}
         for site in self.env.sites:
             nv = os.path.join(site, "nvidia")
             if os.path.isdir(nv):
@@ -649,7 +661,7 @@ class Checker:
             self._collect(os.path.join(site, "torch", "lib"), torch_libs)
         return nvidia, torch_libs
 
-    def _collect(self, directory: str, out: dict) -> None:
+    def _collect(self, directory: str, out: dict[str, str]) -> None:
         try:
             names = sorted(os.listdir(directory))
         except OSError:
@@ -666,7 +678,9 @@ class Checker:
                 out.setdefault(elf.soname or n, os.path.abspath(p))
 
     @staticmethod
-    def _preloaded_for(f: _elf.EnvFile, elf: _elf.ElfFile, scope: tuple) -> dict | None:
+    def _preloaded_for(
+        f: _elf.EnvFile, elf: _elf.ElfFile, scope: tuple[dict[str, str], dict[str, str]]
+    ) -> dict[str, str] | None:
         nvidia, torch_libs = scope
         if not nvidia and not torch_libs:
             return None
@@ -682,7 +696,7 @@ class Checker:
         return None
 
 
-def _fix(requirements: list, summary: str) -> dict:
+def _fix(requirements: list[str], summary: str) -> dict[str, object]:
     """A requirement change a hint proposes, machine-readable so it can be checked first."""
     return {"requirements": requirements, "summary": summary}
 
@@ -697,9 +711,11 @@ def _real_path(env: _elf.Environment, rel: str) -> str:
     return os.path.realpath(rel)
 
 
-def run(prefix: str | None, sites: list | None, executable: str | None = None) -> dict:
+def run(
+    prefix: str | None, sites: list[str] | None, executable: str | None = None
+) -> dict[str, Any]:
     t0 = time.perf_counter()
-    results: list = []
+    results: list[dict[str, Any]] = []
     try:
         env = _elf.Environment.discover(prefix, sites, executable)
         resolver = _elf.Resolver(env.executable)
@@ -733,7 +749,7 @@ def run(prefix: str | None, sites: list | None, executable: str | None = None) -
     return lib.document(PROBE, results)
 
 
-def _build(argv: list | None) -> dict:
+def _build(argv: list[str] | None) -> dict[str, Any]:
     parser = lib.ProbeArgumentParser(prog="abi_probe.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", help="environment prefix (default: this interpreter's)")
     parser.add_argument("--site", action="append", help="site-packages dir (repeatable)")
@@ -742,7 +758,7 @@ def _build(argv: list | None) -> dict:
     return run(args.prefix, args.site, args.executable)
 
 
-def main(argv: list | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return lib.run_document_probe(PROBE, _build, argv)
 
 

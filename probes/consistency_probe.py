@@ -1159,24 +1159,24 @@ def check_conda(
             )
         )
     for record_file, rels in sorted(changed.items()):
-        record = by_record.get(record_file)
-        if record is None or record_file in explained:
+        changed_record = by_record.get(record_file)
+        if changed_record is None or record_file in explained:
             continue
         findings.append(
             _finding(
-                lib.canonicalize_name(str(record.get("name"))),
+                lib.canonicalize_name(str(changed_record.get("name"))),
                 "%d file%s of conda package %s changed after conda installed %s (e.g. %s): "
                 "the content no longer matches conda's record, and no installer recorded it"
                 % (
                     len(rels),
                     "" if len(rels) == 1 else "s",
-                    _record_label(record),
+                    _record_label(changed_record),
                     "it",
                     rels[0],
                 ),
                 "something wrote into the environment behind conda's back (a tool that keeps no "
                 "RECORD, or an edit by hand): conda install --force-reinstall %s restores it"
-                % record.get("name"),
+                % changed_record.get("name"),
                 {"conda_record": record_file, "files": rels[:20]},
             )
         )

@@ -225,8 +225,7 @@ class _Child:
     initialisation get different budgets. The child leads its own process group, killed whole.
     """
 
-    def __init__(self, code: str, args: list[str], workdir: str) -> None:
-        self.code = code
+    def __init__(self, args: list[str], workdir: str) -> None:
         self.args = args
         self.workdir = workdir
         self.lines: list[dict[str, Any]] = []
@@ -261,7 +260,7 @@ class _Child:
         fd, in_path = tempfile.mkstemp(prefix="cuda-", suffix=".in", dir=self.workdir)
         with os.fdopen(fd, "w") as handle:
             handle.write(stdin)
-        argv = [sys.executable, "-c", self.code, *self.args]
+        argv = [sys.executable, _CHILD, *self.args]
         try:
             with open(err_path, "wb") as err, open(in_path, "rb") as source:
                 proc = subprocess.Popen(
@@ -315,92 +314,10 @@ class _Child:
         return self
 
 
-#: Every child starts with this (Python 3.8 syntax): results go to a private copy of stdout
-#: (whatever the libraries print goes to stderr), the cwd is not importable, and on Linux the
-#: child dies with the probe, since it leads its own process group out of the harness's reach.
-_PREAMBLE = r"""
-import ctypes, json, os, sys
-if sys.path and sys.path[0] in ("", "."):
-    del sys.path[0]
-if sys.platform.startswith("linux"):
-    try:
-        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except Exception:
-        pass
-out = os.fdopen(os.dup(1), "w")
-os.dup2(2, 1)
-def emit(item):
-    out.write(json.dumps(item, default=str) + "\n")
-    out.flush()
-"""
+#: The children (driver, libraries, one framework): a file beside this one, run in a mode.
+_CHILD = os.path.join(_HERE, "_cuda_child.py")
 
 # -- the driver --------------------------------------------------------------------------------
-
-#: Runs in a child: libcuda's version (phase 0), then cuInit and the devices (phase 1).
-_DRIVER_CHILD = (
-    _PREAMBLE
-    + r"""
-def mapped(fragment):
-    try:
-        with open("/proc/self/maps") as handle:
-            for line in handle:
-                parts = line.split(None, 5)
-                if len(parts) == 6 and fragment in os.path.basename(parts[5].strip()):
-                    return parts[5].strip()
-    except OSError:
-        pass
-    return None
-try:
-    cuda = ctypes.CDLL("libcuda.so.1")
-except OSError as exc:
-    emit({"phase": "version", "found": False, "error": str(exc)})
-    sys.exit(0)
-info = {"phase": "version", "found": True, "path": mapped("libcuda.so")}
-def name_of(code):
-    try:
-        text = ctypes.c_char_p()
-        if cuda.cuGetErrorName(code, ctypes.byref(text)) == 0 and text.value:
-            return text.value.decode()
-    except Exception:
-        pass
-    return "CUDA error %d" % code
-try:
-    value = ctypes.c_int(0)
-    rc = cuda.cuDriverGetVersion(ctypes.byref(value))
-    info["version_rc"] = rc
-    info["version"] = value.value if rc == 0 else None
-except AttributeError as exc:
-    info["error"] = "cuDriverGetVersion: %s" % exc
-emit(info)
-init = {"phase": "init"}
-try:
-    rc = cuda.cuInit(0)
-except AttributeError as exc:
-    init["error"] = "cuInit: %s" % exc
-else:
-    init["init_rc"] = rc
-    if rc != 0:
-        init["init_error"] = name_of(rc)
-    else:
-        count = ctypes.c_int(0)
-        rc = cuda.cuDeviceGetCount(ctypes.byref(count))
-        init["count"] = count.value if rc == 0 else 0
-        devices = []
-        for index in range(init["count"]):
-            device = ctypes.c_int(0)
-            if cuda.cuDeviceGet(ctypes.byref(device), index) != 0:
-                continue
-            name = ctypes.create_string_buffer(256)
-            cuda.cuDeviceGetName(name, 256, device)
-            major, minor = ctypes.c_int(0), ctypes.c_int(0)
-            cuda.cuDeviceGetAttribute(ctypes.byref(major), 75, device)
-            cuda.cuDeviceGetAttribute(ctypes.byref(minor), 76, device)
-            devices.append({"name": name.value.decode("utf-8", "replace"),
-                            "capability": "%d.%d" % (major.value, minor.value)})
-        init["devices"] = devices
-emit(init)
-"""
-)
 
 
 def _kernel_module_version() -> str:
@@ -416,7 +333,7 @@ def _kernel_module_version() -> str:
 
 def probe_driver(workdir: str, init_timeout: float) -> dict[str, Any]:
     """What the driver says: found, path, CUDA version, cuInit outcome and devices."""
-    child = _Child(_DRIVER_CHILD, [], workdir).run([30.0, init_timeout])
+    child = _Child(["driver"], workdir).run([30.0, init_timeout])
     driver: dict[str, Any] = {"found": False}
     for line in child.lines:
         driver.update({k: v for k, v in line.items() if k != "phase"})
@@ -449,63 +366,6 @@ def probe_driver(workdir: str, init_timeout: float) -> dict[str, Any]:
 
 # -- libraries -------------------------------------------------------------------------------
 
-#: Runs in a child: dlopen each library (one JSON line per path given on stdin) and ask it its
-#: version. A "start" line before each load lets the parent blame a crash on the right file.
-_LIBRARY_CHILD = (
-    _PREAMBLE
-    + r"""
-mode = os.RTLD_NOW | getattr(os, "RTLD_LOCAL", 0)
-def prop(lib, name):
-    fn = getattr(lib, name)
-    parts = []
-    for kind in (0, 1, 2):
-        value = ctypes.c_int(0)
-        rc = fn(kind, ctypes.byref(value))
-        if rc != 0:
-            raise RuntimeError("%s returned %d" % (name, rc))
-        parts.append(value.value)
-    return parts
-def call(lib, name):
-    if name == "cudaRuntimeGetVersion":
-        value = ctypes.c_int(0)
-        rc = lib.cudaRuntimeGetVersion(ctypes.byref(value))
-        if rc != 0:
-            known = {35: "cudaErrorInsufficientDriver", 34: "cudaErrorStubLibrary",
-                     100: "cudaErrorNoDevice"}
-            raise RuntimeError("cudaRuntimeGetVersion returned %d (%s)" % (rc, known.get(rc, "?")))
-        return [value.value // 1000, (value.value % 1000) // 10], value.value
-    if name in ("nvrtcVersion", "nvJitLinkVersion"):
-        major, minor = ctypes.c_int(0), ctypes.c_int(0)
-        rc = getattr(lib, name)(ctypes.byref(major), ctypes.byref(minor))
-        if rc != 0:
-            raise RuntimeError("%s returned %d" % (name, rc))
-        return [major.value, minor.value], None
-    if name == "ncclGetVersion":
-        value = ctypes.c_int(0)
-        rc = lib.ncclGetVersion(ctypes.byref(value))
-        if rc != 0:
-            raise RuntimeError("ncclGetVersion returned %d" % rc)
-        code = value.value
-        base = 10000 if code >= 20900 else 1000
-        return [code // base, (code % base) // 100, code % 100], code
-    return prop(lib, name), None
-for raw in sys.stdin:
-    item = json.loads(raw)
-    emit({"start": item["path"]})
-    result = {"path": item["path"]}
-    try:
-        handle = ctypes.CDLL(item["path"], mode=mode)
-        version, code = call(handle, item["call"])
-        result["version"] = version
-        if code is not None:
-            result["code"] = code
-    except Exception as exc:
-        result["error"] = "%s: %s" % (type(exc).__name__, exc)
-    emit(result)
-emit({"phase": "done"})
-"""
-)
-
 
 def query_versions(items: list[dict[str, str]], workdir: str) -> dict[str, dict[str, Any]]:
     """``{path: {"version": [...]} | {"error": ...}}`` for each ``{"path", "call"}``.
@@ -517,7 +377,7 @@ def query_versions(items: list[dict[str, str]], workdir: str) -> dict[str, dict[
     pending = list(items)
     while pending:
         stdin = "".join(json.dumps(item) + "\n" for item in pending)
-        outcome = _Child(_LIBRARY_CHILD, [], workdir).run([_LIBRARY_BATCH_TIMEOUT], stdin=stdin)
+        outcome = _Child(["libraries"], workdir).run([_LIBRARY_BATCH_TIMEOUT], stdin=stdin)
         started = None
         for line in outcome.lines:
             if "start" in line:
@@ -776,142 +636,12 @@ def _conda_cuda_packages(records: list[dict[str, object]]) -> list[dict[str, str
 
 # -- frameworks --------------------------------------------------------------------------------
 
-#: Runs in a child: import one framework (phase "imported"), then touch the device (phase
-#: "device"). Python 3.8 syntax; each step is guarded so one failure does not hide the rest.
-_FRAMEWORK_CHILD = (
-    _PREAMBLE
-    + r"""
-import traceback
-name = sys.argv[1]
-def text(exc):
-    return "%s: %s" % (type(exc).__name__, exc)
-def loaded():
-    found = {}
-    try:
-        with open("/proc/self/maps") as handle:
-            for line in handle:
-                parts = line.split(None, 5)
-                if len(parts) < 6:
-                    continue
-                path = parts[5].strip()
-                base = os.path.basename(path)
-                for key in ("libcudart", "libcudnn", "libcublas", "libnccl", "libcuda.so",
-                            "libnvrtc", "libnvJitLink", "libcufft", "libcusparse", "libcusolver"):
-                    if base.startswith(key):
-                        found.setdefault(path, None)
-    except OSError:
-        pass
-    return sorted(found)
-def guard(info, key, fn):
-    try:
-        info[key] = fn()
-    except Exception as exc:
-        info[key + "_error"] = text(exc)
-info = {"phase": "imported"}
-try:
-    if name == "torch":
-        import torch
-        info["version"] = torch.__version__
-        info["cuda"] = getattr(torch.version, "cuda", None)
-        info["hip"] = getattr(torch.version, "hip", None)
-        guard(info, "cudnn_available", lambda: bool(torch.backends.cudnn.is_available()))
-        if info.get("cudnn_available"):
-            guard(info, "cudnn_compiled", lambda: list(torch._C._cudnn.getCompileVersion()))
-            guard(info, "cudnn_runtime", lambda: list(torch._C._cudnn.getRuntimeVersion()))
-            guard(info, "cudnn_check", lambda: torch.backends.cudnn.version())
-        if info.get("cuda"):
-            guard(info, "arch_list", lambda: torch._C._cuda_getArchFlags())
-            guard(info, "nccl", lambda: list(torch.cuda.nccl.version()))
-    elif name == "jax":
-        import jax, jaxlib
-        info["version"] = jax.__version__
-        info["jaxlib"] = getattr(jaxlib, "__version__", None)
-    elif name == "tensorflow":
-        import tensorflow as tf
-        info["version"] = tf.__version__
-        guard(info, "build", lambda: dict(tf.sysconfig.get_build_info()))
-    elif name == "cupy":
-        import cupy
-        info["version"] = cupy.__version__
-        guard(info, "runtime", lambda: cupy.cuda.runtime.runtimeGetVersion())
-        guard(info, "driver", lambda: cupy.cuda.runtime.driverGetVersion())
-except BaseException as exc:
-    info["import_error"] = text(exc)
-    info["traceback"] = traceback.format_exc()[-4000:]
-    info["loaded"] = loaded()
-    emit(info)
-    sys.exit(0)
-info["loaded"] = loaded()
-emit(info)
-device = {"phase": "device"}
-step = None
-try:
-    if name == "torch":
-        device["available"] = bool(torch.cuda.is_available())
-        if device["available"]:
-            device["count"] = torch.cuda.device_count()
-            device["name"] = torch.cuda.get_device_name(0)
-            device["capability"] = "%d.%d" % torch.cuda.get_device_capability(0)
-            step = "tensor"
-            x = torch.arange(8.0, device="cuda")
-            assert float((x * 2).sum()) == 56.0, "wrong result on the device"
-            step = "matmul (cuBLAS)"
-            a = torch.ones(64, 64, device="cuda")
-            assert float((a @ a)[0, 0]) == 64.0, "wrong matmul result"
-            if info.get("cudnn_available"):
-                step = "conv2d (cuDNN)"
-                w = torch.ones(1, 1, 3, 3, device="cuda")
-                y = torch.nn.functional.conv2d(torch.ones(1, 1, 4, 4, device="cuda"), w)
-                assert float(y[0, 0, 0, 0]) == 9.0, "wrong conv2d result"
-            torch.cuda.synchronize()
-            device["ops"] = "ok"
-    elif name == "jax":
-        devices = jax.devices()
-        device["backend"] = jax.default_backend()
-        device["devices"] = [str(d) for d in devices]
-        gpus = [d for d in devices if d.platform in ("gpu", "cuda")]
-        device["available"] = bool(gpus)
-        if gpus:
-            device["name"] = getattr(gpus[0], "device_kind", str(gpus[0]))
-            x = jax.device_put(jax.numpy.arange(8.0), gpus[0])
-            assert float((x * 2).sum()) == 56.0, "wrong result on the device"
-            device["ops"] = "ok"
-    elif name == "tensorflow":
-        gpus = tf.config.list_physical_devices("GPU")
-        device["devices"] = [d.name for d in gpus]
-        device["available"] = bool(gpus)
-        if gpus:
-            with tf.device("/GPU:0"):
-                x = tf.range(8.0)
-                assert float(tf.reduce_sum(x * 2)) == 56.0, "wrong result on the device"
-            device["ops"] = "ok"
-    elif name == "cupy":
-        device["count"] = cupy.cuda.runtime.getDeviceCount()
-        device["available"] = device["count"] > 0
-        if device["available"]:
-            props = cupy.cuda.runtime.getDeviceProperties(0)
-            device["name"] = props["name"]
-            if isinstance(device["name"], bytes):
-                device["name"] = device["name"].decode("utf-8", "replace")
-            x = cupy.arange(8, dtype=cupy.float32)
-            assert float((x * 2).sum()) == 56.0, "wrong result on the device"
-            device["ops"] = "ok"
-except BaseException as exc:
-    device["error"] = text(exc)
-    device["traceback"] = traceback.format_exc()[-3000:]
-    if step:
-        device["step"] = step
-device["loaded"] = loaded()
-emit(device)
-"""
-)
-
 
 def run_framework(
     name: str, workdir: str, import_timeout: float, init_timeout: float, env: dict[str, str]
 ) -> dict[str, Any]:
     """Import one framework in a child and touch its device; the raw report."""
-    child = _Child(_FRAMEWORK_CHILD, [name], workdir)
+    child = _Child(["framework", name], workdir)
     child.run([import_timeout, init_timeout], env=env)
     report: dict[str, Any] = {}
     for line in child.lines:

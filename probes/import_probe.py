@@ -49,157 +49,8 @@ __all__ = ["PROBE", "Context", "classify", "import_targets", "main"]
 PROBE = "import"
 DEFAULT_TIMEOUT = 180.0
 
-#: Runs in the child: import one module, write a report file, exit. Python 3.8 syntax only.
-_CHILD = r"""
-import sys
-if sys.path and sys.path[0] in ("", "."):
-    del sys.path[0]
-import faulthandler, importlib, json, os, time, traceback, warnings
-target, out_path, trace_path, dump_after = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-sys.path[0:0] = json.loads(sys.argv[5])
-if sys.platform.startswith("linux"):
-    # Die with the probe: it may be SIGKILLed by the harness, and this child leads its own
-    # process group, out of reach of the harness's killpg.
-    try:
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except Exception:
-        pass
-    if os.getppid() != int(sys.argv[6]):
-        os._exit(70)
-faulthandler.enable()
-if dump_after > 0:
-    faulthandler.dump_traceback_later(dump_after, exit=False)
-_trace = os.open(trace_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-_tracing = [True]
-def _hook(event, args, _write=os.write, _fd=_trace, _on=_tracing):
-    if event == "import" and _on[0]:
-        try:
-            _write(_fd, (str(args[0]) + "\n").encode("utf-8", "replace"))
-        except Exception:
-            pass
-if hasattr(sys, "addaudithook"):
-    sys.addaudithook(_hook)
-
-def _text(value):
-    try:
-        return str(value)
-    except Exception as exc:
-        return "<unprintable: %r>" % (exc,)
-
-def _chain(exc):
-    items, seen = [], set()
-    while exc is not None and id(exc) not in seen and len(items) < 8:
-        seen.add(id(exc))
-        kind = type(exc)
-        name = kind.__qualname__
-        if kind.__module__ != "builtins":
-            name = kind.__module__ + "." + name
-        item = {"type": name, "message": _text(exc), "files": []}
-        if isinstance(exc, ImportError):
-            item["name"] = exc.name
-            item["path"] = exc.path
-        tb = exc.__traceback__
-        while tb is not None:
-            item["files"].append(tb.tb_frame.f_code.co_filename)
-            tb = tb.tb_next
-        items.append(item)
-        if exc.__cause__ is not None:
-            exc = exc.__cause__
-        else:
-            exc = None if exc.__suppress_context__ else exc.__context__
-    return items
-
-def _foreign_extensions(missing):
-    from importlib.machinery import EXTENSION_SUFFIXES
-    parent, _, leaf = missing.rpartition(".")
-    if parent:
-        dirs = list(getattr(sys.modules.get(parent), "__path__", None) or [])
-    else:
-        dirs = list(sys.path)
-    found = []
-    for folder in dirs:
-        try:
-            names = sorted(os.listdir(folder or "."))
-        except OSError:
-            continue
-        for name in names:
-            if not name.startswith(leaf + ".") or not name.endswith((".so", ".pyd")):
-                continue
-            if name[len(leaf):] in EXTENSION_SUFFIXES:
-                continue
-            found.append(os.path.join(folder, name))
-    return found[:10]
-
-report = {"target": target, "ok": False}
-caught = []
-start = time.perf_counter()
-try:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
-        module = importlib.import_module(target)
-    report["import_s"] = time.perf_counter() - start
-    report["ok"] = True
-    version = getattr(module, "__version__", None)
-    if isinstance(version, tuple):
-        version = ".".join(_text(part) for part in version)
-    report["version"] = None if version is None else _text(version)
-    report["file"] = getattr(module, "__file__", None)
-except BaseException as exc:
-    report["import_s"] = time.perf_counter() - start
-    report["exception"] = _chain(exc)
-    report["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    if isinstance(exc, ModuleNotFoundError) and exc.name:
-        report["foreign_extensions"] = _foreign_extensions(exc.name)
-_tracing[0] = False
-faulthandler.cancel_dump_traceback_later()
-
-def _loaded_files():
-    # What the import left in the process: every mapped shared object (Linux), else the
-    # extension modules in sys.modules. Measured, so reachability is not guessed. Only the
-    # environment's own files (under sys.prefix or a sys.path entry): the OS's are not judged.
-    roots = set()
-    for entry in [sys.prefix] + sys.path:
-        if entry and os.path.isdir(entry):
-            roots.add(os.path.join(os.path.realpath(entry), ""))
-    roots = tuple(sorted(roots))
-    found = set()
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                parts = line.rstrip("\n").split(None, 5)
-                if len(parts) < 6 or not parts[5].startswith("/"):
-                    continue
-                path = parts[5]
-                if path.endswith(" (deleted)"):
-                    continue
-                base = os.path.basename(path)
-                if ".so" in base or base.endswith((".dylib", ".pyd")):
-                    found.add(os.path.realpath(path))
-    except OSError:
-        pass
-    found = set(p for p in found if p.startswith(roots))
-    if not found:
-        from importlib.machinery import EXTENSION_SUFFIXES
-        for mod in list(sys.modules.values()):
-            name = getattr(mod, "__file__", None)
-            if isinstance(name, str) and name.endswith(tuple(EXTENSION_SUFFIXES)):
-                found.add(os.path.realpath(name))
-    return sorted(found)
-
-report["loaded"] = _loaded_files()
-report["warnings"] = [
-    "%s: %s" % (w.category.__name__, _text(w.message)) for w in (caught or [])[:20]
-]
-numpy = sys.modules.get("numpy")
-if numpy is not None and isinstance(getattr(numpy, "__version__", None), str):
-    report["numpy_version"] = numpy.__version__
-if hasattr(sys, "_is_gil_enabled"):
-    report["gil_enabled"] = sys._is_gil_enabled()
-with open(out_path + ".tmp", "w") as handle:
-    json.dump(report, handle)
-os.replace(out_path + ".tmp", out_path)
-"""
+#: The child: import one module, write a report file, exit (a file beside this one).
+_CHILD = os.path.join(_HERE, "_import_child.py")
 
 #: First release of a distribution whose wheels were built against NumPy 2 (release notes).
 FIRST_NUMPY2_RELEASE = lib.FIRST_NUMPY2_RELEASE
@@ -314,7 +165,7 @@ def _run_child(
     stem = os.path.join(workdir, "t%d" % number)
     out_path, trace_path = stem + ".json", stem + ".imports"
     dump_after = max(timeout - max(0.5, timeout * 0.1), timeout * 0.5)
-    argv = [sys.executable, "-c", _CHILD, target, out_path, trace_path, repr(dump_after)]
+    argv = [sys.executable, _CHILD, target, out_path, trace_path, repr(dump_after)]
     argv += [json.dumps(paths), str(os.getpid())]
     outcome: dict[str, Any] = {"target": target, "timeout": timeout, "timed_out": False}
     start = time.perf_counter()
@@ -441,7 +292,7 @@ def _failing_dist(report: dict[str, Any], text: str, ctx: Context, target: str) 
     for match in reversed(list(_FILE_RE.finditer(text))):
         candidates.append((match.group("file"), None))
     for path, module in candidates:
-        if path and (path.startswith("<") or not os.path.isabs(path)):
+        if path and (path.startswith("<") or not os.path.isabs(path) or path == _CHILD):
             continue
         key = ctx.owner(path=path, module=module)
         if key and key not in skip:
@@ -732,7 +583,7 @@ def _classify_exception(
                 f
                 for item in report.get("exception") or []
                 for f in item.get("files") or []
-                if f and not f.startswith("<") and ctx.owner(path=f)
+                if f and not f.startswith("<") and f != _CHILD and ctx.owner(path=f)
             ]
             requester = frames[-1] if frames else ""
         key = ctx.owner(path=requester) if requester else None

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,39 +43,9 @@ import _probelib as lib
 PROBE = "native"
 DF_1_PIE = 0x08000000
 
-# The child: report each file on a private fd so a library that prints cannot corrupt the protocol.
-CHILD = r"""
-import ctypes, json, os, sys, time
-proto = os.fdopen(os.dup(1), "w")
-os.dup2(2, 1)
-req = json.loads(sys.stdin.read())
-sys.path[0:0] = [p for p in req.get("path") or [] if p not in sys.path]
-for name in req.get("imports") or []:
-    try:
-        __import__(name)
-        err = None
-    except BaseException as exc:
-        err = "%s: %s" % (type(exc).__name__, exc)
-    proto.write(json.dumps({"imported": name, "error": err}) + "\n")
-    proto.flush()
-for p in req["preload"]:
-    try:
-        ctypes.CDLL(p, mode=os.RTLD_NOW | os.RTLD_GLOBAL)
-    except OSError:
-        pass
-mode = os.RTLD_NOW | os.RTLD_LOCAL
-for i, p in enumerate(req["files"]):
-    proto.write(json.dumps({"start": i}) + "\n")
-    proto.flush()
-    t = time.perf_counter()
-    try:
-        ctypes.CDLL(p, mode=mode)
-        err = None
-    except OSError as exc:
-        err = str(exc)
-    proto.write(json.dumps({"done": i, "error": err, "t": time.perf_counter() - t}) + "\n")
-    proto.flush()
-"""
+#: The child (a file beside this one): report each file on a private fd, so a library that prints
+#: cannot corrupt the protocol.
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native_child.py")
 
 _MISSING_RE = re.compile(r"^(?P<lib>[^:]+): cannot open shared object file")
 _UNDEF_RE = re.compile(r"undefined symbol: (?P<sym>[^\s,]+)(?:, version (?P<ver>\S+))?")
@@ -95,7 +66,8 @@ class Outcome:
         self.error = error
         self.seconds = seconds
         self.rc = rc  # the child's exit status for a crash (negative: killed by that signal)
-        self.before: list | None = None  # set when it fails only after these files were loaded
+        #: Set when it fails only after these files were loaded.
+        self.before: list[str] | None = None
 
 
 def _signal_name(rc: int) -> str:
@@ -114,12 +86,12 @@ def _text(data: object) -> str:
 
 
 def run_batch(
-    files: list,
-    preload: list,
+    files: list[str],
+    preload: list[str],
     timeout: float,
-    imports: list | None = None,
-    path: list | None = None,
-) -> list:
+    imports: list[str] | None = None,
+    path: list[str] | None = None,
+) -> list[Outcome]:
     """Load ``files`` in one child; returns one Outcome per file it got to.
 
     The list is shorter than ``files`` when the child died: its last element is then the crash
@@ -131,7 +103,7 @@ def run_batch(
         {"files": files, "preload": preload, "imports": imports or [], "path": path or []}
     )
     # -S keeps site-packages out of a bare load; importing the context needs them.
-    argv = [sys.executable, *(["-I"] if imports else ["-I", "-S"]), "-c", CHILD]
+    argv = [sys.executable, *(["-I"] if imports else ["-I", "-S"]), CHILD]
     t0 = time.perf_counter()
     timed_out = False
     rc = 0
@@ -147,7 +119,7 @@ def run_batch(
         out, err_text, rc = _text(proc.stdout), _text(proc.stderr), proc.returncode
     except subprocess.TimeoutExpired as exc:
         out, err_text, timed_out = _text(exc.stdout), _text(exc.stderr), True
-    outcomes: list = []
+    outcomes: list[Outcome] = []
     started = -1
     for line in out.splitlines():
         try:
@@ -177,15 +149,15 @@ def run_batch(
     return outcomes
 
 
-def load_all(files: list, preload: list, timeout: float) -> list:
+def load_all(files: list[str], preload: list[str], timeout: float) -> list[Outcome | None]:
     """One Outcome per file: the rest of a batch is re-run after a crash, failures re-run alone."""
-    results: list = [None] * len(files)
+    results: list[Outcome | None] = [None] * len(files)
     pending = list(range(len(files)))
     first_in_process = {0}
     while pending:
         outs = run_batch([files[i] for i in pending], preload, timeout)
-        for j, o in enumerate(outs):
-            results[pending[j]] = o
+        for j, out in enumerate(outs):
+            results[pending[j]] = out
         if len(outs) >= len(pending):
             break
         pending = pending[len(outs) :]
@@ -203,7 +175,7 @@ def load_all(files: list, preload: list, timeout: float) -> list:
     return results
 
 
-def classify(error: str, path: str) -> tuple:
+def classify(error: str, path: str) -> tuple[str, str, dict[str, Any]]:
     """(status, category, details) for the dlerror() message of loading ``path``."""
     m = _MISSING_RE.match(error)
     if m:
@@ -267,7 +239,7 @@ def _group(rel: str) -> str:
     return top
 
 
-def collect(env: _elf.Environment) -> list:
+def collect(env: _elf.Environment) -> list[_elf.EnvFile]:
     """The files Python would dlopen itself: extension modules, and libraries none of them loads.
 
     A library that only ever loads as a dependency is exercised through its loader: opened alone
@@ -279,8 +251,8 @@ def collect(env: _elf.Environment) -> list:
         resolver = _elf.Resolver(env.executable)
     except _elf.ElfError:
         resolver = None
-    exts: list = []
-    libs: list = []
+    exts: list[tuple[_elf.EnvFile, _elf.ElfFile | None]] = []
+    libs: list[tuple[_elf.EnvFile, _elf.ElfFile]] = []
     for f in env.scan():
         try:
             elf = resolver.open(f.path) if resolver is not None else _elf.open_elf(f.path)
@@ -297,7 +269,7 @@ def collect(env: _elf.Environment) -> list:
         elif info[1] in suffixes:
             exts.append((f, elf))
         # else: another interpreter's build; abi_probe reports it, nothing imports it
-    reached: set = set()
+    reached: set[tuple[int, int]] = set()
     if resolver is not None:
         for f, elf in exts:
             if elf is None or not elf.compatible_with(resolver.executable):
@@ -313,7 +285,7 @@ def collect(env: _elf.Environment) -> list:
     return out
 
 
-def _torch_preload(env: _elf.Environment) -> list:
+def _torch_preload(env: _elf.Environment) -> list[str]:
     """What torch's ``_preload_cuda_deps`` loads (RTLD_GLOBAL) before its own libraries."""
     out = []
     for site in env.sites:
@@ -330,13 +302,15 @@ def _torch_preload(env: _elf.Environment) -> list:
     return out
 
 
-def result_for(f: _elf.EnvFile, o: Outcome, env: _elf.Environment, timeout: float) -> dict:
+def result_for(
+    f: _elf.EnvFile, o: Outcome, env: _elf.Environment, timeout: float
+) -> dict[str, Any]:
     """The probe result for a file that did not load."""
     own = env.owner(f.path)
     owner = "%s %s" % own if own else "the package that owns it"
     if o.kind == "crash":
         status, category = "fail", "crash"
-        details: dict = {
+        details: dict[str, Any] = {
             "signal": _signal_name(o.rc) if o.rc < 0 else None,
             "exit_status": o.rc if o.rc >= 0 else None,
         }
@@ -386,9 +360,11 @@ def result_for(f: _elf.EnvFile, o: Outcome, env: _elf.Environment, timeout: floa
     }
 
 
-def plan(files: list, env: _elf.Environment, batch: int) -> list:
+def plan(
+    files: list[_elf.EnvFile], env: _elf.Environment, batch: int
+) -> list[tuple[list[_elf.EnvFile], list[str]]]:
     """[(files, preload)]: one batch per top-level package (split every ``batch`` files)."""
-    groups: dict = {}
+    groups: dict[str, list[_elf.EnvFile]] = {}
     for f in files:
         groups.setdefault(_group(f.rel), []).append(f)
     torch_pre = _torch_preload(env) if "torch" in groups else []
@@ -401,7 +377,7 @@ def plan(files: list, env: _elf.Environment, batch: int) -> list:
     return work
 
 
-def _context_for(group: str, context: list) -> list:
+def _context_for(group: str, context: list[str]) -> list[str]:
     """What to import before loading a package's files: the cell's targets, then the package."""
     imports = list(context)
     if group.isidentifier() and group not in imports:
@@ -410,14 +386,18 @@ def _context_for(group: str, context: list) -> list:
 
 
 def load_in_context(
-    done: list, env: _elf.Environment, context: list, timeout: float, pool: ThreadPoolExecutor
-) -> dict:
+    done: list[tuple[_elf.EnvFile, Outcome | None]],
+    env: _elf.Environment,
+    context: list[str],
+    timeout: float,
+    pool: ThreadPoolExecutor,
+) -> dict[str, tuple[list[str], Outcome]]:
     """Re-load every file that failed alone in the process it is loaded into in normal use.
 
     A plugin may need a library its package loads first (by soname, with no RUNPATH to it):
     alone it fails, after ``import package`` it loads. Returns {path: (imports, Outcome)}.
     """
-    groups: dict = {}
+    groups: dict[str, list[_elf.EnvFile]] = {}
     for f, o in done:
         # Only what fails on its own: an order-dependent failure stays one.
         if o is not None and o.kind == "error" and o.before is None:
@@ -426,7 +406,9 @@ def load_in_context(
     work = [(members, imports) for members, imports in work if imports]
     torch_pre = _torch_preload(env) if "torch" in groups else []
 
-    def do(item: tuple) -> list:
+    def do(
+        item: tuple[list[_elf.EnvFile], list[str]],
+    ) -> list[tuple[str, tuple[list[str], Outcome]]]:
         members, imports = item
         pre = torch_pre if _group(members[0].rel) == "torch" else []
         outs = run_batch([f.path for f in members], pre, timeout, imports, env.sites)
@@ -435,7 +417,7 @@ def load_in_context(
     return dict(pair for part in pool.map(do, work) for pair in part)
 
 
-def judge_in_context(res: dict, seen: tuple | None) -> None:
+def judge_in_context(res: dict[str, Any], seen: tuple[list[str], Outcome] | None) -> None:
     """A file that loads in its package's process is latent: it fails only loaded on its own."""
     if seen is None or res["status"] != "fail":
         return
@@ -461,13 +443,13 @@ def judge_in_context(res: dict, seen: tuple | None) -> None:
 
 def run(
     prefix: str | None,
-    sites: list | None,
+    sites: list[str] | None,
     batch: int = 64,
     timeout: float = 120.0,
     jobs: int = 0,
     *,
-    context: list | None = None,
-) -> dict:
+    context: list[str] | None = None,
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         env = _elf.Environment.discover(prefix, sites)
@@ -476,7 +458,9 @@ def run(
         return _elf.unreadable_document(PROBE, exc, t0)
     work = plan(files, env, batch)
 
-    def do(item: tuple) -> list:
+    def do(
+        item: tuple[list[_elf.EnvFile], list[str]],
+    ) -> list[tuple[_elf.EnvFile, Outcome | None]]:
         chunk, pre = item
         return list(zip(chunk, load_all([f.path for f in chunk], pre, timeout)))
 
@@ -505,7 +489,7 @@ def run(
     return lib.document(PROBE, results)
 
 
-def _build(argv: list | None) -> dict:
+def _build(argv: list[str] | None) -> dict[str, Any]:
     parser = lib.ProbeArgumentParser(prog="native_probe.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", help="environment prefix (default: this interpreter's)")
     parser.add_argument("--site", action="append", help="site-packages dir (repeatable)")
@@ -523,7 +507,7 @@ def _build(argv: list | None) -> dict:
     return run(args.prefix, args.site, args.batch, args.timeout, args.jobs, context=args.context)
 
 
-def main(argv: list | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return lib.run_document_probe(PROBE, _build, argv)
 
 

@@ -51,7 +51,7 @@ def test_expand_json_gives_ids_and_axes() -> None:
     ("text", "where", "what"),
     [
         ("matrix:\n  python: [3.10]\n", ":2:12:", "quoted version"),
-        ("matrix:\n  python: ['3.11']\nbackend: conda\n", ":3:10:", "backend"),
+        ("matrix:\n  python: ['3.11']\nbackend: condaa\n", ":3:10:", "backend"),
         ("matrix:\n  numpy: []\n", ":2:10:", "empty"),
         ("matrix: [\n", ":2:1:", ""),
     ],

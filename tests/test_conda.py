@@ -332,7 +332,12 @@ def test_the_worker_exits_cleanly_after_every_install(
     for attempt in range(int(os.environ.get("COMPAT_TEST_WORKER_RUNS", "12"))):
         payload["prefix"] = str(tmp_path / f"env{attempt}")
         proc = subprocess.run(
-            [sys.executable, "-I", str(REPO / "src/compat_matrix/build/conda_worker.py"), "install"],
+            [
+                sys.executable,
+                "-I",
+                str(REPO / "src/compat_matrix/build/conda_worker.py"),
+                "install",
+            ],
             input=json.dumps(payload),
             capture_output=True,
             text=True,

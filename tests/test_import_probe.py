@@ -7,6 +7,7 @@ classifier with a real (synthetic) site directory behind it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from _native_fixtures import (
     edge_interpreter,
     load_probe_module,
     make_dist,
+    probe_process,
     require_gcc,
     run_probe,
 )
@@ -594,3 +596,21 @@ def test_numpy1_builds_under_numpy_2_are_abi_numpy(numpy2_env: Path, tmp_path: P
     )
     assert "matplotlib>=3.8.4" in matplotlib["hint"]
     assert "_ARRAY_API not found" in matplotlib["details"]["evidence"]
+
+
+@pytest.mark.parametrize("module", ["environment", "_probelib", "_import_child"])
+def test_a_module_named_like_a_probe_file_is_the_users_own(module: str, tmp_path: Path) -> None:
+    """The child is a file in probes/, whose folder a script gets first on sys.path: dropped, so
+    probes/environment.py never stands in for an installed `environment` module (one found
+    after sys.path[0], as site-packages and PYTHONPATH are)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / f"{module}.py").write_text("__version__ = '7.7.7'\n", "utf-8")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    done = probe_process(
+        sys.executable, "import_probe", [module], cwd, env={"PYTHONPATH": str(site)}
+    )
+    result = by_target(json.loads(done.stdout))[module]
+    assert done.returncode == 0, result
+    assert result["details"]["version"] == "7.7.7"

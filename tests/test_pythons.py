@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
 import sysconfig
 import threading
@@ -510,3 +511,26 @@ def test_format_table_notes_and_alignment() -> None:
     path_column = lines[0].index("path")
     assert all(line[path_column] == "/" for line in lines[1:])
     assert format_table([]) == "no Python interpreters found\n"
+
+
+def test_the_query_file_identifies_every_cpython_old_ones_too() -> None:
+    """probes/_interpreter_query.py runs under any CPython from 2.7 on: every candidate that
+    says `Python X.Y.Z` answers the query with that version (an old one is then listed, never
+    selected), instead of being dropped as broken."""
+    versions: dict[str, str] = {}
+    for _source, path in pythons._candidates(os.environ):
+        if os.path.realpath(path) in versions or not os.access(path, os.X_OK):
+            continue
+        done = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+        words = (done.stdout + done.stderr).split()
+        if done.returncode == 0 and len(words) == 2 and words[0] == "Python":
+            versions[os.path.realpath(path)] = words[1]
+    if not any(v.startswith(("2.", "3.6.", "3.7.")) for v in versions.values()):
+        pytest.skip("no CPython older than 3.8 on this machine to identify")
+    env = {"PATH": os.environ.get("PATH", "")}
+    for path, version in sorted(versions.items()):
+        info = pythons._query(path, env)
+        assert info is not None, path
+        assert (info["version"], info["implementation"]) == (version, "cpython"), path

@@ -21,13 +21,13 @@ from compat_matrix.errors import UsageError
 from compat_matrix.run.whatif import (
     PackageChange,
     WhatIfResult,
-    _mentioned,
     format_summary,
     parse_upgrade,
     read_conda_meta,
     read_environment,
     what_if,
 )
+from compat_matrix.run.whatif.resolve import _mentioned
 
 # --- the upgrade syntax -------------------------------------------------------------------------
 
@@ -373,13 +373,8 @@ def test_a_conda_environment_is_rebuilt_as_one_solve_then_pip(tmp_path) -> None:
     """The micromamba command line of a conda what-if: every conda package pinned by version in
     one create (the interpreter replaced), the pip-installed ones after it, with pip."""
     from compat_matrix.build.backends import MicromambaBackend
-    from compat_matrix.run.whatif import (
-        Installed,
-        Snapshot,
-        _conda_channels,
-        _conda_pins,
-        _conda_request,
-    )
+    from compat_matrix.run.whatif import Installed, Snapshot
+    from compat_matrix.run.whatif.resolve import _conda_channels, _conda_pins, _conda_request
 
     _conda_layout(tmp_path)
     _record(tmp_path, "python_abi", "3.11", "4_cp311", "conda-forge")

@@ -4,8 +4,8 @@ The sub-packages follow the data: `matrix` (load and expand the file) -> `build`
 backends, install classification) -> `probe` (run probes/ in the environment, verdicts) -> `run`
 (a cell end to end, audit, what-if) -> `reports` (renderers, baseline, gate, publish) -> `front`
 (command line, nox, GitHub Action). A module imports only from its own folder and earlier ones,
-except that running cells ends in the one publish path (`reports.publish`). `compat_matrix.nox`
-is the stable name a user's noxfile imports.
+except that a run (`run.pipeline`, `audit`, what-if) ends by handing its results to `reports`
+to be written. `compat_matrix.nox` is the stable name a user's noxfile imports.
 """
 
 from __future__ import annotations

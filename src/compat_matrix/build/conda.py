@@ -162,9 +162,7 @@ class CondaBackend(EnvBackend):
         env = self.environment(request)
         payload = self.worker_request(envdir, request)
         try:
-            started = time.monotonic()
             answer, log = self._worker("solve", payload, env, deadline - time.monotonic())
-            result.timings["resolve"] = time.monotonic() - started
             result.log += log
             if not answer.get("ok"):
                 message = str(answer.get("message", ""))
@@ -182,7 +180,6 @@ class CondaBackend(EnvBackend):
                 return result
             if envdir.exists():
                 shutil.rmtree(envdir)
-            started = time.monotonic()
             payload["expect"] = [r.get("url") for r in answer.get("records") or ()]
             answer, log = self._worker("install", payload, env, deadline - time.monotonic())
             result.log += log
@@ -207,7 +204,6 @@ class CondaBackend(EnvBackend):
             result.lock_text = with_pip_pins(
                 lock, envdir, request, env=env, deadline=deadline, result=result
             )
-            result.timings["install"] = time.monotonic() - started
             _mark_ready(envdir, result.fingerprint, result.lock_text)
         except _Timeout as exc:
             result.failure = _timed_out(exc)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compat_matrix.resources import probes_dir
 from compat_matrix.results import write_atomic
 
 __all__ = [
@@ -53,25 +54,8 @@ _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:(a|b|rc)(\d+))?")
 _REQUEST = re.compile(r"(\d+)\.(\d+)(?:\.(\d+)((?:a|b|rc)\d+)?)?(t)?")
 _PRE_RANK = {"a": 0, "b": 1, "rc": 2, "": 3}
 
-# Runs under any CPython from 2.7 on (and PyPy), so: no f-strings, no `-I` (3.4+). `-E -s -S`
-# plus dropping the '' entry of sys.path is what `-I -S` does.
-_QUERY_SCRIPT = """\
-import sys
-sys.path[:] = [p for p in sys.path if p]
-import json, sysconfig
-v = sys.version_info
-pre = {'alpha': 'a', 'beta': 'b', 'candidate': 'rc'}.get(v[3])
-impl = getattr(getattr(sys, 'implementation', None), 'name', None)
-if impl is None:
-    import platform
-    impl = platform.python_implementation().lower()
-sys.stdout.write(json.dumps({
-    'version': '%d.%d.%d%s' % (v[0], v[1], v[2], pre and '%s%d' % (pre, v[4]) or ''),
-    'implementation': impl,
-    'free_threaded': bool(sysconfig.get_config_var('Py_GIL_DISABLED')),
-    'abi': sysconfig.get_config_var('SOABI') or '',
-}))
-"""
+#: Identifies an interpreter; a file in probes/ since it runs under any CPython 2.7+ and PyPy.
+_QUERY_SCRIPT = "_interpreter_query.py"
 
 
 @dataclass(frozen=True)
@@ -332,7 +316,7 @@ def _is_shim_script(path: str) -> bool:
 
 def _query(path: str, env: dict[str, str]) -> dict[str, Any] | None:
     """Ask the interpreter at `path` what it is; None if it fails, hangs or answers nonsense."""
-    argv = [path, "-E", "-s", "-S", "-c", _QUERY_SCRIPT]
+    argv = [path, "-E", "-s", "-S", str(probes_dir() / _QUERY_SCRIPT)]
     try:
         # A new session lets a timeout kill the whole group: a wrapper script's child would
         # otherwise keep the pipe open and hang the read.

@@ -7,7 +7,6 @@ user's PYTHONPATH/PYTHONHOME removed; a probe that crashes or prints garbage bec
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compat_matrix import children
+from compat_matrix.resources import probes_dir
 from compat_matrix.results import ProbeResult, PythonInfo
 
 if TYPE_CHECKING:
@@ -34,14 +34,6 @@ PROBE_SCRIPTS: dict[str, str] = {
     "cuda": "cuda_probe.py",
     "consistency": "consistency_probe.py",
 }
-
-
-def probes_dir() -> Path:
-    """probes/ of the installed package, or of the source checkout this module lives in."""
-    spec = importlib.util.find_spec("compat_matrix.probes")
-    if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    return Path(__file__).resolve().parents[3] / "probes"
 
 
 @dataclass

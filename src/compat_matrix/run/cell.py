@@ -98,18 +98,9 @@ class BackendSettings:
 
 
 def backend_settings(matrix: Matrix) -> BackendSettings:
-    """The matrix's `channels`, `pip` and `cuda_table` fields, defaults where it has none.
-
-    Read by name so this works whether or not `Matrix` carries them yet (matrix.py gains
-    them when the matrix file does).
-    """
-    channels = getattr(matrix, "channels", None)
-    pip = getattr(matrix, "pip", None)
-    table = getattr(matrix, "cuda_table", None)
+    """The matrix's `channels`, `pip` and `cuda_table` fields, as the backends take them."""
     return BackendSettings(
-        channels=tuple(str(c) for c in channels) if channels else DEFAULT_CHANNELS,
-        pip=tuple(str(name) for name in pip) if pip else (),
-        cuda_table=Path(table) if table else None,
+        channels=matrix.channels or DEFAULT_CHANNELS, pip=matrix.pip, cuda_table=matrix.cuda_table
     )
 
 
@@ -384,17 +375,6 @@ def _run(
             ),
         )
     backend = get_backend(matrix.backend)
-    if backend is None:
-        return cell_result(
-            cell.id,
-            cell.axes,
-            Verdict(
-                "error",
-                "backend",
-                f"the {matrix.backend} backend is not available in this version",
-                "use backend: uv or backend: venv",
-            ),
-        )
     deadline = time.monotonic() + matrix.timeout
     options = backend_settings(matrix)
     try:
