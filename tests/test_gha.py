@@ -26,6 +26,7 @@ from compat_matrix.front.gha import (
 )
 from compat_matrix.reports.baseline import diff_results
 from compat_matrix.results import CellResult, ExpectationOutcome
+from compat_matrix.run.pipeline import load_selection, parse_run_options
 
 ARTIFACT_FORBIDDEN = '":<>|*?\\/\r\n'
 
@@ -157,19 +158,41 @@ def test_prepare_resolves_paths_and_lists_the_interpreters(tmp_path: Path, capsy
     assert "2 cells of 'demo'" in capsys.readouterr().out
 
 
-def test_prepare_with_a_backend_override_keeps_name_and_relative_paths(tmp_path: Path) -> None:
+def test_a_backend_override_is_an_option_and_writes_no_file_beside_the_matrix(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "m.yml").write_text(
         'matrix:\n  python: ["3.12"]\n  mypkg: ["./pkg"]\n',
     )
     env = _env(tmp_path, matrix="m.yml", backend="micromamba")
+    before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["prepare"], env) == 0
     outputs = parse_outputs(Path(env["GITHUB_OUTPUT"]).read_text())
-    derived = Path(outputs["matrix"])
-    assert derived.parent == tmp_path.resolve()
-    assert "backend: micromamba" in derived.read_text()
-    assert outputs["name"] == "m"  # the report keeps the original file's name
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("output-")) == before
+    assert outputs["matrix"] == str((tmp_path / "m.yml").resolve())
+    assert outputs["backend"] == "micromamba"
+    assert outputs["name"] == "m"
     assert outputs["pythons"] == ""  # micromamba brings its own interpreters
+    # the later steps get it as COMPAT_BACKEND
+    step = {"COMPAT_MATRIX": outputs["matrix"], "COMPAT_BACKEND": outputs["backend"]}
+    options = parse_run_options([], step, tmp_path, prog="gha")
+    matrix, _ = load_selection(options)
+    assert matrix.backend == "micromamba"
+
+
+def test_a_report_dir_outside_the_workspace_is_an_error(tmp_path: Path, capsys) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "m.yml").write_text('matrix:\n  python: ["3.12"]\n  six: ["1.17.0"]\n')
+    env = _env(workspace, matrix="m.yml", report_dir="../../x")
+    assert main(["prepare"], env) == 2
+    assert "outside the workspace" in capsys.readouterr().out
+    assert not (tmp_path.parent / "x").exists()
+    inside = _env(workspace, matrix="m.yml", report_dir="reports/../compat")
+    assert main(["prepare"], inside) == 0
+    explicit = _env(workspace, matrix="m.yml", report_dir=str(tmp_path / "elsewhere"))
+    assert main(["prepare"], explicit) == 0  # an absolute path is the user's explicit choice
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,8 @@ def test_one_create_call_holds_every_spec_with_strict_channels(tmp_path: Path) -
         "pip",
         "install",
         "--no-input",
+        "--log",
+        str(envdir / "compat-pip.log"),
         "--only-binary",
         ":all:",
         "six==1.16.0",

@@ -111,6 +111,9 @@ class CellResult:
     #: True when the verdict comes from reading another platform's resolution and wheels
     #: (no install, no import): "static only".
     static_only: bool = False
+    #: Non-default package indexes and index strategy the installer used, as options
+    #: (`--extra-index-url URL`, `--index-strategy unsafe-best-match`); empty: the default.
+    indexes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -161,6 +164,7 @@ class CellResult:
             "gpu_unverified": self.gpu_unverified,
             "latent": self.latent,
             "static_only": self.static_only,
+            "indexes": list(self.indexes),
         }
 
     @classmethod
@@ -184,6 +188,7 @@ class CellResult:
             gpu_unverified=bool(data.get("gpu_unverified", False)),
             latent=bool(data.get("latent", False)),
             static_only=bool(data.get("static_only", False)),
+            indexes=[str(item) for item in data.get("indexes") or []],
         )
 
 

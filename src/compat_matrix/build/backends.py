@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from compat_matrix import children
 from compat_matrix.build.install_errors import (
     InstallFailure,
     Resolution,
@@ -68,8 +69,10 @@ __all__ = [
     "get_backend",
     "package_index",
     "parse_lock",
+    "pip_log",
     "resolve",
     "source_digest",
+    "used_indexes",
     "with_pip_pins",
 ]
 
@@ -82,6 +85,9 @@ _EXPLICIT_LINE = re.compile(
     re.IGNORECASE,
 )
 _PIP_LOCK_PREFIX = "# pip: "
+#: pip's `--log` file in the environment: its debug lines alone name an unreachable index
+#: when the user turned retries off.
+_PIP_LOG = "compat-pip.log"
 _NETWORK_RETRY_DELAY_S = 2.0
 
 #: Channels of a conda or micromamba cell when the matrix names none.
@@ -157,6 +163,45 @@ class EnvRequest:
         return args
 
 
+#: Environment variables that point an installer at other indexes, by backend, as options.
+_INDEX_VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "uv": (
+        ("UV_DEFAULT_INDEX", "--default-index"),
+        ("UV_INDEX_URL", "--index-url"),
+        ("UV_INDEX", "--index"),
+        ("UV_EXTRA_INDEX_URL", "--extra-index-url"),
+        ("UV_FIND_LINKS", "--find-links"),
+        ("UV_INDEX_STRATEGY", "--index-strategy"),
+    ),
+    "pip": (
+        ("PIP_INDEX_URL", "--index-url"),
+        ("PIP_EXTRA_INDEX_URL", "--extra-index-url"),
+        ("PIP_FIND_LINKS", "--find-links"),
+    ),
+}
+
+
+def used_indexes(
+    backend: str, request: EnvRequest, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """The non-default indexes (and uv's index strategy) a cell's installs used, as options.
+
+    The request's own (`--extra-index-url` from the CUDA table) and those the environment
+    sets (`PIP_INDEX_URL`, `UV_EXTRA_INDEX_URL`, ...): the report names every one, so a cell
+    never takes packages from an index nobody sees. Installer config files are not read.
+    """
+    env = os.environ if env is None else env
+    installer = "uv" if backend == "uv" else "pip"
+    args = request.index_args(installer)
+    used = [f"{args[i]} {args[i + 1]}" for i in range(0, len(args) - 1, 2)]
+    for variable, option in _INDEX_VARIABLES[installer]:
+        for value in env.get(variable, "").split():
+            line = f"{option} {value} (${variable})"
+            if line not in used:
+                used.append(line)
+    return used
+
+
 @dataclass
 class PreparedEnv:
     """The outcome of preparing an environment: ready (failure is None) or classified."""
@@ -202,21 +247,23 @@ def _run_split(
     if timeout <= 0:
         raise _Timeout(argv, 0)
     try:
-        proc = subprocess.run(
+        with children.spawn(
             argv,
-            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge else subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
             env=dict(env) if env is not None else _installer_env(),
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise _Timeout(argv, timeout) from exc
+        ) as proc:
+            try:
+                out, err = proc.communicate(stdin, timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                children.kill_group(proc.pid)  # the installer and whatever it started
+                proc.communicate()
+                raise _Timeout(argv, timeout) from exc
     except OSError as exc:
         return 127, f"cannot run {argv[0]}: {exc}", ""
-    return proc.returncode, proc.stdout, proc.stderr or ""
+    return proc.returncode, out or "", err or ""
 
 
 def _installer_env() -> dict[str, str]:
@@ -233,6 +280,16 @@ def _installer_env() -> dict[str, str]:
     env.setdefault("UV_NO_PROGRESS", "1")
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     return env
+
+
+def _read_log(path: Path) -> str:
+    """A log file's text ("" when there is none); only the last MiB, where the failure is."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(path.stat().st_size - (1 << 20), 0))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _env_python(envdir: Path) -> Path:
@@ -354,6 +411,29 @@ def _lock_body(lock_text: str) -> str:
 
 def _has_local_requirement(requirements: tuple[str, ...]) -> bool:
     return any("file://" in req or req.startswith("/") for req in requirements)
+
+
+#: An installer that ran out of disk space or quota says so in one of these ways.
+_DISK_FULL = re.compile(
+    r"No space left on device|Disk quota exceeded|os error 28\b|Errno 28\b|ENOSPC"
+)
+
+
+def _disk_or(failure: InstallFailure, output: str) -> InstallFailure:
+    """`failure`, unless the installer ran out of disk: then `error`/`disk-full`, not a verdict."""
+    match = _DISK_FULL.search(output)
+    if match is None:
+        return failure
+    line = next(
+        (text.strip() for text in output.splitlines() if match.group(0) in text), match.group(0)
+    )
+    return InstallFailure(
+        "error",
+        "disk-full",
+        line[-800:],
+        "free space on the disk of the environment folder ($COMPAT_ENV_DIR) or the "
+        "installer's cache, then rerun with --resume",
+    )
 
 
 def _no_interpreter(envdir: Path) -> PreparedEnv:
@@ -494,7 +574,9 @@ class UvBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_uv(output, only_binary=request.only_binary)
+                    result.failure = _disk_or(
+                        classify_uv(output, only_binary=request.only_binary), output
+                    )
                     return result
                 lock_text = output
             result.lock_text = lock_text
@@ -525,7 +607,9 @@ class UvBackend(EnvBackend):
             )
             result.log += output
             if status != 0:
-                result.failure = classify_uv(output, only_binary=request.only_binary)
+                result.failure = _disk_or(
+                    classify_uv(output, only_binary=request.only_binary), output
+                )
                 return result
             if lock_text:
                 lock_file = envdir / "compat-lock.txt"
@@ -547,7 +631,9 @@ class UvBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_uv(output, only_binary=request.only_binary)
+                    result.failure = _disk_or(
+                        classify_uv(output, only_binary=request.only_binary), output
+                    )
                     return result
             _mark_ready(envdir, result.fingerprint, lock_text)
         except _Timeout as exc:
@@ -592,6 +678,7 @@ class VenvBackend(EnvBackend):
                 )
                 return result
             if request.requirements:
+                pip_log = envdir / _PIP_LOG
                 status, output = _run(
                     [
                         str(python),
@@ -599,6 +686,8 @@ class VenvBackend(EnvBackend):
                         "pip",
                         "install",
                         "--no-input",
+                        "--log",
+                        str(pip_log),
                         *request.binary_args(),
                         *request.index_args("pip"),
                         *request.requirements,
@@ -607,7 +696,12 @@ class VenvBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_pip(output, only_binary=request.only_binary)
+                    result.failure = _disk_or(
+                        classify_pip(
+                            output, only_binary=request.only_binary, log=_read_log(pip_log)
+                        ),
+                        output,
+                    )
                     return result
             status, output = _run(
                 [str(python), "-m", "pip", "freeze", "--all"], timeout=deadline - time.monotonic()
@@ -731,7 +825,7 @@ class MicromambaBackend(EnvBackend):
             )
             result.log += output
             if status != 0:
-                result.failure = classify_micromamba(output)
+                result.failure = _disk_or(classify_micromamba(output), output)
                 return result
             if request.requirements:
                 status, output = _run(
@@ -739,7 +833,14 @@ class MicromambaBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_pip(output, only_binary=request.only_binary)
+                    result.failure = _disk_or(
+                        classify_pip(
+                            output,
+                            only_binary=request.only_binary,
+                            log=_read_log(envdir / _PIP_LOG),
+                        ),
+                        output,
+                    )
                     return result
             result.lock_text = self._lock(envdir, request, env, deadline, result)
             _mark_ready(envdir, result.fingerprint, result.lock_text)
@@ -805,10 +906,17 @@ def conda_pip_command(envdir: Path, request: EnvRequest) -> list[str]:
         "pip",
         "install",
         "--no-input",
+        "--log",
+        str(envdir / _PIP_LOG),
         *request.binary_args(),
         *request.index_args("pip"),
         *request.requirements,
     ]
+
+
+def pip_log(envdir: Path) -> str:
+    """The end of the pip step's `--log` file in `envdir` (what `classify_pip` reads as `log`)."""
+    return _read_log(envdir / _PIP_LOG)
 
 
 def explicit_lock(records: Sequence[Mapping[str, object]]) -> str:

@@ -45,6 +45,7 @@ from compat_matrix.build.backends import (
     conda_pip_command,
     conda_specs,
     explicit_lock,
+    pip_log,
     with_pip_pins,
 )
 from compat_matrix.build.install_errors import InstallFailure, classify_pip, classify_rattler
@@ -195,7 +196,9 @@ class CondaBackend(EnvBackend):
                 )
                 result.log += output
                 if status != 0:
-                    result.failure = classify_pip(output, only_binary=request.only_binary)
+                    result.failure = classify_pip(
+                        output, only_binary=request.only_binary, log=pip_log(envdir)
+                    )
                     return result
             lock = explicit_lock(conda_meta_records(envdir))
             result.lock_text = with_pip_pins(

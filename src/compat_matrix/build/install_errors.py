@@ -58,6 +58,11 @@ _NETWORK = re.compile(
     r"|operation timed out|Failed to download",
     re.IGNORECASE,
 )
+#: pip's debug log line for an index it could not reach. With retries off (PIP_RETRIES=0) it is
+#: the only trace of the network: the console says just "No matching distribution found".
+_PIP_UNREACHABLE = re.compile(
+    r"Could not fetch URL \S+: (?:connection error|There was a problem confirming the ssl)[^\n]*"
+)
 _UV_NO_DIST = re.compile(
     r"has no usable wheels|has no wheels with a matching|no wheels are available"
     r"|only has source distributions|there is no version of|was not found in the package registry"
@@ -179,10 +184,13 @@ def classify_uv(output: str, *, only_binary: bool) -> InstallFailure:
     return InstallFailure("error", "install", message, "the installer failed; see the lock log")
 
 
-def classify_pip(output: str, *, only_binary: bool) -> InstallFailure:
-    """Classify the output of a failed `pip install`."""
+def classify_pip(output: str, *, only_binary: bool, log: str = "") -> InstallFailure:
+    """Classify the output of a failed `pip install`; `log` is its `--log` file, if any."""
     message = pip_reason(output)
-    if _NETWORK.search(output):
+    unreachable = _PIP_UNREACHABLE.search(log)
+    if unreachable is not None or _NETWORK.search(output):
+        if unreachable is not None:
+            message = _cap(f"{unreachable.group(0).strip()}; {message}", 800)
         return InstallFailure(
             "error", "network", message, "the package index was unreachable; retry"
         )

@@ -30,6 +30,7 @@ __all__ = [
     "conda_python_specs",
     "conda_requirements",
     "conda_spec",
+    "is_wheel",
     "local_names",
     "local_project_name",
     "local_sources",
@@ -262,12 +263,21 @@ def _conda_from_requirement(item: str) -> str:
     return conda_spec(parsed.name, str(parsed.specifier)) or parsed.name
 
 
+def is_wheel(reference: str) -> bool:
+    """Whether a direct reference (a path or URL) names a wheel file: nothing to build."""
+    return reference.split("#", 1)[0].split("?", 1)[0].rstrip("/").lower().endswith(".whl")
+
+
 def source_built(packages: dict[str, str], extra: tuple[str, ...], base_dir: Path) -> list[str]:
-    """Names of the direct references (paths, URLs): they are built even in wheels-only cells."""
+    """Names of the direct references (paths, URLs): they are built even in wheels-only cells.
+
+    A reference to a wheel is left out: it is a binary already, and exempting it from
+    `--only-binary` is what uv refuses ("points to a wheel which conflicts with --no-binary").
+    """
     names = [
         name
         for name, value in packages.items()
-        if name not in NOT_PACKAGES and value_kind(value) in ("path", "url")
+        if name not in NOT_PACKAGES and value_kind(value) in ("path", "url") and not is_wheel(value)
     ]
     for item in extra:
         if _is_path(item):
@@ -275,7 +285,9 @@ def source_built(packages: dict[str, str], extra: tuple[str, ...], base_dir: Pat
             if name:
                 names.append(name)
         elif " @ " in item:
-            names.append(item.split(" @ ", 1)[0].strip())
+            name, reference = (part.strip() for part in item.split(" @ ", 1))
+            if not is_wheel(reference.split(";", 1)[0].strip()):
+                names.append(name)
     return names
 
 

@@ -2,8 +2,10 @@
 
 Exit status: 0 every cell met its expectation, 1 a cell failed or regressed, 2 usage or
 matrix-file error (a package or version that does not exist included), 3 infrastructure errors
-(`report --fail-on` narrows what counts). `run` is the pipeline (pipeline.py) every front door
-shares; its options and their precedence are declared there.
+(`report --fail-on` narrows what counts); 141 when the reader of stdout went away
+(`compat-matrix expand ... | head`), without a traceback. `run` is the pipeline (pipeline.py)
+every front door shares; its options and their precedence are declared there. SIGTERM and
+SIGHUP stop a run as Ctrl-C does (children.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compat_matrix import __version__
+from compat_matrix import __version__, children
 from compat_matrix.build import pythons
 from compat_matrix.errors import CompatError, UsageError
 from compat_matrix.front.plan import (
@@ -30,17 +32,12 @@ from compat_matrix.matrix.load import load_matrix
 from compat_matrix.matrix.model import Matrix
 from compat_matrix.matrix.select import select_cells
 from compat_matrix.matrix.yamlfile import Limits
+from compat_matrix.probe.verdicts import EXIT_INFRA
 from compat_matrix.probe.verdicts import exit_status as verdict_exit_status
-from compat_matrix.reports import JUnitSource, render_terminal, write_reports
-from compat_matrix.reports.baseline import (
-    diff_results,
-    load_baseline,
-    render_changes_markdown,
-    render_diff_json,
-)
+from compat_matrix.reports import JUnitSource, render_terminal
 from compat_matrix.reports.gate import DEFAULT_FAIL_ON, FAIL_ON, parse_fail_on
-from compat_matrix.reports.publish import collect
-from compat_matrix.results import write_atomic
+from compat_matrix.reports.publish import collect, publish_results
+from compat_matrix.run.cell import unreadable_result
 from compat_matrix.run.pipeline import (
     Progress,
     add_run_options,
@@ -56,7 +53,10 @@ from compat_matrix.run.pipeline import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["EXIT_CLOSED_PIPE", "main"]
+
+#: The exit status when the reader of stdout went away (128 + SIGPIPE, as a shell reports it).
+EXIT_CLOSED_PIPE = 141
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -100,34 +100,42 @@ def _cmd_report(args: argparse.Namespace) -> int:
     matrix = _load(args.matrix, args) if args.matrix else None
     cells = expand(matrix) if matrix is not None else None
     order = [c.id for c in cells] if cells is not None else None
-    results = collect(directories, order)
+    collected = collect(
+        directories,
+        order,
+        stand_in=lambda cell_id, path, reason: unreadable_result(cell_id, {}, path, reason),
+    )
+    for path in collected.unreadable:
+        print(
+            f"compat-matrix: cannot read the cell file {path}: counted as error/unreadable-result",
+            file=sys.stderr,
+        )
+    results = collected.results
     if not results:
         msg = f"no cell results found in {', '.join(args.dirs)}"
         raise UsageError(msg)
     fail_on = parse_fail_on(args.fail_on)
-    diff = None
-    if args.baseline:
-        baseline_name, baseline = load_baseline(Path(args.baseline))
-        diff = diff_results(baseline, results, baseline_name)
     out = Path(args.output) if args.output else directories[0]
     matrix_name = matrix.name if matrix is not None else None
     name = args.name or matrix_name or _report_name(directories) or "compat-matrix"
-    preamble = render_changes_markdown(diff) if diff is not None else ""
     source = (
         JUnitSource.for_matrix(matrix.path, cells)
         if matrix is not None and cells is not None
         else None
     )
-    paths = write_reports(out, name, results, preamble=preamble, source=source, diff=diff)
+    baseline = Path(args.baseline) if args.baseline else None
+    paths, diff, write_error = publish_results(out, name, results, baseline=baseline, source=source)
     print(render_terminal(results, color=sys.stdout.isatty()))
     if diff is not None:
-        write_atomic(out / "diff.json", render_diff_json(diff))
         print(
             f"since the baseline: {len(diff.regressions)} regressions, "
             f"{len(diff.broken)} newly broken, {len(diff.fixed)} newly fixed, "
             f"{len(diff.unsupported)} newly unsupported, {len(diff.added)} new cells, "
             f"{len(diff.removed)} removed cells"
         )
+    if write_error:
+        print(f"compat-matrix: cannot write the report in {out}: {write_error}", file=sys.stderr)
+        return EXIT_INFRA
     print(f"report: {paths.markdown.parent}")
     return run_exit_status(results, diff, fail_on)
 
@@ -384,13 +392,29 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    children.end_on_signals()
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not as a warning at exit
+    except BrokenPipeError:
+        return _stdout_closed()
     except CompatError as exc:
         print(f"compat-matrix: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         return 130
+    return status
+
+
+def _stdout_closed() -> int:
+    """`compat-matrix expand ... | head`: the reader left; stop quietly, as `cat` does.
+
+    stdout is pointed at /dev/null so the interpreter's last flush cannot fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

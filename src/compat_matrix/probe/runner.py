@@ -11,12 +11,12 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compat_matrix import children
 from compat_matrix.resources import probes_dir
 from compat_matrix.results import ProbeResult, PythonInfo
 
@@ -97,30 +97,30 @@ def run_probe(
     script = probes_dir() / PROBE_SCRIPTS[name]
     if timeout <= 0:
         return _error(name, "no time left in the cell's timeout to run this probe", started)
-    with tempfile.TemporaryDirectory(prefix="compat-probe-") as cwd:
+    with children.temporary_folder("compat-probe-") as cwd:
         try:
-            proc = subprocess.Popen(
+            with children.spawn(
                 [str(python), str(script), *args],
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=_probe_env(env),
-                start_new_session=True,
-            )
+                # The probe's own temporary folders go inside ours, so they go with it.
+                env={**_probe_env(env), "TMPDIR": str(cwd)},
+            ) as proc:
+                try:
+                    out, err = proc.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    children.kill_group(proc.pid)
+                    out, err = proc.communicate()
+                    return _error(
+                        name,
+                        f"probe did not finish within {timeout:.0f} s",
+                        started,
+                        err.decode("utf-8", "replace"),
+                    )
         except OSError as exc:
             return _error(name, f"cannot start {python}: {exc}", started)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            return _error(
-                name,
-                f"probe did not finish within {timeout:.0f} s",
-                started,
-                err.decode("utf-8", "replace"),
-            )
     stderr = err.decode("utf-8", "replace")
     try:
         document = json.loads(out.decode("utf-8", "replace"))

@@ -27,6 +27,7 @@ __all__ = [
     "render_junit",
     "render_markdown",
     "render_terminal",
+    "report_paths",
     "write_reports",
 ]
 
@@ -37,6 +38,16 @@ class ReportPaths:
     junit: Path
     markdown: Path
     html: Path
+
+
+def report_paths(report_dir: Path) -> ReportPaths:
+    """Where `write_reports` writes the four report files in `report_dir`."""
+    return ReportPaths(
+        json=report_dir / "compat.json",
+        junit=report_dir / "junit.xml",
+        markdown=report_dir / "compat.md",
+        html=report_dir / "compat.html",
+    )
 
 
 def write_reports(
@@ -56,12 +67,7 @@ def write_reports(
     where `logs/<id>.log` exists in `report_dir`.
     """
     logs = {path.name[: -len(".log")] for path in (report_dir / "logs").glob("*.log")}
-    paths = ReportPaths(
-        json=report_dir / "compat.json",
-        junit=report_dir / "junit.xml",
-        markdown=report_dir / "compat.md",
-        html=report_dir / "compat.html",
-    )
+    paths = report_paths(report_dir)
     rendered = [
         (paths.json, render_json(name, results)),
         (paths.junit, render_junit(name, results, source)),

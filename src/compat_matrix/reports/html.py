@@ -216,6 +216,9 @@ def _details(
         python = _line(python, 200)
         if python:
             out.append(f"<dt>python</dt><dd>{python}</dd>")
+    if result.indexes:
+        listed = "<br>".join(f"<code>{_line(item, 500)}</code>" for item in result.indexes)
+        out.append(f"<dt>indexes</dt><dd>{listed}</dd>")
     axes = " ".join([_axis(k, v) for k, v in result.axes.items()]) or "—"
     resolved = _resolved_list(result)
     durations = (

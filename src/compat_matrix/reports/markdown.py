@@ -37,6 +37,9 @@ __all__ = ["DEFAULT_MAX_BYTES", "inline_markdown", "render_markdown"]
 
 #: GitHub's step-summary limit is 1 MiB; stay clear of it.
 DEFAULT_MAX_BYTES = 1_000_000
+#: The index lines: at most this many sets, each naming at most this many cells.
+_INDEX_GROUPS = 20
+_INDEX_CELLS = 20
 #: Share of the budget the table may take; the rest is for footnotes.
 _TABLE_SHARE = 0.6
 #: Bytes kept free for the closing lines ("… N more notes").
@@ -281,6 +284,25 @@ def _footnotes(notes: list[_Note], budget: int) -> str:
     return body
 
 
+def _indexes(results: Sequence[CellResult]) -> str:
+    """One line per set of non-default package indexes, naming the cells that used it."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for result in results:
+        if result.indexes:
+            groups.setdefault(tuple(result.indexes), []).append(result.id)
+    if not groups:
+        return ""
+    lines = ["\n**Package indexes besides the default**\n"]
+    for indexes, cells in list(groups.items())[:_INDEX_GROUPS]:
+        shown = ", ".join(_code(cell) for cell in cells[:_INDEX_CELLS])
+        more = f" and {len(cells) - _INDEX_CELLS} more" if len(cells) > _INDEX_CELLS else ""
+        options = " · ".join(_code(item) for item in indexes)
+        lines.append(f"- {options}: {shown}{more}")
+    if len(groups) > _INDEX_GROUPS:
+        lines.append(f"- … {len(groups) - _INDEX_GROUPS} more sets, see compat.json")
+    return "\n".join(lines) + "\n"
+
+
 def render_markdown(
     name: str,
     results: Sequence[CellResult],
@@ -308,6 +330,7 @@ def render_markdown(
     if _size(table) > table_budget:
         notes = _Notes(results)
         table = _summary_table(results, notes, table_budget)
+    table += _indexes(results)
     used = _size(head) + _size(table)
     text = head + table + _footnotes(notes.notes, max_bytes - used - _RESERVE)
     text += coverage_markdown(results, max_bytes - _size(text) - _RESERVE)

@@ -11,6 +11,7 @@ combination the table says has no build is `unsupported` without a download.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import sys
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from compat_matrix import children
 from compat_matrix.build import pythons
 from compat_matrix.build.backends import (
     DEFAULT_CHANNELS,
@@ -28,6 +30,7 @@ from compat_matrix.build.backends import (
     get_backend,
     parse_lock,
     source_digest,
+    used_indexes,
 )
 from compat_matrix.build.cuda import CudaPlan, cuda_resolved, plan_cell
 from compat_matrix.build.foreign import foreign_target, resolve_and_download, wheel_probe_args
@@ -76,6 +79,7 @@ __all__ = [
     "missing_result",
     "probe_environment",
     "run_cell",
+    "unreadable_result",
 ]
 
 #: Installer tooling that is part of every venv, not of the cell's answer.
@@ -126,6 +130,7 @@ def cell_result(
     lock: str | None = None,
     expectation: ExpectationOutcome | None = None,
     static_only: bool = False,
+    indexes: Sequence[str] = (),
 ) -> CellResult:
     """The one way a CellResult is made: a verdict plus what the cell found out on the way.
 
@@ -147,6 +152,7 @@ def cell_result(
         lock=lock,
         expectation=expectation,
         gpu_unverified=verdict.gpu_unverified,
+        indexes=list(indexes),
         latent=verdict.latent,
         static_only=static_only,
     )
@@ -164,6 +170,29 @@ def missing_result(matrix: Matrix, cell: Cell) -> CellResult:
             "see the job's log, then re-run the job",
         ),
         expectation=expectation_outcome(matrix.expect, cell.axes, "error"),
+    )
+
+
+def unreadable_result(
+    cell_id: str,
+    axes: Mapping[str, str],
+    path: Path,
+    reason: str,
+    *,
+    expectation: ExpectationOutcome | None = None,
+) -> CellResult:
+    """The result of a cell whose file exists but cannot be read: an error, never dropped."""
+    return cell_result(
+        cell_id,
+        axes,
+        Verdict(
+            "error",
+            "unreadable-result",
+            f"the cell's result file {path} could not be read ({reason})",
+            "rerun this cell: its result file was cut short or damaged (a full disk, an "
+            "interrupted copy or an edit)",
+        ),
+        expectation=expectation,
     )
 
 
@@ -268,7 +297,8 @@ def run_cell(
         result = cell_result(
             cell.id,
             cell.axes,
-            Verdict(
+            _disk_trouble(exc, settings.report_dir)
+            or Verdict(
                 "error",
                 "harness",
                 f"{type(exc).__name__}: {exc}",
@@ -277,8 +307,51 @@ def run_cell(
         )
     result.fingerprint = fingerprint
     result.expectation = expectation_outcome(matrix.expect, cell.axes, result.status)
-    write_cell_result(settings.report_dir, result)
+    if children.stopping():  # the run was interrupted: this cell has no verdict
+        raise children.Stopped
+    try:
+        write_cell_result(settings.report_dir, result)
+    except OSError as exc:
+        if result.category in _DISK_CATEGORIES:
+            return result  # its message already says why
+        trouble = _disk_trouble(exc, settings.report_dir) or Verdict(
+            "error", "harness", str(exc), "check the report folder, then rerun with --resume"
+        )
+        result = cell_result(
+            cell.id,
+            cell.axes,
+            Verdict(
+                "error",
+                trouble.category,
+                f"its verdict ({result.status}) could not be written: {trouble.message}",
+                trouble.hint,
+            ),
+            expectation=expectation_outcome(matrix.expect, cell.axes, "error"),
+        )
     return result
+
+
+#: Folder trouble, by errno: (category, what to do). Never a verdict on the packages.
+_DISK_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("disk-full", "free space on that disk, then rerun with --resume"),
+    errno.EDQUOT: ("disk-full", "free space within your disk quota, then rerun with --resume"),
+    errno.EACCES: ("permission", "make the folder writable for this user, or choose another"),
+    errno.EPERM: ("permission", "make the folder writable for this user, or choose another"),
+    errno.EROFS: ("read-only-disk", "choose a folder on a writable disk (-o, $COMPAT_ENV_DIR)"),
+}
+_DISK_CATEGORIES = frozenset(category for category, _ in _DISK_ERRORS.values())
+
+
+def _disk_trouble(exc: BaseException, folder: Path) -> Verdict | None:
+    """The `error` verdict of a full, read-only or forbidden folder; None for anything else.
+
+    `folder` is named when the error names no file (a failed write names none).
+    """
+    if not isinstance(exc, OSError) or exc.errno not in _DISK_ERRORS:
+        return None
+    category, hint = _DISK_ERRORS[exc.errno]
+    where = Path(exc.filename).parent if exc.filename else folder
+    return Verdict("error", category, f"{exc.strerror}: cannot write in {where}", hint)
 
 
 def _run(
@@ -325,6 +398,7 @@ def _run(
     if plan.problem or plan.unsupported:
         return _not_installed(cell, plan)
     request = _request(matrix, cell, interpreter, plan, options)
+    indexes = used_indexes(backend.name, request)
     started = time.monotonic()
     env = backend.prepare(settings.env_root / cell.id, request, timeout=matrix.timeout)
     build_s = time.monotonic() - started
@@ -342,6 +416,7 @@ def _run(
             resolved=parse_lock(env.lock_text),
             durations={"build": round(build_s, 3), "probes": 0.0},
             lock=lock_rel,
+            indexes=indexes,
         )
 
     started = time.monotonic()
@@ -391,6 +466,7 @@ def _run(
         resolved=resolved,
         durations={"build": round(build_s, 3), "probes": round(probes_s, 3)},
         lock=lock_rel,
+        indexes=indexes,
     )
     # A hint is printed only once the resolver agrees with it (or it says it is unverified).
     return with_checked_hint(result, HintContext(request))

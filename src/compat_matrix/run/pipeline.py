@@ -16,6 +16,7 @@ default:
 - cells at once: `-j N`, `$COMPAT_JOBS`, else every core;
 - keep unchanged cells: `--resume`, `$COMPAT_RESUME=1`, else off;
 - cells: `--cells SELECTION`, `$COMPAT_CELLS`, else every cell;
+- backend: `--backend NAME`, `$COMPAT_BACKEND`, else the matrix file's `backend:`;
 - GPU / CPU runner's share: `--gpu-only` / `--cpu-only`, else every cell.
 
 An unknown option is a usage error (exit status 2), after `--` in nox too. Exit status: 0 when
@@ -34,28 +35,32 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO, cast
 
+from compat_matrix import children
 from compat_matrix.build import pythons
 from compat_matrix.build.cuda import needs_gpu
 from compat_matrix.errors import UsageError
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
+from compat_matrix.matrix.model import BACKENDS
 from compat_matrix.matrix.select import select_cells
 from compat_matrix.matrix.yamlfile import DEFAULT_LIMITS, Limits
-from compat_matrix.probe.verdicts import EXIT_USAGE
+from compat_matrix.probe.verdicts import EXIT_INFRA, EXIT_USAGE, expectation_outcome
 from compat_matrix.reports import render_terminal
 from compat_matrix.reports._verdicts import one_line
 from compat_matrix.reports.gate import gate_exit_status
 from compat_matrix.reports.publish import Published, publish_run
-from compat_matrix.run.cell import RunSettings, missing_result, run_cell
+from compat_matrix.run.cell import RunSettings, missing_result, run_cell, unreadable_result
+from compat_matrix.run.locks import run_lock
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from compat_matrix.matrix.model import Cell, Matrix
+    from compat_matrix.matrix.model import Backend, Cell, Matrix
     from compat_matrix.reports.baseline import BaselineDiff
     from compat_matrix.reports.gate import FailOn
     from compat_matrix.results import CellResult
@@ -104,6 +109,8 @@ class RunOptions:
     resume: bool = False
     cells: str = ""
     runner: Runner = "all"
+    #: The backend for every cell instead of the matrix file's `backend:` (None: the file's).
+    backend: Backend | None = None
     #: The most cells a matrix may expand to (`--max-cells`, `$COMPAT_MAX_CELLS`).
     max_cells: int = DEFAULT_LIMITS.max_cells
 
@@ -167,6 +174,12 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
     )
     parser.add_argument(
         "--cells", metavar="SELECTION", help="only these cell ids or patterns (py3.11-*)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="build every cell with this backend instead of the matrix file's "
+        "(default: $COMPAT_BACKEND, else the file's)",
     )
     parser.add_argument(
         "--max-cells",
@@ -234,6 +247,10 @@ def resolve_options(
         msg = "--gpu-only and --cpu-only exclude each other: give one (or neither for all cells)"
         raise UsageError(msg)
     runner: Runner = "gpu" if args.gpu_only else "cpu" if args.cpu_only else "all"
+    backend = args.backend or env.get("COMPAT_BACKEND", "").strip() or None
+    if backend is not None and backend not in BACKENDS:
+        msg = f"COMPAT_BACKEND must be one of {', '.join(BACKENDS)} (or empty), not {backend!r}"
+        raise UsageError(msg)
     return RunOptions(
         matrix=_absolute(cwd, path),
         report_dir=_absolute(cwd, Path(report)),
@@ -242,6 +259,7 @@ def resolve_options(
         resume=resume,
         cells=cells,
         runner=runner,
+        backend=cast("Backend | None", backend),
         max_cells=limit,
     )
 
@@ -298,6 +316,8 @@ def load_selection(options: RunOptions) -> tuple[Matrix, list[Cell]]:
     except OSError as exc:
         msg = f"cannot read matrix {options.matrix}: {exc.strerror}"
         raise UsageError(msg) from None
+    if options.backend is not None and options.backend != matrix.backend:
+        matrix = replace(matrix, backend=options.backend)
     cells = select_cells(expand(matrix), options.cells)
     return matrix, [cell for cell in cells if runner_selects(cell, options.runner)]
 
@@ -413,7 +433,9 @@ class RunOutcome:
 
     @property
     def missing(self) -> list[str]:
-        return self.published.missing
+        """Covered cells with no result at all (not those this run has but could not write)."""
+        stood_in = {r.id for r in self.results if r.category == "missing"}
+        return [cell_id for cell_id in self.published.missing if cell_id in stood_in]
 
 
 def run_pipeline(
@@ -435,43 +457,84 @@ def run_pipeline(
     none with `final=True`.
     """
     covered = list(report_cells) if report_cells is not None else list(cells)
-    settings = RunSettings(
-        report_dir=options.report_dir, env_root=options.env_root, resume=options.resume
-    )
+    #: This run's results, for the table when a cell's file could not be written (disk full).
+    ran: dict[str, CellResult] = {}
     if cells:
-        interpreters = pythons.discover()
-        last_publish = time.monotonic()
-        with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(cells)))) as pool:
-            pending: dict[Future[CellResult], Cell] = {}
-            queue = list(cells)
-            try:
-                while queue or pending:
-                    while queue and len(pending) < options.jobs:
-                        cell = queue.pop(0)
-                        if progress is not None:
-                            progress.started(cell.id)
-                        pending[pool.submit(run_cell, matrix, cell, settings, interpreters)] = cell
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        pending.pop(future)
-                        if progress is not None:
-                            progress.finished(future.result())
-                    if time.monotonic() - last_publish >= _PUBLISH_EVERY_S and (queue or pending):
-                        publish_run(options.report_dir, matrix.name, covered)
-                        last_publish = time.monotonic()
-            except KeyboardInterrupt:
-                pool.shutdown(wait=False, cancel_futures=True)
-                publish_run(options.report_dir, matrix.name, covered)
-                raise
+        what = f"compat-matrix run of {options.matrix.name}"
+        with ExitStack() as held:  # one run at a time per folder; children end with the run
+            held.enter_context(run_lock(options.report_dir, what))
+            held.enter_context(run_lock(options.env_root, what))
+            held.enter_context(children.guarded())
+            ran = _run_cells(matrix, cells, covered, options, progress)
     published = publish_run(
         options.report_dir,
         matrix.name,
         covered,
-        missing=(lambda cell: missing_result(matrix, cell)) if final else None,
+        missing=(lambda cell: ran.get(cell.id) or missing_result(matrix, cell)) if final else None,
+        unreadable=(
+            lambda cell, path, reason: unreadable_result(
+                cell.id,
+                cell.axes,
+                path,
+                reason,
+                expectation=expectation_outcome(matrix.expect, cell.axes, "error"),
+            )
+        )
+        if final
+        else None,
         baseline=baseline,
         matrix_path=matrix.path,
     )
-    return RunOutcome(published, run_exit_status(published.results, published.diff, fail_on))
+    status = run_exit_status(published.results, published.diff, fail_on)
+    if published.write_error and status == 0 and fail_on != "never":
+        status = EXIT_INFRA
+    return RunOutcome(published, status)
+
+
+def _run_cells(
+    matrix: Matrix,
+    cells: Sequence[Cell],
+    covered: Sequence[Cell],
+    options: RunOptions,
+    progress: Progress | None,
+) -> dict[str, CellResult]:
+    """Run `cells`, `options.jobs` at once, publishing what has finished every few seconds.
+
+    Ctrl-C (or SIGTERM, made one by the front doors) kills the cells' children, publishes
+    what finished and re-raises; the interrupted cells write nothing.
+    """
+    settings = RunSettings(
+        report_dir=options.report_dir, env_root=options.env_root, resume=options.resume
+    )
+    interpreters = pythons.discover()
+    last_publish = time.monotonic()
+    ran: dict[str, CellResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(cells)))) as pool:
+        pending: dict[Future[CellResult], Cell] = {}
+        queue = list(cells)
+        try:
+            while queue or pending:
+                while queue and len(pending) < options.jobs:
+                    cell = queue.pop(0)
+                    if progress is not None:
+                        progress.started(cell.id)
+                    pending[pool.submit(run_cell, matrix, cell, settings, interpreters)] = cell
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    pending.pop(future)
+                    result = future.result()
+                    ran[result.id] = result
+                    if progress is not None:
+                        progress.finished(result)
+                if time.monotonic() - last_publish >= _PUBLISH_EVERY_S and (queue or pending):
+                    publish_run(options.report_dir, matrix.name, covered)
+                    last_publish = time.monotonic()
+        except BaseException:
+            children.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+            publish_run(options.report_dir, matrix.name, covered)
+            raise
+    return ran
 
 
 def render_outcome(outcome: RunOutcome, *, color: bool, width: int | None = None) -> str:
@@ -481,6 +544,13 @@ def render_outcome(outcome: RunOutcome, *, color: bool, width: int | None = None
     text += f"report: {outcome.published.paths.markdown.parent}"
     if missing:
         text += f" ({missing} cells had no result: error/missing)"
+    if outcome.published.write_error:
+        text += (
+            f"\nthe report could not be written in {outcome.published.paths.markdown.parent}: "
+            f"{outcome.published.write_error} (the table above is what this run has)"
+        )
+    for path in outcome.published.unreadable:
+        text += f"\nunreadable cell file (counted as error/unreadable-result): {path}"
     return text + f"\nexit status {outcome.exit_status}\n"
 
 
