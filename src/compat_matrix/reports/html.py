@@ -275,6 +275,10 @@ def _passing_item(result: CellResult, *, kind: str, anchor: str, badge: str, lin
     seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
     if seconds:
         parts.append(f"{format_time(seconds)} s")
+    if result.indexes:  # a non-default index is never hidden, even on a passing cell
+        parts.append(
+            "indexes " + " ".join(f"<code>{_line(item, 500)}</code>" for item in result.indexes)
+        )
     if links:
         parts.append(links)
     return (
