@@ -17,6 +17,7 @@ Run it by hand (stdlib only, any Python 3.9+; downloads are large, pip's cache k
     python3 tests/accuracy/ground_truth.py                    # every cell -> ground_truth.json
     python3 tests/accuracy/ground_truth.py --jobs 2 --resume  # keep cells already judged
     python3 tests/accuracy/ground_truth.py --only tensorflow  # one framework's cells
+    python3 tests/accuracy/ground_truth.py --write-expect     # matrices' expect: from the JSON
 
 Interpreters are CPython X.Y from ``$PYENV_ROOT/versions`` (default ``~/.pyenv/versions``), the
 newest patch release of each. The cells are the 39 of issue 15 plus the must-fail pandas pair;
@@ -106,6 +107,13 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def scrub(text: str) -> str:
+    """Machine paths out of a stored message: the scratch venv, the temp folder, the home."""
+    text = re.sub(r"[^\s\"']*/tmp[^/\s]*/venv", "<venv>", text)
+    text = re.sub(re.escape(tempfile.gettempdir()) + r"/[^\s\"']*", "<tmp>", text)
+    return text.replace(str(Path.home()), "~")
+
+
 def classify_pip(output: str) -> str:
     if "ResolutionImpossible" in output or "conflicting dependencies" in output:
         return "conflict"
@@ -190,6 +198,7 @@ def judge(cell: dict[str, object], scratch: Path) -> dict[str, object]:
 
 
 def _finish(record: dict[str, object], started: float) -> dict[str, object]:
+    record["detail"] = scrub(str(record.get("detail", "")))
     record["duration_s"] = round(time.monotonic() - started, 1)
     return record
 
@@ -207,6 +216,35 @@ def write(path: Path, results: dict[str, dict[str, object]]) -> None:
     tmp.replace(path)
 
 
+REASONS = {
+    "pass": "pip: installs, and {operation} runs",
+    "fail": "pip: installs, but {operation} fails",
+    "unsupported": "pip: no matching distribution",
+    "conflict": "pip: ResolutionImpossible",
+}
+
+
+def write_expectations(results: dict[str, dict[str, object]]) -> None:
+    """Rewrite the ``expect:`` block that ends each ``<operation>.yml`` from the verdicts."""
+    for matrix in sorted(HERE.glob("*.yml")):
+        text = matrix.read_text()
+        head = text[: text.index("\nexpect:")] if "\nexpect:" in text else text.rstrip("\n")
+        lines = [head]
+        for cell in cells():
+            record = results.get(cell_key(cell))
+            if cell["operation"] != matrix.stem or record is None:
+                continue
+            pins = cell["pins"]
+            assert isinstance(pins, dict)
+            match = ", ".join(f'{k}: "{v}"' for k, v in [*pins.items(), ("python", cell["python"])])
+            status = str(record["status"])
+            reason = REASONS.get(status, status).format(operation=cell["operation"])
+            lines.append(f'  - {{match: {{{match}}}, status: {status}, reason: "{reason}"}}')
+        if len(lines) > 1:
+            lines.insert(1, "expect:  # ground_truth.py --write-expect, from ground_truth.json")
+        matrix.write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
@@ -214,10 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="keep cells with a verdict")
     parser.add_argument("--only", help="only the cells of this operation (jax, torch, ...)")
     parser.add_argument("--scratch", type=Path, default=None, help="where the venvs are built")
+    parser.add_argument(
+        "--write-expect", action="store_true", help="only rewrite the matrices' expect: blocks"
+    )
     args = parser.parse_args(argv)
     results: dict[str, dict[str, object]] = {}
     if args.output.exists():
         results = {cell_key(c): c for c in json.loads(args.output.read_text())["cells"]}
+    if args.write_expect:
+        write_expectations(results)
+        return 0
     todo = [
         cell
         for cell in cells()
