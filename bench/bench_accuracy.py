@@ -10,6 +10,9 @@ not compat-matrix's or pip's.
 Bytecode: ``PYTHONDONTWRITEBYTECODE`` is passed through unchanged to both (the report prints it);
 pip byte-compiles what it installs whatever its value, uv does not (its default).
 
+The whole suite takes long on a small machine (every framework cell built twice over); choose
+matrices with ``--only jax,torch`` or, under ``nox -s bench``, ``BENCH_ACCURACY_ONLY=jax,torch``.
+
 Usage: python bench/bench_accuracy.py [--only jax,torch] [--jobs 2] [--keep DIR]
 """
 
@@ -41,7 +44,11 @@ def _suite(matrices: list[Path], work: Path, label: str, jobs: int) -> tuple[flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="", help="matrix names, comma-separated (default: all)")
+    parser.add_argument(
+        "--only",
+        default=os.environ.get("BENCH_ACCURACY_ONLY", ""),
+        help="matrix names, comma-separated (default: all)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="cells in parallel, for both")
     parser.add_argument("--keep", type=Path, help="keep environments and reports here")
     args, _ = parser.parse_known_args(argv)
