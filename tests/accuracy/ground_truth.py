@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--resume", action="store_true", help="keep cells with a verdict")
     parser.add_argument("--only", help="only the cells of this operation (jax, torch, ...)")
+    parser.add_argument("--python", help="only cells of these Python versions (3.10,3.11)")
     parser.add_argument("--scratch", type=Path, default=None, help="where the venvs are built")
     parser.add_argument(
         "--write-expect", action="store_true", help="only rewrite the matrices' expect: blocks"
@@ -266,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         cell
         for cell in cells()
         if (not args.only or args.only == cell["operation"])
+        and (not args.python or cell["python"] in args.python.split(","))
         and not (
             args.resume and results.get(cell_key(cell), {}).get("status") not in (None, "error")
         )
