@@ -20,18 +20,15 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from _native_fixtures import build_failure_modules, describe_python
 
-from compat_matrix import pythons
-from compat_matrix.cells import RunSettings, run_cell
-from compat_matrix.expansion import expand
-from compat_matrix.matrix_file import load_matrix
-from compat_matrix.publishing import publish
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
 from compat_matrix.results import CellResult
+from compat_matrix.run.pipeline import RunOptions, load_selection, run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 ACCURACY = REPO / "tests" / "accuracy"
@@ -54,15 +51,12 @@ def env_root() -> Path:
 
 
 def run_matrix(path: Path, report_dir: Path, jobs: int = 2) -> list[CellResult]:
-    """Run every cell of the matrix at ``path`` (as ``nox -s probe`` would) and publish."""
-    matrix = load_matrix(path)
-    cells = expand(matrix)
-    interpreters = pythons.discover()
-    settings = RunSettings(report_dir=report_dir, env_root=env_root() / matrix.name)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(lambda cell: run_cell(matrix, cell, settings, interpreters), cells))
-    publish(report_dir, matrix.name, [cell.id for cell in cells])
-    return results
+    """Run every cell of the matrix at ``path`` through the one pipeline every front door uses."""
+    options = RunOptions(
+        matrix=path, report_dir=report_dir, env_root=env_root() / path.stem, jobs=jobs
+    )
+    matrix, cells = load_selection(options)
+    return run_pipeline(matrix, cells, options).results
 
 
 def axes_key(axes: dict[str, str]) -> AxesKey:
