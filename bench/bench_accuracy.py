@@ -10,8 +10,9 @@ not compat-matrix's or pip's.
 Bytecode: ``PYTHONDONTWRITEBYTECODE`` is passed through unchanged to both (the report prints it);
 pip byte-compiles what it installs whatever its value, uv does not (its default).
 
-The whole suite takes long on a small machine (every framework cell built twice over); choose
-matrices with ``--only jax,torch`` or, under ``nox -s bench``, ``BENCH_ACCURACY_ONLY=jax,torch``.
+The whole suite takes long on a small machine (every framework cell built twice over, an hour on
+2 cores), so by default it times the pandas and scikit-learn matrices; ``--only all`` (or, under
+``nox -s bench``, ``BENCH_ACCURACY_ONLY=all``) times every matrix, ``--only jax,torch`` some.
 
 Usage: python bench/bench_accuracy.py [--only jax,torch] [--jobs 2] [--keep DIR]
 """
@@ -46,13 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--only",
-        default=os.environ.get("BENCH_ACCURACY_ONLY", ""),
-        help="matrix names, comma-separated (default: all)",
+        default=os.environ.get("BENCH_ACCURACY_ONLY", "pandas,scikit-learn"),
+        help="matrix names, comma-separated, or all (default: pandas,scikit-learn)",
     )
     parser.add_argument("--jobs", type=int, default=2, help="cells in parallel, for both")
     parser.add_argument("--keep", type=Path, help="keep environments and reports here")
     args, _ = parser.parse_known_args(argv)
-    names = [n for n in args.only.split(",") if n]
+    names = [n for n in args.only.split(",") if n and n != "all"]
     matrices = [p for p in MATRICES if not names or p.stem in names]
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-accuracy-"))
     os.environ["COMPAT_ACCURACY_ENV_DIR"] = str(work / "envs")
