@@ -75,6 +75,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return outcome.exit_status
 
 
+def _add_max_cells(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-cells",
+        type=int,
+        metavar="N",
+        help="cell limit (default: $COMPAT_MAX_CELLS or 10,000)",
+    )
+
+
 def _load(path: str, args: argparse.Namespace) -> Matrix:
     """The matrix file, with `--max-cells` (else `$COMPAT_MAX_CELLS`) as its cell limit."""
     limit = max_cells(getattr(args, "max_cells", None), os.environ)
@@ -279,22 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("expand", help="list the cells of a matrix in job order")
     p.add_argument("matrix", metavar="MATRIX")
-    p.add_argument(
-        "--max-cells",
-        type=int,
-        metavar="N",
-        help="cell limit (default: $COMPAT_MAX_CELLS or 10,000)",
-    )
+    _add_max_cells(p)
     p.add_argument("--json", action="store_true", help='print [{"id", "axes"}]')
     p.set_defaults(func=_cmd_expand)
 
     p = sub.add_parser("report", help="merge cell results into compat.json/junit.xml/md/html")
-    p.add_argument(
-        "--max-cells",
-        type=int,
-        metavar="N",
-        help="cell limit (default: $COMPAT_MAX_CELLS or 10,000)",
-    )
+    _add_max_cells(p)
     p.add_argument("dirs", nargs="+", metavar="DIR", help="report directories (cells/*.json)")
     p.add_argument("-o", "--output", metavar="OUT", help="where to write (default: first DIR)")
     p.add_argument("--matrix", metavar="MATRIX", help="order cells by this matrix's job order")
@@ -316,12 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="shard the cells into CI jobs balanced by expected cost")
     p.add_argument("matrix", metavar="MATRIX")
-    p.add_argument(
-        "--max-cells",
-        type=int,
-        metavar="N",
-        help="cell limit (default: $COMPAT_MAX_CELLS or 10,000)",
-    )
+    _add_max_cells(p)
     p.add_argument(
         "--github", action="store_true", help='print {"include": [...]} for fromJSON(...)'
     )
