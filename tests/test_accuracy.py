@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from collections import Counter
@@ -134,6 +135,16 @@ def test_framework_verdicts_equal_pip_ground_truth(
         (r, str(truth.get(axes_key(dict(r.axes)), {}).get("status", "no-truth"))) for r in results
     ]
     assert all(result.status == status for result, status in rows), confusion_report(rows)
+    # Every hint that proposes a version was checked against the resolver before it was printed.
+    proposing = [r for r in results if r.status != "pass" and re.search(r"[<>=]=?\s*\d", r.hint)]
+    unchecked = [
+        (r.id, r.hint)
+        for r in proposing
+        if not r.hint.rstrip(".").endswith(("(verified: resolves)", "(unverified)"))
+    ]
+    assert not unchecked, unchecked
+    refused = [(r.id, r.hint) for r in results if "numpy>=2" in r.hint and "tensorflow" in r.id]
+    assert not refused, refused
 
 
 def _prebuilt_project(root: Path, name: str, files: list[Path]) -> Path:

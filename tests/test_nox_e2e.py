@@ -144,6 +144,7 @@ def test_cell_results_carry_the_contract_fields(broken_run) -> None:
     assert cell["resolved"] == {"six": "1.16.0"}
     assert [(p["probe"], p["target"], p["status"]) for p in cell["probes"]] == [
         ("abi", "environment", "pass"),
+        ("gpu-arch", "environment", "pass"),
         ("native", "environment", "pass"),
         ("import", "six", "pass"),
         ("cuda", "cuda", "pass"),
