@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from compat_matrix.build.backends import find_uv  # noqa: E402
+
 PROBES = REPO / "probes"
 DEFAULT_REQUIREMENTS = ("nvidia-curand-cu12==10.3.10.19", "nvidia-nvjpeg-cu12==12.4.0.76", "numpy")
 GPUS = ("A100=sm_80", "H100=sm_90", "RTX 5090=sm_120")
@@ -32,7 +35,7 @@ def _python(venv: Path) -> Path:
 
 
 def _build(venv: Path, requirements: list[str]) -> None:
-    uv = shutil.which("uv")
+    uv = find_uv()
     if uv is None:
         sys.exit("uv is needed to build the benchmark environment")
     if not _python(venv).exists():
