@@ -444,3 +444,36 @@ def test_windows_cuda_dll_read_from_its_pe_section(wheels: Path) -> None:
     assert probe._windows_binaries([str(wheels / "win")]) == [
         (str(dll), str(Path("nvidia", "nvjpeg", "bin", "nvjpeg64_12.dll")))
     ]
+
+
+def _synthetic_fatbin(*archs: int) -> bytes:
+    """A fat binary with one uncompressed SASS entry per architecture, as nvcc lays it out."""
+    import struct
+
+    entries = b""
+    for arch in archs:
+        payload = b"\x00" * 16
+        entries += struct.pack("<HHIQIIHHI", 2, 0x101, 64, len(payload), 0, 0, 0, 0, arch)
+        entries += b"\x00" * (64 - struct.calcsize("<HHIQIIHHI")) + payload
+    return struct.pack("<IHHQ", 0xBA55ED50, 1, 16, len(entries)) + entries
+
+
+def test_fat_binaries_outside_nv_fatbin_count_and_a_stub_file_fails_no_package(
+    tmp_path: Path,
+) -> None:
+    """libcufft keeps its kernels in `.ldata` and a 400-byte sm_52 stub in `.nv_fatbin`, and
+    libcufftw carries only the stub: read that way, cuFFT ran on no current GPU (a false fail
+    seen on torch 2.9.1's CUDA wheels). The data sections are read, and a package is judged by
+    what all its files carry."""
+    sys.path.insert(0, str(runner.probes_dir()))
+    try:
+        import gpu_arch_probe as probe
+    finally:
+        sys.path.pop(0)
+    stub = _synthetic_fatbin(52)
+    blob = b"\x11" * 40 + _synthetic_fatbin(80, 90) + b"\x22" * 24 + _synthetic_fatbin(100)
+    assert [e.name for e in probe.parse_fatbin(stub)] == ["sm_52"]
+    found = probe._embedded_fatbins(blob, 0, len(blob))
+    assert [e.name for e in found] == ["sm_80", "sm_90", "sm_100"]
+    assert probe.coverage(["sm_52", "sm_80", "sm_90"], [], (8, 6)) == "sass"
+    assert probe.coverage(["sm_52"], [], (8, 0)) == "none"
