@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _conda_channel import ChannelInfo, build_channel, channel_pythons, write_package
+from _conda_channel import ChannelInfo, write_package
 
 from compat_matrix.build.backends import (
     EnvBackend,
@@ -41,21 +41,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 pytest.importorskip("rattler", reason="py-rattler, the conda engine, needs Python 3.10+")
-
-
-@pytest.fixture(scope="session")
-def channel() -> ChannelInfo:
-    if sys.platform != "linux":
-        pytest.skip("the local conda channel is built from Linux CPythons (ELF, patchelf)")
-    if len(channel_pythons()) < 2:
-        pytest.skip("the local conda channel needs CPython 3.11 and 3.12 on this machine")
-    return build_channel()
-
-
-@pytest.fixture(scope="session")
-def conda_cache(channel: ChannelInfo) -> Path:
-    """One package cache for every test and run: packages are extracted once, then linked."""
-    return channel.path.with_name(channel.path.name + "-cache")
 
 
 @pytest.fixture(autouse=True)

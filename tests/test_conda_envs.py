@@ -15,27 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _conda_channel import ChannelInfo, build_channel, channel_pythons
+from _conda_channel import ChannelInfo
 from _elf_fixtures import run_probe
 
 from compat_matrix.build.backends import EnvRequest
 from compat_matrix.build.conda import CondaBackend
 
 pytest.importorskip("rattler", reason="py-rattler, the conda engine, needs Python 3.10+")
-
-
-@pytest.fixture(scope="module")
-def channel() -> ChannelInfo:
-    if sys.platform != "linux":
-        pytest.skip("the local conda channel is built from Linux CPythons (ELF, patchelf)")
-    if len(channel_pythons()) < 2:
-        pytest.skip("the local conda channel needs CPython 3.11 and 3.12 on this machine")
-    return build_channel()
-
-
-@pytest.fixture(scope="module")
-def conda_cache(channel: ChannelInfo) -> Path:
-    return channel.path.with_name(channel.path.name + "-cache")
 
 
 def _env(path: Path, channel: ChannelInfo, cache: Path, *specs: str) -> Path:
