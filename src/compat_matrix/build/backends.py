@@ -546,6 +546,22 @@ class UvBackend(EnvBackend):
     def __init__(self, uv: str | None = None) -> None:
         self.uv = uv or find_uv() or "uv"
 
+    def _step(
+        self,
+        args: list[str],
+        result: PreparedEnv,
+        request: EnvRequest,
+        deadline: float,
+        stdin: str | None = None,
+    ) -> str | None:
+        """Run `uv ARGS`, logging its output; None once a failure is recorded on `result`."""
+        status, output = _run([self.uv, *args], stdin=stdin, timeout=deadline - time.monotonic())
+        result.log += output
+        if status != 0:
+            result.failure = _disk_or(classify_uv(output, only_binary=request.only_binary), output)
+            return None
+        return output
+
     def _prepare(self, envdir: Path, request: EnvRequest, deadline: float) -> PreparedEnv:
         if request.interpreter is None:
             return _no_interpreter(envdir)
@@ -555,9 +571,8 @@ class UvBackend(EnvBackend):
         try:
             lock_text = ""
             if request.requirements:
-                status, output = _run(
+                compiled = self._step(
                     [
-                        self.uv,
                         "pip",
                         "compile",
                         "-",
@@ -569,16 +584,14 @@ class UvBackend(EnvBackend):
                         *request.index_args("uv"),
                         *request.refresh_args(),
                     ],
+                    result,
+                    request,
+                    deadline,
                     stdin="\n".join(request.requirements) + "\n",
-                    timeout=deadline - time.monotonic(),
                 )
-                result.log += output
-                if status != 0:
-                    result.failure = _disk_or(
-                        classify_uv(output, only_binary=request.only_binary), output
-                    )
+                if compiled is None:
                     return result
-                lock_text = output
+                lock_text = compiled
             result.lock_text = lock_text
             result.fingerprint = _fingerprint(
                 self.name,
@@ -592,48 +605,24 @@ class UvBackend(EnvBackend):
             if _reusable(envdir, result.fingerprint) and request.reusable_with_locals():
                 result.reused = True
                 return result
-            status, output = _run(
-                [
-                    self.uv,
-                    "venv",
-                    "--quiet",
-                    "--clear",
-                    "--no-python-downloads",
-                    "--python",
-                    interpreter,
-                    str(envdir),
-                ],
-                timeout=deadline - time.monotonic(),
-            )
-            result.log += output
-            if status != 0:
-                result.failure = _disk_or(
-                    classify_uv(output, only_binary=request.only_binary), output
-                )
+            venv = ["venv", "--quiet", "--clear", "--no-python-downloads", "--python", interpreter]
+            if self._step([*venv, str(envdir)], result, request, deadline) is None:
                 return result
             if lock_text:
                 lock_file = envdir / "compat-lock.txt"
                 lock_file.write_text(lock_text, encoding="utf-8")
-                status, output = _run(
-                    [
-                        self.uv,
-                        "pip",
-                        "sync",
-                        "--quiet",
-                        "--python",
-                        str(python),
-                        *request.binary_args(),
-                        *request.index_args("uv"),
-                        *request.refresh_args(),
-                        str(lock_file),
-                    ],
-                    timeout=deadline - time.monotonic(),
-                )
-                result.log += output
-                if status != 0:
-                    result.failure = _disk_or(
-                        classify_uv(output, only_binary=request.only_binary), output
-                    )
+                sync = [
+                    "pip",
+                    "sync",
+                    "--quiet",
+                    "--python",
+                    str(python),
+                    *request.binary_args(),
+                    *request.index_args("uv"),
+                    *request.refresh_args(),
+                    str(lock_file),
+                ]
+                if self._step(sync, result, request, deadline) is None:
                     return result
             _mark_ready(envdir, result.fingerprint, lock_text)
         except _Timeout as exc:
