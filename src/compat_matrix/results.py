@@ -10,9 +10,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from compat_matrix.matrix.model import STATUSES, Status
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "SCHEMA",
@@ -20,9 +23,11 @@ __all__ = [
     "ExpectationOutcome",
     "ProbeResult",
     "PythonInfo",
+    "cell_json",
     "load_cell_results",
     "read_cell_result",
     "write_atomic",
+    "write_atomic_bytes",
     "write_cell_result",
 ]
 
@@ -221,9 +226,36 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def write_atomic_bytes(path: Path, chunks: Iterable[bytes]) -> None:
+    """`write_atomic` for a file written piece by piece (compat.json of 10,000 cells is
+    never held in memory whole)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cell_json(result: CellResult) -> str:
+    """The one-line JSON of a cell: its cell file's content and its line in compat.json.
+
+    ASCII escapes make any text, even a lone surrogate, safe to write as UTF-8. The same bytes
+    in both places let `report` copy a cell file into compat.json without encoding it again.
+    """
+    return json.dumps(result.to_dict(), ensure_ascii=True)
+
+
 def write_cell_result(report_dir: Path, result: CellResult) -> Path:
     path = report_dir / "cells" / f"{result.id}.json"
-    write_atomic(path, json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")
+    write_atomic(path, cell_json(result) + "\n")
     return path
 
 

@@ -113,6 +113,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         directories,
         order,
         stand_in=lambda cell_id, path, reason: unreadable_result(cell_id, {}, path, reason),
+        lines=True,
+        slim=True,
     )
     for path in collected.unreadable:
         print(
@@ -133,7 +135,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else None
     )
     baseline = Path(args.baseline) if args.baseline else None
-    paths, diff, write_error = publish_results(out, name, results, baseline=baseline, source=source)
+    paths, diff, write_error = publish_results(
+        out, name, results, baseline=baseline, source=source, lines=collected.lines
+    )
+    if collected.lines is not None:
+        collected.lines.close()
     print(render_terminal(results, color=sys.stdout.isatty()))
     if diff is not None:
         print(

@@ -25,6 +25,11 @@ class MatrixLines:
     includes: list[tuple[dict[str, str], int]] = field(default_factory=list)
     #: The line of `matrix:` (or 1), the answer when nothing more precise matches.
     fallback: int = 1
+    #: (axis, value) -> the line of its last matching written value: each pair is looked up
+    #: once, not once per cell (10,000 cells share a few dozen values).
+    _matched: dict[tuple[str, str | None], int | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def read(cls, path: Path) -> MatrixLines:
@@ -84,9 +89,16 @@ class MatrixLines:
         found = self.fallback
         for key, by_value in self.values.items():
             value = axes.get(key)
-            for written, line in by_value.items():
-                if _same(value, written):
-                    found = line
+            pair = (key, value)
+            if pair not in self._matched:
+                matched = None
+                for written, line in by_value.items():
+                    if _same(value, written):
+                        matched = line
+                self._matched[pair] = matched
+            matched_line = self._matched[pair]
+            if matched_line is not None:
+                found = matched_line
         return found
 
 

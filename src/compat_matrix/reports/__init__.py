@@ -13,13 +13,14 @@ from pathlib import Path
 
 from compat_matrix.reports.baseline import BaselineDiff
 from compat_matrix.reports.html import render_html
-from compat_matrix.reports.json_report import render_json
+from compat_matrix.reports.json_report import CellLines, json_chunks, render_json
 from compat_matrix.reports.junit import JUnitSource, render_junit
 from compat_matrix.reports.markdown import render_markdown
 from compat_matrix.reports.terminal import render_terminal
-from compat_matrix.results import CellResult, write_atomic
+from compat_matrix.results import CellResult, write_atomic, write_atomic_bytes
 
 __all__ = [
+    "CellLines",
     "JUnitSource",
     "ReportPaths",
     "render_html",
@@ -58,22 +59,25 @@ def write_reports(
     preamble: str = "",
     source: JUnitSource | None = None,
     diff: BaselineDiff | None = None,
+    lines: CellLines | None = None,
 ) -> ReportPaths:
     """Write compat.json, junit.xml, compat.md and compat.html into `report_dir`.
 
     `preamble` is Markdown put at the top of compat.md (the changes since a baseline);
     `source` names the matrix file and each cell's line in junit.xml (for annotations);
     `diff`, the changes since a baseline, opens compat.html. The page links each cell's log
-    where `logs/<id>.log` exists in `report_dir`.
+    where `logs/<id>.log` exists in `report_dir`. `lines` holds compat.json's line of the
+    results read from cell files (`collect(lines=True)`): copied, not encoded again, and
+    compat.json is written piece by piece (at 10,000 cells it is the biggest file by far).
     """
     logs = {path.name[: -len(".log")] for path in (report_dir / "logs").glob("*.log")}
     paths = report_paths(report_dir)
     rendered = [
-        (paths.json, render_json(name, results)),
         (paths.junit, render_junit(name, results, source)),
         (paths.markdown, render_markdown(name, results, preamble=preamble)),
         (paths.html, render_html(name, results, logs=logs, diff=diff)),
     ]
+    write_atomic_bytes(paths.json, json_chunks(name, results, lines))
     for path, text in rendered:
         write_atomic(path, text)
     return paths

@@ -3,11 +3,45 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 
-from compat_matrix.results import SCHEMA, CellResult
+from compat_matrix.results import SCHEMA, CellResult, cell_json
 
-__all__ = ["render_json"]
+__all__ = ["CellLines", "json_chunks", "render_json"]
+
+
+class CellLines:
+    """Each collected cell's line of compat.json, kept in a temporary file rather than memory.
+
+    A cell file the harness wrote is that line already (`cell_json`), so its bytes are copied
+    instead of encoded again: encoding is the costliest step of a 10,000-cell report.
+    """
+
+    def __init__(self) -> None:
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._where: dict[str, tuple[int, int]] = {}
+        self._end = 0
+
+    def add(self, cell_id: str, line: bytes) -> None:
+        self._spool.seek(self._end)
+        self._spool.write(line)
+        self._where[cell_id] = (self._end, len(line))
+        self._end += len(line)
+
+    def get(self, cell_id: str) -> bytes | None:
+        where = self._where.get(cell_id)
+        if where is None:
+            return None
+        self._spool.seek(where[0])
+        return self._spool.read(where[1])
+
+    def close(self) -> None:
+        self._spool.close()
+
+
+def _head(name: str) -> str:
+    return json.dumps({"schema": SCHEMA, "name": name}, ensure_ascii=True)[:-1]
 
 
 def render_json(name: str, results: Sequence[CellResult]) -> str:
@@ -18,6 +52,23 @@ def render_json(name: str, results: Sequence[CellResult]) -> str:
     """
     # One cell per line: the C encoder (which `indent` turns off) keeps 10,000 cells fast,
     # and a line per cell still diffs and greps well.
-    head = json.dumps({"schema": SCHEMA, "name": name}, ensure_ascii=True)[:-1]
-    cells = ",\n".join(json.dumps(result.to_dict(), ensure_ascii=True) for result in results)
+    head = _head(name)
+    cells = ",\n".join(cell_json(result) for result in results)
     return f'{head}, "cells": [\n{cells}\n]}}\n' if cells else f'{head}, "cells": []}}\n'
+
+
+def json_chunks(
+    name: str, results: Sequence[CellResult], lines: CellLines | None = None
+) -> Iterator[bytes]:
+    """`render_json(name, results)` as UTF-8, piece by piece; a result's line is taken from
+    `lines` when it has one (the cell file's own bytes), else encoded."""
+    head = _head(name).encode("ascii")
+    if not results:
+        yield head + b', "cells": []}\n'
+        return
+    yield head + b', "cells": [\n'
+    for index, result in enumerate(results):
+        line = lines.get(result.id) if lines is not None else None
+        if line is None:
+            line = cell_json(result).encode("ascii")
+        yield line + (b",\n" if index < len(results) - 1 else b"\n]}\n")

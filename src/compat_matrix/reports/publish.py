@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from compat_matrix.reports import JUnitSource, ReportPaths, report_paths, write_reports
 from compat_matrix.reports._verdicts import one_line
@@ -26,14 +26,24 @@ from compat_matrix.reports.baseline import (
     render_changes_markdown,
 )
 from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
-from compat_matrix.results import CellResult, read_cell_result, write_atomic
+from compat_matrix.reports.json_report import CellLines
+from compat_matrix.results import CellResult, cell_json, write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from compat_matrix.matrix.model import Cell
 
-__all__ = ["Collected", "Published", "collect", "publish", "publish_run", "report_lock"]
+__all__ = [
+    "REPORTED_DETAILS",
+    "CellLines",
+    "Collected",
+    "Published",
+    "collect",
+    "publish",
+    "publish_run",
+    "report_lock",
+]
 
 
 @contextmanager
@@ -58,11 +68,86 @@ def report_lock(report_dir: Path) -> Iterator[None]:
 
 
 def _previous_order(directory: Path) -> list[str]:
+    """The cell ids of `directory`'s compat.json, in its order."""
     try:
-        document = json.loads((directory / "compat.json").read_text(encoding="utf-8"))
+        raw = (directory / "compat.json").read_bytes()
+        fast = _ids_of_lines(raw)
+        if fast is not None:
+            return fast
+        document = json.loads(raw.decode("utf-8"))
         return [str(cell["id"]) for cell in document.get("cells", [])]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return []
+
+
+def _ids_of_lines(raw: bytes) -> list[str] | None:
+    """The ids of a compat.json laid out as `render_json` writes it (a line per cell, each
+    starting with its id), without parsing every cell; None for any other layout."""
+    lines = raw.split(b"\n")
+    if len(lines) < 4 or not lines[0].startswith(b'{"schema": ') or lines[-2:] != [b"]}", b""]:
+        return None
+    if not lines[0].endswith(b', "cells": ['):
+        return None
+    ids = []
+    for line in lines[1:-2]:
+        if not line.startswith(b'{"id": "'):
+            return None
+        text = line.decode("utf-8")
+        ids.append(json.decoder.scanstring(text, 8)[0])  # type: ignore[attr-defined]
+    return ids
+
+
+#: The keys of a cell's JSON, and of a probe's, in the order `CellResult.to_dict` writes them.
+_CELL_KEYS = (
+    "id",
+    "axes",
+    "status",
+    "category",
+    "message",
+    "hint",
+    "python",
+    "resolved",
+    "probes",
+    "durations",
+    "expectation",
+    "fingerprint",
+    "lock",
+    "gpu_unverified",
+    "latent",
+    "static_only",
+    "indexes",
+)
+_PROBE_KEYS = ("probe", "target", "status", "category", "message", "hint", "duration_s", "details")
+#: The probe `details` keys a reporter reads (finding owners, GPU coverage); `slim` keeps only
+#: these (compat.json still gets every detail, from the cell file).
+REPORTED_DETAILS = frozenset({"owner", "gpus", "table"})
+
+
+def _canonical(data: dict[str, Any], result: CellResult) -> bool:
+    """Whether `cell_json(result)` is exactly the cell file `data` was parsed from: same keys
+    in the same order, same values of the same types (a file the harness wrote)."""
+    if tuple(data) != _CELL_KEYS or any(tuple(p) != _PROBE_KEYS for p in data["probes"]):
+        return False
+    python, expectation = data["python"], data["expectation"]
+    if python is not None and tuple(python) != ("version", "implementation", "abi"):
+        return False
+    if expectation is not None and tuple(expectation) != ("status", "met", "reason"):
+        return False
+    if not all(type(p["duration_s"]) is float for p in data["probes"]) or not all(
+        type(v) is float for v in data["durations"].values()
+    ):
+        return False
+    if not all(type(data[k]) is bool for k in ("gpu_unverified", "latent", "static_only")):
+        return False
+    return result.to_dict() == data
+
+
+def _slim(result: CellResult) -> CellResult:
+    """`result` without the probe details no reporter reads (loaded files, tracebacks...)."""
+    for probe in result.probes:
+        if probe.details and not REPORTED_DETAILS.issuperset(probe.details):
+            probe.details = {k: v for k, v in probe.details.items() if k in REPORTED_DETAILS}
+    return result
 
 
 @dataclass(frozen=True)
@@ -72,10 +157,18 @@ class Collected:
     results: list[CellResult]
     #: Cell files that are not a readable CellResult (truncated, not JSON, not ours), by path.
     unreadable: list[Path]
+    #: compat.json's line of each result read (None unless `collect(lines=True)`).
+    lines: CellLines | None = None
 
 
-def _read_cells(directory: Path) -> tuple[list[CellResult], dict[Path, str]]:
-    """Every cell file under `directory/cells` (or `directory`): results, and why others failed."""
+def _read_cells(
+    directory: Path, lines: CellLines | None = None, *, slim: bool = False
+) -> tuple[list[CellResult], dict[Path, str]]:
+    """Every cell file under `directory/cells` (or `directory`): results, and why others failed.
+
+    Each file is parsed once; its compat.json line goes to `lines` (the file's own bytes when
+    the harness wrote it), and with `slim` only the details a reporter reads are kept.
+    """
     cells_dir = directory / "cells" if (directory / "cells").is_dir() else directory
     try:
         with os.scandir(cells_dir) as entries:
@@ -87,12 +180,24 @@ def _read_cells(directory: Path) -> tuple[list[CellResult], dict[Path, str]]:
     for name in names:
         path = cells_dir / name
         try:
-            results.append(read_cell_result(path))
+            # Bytes, unbuffered, decoded in one go (a TextIOWrapper per file costs as much as
+            # parsing it).
+            with path.open("rb", buffering=0) as handle:
+                raw = handle.read()
+            data = json.loads(raw.decode("utf-8"))
+            result = CellResult.from_dict(data)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             if isinstance(exc, KeyError):
                 reason = f"no {exc} field"
             failed[path] = f"{type(exc).__name__}: {one_line(reason, 200)}"
+            continue
+        if lines is not None:
+            text = raw.rstrip(b"\n")
+            if not (text.isascii() and b"\n" not in text and _canonical(data, result)):
+                text = cell_json(result).encode("ascii")
+            lines.add(result.id, text)
+        results.append(_slim(result) if slim else result)
     return results, failed
 
 
@@ -101,6 +206,8 @@ def collect(
     order: Sequence[str] | None = None,
     *,
     stand_in: Callable[[str, Path, str], CellResult] | None = None,
+    lines: bool = False,
+    slim: bool = False,
 ) -> Collected:
     """Cell results from `directories` (a later directory wins for the same id).
 
@@ -108,14 +215,18 @@ def collect(
     each directory's previous compat.json, then by id. A cell file that cannot be read is
     named in `unreadable`, and, when `stand_in` is given and no readable file has its id, it
     counts as the cell that `stand_in` makes of it (an `error`): nothing is lost silently.
+    `lines` keeps each result's compat.json line (for `write_reports`); `slim` keeps only the
+    probe details a reporter reads (a 10,000-cell report in a few hundred MB).
     """
     by_id: dict[str, CellResult] = {}
     ranked: dict[str, int] = {}
     failed: dict[Path, str] = {}
+    spool = CellLines() if lines else None
     for directory in directories:
-        for cell_id in _previous_order(directory):
-            ranked.setdefault(cell_id, len(ranked))
-        results, unreadable = _read_cells(directory)
+        if order is None:  # only then does the previous order count
+            for cell_id in _previous_order(directory):
+                ranked.setdefault(cell_id, len(ranked))
+        results, unreadable = _read_cells(directory, spool, slim=slim)
         for result in results:
             by_id[result.id] = result
         failed.update(unreadable)
@@ -126,9 +237,9 @@ def collect(
                 by_id[path.stem] = stand_in(path.stem, path, reason)
     if order is not None:
         named = [path for path in failed if wanted is None or path.stem in wanted]
-        return Collected([by_id[i] for i in order if i in by_id], named)
+        return Collected([by_id[i] for i in order if i in by_id], named, spool)
     ordered = sorted(by_id.values(), key=lambda r: (ranked.get(r.id, len(ranked)), r.id))
-    return Collected(ordered, list(failed))
+    return Collected(ordered, list(failed), spool)
 
 
 def publish(
@@ -162,6 +273,7 @@ def publish_results(
     *,
     baseline: Path | None = None,
     source: JUnitSource | None = None,
+    lines: CellLines | None = None,
 ) -> tuple[ReportPaths, BaselineDiff | None, str]:
     """Write the four reports of `results` (and diff.json against `baseline`) into `report_dir`.
 
@@ -176,7 +288,13 @@ def publish_results(
     preamble = render_changes_markdown(diff) if diff is not None else ""
     try:
         paths = write_reports(
-            report_dir, name, list(results), preamble=preamble, source=source, diff=diff
+            report_dir,
+            name,
+            list(results),
+            preamble=preamble,
+            source=source,
+            diff=diff,
+            lines=lines,
         )
         if diff is not None:
             write_atomic(report_dir / "diff.json", _render_diff_json(diff))
@@ -215,6 +333,7 @@ def publish_run(
             [report_dir],
             [cell.id for cell in cells],
             stand_in=stand_in if unreadable is not None else None,
+            lines=True,
         )
         found = {r.id: r for r in collected.results}
         absent = [cell for cell in cells if cell.id not in found]
@@ -225,9 +344,13 @@ def publish_run(
             elif missing is not None:
                 results.append(missing(cell))
         source = JUnitSource.for_matrix(matrix_path, cells) if matrix_path is not None else None
-        paths, diff, write_error = publish_results(
-            report_dir, name, results, baseline=baseline, source=source
-        )
+        try:
+            paths, diff, write_error = publish_results(
+                report_dir, name, results, baseline=baseline, source=source, lines=collected.lines
+            )
+        finally:
+            if collected.lines is not None:
+                collected.lines.close()
     return Published(
         paths,
         results,
