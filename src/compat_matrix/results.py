@@ -26,6 +26,7 @@ __all__ = [
     "cell_json",
     "load_cell_results",
     "read_cell_result",
+    "stage_file",
     "write_atomic",
     "write_atomic_bytes",
     "write_cell_result",
@@ -229,19 +230,32 @@ def write_atomic(path: Path, text: str) -> None:
 def write_atomic_bytes(path: Path, chunks: Iterable[bytes]) -> None:
     """`write_atomic` for a file written piece by piece (compat.json of 10,000 cells is
     never held in memory whole)."""
+    staged = stage_file(path, chunks)
+    try:
+        staged.replace(path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+
+
+def stage_file(path: Path, chunks: Iterable[bytes]) -> Path:
+    """Write `chunks` to a new temporary file beside `path`, flushed to disk; the caller
+    renames it over `path` (so several files can be written before any is replaced)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates the file 0600; a report is read by the CI's upload step and by others,
+        # so give it the mode `open()` would: 0666 less the umask.
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
 
 
 def cell_json(result: CellResult) -> str:

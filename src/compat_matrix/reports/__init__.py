@@ -17,7 +17,7 @@ from compat_matrix.reports.json_report import CellLines, json_chunks, render_jso
 from compat_matrix.reports.junit import JUnitSource, render_junit
 from compat_matrix.reports.markdown import render_markdown
 from compat_matrix.reports.terminal import render_terminal
-from compat_matrix.results import CellResult, write_atomic, write_atomic_bytes
+from compat_matrix.results import CellResult, stage_file
 
 __all__ = [
     "CellLines",
@@ -72,12 +72,21 @@ def write_reports(
     """
     logs = {path.name[: -len(".log")] for path in (report_dir / "logs").glob("*.log")}
     paths = report_paths(report_dir)
-    rendered = [
-        (paths.junit, render_junit(name, results, source)),
-        (paths.markdown, render_markdown(name, results, preamble=preamble)),
-        (paths.html, render_html(name, results, logs=logs, diff=diff)),
-    ]
-    write_atomic_bytes(paths.json, json_chunks(name, results, lines))
-    for path, text in rendered:
-        write_atomic(path, text)
+    # Each file is staged (written to a temporary file) as soon as it is rendered, so only one
+    # rendered text is in memory at a time; none replaces its report until all are staged.
+    staged: list[tuple[Path, Path]] = []
+    try:
+        staged.append((stage_file(paths.json, json_chunks(name, results, lines)), paths.json))
+        text = render_junit(name, results, source)
+        staged.append((stage_file(paths.junit, [text.encode("utf-8")]), paths.junit))
+        text = render_markdown(name, results, preamble=preamble)
+        staged.append((stage_file(paths.markdown, [text.encode("utf-8")]), paths.markdown))
+        text = render_html(name, results, logs=logs, diff=diff)
+        staged.append((stage_file(paths.html, [text.encode("utf-8")]), paths.html))
+        del text
+        for tmp, path in staged:
+            tmp.replace(path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
     return paths

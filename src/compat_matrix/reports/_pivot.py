@@ -98,8 +98,9 @@ def _build(
     columns: dict[AxisValues, None] = {}
     grid: dict[tuple[AxisValues, AxisValues], int] = {}
     for index, result in enumerate(results):
-        row = tuple(result.axes.get(axis) for axis in row_axes)
-        column = tuple(result.axes.get(axis) for axis in column_axes)
+        get = result.axes.get
+        row = tuple(map(get, row_axes))
+        column = tuple(map(get, column_axes))
         if (row, column) in grid:
             return None  # two cells with the same axes: a grid would hide one
         grid[row, column] = index

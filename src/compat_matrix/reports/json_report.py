@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
 
@@ -19,13 +20,15 @@ class CellLines:
     """
 
     def __init__(self) -> None:
-        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._spool = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115 - closed by close()
         self._where: dict[str, tuple[int, int]] = {}
         self._end = 0
 
     def add(self, cell_id: str, line: bytes) -> None:
-        self._spool.seek(self._end)
-        self._spool.write(line)
+        written = os.pwrite(self._spool.fileno(), line, self._end)
+        if written != len(line):
+            msg = f"short write to a temporary file ({written} of {len(line)} bytes)"
+            raise OSError(msg)
         self._where[cell_id] = (self._end, len(line))
         self._end += len(line)
 
@@ -33,8 +36,7 @@ class CellLines:
         where = self._where.get(cell_id)
         if where is None:
             return None
-        self._spool.seek(where[0])
-        return self._spool.read(where[1])
+        return os.pread(self._spool.fileno(), where[1], where[0])
 
     def close(self) -> None:
         self._spool.close()

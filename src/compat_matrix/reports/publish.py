@@ -27,7 +27,14 @@ from compat_matrix.reports.baseline import (
 )
 from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
 from compat_matrix.reports.json_report import CellLines
-from compat_matrix.results import CellResult, cell_json, write_atomic
+from compat_matrix.results import (
+    CellResult,
+    ExpectationOutcome,
+    ProbeResult,
+    PythonInfo,
+    cell_json,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -118,28 +125,115 @@ _CELL_KEYS = (
     "indexes",
 )
 _PROBE_KEYS = ("probe", "target", "status", "category", "message", "hint", "duration_s", "details")
+_PYTHON_KEYS = ("version", "implementation", "abi")
+_EXPECTATION_KEYS = ("status", "met", "reason")
 #: The probe `details` keys a reporter reads (finding owners, GPU coverage); `slim` keeps only
 #: these (compat.json still gets every detail, from the cell file).
 REPORTED_DETAILS = frozenset({"owner", "gpus", "table"})
+_REPORTED = tuple(sorted(REPORTED_DETAILS))
 
 
-def _canonical(data: dict[str, Any], result: CellResult) -> bool:
-    """Whether `cell_json(result)` is exactly the cell file `data` was parsed from: same keys
-    in the same order, same values of the same types (a file the harness wrote)."""
-    if tuple(data) != _CELL_KEYS or any(tuple(p) != _PROBE_KEYS for p in data["probes"]):
-        return False
+def _strings(mapping: object) -> bool:
+    return type(mapping) is dict and all(type(v) is str for v in mapping.values())
+
+
+def _from_canonical(
+    data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]
+) -> CellResult | None:
+    """The result of a cell file the harness wrote (`cell_json`), built without the copies
+    and conversions of `CellResult.from_dict`; None unless every key is where `to_dict` puts
+    it and every value has the type it gives, so that `cell_json` of the result is exactly
+    the file. `slim` keeps only the probe details a reporter reads, and one copy of each text
+    in `shared`."""
+    if tuple(data) != _CELL_KEYS:
+        return None
+    probes = data["probes"]
     python, expectation = data["python"], data["expectation"]
-    if python is not None and tuple(python) != ("version", "implementation", "abi"):
-        return False
-    if expectation is not None and tuple(expectation) != ("status", "met", "reason"):
-        return False
-    if not all(type(p["duration_s"]) is float for p in data["probes"]) or not all(
-        type(v) is float for v in data["durations"].values()
+    if not (
+        type(data["id"]) is str
+        and type(data["message"]) is str
+        and type(data["hint"]) is str
+        and type(data["fingerprint"]) is str
+        and _strings(data["axes"])
+        and _strings(data["resolved"])
+        and type(data["durations"]) is dict
+        and all(type(v) is float for v in data["durations"].values())
+        and (python is None or (tuple(python) == _PYTHON_KEYS and _strings(python)))
+        and (expectation is None or tuple(expectation) == _EXPECTATION_KEYS)
+        and type(data["gpu_unverified"]) is bool
+        and type(data["latent"]) is bool
+        and type(data["static_only"]) is bool
+        and type(data["indexes"]) is list
+        and all(type(v) is str for v in data["indexes"])
+        and type(probes) is list
     ):
-        return False
-    if not all(type(data[k]) is bool for k in ("gpu_unverified", "latent", "static_only")):
-        return False
-    return result.to_dict() == data
+        return None
+    made = []
+    for p in probes:
+        if not (
+            type(p) is dict
+            and tuple(p) == _PROBE_KEYS
+            and type(p["probe"]) is str
+            and type(p["target"]) is str
+            and type(p["status"]) is str
+            and type(p["message"]) is str
+            and type(p["hint"]) is str
+            and type(p["duration_s"]) is float
+            and type(p["details"]) is dict
+        ):
+            return None
+        details = p["details"]
+        if slim:
+            if details:
+                details = {k: details[k] for k in _REPORTED if k in details}
+            # Kept texts repeat from cell to cell ("pass", "environment", one hint for every
+            # cell of a version): one copy each, so 10,000 cells fit in far less memory.
+            made.append(
+                ProbeResult(
+                    shared.setdefault(p["probe"], p["probe"]),
+                    shared.setdefault(p["target"], p["target"]),
+                    shared.setdefault(p["status"], p["status"]),
+                    p["category"]
+                    if p["category"] is None
+                    else shared.setdefault(p["category"], p["category"]),
+                    shared.setdefault(p["message"], p["message"]),
+                    shared.setdefault(p["hint"], p["hint"]),
+                    p["duration_s"],
+                    details,
+                )
+            )
+            continue
+        made.append(
+            ProbeResult(
+                p["probe"],
+                p["target"],
+                p["status"],
+                p["category"],
+                p["message"],
+                p["hint"],
+                p["duration_s"],
+                details,
+            )
+        )
+    return CellResult(
+        data["id"],
+        data["axes"],
+        data["status"],
+        data["category"],
+        data["message"],
+        data["hint"],
+        None if python is None else PythonInfo(**python),
+        data["resolved"],
+        made,
+        data["durations"],
+        None if expectation is None else ExpectationOutcome(**expectation),
+        data["fingerprint"],
+        data["lock"],
+        data["gpu_unverified"],
+        data["latent"],
+        data["static_only"],
+        data["indexes"],
+    )
 
 
 def _slim(result: CellResult) -> CellResult:
@@ -162,7 +256,11 @@ class Collected:
 
 
 def _read_cells(
-    directory: Path, lines: CellLines | None = None, *, slim: bool = False
+    directory: Path,
+    lines: CellLines | None = None,
+    *,
+    slim: bool = False,
+    shared: dict[Any, Any] | None = None,
 ) -> tuple[list[CellResult], dict[Path, str]]:
     """Every cell file under `directory/cells` (or `directory`): results, and why others failed.
 
@@ -177,6 +275,7 @@ def _read_cells(
         return [], {}
     results: list[CellResult] = []
     failed: dict[Path, str] = {}
+    shared = {} if shared is None else shared
     for name in names:
         path = cells_dir / name
         try:
@@ -185,7 +284,11 @@ def _read_cells(
             with path.open("rb", buffering=0) as handle:
                 raw = handle.read()
             data = json.loads(raw.decode("utf-8"))
-            result = CellResult.from_dict(data)
+            text = raw.rstrip(b"\n")
+            fast = None
+            if type(data) is dict and text.isascii() and b"\n" not in text:
+                fast = _from_canonical(data, slim=slim, shared=shared)
+            result = fast if fast is not None else CellResult.from_dict(data)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             if isinstance(exc, KeyError):
@@ -193,11 +296,8 @@ def _read_cells(
             failed[path] = f"{type(exc).__name__}: {one_line(reason, 200)}"
             continue
         if lines is not None:
-            text = raw.rstrip(b"\n")
-            if not (text.isascii() and b"\n" not in text and _canonical(data, result)):
-                text = cell_json(result).encode("ascii")
-            lines.add(result.id, text)
-        results.append(_slim(result) if slim else result)
+            lines.add(result.id, text if fast is not None else cell_json(result).encode("ascii"))
+        results.append(_slim(result) if slim and fast is None else result)
     return results, failed
 
 
@@ -222,11 +322,12 @@ def collect(
     ranked: dict[str, int] = {}
     failed: dict[Path, str] = {}
     spool = CellLines() if lines else None
+    shared: dict[Any, Any] = {}
     for directory in directories:
         if order is None:  # only then does the previous order count
             for cell_id in _previous_order(directory):
                 ranked.setdefault(cell_id, len(ranked))
-        results, unreadable = _read_cells(directory, spool, slim=slim)
+        results, unreadable = _read_cells(directory, spool, slim=slim, shared=shared)
         for result in results:
             by_id[result.id] = result
         failed.update(unreadable)
