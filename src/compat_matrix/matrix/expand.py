@@ -83,13 +83,28 @@ def _contains(combination: Mapping[str, str], entry: Mapping[str, str]) -> bool:
     return all(combination.get(key) == value for key, value in entry.items())
 
 
-def cell_id(axes: Mapping[str, str], labels: Collection[str] = ()) -> str:
+def cell_id(
+    axes: Mapping[str, str],
+    labels: Collection[str] = (),
+    tokens: dict[tuple[str, str], str] | None = None,
+) -> str:
     """A readable id such as `py3.11-numpy2.0.2-pandas_compat2.2`, made of `[A-Za-z0-9._+-]`.
 
     `labels` are the matrix's label keys: their values are shown as written (`experimentaltrue`).
+    `tokens` remembers each (key, value)'s token across calls (a matrix of 10,000 cells has a
+    few dozen values, each parsed once instead of once per cell).
     """
-    tokens = (_UNSAFE.sub("", _token(key, value, key in labels)) for key, value in axes.items())
-    return "-".join(token for token in tokens if token) or "cell"
+    parts = []
+    for pair in axes.items():
+        token = tokens.get(pair) if tokens is not None else None
+        if token is None:
+            key, value = pair
+            token = _UNSAFE.sub("", _token(key, value, key in labels))
+            if tokens is not None:
+                tokens[pair] = token
+        if token:
+            parts.append(token)
+    return "-".join(parts) or "cell"
 
 
 def _token(key: str, value: str, label: bool = False) -> str:
@@ -158,9 +173,10 @@ def expand(matrix: Matrix) -> list[Cell]:
     combinations = expand_combinations(matrix.axes, matrix.include, matrix.exclude)
     labels = frozenset(matrix.labels)
     used: set[str] = set()
+    tokens: dict[tuple[str, str], str] = {}
     cells = []
     for axes in combinations:
-        identifier = _unique(cell_id(axes, labels), axes, used)
+        identifier = _unique(cell_id(axes, labels, tokens), axes, used)
         used.add(identifier)
         cells.append(Cell(id=identifier, axes=axes, labels=labels))
     return cells

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compat_matrix.reports.baseline import BaselineDiff
-from compat_matrix.reports.html import render_html
+from compat_matrix.reports.html import html_chunks, render_html
 from compat_matrix.reports.json_report import CellLines, json_chunks, render_json
 from compat_matrix.reports.junit import JUnitSource, render_junit
 from compat_matrix.reports.markdown import render_markdown
@@ -81,9 +81,9 @@ def write_reports(
         staged.append((stage_file(paths.junit, [text.encode("utf-8")]), paths.junit))
         text = render_markdown(name, results, preamble=preamble)
         staged.append((stage_file(paths.markdown, [text.encode("utf-8")]), paths.markdown))
-        text = render_html(name, results, logs=logs, diff=diff)
-        staged.append((stage_file(paths.html, [text.encode("utf-8")]), paths.html))
         del text
+        pieces = html_chunks(name, results, logs=logs, diff=diff)
+        staged.append((stage_file(paths.html, (p.encode("utf-8") for p in pieces)), paths.html))
         for tmp, path in staged:
             tmp.replace(path)
     finally:

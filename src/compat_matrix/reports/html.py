@@ -24,7 +24,7 @@ import hashlib
 import math
 import re
 import urllib.parse
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from functools import lru_cache
 
 import jinja2
@@ -337,9 +337,10 @@ def _body(
     results: Sequence[CellResult],
     logs: Collection[str] = (),
     diff: BaselineDiff | None = None,
-) -> tuple[str, str, str]:
+) -> tuple[str, str, list[str]]:
     """The changes since the baseline, the verdict table (a grid, else a list) and every
-    cell's details (passing cells as rows of one table), as markup."""
+    cell's details (passing cells as rows of one table), as markup: the details in pieces,
+    never joined (one string for 10,000 cells would be the page's biggest allocation)."""
     pivot = choose_pivot(results)
     anchors: dict[str, str] = {}
     used: set[str] = set()
@@ -389,13 +390,11 @@ def _body(
         table = _LIST_HEAD + "".join(squares) + "</tbody>\n</table>\n</div>\n"
     else:
         table = "<p>No cells.</p>\n"
-    cells = "".join(details)
+    cells = details
     if passing:
-        cells += (
-            f'<h3>Passing cells ({len(passing)})</h3>\n<ul class="passing">\n'
-            + "".join(passing)
-            + "</ul>\n"
-        )
+        cells.append(f'<h3>Passing cells ({len(passing)})</h3>\n<ul class="passing">\n')
+        cells += passing
+        cells.append("</ul>\n")
     changes = _changes(diff, anchors) if diff is not None else ""
     return changes, table, cells
 
@@ -449,6 +448,46 @@ def _template() -> jinja2.Template:
     return environment.get_template("compat.html.j2")
 
 
+#: Stands for the cells' details while the page shell is rendered: no escaped text can hold it.
+_CELLS_MARK = "\x00compat-matrix-cells\x00"
+
+
+def html_chunks(
+    name: str,
+    results: Sequence[CellResult],
+    *,
+    logs: Collection[str] = (),
+    diff: BaselineDiff | None = None,
+) -> Iterator[str]:
+    """`render_html(...)` in pieces: the page is written as it is made, and the details of
+    10,000 cells are never one string (nor the page one copy of them)."""
+    changes, table, details = _body(results, logs, diff)
+
+    def page(cells: str) -> str:
+        return _template().render(
+            name=one_line(name, 200),
+            total=len(results),
+            kinds=[KINDS[kind] for kind in SUMMARY_ORDER],
+            counts=count_kinds(results),
+            holes='<td class="missing">' in table,
+            # Markup: _body escaped every field it took from the results.
+            changes=Markup(changes),  # noqa: S704
+            table=Markup(table),  # noqa: S704
+            details=Markup(cells),  # noqa: S704
+            script=Markup(_SCRIPT),  # noqa: S704
+            script_hash=_script_hash(),
+        )
+
+    shell = page(_CELLS_MARK)
+    if shell.count(_CELLS_MARK) != 1:  # a text held the mark after all: the page in one piece
+        yield page("".join(details))
+        return
+    head, tail = shell.split(_CELLS_MARK)
+    yield head
+    yield from details
+    yield tail
+
+
 def render_html(
     name: str,
     results: Sequence[CellResult],
@@ -461,17 +500,4 @@ def render_html(
     `logs`: ids of the cells with a `logs/<id>.log` in the report folder (linked from their
     details); `diff`: the changes since a baseline, shown above the grid.
     """
-    changes, table, details = _body(results, logs, diff)
-    return _template().render(
-        name=one_line(name, 200),
-        total=len(results),
-        kinds=[KINDS[kind] for kind in SUMMARY_ORDER],
-        counts=count_kinds(results),
-        holes='<td class="missing">' in table,
-        # Markup: _body escaped every field it took from the results.
-        changes=Markup(changes),  # noqa: S704
-        table=Markup(table),  # noqa: S704
-        details=Markup(details),  # noqa: S704
-        script=Markup(_SCRIPT),  # noqa: S704
-        script_hash=_script_hash(),
-    )
+    return "".join(html_chunks(name, results, logs=logs, diff=diff))

@@ -34,11 +34,12 @@ import shutil
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 from compat_matrix import children
 from compat_matrix.build import pythons
@@ -50,7 +51,7 @@ from compat_matrix.matrix.model import BACKENDS
 from compat_matrix.matrix.select import select_cells
 from compat_matrix.matrix.yamlfile import DEFAULT_LIMITS, Limits
 from compat_matrix.probe.verdicts import EXIT_INFRA, EXIT_USAGE, expectation_outcome
-from compat_matrix.reports import render_terminal
+from compat_matrix.reports import render_terminal, report_paths
 from compat_matrix.reports._verdicts import one_line
 from compat_matrix.reports.gate import gate_exit_status
 from compat_matrix.reports.publish import Published, publish_run
@@ -76,6 +77,7 @@ __all__ = [
     "max_cells",
     "packaged_matrix",
     "parse_run_options",
+    "publish_due",
     "render_outcome",
     "resolve_options",
     "run_exit_status",
@@ -92,8 +94,15 @@ NOT_A_VERDICT = frozenset({"no-such-package", "no-such-version"})
 DEFAULT_MATRIX_NAME = "compat.yml"
 DEFAULT_REPORT_DIR = "compat-report"
 DEFAULT_ENV_DIR = Path(".nox") / "compat-envs"
-#: At most one intermediate publish per this many seconds (the final one always happens).
+#: At most one intermediate publish per this many seconds (the final one always happens)...
 _PUBLISH_EVERY_S = 2.0
+#: ... and per this many times the last publish took: a publish re-reads every cell file and
+#: rewrites four reports, so its cost grows with the matrix; spacing publishes by their cost
+#: keeps the share of a run they take (and so the cost per cell) independent of its size.
+_PUBLISH_COST_FACTOR = 20.0
+#: Where the report folder remembers its last publish (when it ended, how long it took), so
+#: that nox's `cell(<id>)` sessions, one process each, space their publishes as a run does.
+_PUBLISHED_STAMP = ".published"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -466,7 +475,11 @@ def run_pipeline(
             held.enter_context(run_lock(options.env_root, what))
             held.enter_context(children.guarded())
             ran = _run_cells(matrix, cells, covered, options, progress)
-    published = publish_run(
+    if not final and not publish_due(options.report_dir):
+        # Another cell published a moment ago; the next publish (or the final one) covers
+        # this cell too, from its cell file.
+        return RunOutcome(_unpublished(options.report_dir, covered, ran), 0)
+    published = _timed_publish(
         options.report_dir,
         matrix.name,
         covered,
@@ -491,6 +504,37 @@ def run_pipeline(
     return RunOutcome(published, status)
 
 
+def publish_due(report_dir: Path, now: float | None = None) -> bool:
+    """Whether an intermediate publish of `report_dir` is due: none yet, or the last ended
+    `_PUBLISH_EVERY_S` ago and `_PUBLISH_COST_FACTOR` times as long as it took."""
+    try:
+        ended, took = (float(x) for x in (report_dir / _PUBLISHED_STAMP).read_text().split())
+    except (OSError, ValueError):
+        return True
+    now = time.time() if now is None else now
+    return now - ended >= max(_PUBLISH_EVERY_S, _PUBLISH_COST_FACTOR * took)
+
+
+def _timed_publish(report_dir: Path, name: str, cells: Sequence[Cell], **kwargs: Any) -> Published:
+    """`publish_run`, remembering when it ended and how long it took (`publish_due`)."""
+    started = time.monotonic()
+    published = publish_run(report_dir, name, cells, **kwargs)
+    took = time.monotonic() - started
+    # A full or read-only folder: publishes are then not spaced, nothing worse.
+    with suppress(OSError):
+        (report_dir / _PUBLISHED_STAMP).write_text(f"{time.time():.3f} {took:.3f}\n")
+    return published
+
+
+def _unpublished(
+    report_dir: Path, covered: Sequence[Cell], ran: Mapping[str, CellResult]
+) -> Published:
+    """What a skipped intermediate publish stands for: this run's own results, nothing written."""
+    results = [ran[cell.id] for cell in covered if cell.id in ran]
+    missing = [cell.id for cell in covered if cell.id not in ran]
+    return Published(report_paths(report_dir), results, missing)
+
+
 def _run_cells(
     matrix: Matrix,
     cells: Sequence[Cell],
@@ -507,18 +551,23 @@ def _run_cells(
         report_dir=options.report_dir, env_root=options.env_root, resume=options.resume
     )
     interpreters = pythons.discover()
-    last_publish = time.monotonic()
+    last_publish = time.time()
     ran: dict[str, CellResult] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(cells)))) as pool:
         pending: dict[Future[CellResult], Cell] = {}
-        queue = list(cells)
+        queue = deque(cells)
         try:
             while queue or pending:
                 while queue and len(pending) < options.jobs:
-                    cell = queue.pop(0)
+                    cell = queue.popleft()
                     if progress is not None:
                         progress.started(cell.id)
                     pending[pool.submit(run_cell, matrix, cell, settings, interpreters)] = cell
+                # Publish while every slot is busy, never while a finished cell's slot waits.
+                now = time.time()
+                if now - last_publish >= _PUBLISH_EVERY_S and publish_due(options.report_dir, now):
+                    _timed_publish(options.report_dir, matrix.name, covered)
+                    last_publish = time.time()
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     pending.pop(future)
@@ -526,9 +575,6 @@ def _run_cells(
                     ran[result.id] = result
                     if progress is not None:
                         progress.finished(result)
-                if time.monotonic() - last_publish >= _PUBLISH_EVERY_S and (queue or pending):
-                    publish_run(options.report_dir, matrix.name, covered)
-                    last_publish = time.monotonic()
         except BaseException:
             children.stop()
             pool.shutdown(wait=True, cancel_futures=True)
