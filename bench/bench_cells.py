@@ -71,9 +71,8 @@ def _run(folder: Path, door: str) -> tuple[float, float]:
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    cells = sorted((folder / "compat-report" / "cells").glob("*.json"), key=os.path.getmtime)
-    first, last = os.path.getmtime(cells[0]), os.path.getmtime(cells[-1])
-    per = (last - first) / max(len(cells) - 1, 1) * len(cells)
+    ended = sorted(p.stat().st_mtime for p in (folder / "compat-report" / "cells").glob("*.json"))
+    per = (ended[-1] - ended[0]) / max(len(ended) - 1, 1) * len(ended)
     return wall, per
 
 
@@ -100,9 +99,13 @@ def main() -> int:
                 for size in sizes:
                     wall, cells_only = _run(root / str(size), door)
                     old = best.get(size)
-                    best[size] = (min(wall, old[0]), min(cells_only, old[1])) if old else (
-                        wall,
-                        cells_only,
+                    best[size] = (
+                        (min(wall, old[0]), min(cells_only, old[1]))
+                        if old
+                        else (
+                            wall,
+                            cells_only,
+                        )
                     )
             small = best[args.small][0] / args.small
             large = best[args.large][0] / args.large

@@ -141,7 +141,9 @@ def _matrix(root: Path, per_axis: int) -> Path:
 def _loaded(py: str, count: int) -> list[str]:
     """What an import probe reports: every shared object the import loaded, as real paths."""
     tag = f"cpython-{py.replace('.', '')}-x86_64-linux-gnu"
-    stdlib = [f"{HOME}/.pyenv/versions/{py}.4/lib/python{py}/lib-dynload/{n}.{tag}.so" for n in LIBS]
+    stdlib = [
+        f"{HOME}/.pyenv/versions/{py}.4/lib/python{py}/lib-dynload/{n}.{tag}.so" for n in LIBS
+    ]
     site = f"{ENVS}/@ID@/lib/python{py}/site-packages"
     own = [f"{site}/pandas/_libs/{n}.{tag}.so" for n in PANDAS_EXTENSIONS]
     numpy = [f"{site}/numpy/_core/{n}.{tag}.so" for n in ("_multiarray_umath", "_umath_linalg")]

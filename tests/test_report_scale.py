@@ -1,0 +1,119 @@
+"""Reports at scale: each cell file read once, copied into compat.json, the same bytes as
+rendering the results; intermediate publishes spaced so a run's cost per cell does not grow."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from _report_samples import varied_results
+
+from compat_matrix.reports import write_reports
+from compat_matrix.reports.publish import collect
+from compat_matrix.results import CellResult, ProbeResult, write_cell_result
+from compat_matrix.run.pipeline import load_selection, parse_run_options, publish_due, run_pipeline
+
+FILES = ("compat.json", "junit.xml", "compat.md", "compat.html")
+
+
+def _results() -> list[CellResult]:
+    """Hostile samples with file-safe ids, and the details a real run writes (loaded files, an
+    owner, a traceback) on their probes."""
+    results = []
+    for index, result in enumerate(varied_results(5, 80) + varied_results(6, 30, grid=False)):
+        probes = [
+            replace(
+                probe,
+                details={
+                    "loaded": [f"/env/lib/python3.12/site-packages/m{n}.so" for n in range(20)],
+                    "owner": "pkg 1.0" if n % 2 else "",
+                    "traceback_tail": 'File "x.py", line 1\nImportError: nope',
+                    "import_s": 0.25,
+                },
+            )
+            for n, probe in enumerate(result.probes)
+        ]
+        results.append(replace(result, id=f"c{index:03d}", probes=probes))
+    return results
+
+
+def _report(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in FILES}
+
+
+def test_a_report_from_cell_files_is_byte_identical_to_rendering_their_results(
+    tmp_path: Path,
+) -> None:
+    results = _results()
+    for result in results:
+        write_cell_result(tmp_path / "run", result)
+    # A cell file another tool wrote (indented, a field missing) is read and re-encoded.
+    odd = results[3].to_dict()
+    del odd["indexes"]
+    (tmp_path / "run" / "cells" / f"{odd['id']}.json").write_text(json.dumps(odd, indent=2))
+    order = [result.id for result in results]
+
+    collected = collect([tmp_path / "run"], order, lines=True, slim=True)
+    assert collected.lines is not None
+    write_reports(tmp_path / "merged", "scale", collected.results, lines=collected.lines)
+    collected.lines.close()
+    write_reports(tmp_path / "reference", "scale", results)
+
+    assert _report(tmp_path / "merged") == _report(tmp_path / "reference")
+    # The harness's cell file is compat.json's line for the cell, byte for byte.
+    lines = (tmp_path / "merged" / "compat.json").read_bytes().split(b"\n")
+    first = (tmp_path / "run" / "cells" / "c000.json").read_bytes().rstrip(b"\n")
+    assert lines[1] == first + b","
+    # `slim` kept what reporters read and dropped the rest (compat.json still has it all).
+    kept = {key for r in collected.results for p in r.probes for key in p.details}
+    assert kept == {"owner"}
+    merged = json.loads((tmp_path / "merged" / "compat.json").read_text())
+    assert [CellResult.from_dict(cell) for cell in merged["cells"]][:3] == results[:3]
+
+
+def test_report_keeps_the_previous_order_of_a_folder_without_a_matrix(tmp_path: Path) -> None:
+    results = _results()[:12]
+    for result in results:
+        write_cell_result(tmp_path, result)
+    shuffled = results[::-1]
+    write_reports(tmp_path, "scale", shuffled)
+    collected = collect([tmp_path])
+    assert [r.id for r in collected.results] == [r.id for r in shuffled]
+
+
+def test_cell_sessions_publish_at_most_every_few_seconds_and_the_final_publish_has_all(
+    tmp_path: Path,
+) -> None:
+    """A nox `cell(<id>)` session publishes unless another did a moment ago: at 300 cells a
+    publish per cell would cost more than the cells. The final publish never skips."""
+    matrix = tmp_path / "compat.yml"
+    matrix.write_text('name: spaced\nmatrix:\n  python: ["3.99"]\n  six: ["1.0", "1.1", "1.2"]\n')
+    options = parse_run_options([], {}, tmp_path, prog="test", matrix=matrix)
+    loaded, cells = load_selection(options)
+    report = options.report_dir
+
+    def published() -> list[str]:
+        document = json.loads((report / "compat.json").read_text())
+        return [cell["id"] for cell in document["cells"]]
+
+    def finish(index: int) -> None:
+        cell = cells[index]
+        probe = ProbeResult("import", "six", "pass")
+        write_cell_result(report, CellResult(cell.id, cell.axes, "pass", probes=[probe]))
+
+    assert publish_due(report)  # never published
+    finish(0)
+    run_pipeline(loaded, [], options, report_cells=cells, final=False)
+    assert published() == [cells[0].id]
+    finish(1)
+    outcome = run_pipeline(loaded, [], options, report_cells=cells, final=False)
+    assert published() == [cells[0].id]  # published a moment ago: this one waits
+    assert outcome.exit_status == 0
+    assert not publish_due(report)
+    assert publish_due(report, now=time.time() + 60)
+    finish(2)
+    final = run_pipeline(loaded, [], options, report_cells=cells, final=True)
+    assert published() == [cell.id for cell in cells]
+    assert [r.status for r in final.results] == ["pass"] * 3
