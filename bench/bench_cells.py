@@ -5,7 +5,7 @@ pipeline does per cell (publishing, progress, result collection) grows with the 
 cells are the cheapest a run has: interpreters this machine does not have (`skip`, no
 download, no environment), so every second measured is the harness's bookkeeping, which is
 what could grow with the matrix (building and probing a cell does not depend on its size).
-Each size runs `--repeat` times through `compat-matrix run -j 2` and through `nox -s probe`
+Each size runs `--repeat` times (default once: 300 nox sessions take a minute) through `compat-matrix run -j 2` and through `nox -s probe`
 (a session per cell), alternating sizes; the best time of each is divided by the cell count.
 The 20-cell figure is the baseline of the same front door in the same run. Interpreter start-up
 and discovery are counted once per run, as a user pays them (so they favour the bigger run;
@@ -78,7 +78,7 @@ def _run(folder: Path, door: str) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--small", type=int, default=20)
     parser.add_argument("--large", type=int, default=300)
     parser.add_argument("--doors", default="run,nox", help="run, nox or both (default)")
