@@ -26,8 +26,8 @@ import re
 import urllib.parse
 from collections.abc import Collection, Iterator, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import jinja2
 from markupsafe import Markup
 
 from compat_matrix.reports._pivot import Pivot, choose_pivot
@@ -47,6 +47,9 @@ from compat_matrix.reports.baseline import BaselineDiff, CellChange
 from compat_matrix.reports.gpu_coverage import coverage_html
 from compat_matrix.reports.junit import format_time
 from compat_matrix.results import CellResult, ProbeResult
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["render_html"]
 
@@ -438,6 +441,10 @@ def _script_hash() -> str:
 
 @lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
+    # Imported here: only a page needs it, not `plan` nor a cell's process (imports add up
+    # at 300 nox sessions).
+    import jinja2  # noqa: PLC0415
+
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("compat_matrix.reports", "templates"),
         autoescape=True,
