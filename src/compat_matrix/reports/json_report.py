@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import BinaryIO
 
 from compat_matrix.results import SCHEMA, CellResult, cell_json
 
@@ -20,26 +21,39 @@ class CellLines:
     """
 
     def __init__(self) -> None:
-        self._spool = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115 - closed by close()
+        try:
+            self._spool: BinaryIO | None = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115
+        except OSError:
+            self._spool = None
         self._where: dict[str, tuple[int, int]] = {}
+        #: Lines the temporary file could not take (no temporary folder, a full disk).
+        self._held: dict[str, bytes] = {}
         self._end = 0
 
     def add(self, cell_id: str, line: bytes) -> None:
-        written = os.pwrite(self._spool.fileno(), line, self._end)
-        if written != len(line):
-            msg = f"short write to a temporary file ({written} of {len(line)} bytes)"
-            raise OSError(msg)
+        self._where.pop(cell_id, None)
+        self._held.pop(cell_id, None)
+        try:
+            if self._spool is None or os.pwrite(self._spool.fileno(), line, self._end) != len(line):
+                raise OSError
+        except OSError:
+            self._held[cell_id] = line
+            return
         self._where[cell_id] = (self._end, len(line))
         self._end += len(line)
 
     def get(self, cell_id: str) -> bytes | None:
+        held = self._held.get(cell_id)
+        if held is not None:
+            return held
         where = self._where.get(cell_id)
-        if where is None:
+        if where is None or self._spool is None:
             return None
         return os.pread(self._spool.fileno(), where[1], where[0])
 
     def close(self) -> None:
-        self._spool.close()
+        if self._spool is not None:
+            self._spool.close()
 
 
 def _head(name: str) -> str:
