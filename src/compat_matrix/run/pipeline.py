@@ -463,7 +463,8 @@ def run_pipeline(
     The report covers `report_cells` (default: `cells`) in job order. `final` says the run is
     over: a covered cell without a result is then `error`/`missing`. A nox `cell(<id>)`
     session runs one cell with `final=False` (the others may still be running); `probe` runs
-    none with `final=True`.
+    none with `final=True`. A `final=False` run publishes only when `publish_due` (another
+    session may have published a moment ago; the final publish covers every cell file).
     """
     covered = list(report_cells) if report_cells is not None else list(cells)
     #: This run's results, for the table when a cell's file could not be written (disk full).
