@@ -451,6 +451,15 @@ def measure(argv: list[str], repeat: int) -> tuple[float, float, float, str]:
     return best
 
 
+def _parse_floor(shard_dirs: list[Path]) -> tuple[float, float]:
+    """Wall and CPU seconds to read and `json.loads` every cell file once."""
+    files = [path for folder in shard_dirs for path in sorted((folder / "cells").iterdir())]
+    started, cpu = time.perf_counter(), time.process_time()
+    for path in files:
+        json.loads(path.read_bytes())
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells-per-axis", type=int, default=25, help="default: 10,000 cells")
@@ -495,6 +504,14 @@ def main() -> int:
                 f"  {name:<20} {value:>7.2f} {unit:<2} {cpu_text:>8} {peak:>8}  {target:<9} "
                 f"{ratio:.2f}x of target  {'ok' if met else 'MISSED'}"
             )
+        # Floors, for scale: a bare interpreter, and reading + parsing every cell file once
+        # (stdlib json, in this process), which no report of these files can go below.
+        bare_s, bare_cpu, _, _ = measure([sys.executable, "-c", "pass"], args.repeat)
+        parse_s, parse_cpu = _parse_floor(shard_dirs)
+        print(
+            f"  floors: interpreter start {bare_s:.2f} s ({bare_cpu:.2f} s cpu); reading and "
+            f"parsing the cell files {parse_s:.2f} s ({parse_cpu:.2f} s cpu)"
+        )
         compat_json = (out / "compat.json").stat().st_size
         print(f"  compat.json {compat_json / MB:.0f} MB, compat.html "
               f"{(out / 'compat.html').stat().st_size / MB:.1f} MB")  # fmt: skip
