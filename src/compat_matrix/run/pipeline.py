@@ -505,25 +505,41 @@ def run_pipeline(
     return RunOutcome(published, status)
 
 
-def publish_due(report_dir: Path, now: float | None = None) -> bool:
-    """Whether an intermediate publish of `report_dir` is due: none yet, or the last ended
-    `_PUBLISH_EVERY_S` ago and `_PUBLISH_COST_FACTOR` times as long as it took."""
+def _last_publish(report_dir: Path) -> tuple[float, float] | None:
+    """When the last publish of `report_dir` ended (or began, while it runs) and how long it
+    took, from its stamp; None when there is none."""
     try:
         ended, took = (float(x) for x in (report_dir / _PUBLISHED_STAMP).read_text().split())
     except (OSError, ValueError):
+        return None
+    return ended, took
+
+
+def _stamp(report_dir: Path, when: float, took: float) -> None:
+    # A full or read-only folder: publishes are then not spaced, nothing worse.
+    with suppress(OSError):
+        (report_dir / _PUBLISHED_STAMP).write_text(f"{when:.3f} {took:.3f}\n")
+
+
+def publish_due(report_dir: Path, now: float | None = None) -> bool:
+    """Whether an intermediate publish of `report_dir` is due: none yet, or the last ended
+    `_PUBLISH_EVERY_S` ago and `_PUBLISH_COST_FACTOR` times as long as it took."""
+    last = _last_publish(report_dir)
+    if last is None:
         return True
+    ended, took = last
     now = time.time() if now is None else now
     return now - ended >= max(_PUBLISH_EVERY_S, _PUBLISH_COST_FACTOR * took)
 
 
 def _timed_publish(report_dir: Path, name: str, cells: Sequence[Cell], **kwargs: Any) -> Published:
     """`publish_run`, remembering when it ended and how long it took (`publish_due`)."""
+    last = _last_publish(report_dir)
+    # Claimed first: a cell session ending while this publish runs does not start another.
+    _stamp(report_dir, time.time(), last[1] if last else 0.0)
     started = time.monotonic()
     published = publish_run(report_dir, name, cells, **kwargs)
-    took = time.monotonic() - started
-    # A full or read-only folder: publishes are then not spaced, nothing worse.
-    with suppress(OSError):
-        (report_dir / _PUBLISHED_STAMP).write_text(f"{time.time():.3f} {took:.3f}\n")
+    _stamp(report_dir, time.time(), time.monotonic() - started)
     return published
 
 
