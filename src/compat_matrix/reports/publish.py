@@ -193,9 +193,9 @@ def _from_canonical(
                     shared.setdefault(p["probe"], p["probe"]),
                     shared.setdefault(p["target"], p["target"]),
                     shared.setdefault(p["status"], p["status"]),
-                    p["category"]
-                    if p["category"] is None
-                    else shared.setdefault(p["category"], p["category"]),
+                    shared.setdefault(p["category"], p["category"])
+                    if type(p["category"]) is str
+                    else p["category"],
                     shared.setdefault(p["message"], p["message"]),
                     shared.setdefault(p["hint"], p["hint"]),
                     p["duration_s"],
@@ -276,12 +276,12 @@ def _read_cells(
     results: list[CellResult] = []
     failed: dict[Path, str] = {}
     shared = {} if shared is None else shared
+    folder = str(cells_dir)
     for name in names:
-        path = cells_dir / name
         try:
             # Bytes, unbuffered, decoded in one go (a TextIOWrapper per file costs as much as
             # parsing it).
-            with path.open("rb", buffering=0) as handle:
+            with open(os.path.join(folder, name), "rb", buffering=0) as handle:  # noqa: PTH118, PTH123
                 raw = handle.read()
             data = json.loads(raw.decode("utf-8"))
             text = raw.rstrip(b"\n")
@@ -293,6 +293,7 @@ def _read_cells(
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             if isinstance(exc, KeyError):
                 reason = f"no {exc} field"
+            path = cells_dir / name
             failed[path] = f"{type(exc).__name__}: {one_line(reason, 200)}"
             continue
         if lines is not None:
