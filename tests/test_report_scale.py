@@ -11,6 +11,7 @@ from pathlib import Path
 from _report_samples import varied_results
 
 from compat_matrix.reports import write_reports
+from compat_matrix.reports.baseline import load_baseline
 from compat_matrix.reports.publish import collect
 from compat_matrix.results import CellResult, ProbeResult, write_cell_result
 from compat_matrix.run.pipeline import load_selection, parse_run_options, publish_due, run_pipeline
@@ -117,3 +118,17 @@ def test_cell_sessions_publish_at_most_every_few_seconds_and_the_final_publish_h
     final = run_pipeline(loaded, [], options, report_cells=cells, final=True)
     assert published() == [cell.id for cell in cells]
     assert [r.status for r in final.results] == ["pass"] * 3
+
+
+def test_a_baseline_reads_the_same_line_by_line_as_reformatted(tmp_path: Path) -> None:
+    """A compat.json as `report` writes it is read a line at a time (a 10,000-cell baseline is
+    never one parsed document); the same document laid out otherwise reads the same."""
+    results = _results()
+    write_reports(tmp_path / "ours", "nightly", results)
+    document = json.loads((tmp_path / "ours" / "compat.json").read_text())
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "compat.json").write_text(json.dumps(document, indent=1))
+    ours = load_baseline(tmp_path / "ours")
+    assert ours == load_baseline(tmp_path / "other")
+    assert ours[0] == "nightly"
+    assert [cell.id for cell in ours[1]] == [r.id for r in results]

@@ -114,6 +114,9 @@ def load_baseline(path: Path) -> tuple[str, list[CellResult]]:
     if path.is_dir():
         path = path / "compat.json"
     try:
+        streamed = _stream_summaries(path)
+        if streamed is not None:
+            return streamed
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         msg = f"cannot read baseline {path}: {exc.strerror or exc}"
@@ -130,6 +133,41 @@ def load_baseline(path: Path) -> tuple[str, list[CellResult]]:
         msg = f"baseline {path} has a malformed cell: {exc}"
         raise UsageError(msg) from None
     return str(document.get("name") or path.parent.name), cells
+
+
+_CELLS_OPEN = b', "cells": [\n'
+
+
+def _stream_summaries(path: Path) -> tuple[str, list[CellResult]] | None:
+    """`load_baseline` of a compat.json laid out as `render_json` writes it (a line per cell),
+    a line at a time: a 10,000-cell baseline is never one parsed document in memory. None for
+    any other layout or any doubt (the whole-document parse then says what is wrong)."""
+    with path.open("rb") as handle:
+        head = handle.readline()
+        if not head.startswith(b'{"schema": ') or not head.endswith(_CELLS_OPEN):
+            return None
+        try:
+            header = json.loads(head[: -len(_CELLS_OPEN)] + b"}")
+        except ValueError:
+            return None
+        if not isinstance(header, dict) or header.get("schema") != SCHEMA:
+            return None
+        cells: list[CellResult] = []
+        ended = False
+        for line in handle:
+            if ended:
+                return None
+            if line in (b"]}\n", b"]}"):
+                ended = True
+                continue
+            try:
+                cell = json.loads(line.rstrip(b"\n").removesuffix(b","))
+                cells.append(_summary(cell))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                return None
+        if not ended:
+            return None
+    return str(header.get("name") or path.parent.name), cells
 
 
 def _summary(cell: dict[str, Any]) -> CellResult:
