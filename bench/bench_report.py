@@ -480,6 +480,11 @@ def main() -> int:
         report_argv = [*cli, "report", *map(str, shard_dirs), "-o", str(out)]
         report_argv += ["--matrix", str(matrix)]
         report_s, report_cpu, report_mb, _ = measure(report_argv, args.repeat)
+        # The nightly run compares with last night's compat.json (here: this one, unchanged).
+        baseline = root / "baseline.json"
+        shutil.copyfile(out / "compat.json", baseline)
+        nightly_argv = [*report_argv, "--baseline", str(baseline)]
+        nightly_s, nightly_cpu, nightly_mb, _ = measure(nightly_argv, args.repeat)
         rows = [
             ("plan --github", plan_s, plan_cpu, f"{plan_mb:.0f} MB", f"< {PLAN_TARGET_S} s",
              plan_s / PLAN_TARGET_S, planned == count),
@@ -487,6 +492,10 @@ def main() -> int:
              report_s / REPORT_TARGET_S, True),
             ("report peak memory", report_mb, None, "", f"< {REPORT_TARGET_MB:.0f} MB",
              report_mb / REPORT_TARGET_MB, True),
+            ("report --baseline", nightly_s, nightly_cpu, f"{nightly_mb:.0f} MB",
+             f"< {REPORT_TARGET_S:.0f} s", nightly_s / REPORT_TARGET_S, True),
+            ("  its peak memory", nightly_mb, None, "", f"< {REPORT_TARGET_MB:.0f} MB",
+             nightly_mb / REPORT_TARGET_MB, True),
         ]  # fmt: skip
         print(
             f"compat-matrix report benchmark: {count} cells ({size / MB:.0f} MB of cell files "
