@@ -35,14 +35,17 @@ from compat_matrix.matrix.yamlfile import Limits
 from compat_matrix.probe.verdicts import EXIT_INFRA
 from compat_matrix.probe.verdicts import exit_status as verdict_exit_status
 from compat_matrix.reports import JUnitSource, render_terminal
-from compat_matrix.reports.gate import DEFAULT_FAIL_ON, FAIL_ON, parse_fail_on
+from compat_matrix.reports.metadata_truth import metadata_terminal
 from compat_matrix.reports.publish import collect, publish_results
 from compat_matrix.run.cell import unreadable_result
+from compat_matrix.run.metadata import check_metadata
 from compat_matrix.run.pipeline import (
     Progress,
+    add_fail_on_option,
     add_run_options,
     load_selection,
     max_cells,
+    parse_fail_on_words,
     render_outcome,
     resolve_options,
     run_exit_status,
@@ -123,7 +126,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not results:
         msg = f"no cell results found in {', '.join(args.dirs)}"
         raise UsageError(msg)
-    fail_on = parse_fail_on(args.fail_on)
+    fail_on, fail_on_metadata = parse_fail_on_words(
+        args.fail_on if args.fail_on is not None else os.environ.get("COMPAT_FAIL_ON", "")
+    )
+    metadata = check_metadata(matrix, results) if matrix is not None else None
     out = Path(args.output) if args.output else directories[0]
     matrix_name = matrix.name if matrix is not None else None
     name = args.name or matrix_name or _report_name(directories) or "compat-matrix"
@@ -133,8 +139,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else None
     )
     baseline = Path(args.baseline) if args.baseline else None
-    paths, diff, write_error = publish_results(out, name, results, baseline=baseline, source=source)
+    paths, diff, write_error = publish_results(
+        out, name, results, baseline=baseline, source=source, metadata=metadata
+    )
     print(render_terminal(results, color=sys.stdout.isatty()))
+    if metadata:
+        print(metadata_terminal(metadata), end="")
     if diff is not None:
         print(
             f"since the baseline: {len(diff.regressions)} regressions, "
@@ -146,7 +156,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"compat-matrix: cannot write the report in {out}: {write_error}", file=sys.stderr)
         return EXIT_INFRA
     print(f"report: {paths.markdown.parent}")
-    return run_exit_status(results, diff, fail_on)
+    return run_exit_status(
+        results, diff, fail_on, metadata=metadata, fail_on_metadata=fail_on_metadata
+    )
 
 
 def _report_name(directories: Sequence[Path]) -> str | None:
@@ -304,13 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare with an earlier compat.json: writes diff.json and opens compat.md with "
         "the changes; a regression exits 1",
     )
-    p.add_argument(
-        "--fail-on",
-        default=DEFAULT_FAIL_ON,
-        choices=FAIL_ON,
-        help="error (default): 1 on a failed, unmet or regressed cell, else 3 on infrastructure "
-        "errors; fail: errors do not count; regression: only regressions count; never: exit 0",
-    )
+    add_fail_on_option(p)
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("plan", help="shard the cells into CI jobs balanced by expected cost")

@@ -16,6 +16,7 @@ from compat_matrix.reports.html import render_html
 from compat_matrix.reports.json_report import render_json
 from compat_matrix.reports.junit import JUnitSource, render_junit
 from compat_matrix.reports.markdown import render_markdown
+from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.reports.terminal import render_terminal
 from compat_matrix.results import CellResult, write_atomic
 
@@ -58,21 +59,23 @@ def write_reports(
     preamble: str = "",
     source: JUnitSource | None = None,
     diff: BaselineDiff | None = None,
+    metadata: Sequence[MetadataFinding] | None = None,
 ) -> ReportPaths:
     """Write compat.json, junit.xml, compat.md and compat.html into `report_dir`.
 
     `preamble` is Markdown put at the top of compat.md (the changes since a baseline);
     `source` names the matrix file and each cell's line in junit.xml (for annotations);
     `diff`, the changes since a baseline, opens compat.html. The page links each cell's log
-    where `logs/<id>.log` exists in `report_dir`.
+    where `logs/<id>.log` exists in `report_dir`. `metadata`: the metadata check's findings
+    (None: not checked), in every report but junit.xml.
     """
     logs = {path.name[: -len(".log")] for path in (report_dir / "logs").glob("*.log")}
     paths = report_paths(report_dir)
     rendered = [
-        (paths.json, render_json(name, results)),
+        (paths.json, render_json(name, results, metadata=metadata)),
         (paths.junit, render_junit(name, results, source)),
-        (paths.markdown, render_markdown(name, results, preamble=preamble)),
-        (paths.html, render_html(name, results, logs=logs, diff=diff)),
+        (paths.markdown, render_markdown(name, results, preamble=preamble, metadata=metadata)),
+        (paths.html, render_html(name, results, logs=logs, diff=diff, metadata=metadata)),
     ]
     for path, text in rendered:
         write_atomic(path, text)

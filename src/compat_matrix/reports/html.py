@@ -46,6 +46,7 @@ from compat_matrix.reports._verdicts import (
 from compat_matrix.reports.baseline import BaselineDiff, CellChange
 from compat_matrix.reports.gpu_coverage import coverage_html
 from compat_matrix.reports.junit import format_time
+from compat_matrix.reports.metadata_truth import MetadataFinding, metadata_html
 from compat_matrix.results import CellResult, ProbeResult
 
 __all__ = ["render_html"]
@@ -455,8 +456,12 @@ def render_html(
     *,
     logs: Collection[str] = (),
     diff: BaselineDiff | None = None,
+    metadata: Sequence[MetadataFinding] | None = None,
 ) -> str:
     """The page for `results`, cells in job order.
+
+    `metadata`: the metadata check's findings (None: not checked), a small section above the
+    grid.
 
     `logs`: ids of the cells with a `logs/<id>.log` in the report folder (linked from their
     details); `diff`: the changes since a baseline, shown above the grid.
@@ -469,7 +474,7 @@ def render_html(
         counts=count_kinds(results),
         holes='<td class="missing">' in table,
         # Markup: _body escaped every field it took from the results.
-        changes=Markup(changes),  # noqa: S704
+        changes=Markup(changes + metadata_html(metadata)),  # noqa: S704
         table=Markup(table),  # noqa: S704
         details=Markup(details),  # noqa: S704
         script=Markup(_SCRIPT),  # noqa: S704

@@ -31,6 +31,7 @@ from compat_matrix.reports._verdicts import (
     one_line,
 )
 from compat_matrix.reports.gpu_coverage import coverage_markdown
+from compat_matrix.reports.metadata_truth import MetadataFinding, metadata_markdown
 from compat_matrix.results import CellResult
 
 __all__ = ["DEFAULT_MAX_BYTES", "inline_markdown", "render_markdown"]
@@ -309,8 +310,12 @@ def render_markdown(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     preamble: str = "",
+    metadata: Sequence[MetadataFinding] | None = None,
 ) -> str:
     """The Markdown report, never larger than `max_bytes` bytes of UTF-8.
+
+    `metadata`: the metadata check's findings (None: not checked), a short section after the
+    table.
 
     `preamble` (Markdown, e.g. the changes since a baseline) opens the page, inside the budget.
     """
@@ -331,6 +336,7 @@ def render_markdown(
         notes = _Notes(results)
         table = _summary_table(results, notes, table_budget)
     table += _indexes(results)
+    table += metadata_markdown(metadata)
     used = _size(head) + _size(table)
     text = head + table + _footnotes(notes.notes, max_bytes - used - _RESERVE)
     text += coverage_markdown(results, max_bytes - _size(text) - _RESERVE)
