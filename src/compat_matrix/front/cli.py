@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,6 +76,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
         outcome = run_pipeline(matrix, cells, options, progress=progress)
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     print(render_outcome(outcome, color=color, width=terminal_width(sys.stdout)), end="")
+    return outcome.exit_status
+
+
+def _cmd_floors(args: argparse.Namespace) -> int:
+    from compat_matrix.run.floors import (  # noqa: PLC0415 - the rarer, heavier path
+        find_floors,
+        floors_json,
+        format_floors,
+        write_floors_json,
+    )
+
+    options = resolve_options(args, os.environ, Path.cwd())
+    options = replace(options, report_dir=options.report_dir / "floors")
+    matrix, _ = load_selection(options)
+    print(
+        f"compat-matrix floors: {matrix.name!r} ({options.matrix}), report in {options.report_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    outcome = find_floors(matrix, options, budget_s=args.budget, max_steps=args.max_steps)
+    try:
+        write_floors_json(outcome)
+    except OSError as exc:
+        print(f"compat-matrix: cannot write floors.json: {exc.strerror}", file=sys.stderr)
+    print(floors_json(outcome) if args.json else format_floors(outcome), end="")
     return outcome.exit_status
 
 
@@ -297,6 +323,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_options(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "floors",
+        help="test the local project's declared lower bounds per Python; suggest true ones",
+        description="Pin every direct dependency of the local project (packages: ['.']) at "
+        "its declared floor, per Python; bisect each floor that fails over the released "
+        "versions to the lowest that passes. Cells and report in <report dir>/floors/, with "
+        "floors.json. Exit status 0 every floor holds, 1 a bound must be raised, 2 a usage or "
+        "matrix error, 3 something could not be judged (infrastructure, budget).",
+    )
+    add_run_options(p)
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="stop starting cells after this long (default 1800); what was not reached is said",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=8,
+        metavar="N",
+        help="at most N bisect cells per dependency and Python (default 8)",
+    )
+    p.add_argument("--json", action="store_true", help="print floors.json instead of the table")
+    p.set_defaults(func=_cmd_floors)
 
     p = sub.add_parser("expand", help="list the cells of a matrix in job order")
     p.add_argument("matrix", metavar="MATRIX")

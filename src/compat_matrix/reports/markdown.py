@@ -315,7 +315,7 @@ def render_markdown(
     """The Markdown report, never larger than `max_bytes` bytes of UTF-8.
 
     `metadata`: the metadata check's findings (None: not checked), a short section after the
-    table.
+    footnotes.
 
     `preamble` (Markdown, e.g. the changes since a baseline) opens the page, inside the budget.
     """
@@ -336,9 +336,9 @@ def render_markdown(
         notes = _Notes(results)
         table = _summary_table(results, notes, table_budget)
     table += _indexes(results)
-    table += metadata_markdown(metadata)
     used = _size(head) + _size(table)
     text = head + table + _footnotes(notes.notes, max_bytes - used - _RESERVE)
+    text += metadata_markdown(metadata)
     text += coverage_markdown(results, max_bytes - _size(text) - _RESERVE)
     return _fit(clean_text(text), max_bytes)
 
