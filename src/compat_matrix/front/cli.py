@@ -155,7 +155,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     fail_on, fail_on_metadata = parse_fail_on_words(
         args.fail_on if args.fail_on is not None else os.environ.get("COMPAT_FAIL_ON", "")
     )
-    metadata = check_metadata(matrix, results) if matrix is not None else None
+    metadata = check_metadata(matrix, results)
     out = Path(args.output) if args.output else directories[0]
     matrix_name = matrix.name if matrix is not None else None
     name = args.name or matrix_name or _report_name(directories) or "compat-matrix"

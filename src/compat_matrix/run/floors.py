@@ -598,7 +598,7 @@ def format_floors(outcome: FloorsOutcome) -> str:
     """The terminal report: one line per dependency, then one per Python where it matters."""
     lines = [
         f"floors of {', '.join(outcome.projects)} on Python {', '.join(outcome.pythons)}: "
-        f"{outcome.cells} cells in {outcome.elapsed_s:.0f} s"
+        f"{outcome.cells} cell{'s' if outcome.cells != 1 else ''} in {outcome.elapsed_s:.0f} s"
     ]
     for name, results in outcome.by_dependency().items():
         suggested, note = advice(results)

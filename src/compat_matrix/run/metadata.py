@@ -228,11 +228,14 @@ def _project_findings(
     return findings
 
 
-def check_metadata(matrix: Matrix, results: Sequence[CellResult]) -> list[MetadataFinding] | None:
+def check_metadata(
+    matrix: Matrix | None, results: Sequence[CellResult]
+) -> list[MetadataFinding] | None:
     """Every finding for `results` against the local projects of `matrix` (see the module doc).
 
     The interpreter check needs no project; the metadata checks need a local project in
-    `packages:`. None when there was nothing to check (no local project, no python axis)
+    `packages:` (`matrix` None: `report` without `--matrix`, only the interpreter check).
+    None when there was nothing to check (no local project, no python axis)
     and no interpreter ran the wrong Python: the reports then have no metadata section.
     """
     findings = [f for f in map(_interpreter_mismatch, results) if f is not None]
@@ -241,7 +244,7 @@ def check_metadata(matrix: Matrix, results: Sequence[CellResult]) -> list[Metada
         minor = python_minor(result.axes.get("python", ""))
         if minor is not None:
             by_python.setdefault(minor, []).append(result)
-    projects = local_projects(matrix)
+    projects = local_projects(matrix) if matrix is not None else []
     if not by_python or not projects:
         return findings or None
     ordered = dict(sorted(by_python.items(), key=lambda item: Version(item[0])))
