@@ -146,3 +146,35 @@ def test_agreeing_metadata_has_no_finding_and_dynamic_metadata_is_skipped(tmp_pa
     assert findings is not None
     assert [f.kind for f in findings] == ["skipped"]
     assert "classifiers is dynamic" in findings[0].message
+
+
+@pytest.mark.slow
+def test_dynamic_classifiers_are_read_from_the_built_metadata(tmp_path: Path, python_for) -> None:
+    """setuptools computes the classifiers from a file: the check reads what the build wrote."""
+    python_for("3.12")
+    root = tmp_path / "dynkit"
+    (root / "dynkit").mkdir(parents=True)
+    (root / "dynkit" / "__init__.py").write_text("")
+    (root / "classifiers.txt").write_text("Programming Language :: Python :: 3.11\n")
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent("""\
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "dynkit"
+        version = "0.1"
+        dynamic = ["classifiers"]
+        [tool.setuptools]
+        packages = ["dynkit"]
+        [tool.setuptools.dynamic]
+        classifiers = {file = ["classifiers.txt"]}
+        """)
+    )
+    (root / "compat.yml").write_text('name: dynkit\npackages: ["."]\nmatrix:\n  python: ["3.12"]\n')
+    run = _cli("run", "-o", "report", cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    document = json.loads((root / "report" / "compat.json").read_text())
+    assert [(f["kind"], f["python"]) for f in document["metadata"]] == [
+        ("classifier-missing", "3.12")
+    ]

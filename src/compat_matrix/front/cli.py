@@ -41,6 +41,7 @@ from compat_matrix.reports.publish import collect, publish_results
 from compat_matrix.run.cell import unreadable_result
 from compat_matrix.run.metadata import check_metadata
 from compat_matrix.run.pipeline import (
+    DEFAULT_ENV_DIR,
     Progress,
     add_fail_on_option,
     add_run_options,
@@ -104,6 +105,24 @@ def _cmd_floors(args: argparse.Namespace) -> int:
     return outcome.exit_status
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        msg = f"expected a number of seconds > 0, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _steps(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        msg = f"expected a whole number of steps >= 1, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
 def _add_max_cells(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-cells",
@@ -155,7 +174,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     fail_on, fail_on_metadata = parse_fail_on_words(
         args.fail_on if args.fail_on is not None else os.environ.get("COMPAT_FAIL_ON", "")
     )
-    metadata = check_metadata(matrix, results)
+    env_root = Path(os.environ.get("COMPAT_ENV_DIR") or DEFAULT_ENV_DIR).absolute()
+    metadata = check_metadata(matrix, results, env_root)
     out = Path(args.output) if args.output else directories[0]
     matrix_name = matrix.name if matrix is not None else None
     name = args.name or matrix_name or _report_name(directories) or "compat-matrix"
@@ -336,14 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p)
     p.add_argument(
         "--budget",
-        type=float,
+        type=_seconds,
         default=1800.0,
         metavar="SECONDS",
         help="stop starting cells after this long (default 1800); what was not reached is said",
     )
     p.add_argument(
         "--max-steps",
-        type=int,
+        type=_steps,
         default=8,
         metavar="N",
         help="at most N bisect cells per dependency and Python (default 8)",

@@ -43,7 +43,7 @@ from compat_matrix.matrix.model import Cell
 from compat_matrix.probe.verdicts import EXIT_FAILED, EXIT_INFRA, EXIT_OK
 from compat_matrix.results import write_atomic
 from compat_matrix.run.metadata import local_projects, project_metadata, python_minor
-from compat_matrix.run.pipeline import run_pipeline
+from compat_matrix.run.pipeline import Progress, run_pipeline
 
 if TYPE_CHECKING:
     from compat_matrix.matrix.model import Matrix
@@ -306,13 +306,15 @@ class _Runner:
         if not fresh:
             return
         self.cells.update(fresh)
-        outcome = run_pipeline(
-            self.matrix,
-            list(fresh.values()),
-            self.options,
-            report_cells=list(self.cells.values()),
-            check_metadata_truth=False,
-        )
+        with Progress(len(fresh), live=False) as progress:
+            outcome = run_pipeline(
+                self.matrix,
+                list(fresh.values()),
+                self.options,
+                report_cells=list(self.cells.values()),
+                progress=progress,
+                check_metadata_truth=False,
+            )
         for result in outcome.results:
             self.results.setdefault(result.id, result)
 

@@ -12,8 +12,9 @@ installers and readers trust; the matrix measures the truth. This check finds wh
   silently ran another Python).
 
 The metadata comes from the local project(s) in `packages:` (pyproject.toml's `[project]`).
-Where a field is `dynamic` (the build backend computes it) the check says it was skipped and
-why: the pipeline keeps no built wheel whose METADATA it could read.
+Where `requires-python` or `classifiers` is `dynamic` (the build backend computes it), it is
+read from the project's METADATA as built and installed in a cell's environment; when no such
+environment is found the check says it was skipped, and why.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from email.parser import Parser
 from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from compat_matrix.matrix.model import Matrix
@@ -38,6 +41,11 @@ _toml: Any = importlib.import_module("tomllib" if sys.version_info >= (3, 11) el
 
 __all__ = ["ProjectMetadata", "check_metadata", "project_metadata", "python_minor"]
 
+#: Where an environment keeps installed distributions' metadata (POSIX venv/conda, Windows).
+_DIST_INFO = (
+    "lib/python*/site-packages/*.dist-info/METADATA",
+    "Lib/site-packages/*.dist-info/METADATA",
+)
 _CLASSIFIER = re.compile(r"^Programming Language :: Python :: (\d+\.\d+)$")
 #: Verdicts that say the project does not work on a Python (no cell of it passes).
 _BROKEN = frozenset({"fail", "unsupported", "conflict"})
@@ -57,6 +65,8 @@ class ProjectMetadata:
     skipped: tuple[str, ...] = ()
     #: `[project] dependencies` as written (floors reads them); None when dynamic.
     dependencies: tuple[str, ...] | None = ()
+    #: The `dynamic` fields among requires-python and classifiers (the build computes them).
+    dynamic: frozenset[str] = frozenset()
 
 
 def _is_path(item: str) -> bool:
@@ -86,29 +96,80 @@ def project_metadata(path: Path) -> ProjectMetadata | None:
         )
     name = str(project.get("name") or path.name)
     dynamic = {str(item) for item in project.get("dynamic") or ()}
-    skipped: list[str] = []
-    why = (
-        "is dynamic (computed by the build backend); the pipeline keeps no built wheel whose "
-        "METADATA it could read: check skipped"
-    )
     requires: str | None = str(project.get("requires-python") or "")
     if "requires-python" in dynamic:
         requires = None
-        skipped.append(f"{name}: requires-python {why}")
-    classifiers: tuple[str, ...] | None = tuple(
-        match.group(1)
-        for item in project.get("classifiers") or ()
-        if (match := _CLASSIFIER.match(str(item).strip()))
-    )
+    classifiers: tuple[str, ...] | None = _classifier_pythons(project.get("classifiers") or ())
     if "classifiers" in dynamic:
         classifiers = None
-        skipped.append(f"{name}: classifiers {why}")
     dependencies: tuple[str, ...] | None = tuple(
         str(item) for item in project.get("dependencies") or ()
     )
     if "dependencies" in dynamic:
         dependencies = None
-    return ProjectMetadata(name, path, requires, classifiers, tuple(skipped), dependencies)
+    return ProjectMetadata(
+        name,
+        path,
+        requires,
+        classifiers,
+        dependencies=dependencies,
+        dynamic=frozenset(dynamic & {"requires-python", "classifiers"}),
+    )
+
+
+def _classifier_pythons(classifiers: Iterable[object]) -> tuple[str, ...]:
+    return tuple(
+        match.group(1) for item in classifiers if (match := _CLASSIFIER.match(str(item).strip()))
+    )
+
+
+def built_metadata(
+    name: str, env_root: Path, cell_ids: Iterable[str]
+) -> tuple[Path, str, tuple[str, ...]] | None:
+    """The installed METADATA of project `name` in a cell's environment (built from its
+    sources by the cell): its path, Requires-Python and classifier Pythons; None if none."""
+    wanted = canonicalize_name(name)
+    for cell_id in cell_ids:
+        env = env_root / cell_id
+        for pattern in _DIST_INFO:
+            for path in sorted(env.glob(pattern)):
+                dist = path.parent.name[: -len(".dist-info")].rsplit("-", 1)[0]
+                if canonicalize_name(dist) != wanted:
+                    continue
+                try:
+                    message = Parser().parsestr(path.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError):
+                    continue
+                requires = str(message.get("Requires-Python") or "")
+                return path, requires, _classifier_pythons(message.get_all("Classifier") or ())
+    return None
+
+
+def _with_built(
+    meta: ProjectMetadata, env_root: Path | None, results: Sequence[CellResult]
+) -> ProjectMetadata:
+    """`meta` with its dynamic fields read from a cell's installed copy, or skipped notes."""
+    if not meta.dynamic:
+        return meta
+    ids = [r.id for r in results if r.status == "pass"] + [
+        r.id for r in results if r.status != "pass"
+    ]
+    found = built_metadata(meta.name, env_root, ids) if env_root is not None else None
+    if found is not None:
+        _, requires, classifiers = found
+        return replace(
+            meta,
+            requires_python=requires if "requires-python" in meta.dynamic else meta.requires_python,
+            classifier_pythons=classifiers
+            if "classifiers" in meta.dynamic
+            else meta.classifier_pythons,
+        )
+    why = (
+        "is dynamic (computed by the build backend) and no cell environment holding the built "
+        "project was found to read its METADATA from: check skipped"
+    )
+    notes = tuple(f"{meta.name}: {field} {why}" for field in sorted(meta.dynamic))
+    return replace(meta, skipped=meta.skipped + notes)
 
 
 def local_projects(matrix: Matrix) -> list[Path]:
@@ -229,7 +290,7 @@ def _project_findings(
 
 
 def check_metadata(
-    matrix: Matrix | None, results: Sequence[CellResult]
+    matrix: Matrix | None, results: Sequence[CellResult], env_root: Path | None = None
 ) -> list[MetadataFinding] | None:
     """Every finding for `results` against the local projects of `matrix` (see the module doc).
 
@@ -237,6 +298,8 @@ def check_metadata(
     `packages:` (`matrix` None: `report` without `--matrix`, only the interpreter check).
     None when there was nothing to check (no local project, no python axis)
     and no interpreter ran the wrong Python: the reports then have no metadata section.
+    A `dynamic` requires-python or classifiers is read from the project's installed METADATA
+    in a cell environment under `env_root` (the build's own answer), else skipped.
     """
     findings = [f for f in map(_interpreter_mismatch, results) if f is not None]
     by_python: dict[str, list[CellResult]] = {}
@@ -254,5 +317,5 @@ def check_metadata(
             note = f"{path.name}: no readable pyproject.toml: metadata check skipped"
             findings.insert(0, _finding("skipped", path.name, "", note, ()))
             continue
-        findings[:0] = _project_findings(meta, ordered)
+        findings[:0] = _project_findings(_with_built(meta, env_root, results), ordered)
     return findings

@@ -535,7 +535,7 @@ def run_pipeline(
         else None,
         baseline=baseline,
         matrix_path=matrix.path,
-        metadata_check=(lambda results: check_metadata(matrix, results))
+        metadata_check=(lambda results: check_metadata(matrix, results, options.env_root))
         if final and check_metadata_truth
         else None,
     )
