@@ -86,6 +86,14 @@ def test_a_false_floor_is_raised_to_the_first_passing_release_and_a_true_one_con
     assert status["floors-py3.12-six1.12.0"] == "pass"
     assert json.loads((root / "report" / "floors" / "floors.json").read_text()) == document
 
+    # A capped search says where it stopped (the cells above are reused: --resume).
+    capped = _cli("floors", "-o", "report", "--resume", "--max-steps", "1", "--json", cwd=root)
+    assert capped.returncode == 3, capped.stdout + capped.stderr  # not judged: not a verdict
+    left = json.loads(capped.stdout)["not_reached"]
+    assert len(left) == 1
+    assert left[0].startswith("six on 3.12: bisect stopped after 1 steps")
+    assert "between 1.11.0 and 1.14.0" in left[0]
+
 
 @pytest.mark.slow
 def test_true_floors_are_confirmed_by_one_cell(tmp_path: Path, python_for) -> None:

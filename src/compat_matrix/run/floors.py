@@ -412,7 +412,7 @@ def find_floors(
                 outcome.results.append(
                     replace(
                         base,
-                        outcome="error",
+                        outcome="not-reached" if result.status == "skip" else "error",
                         cell=cell.id,
                         verdict=_verdict(result),
                         note=f"the floors cell could not be judged: {result.message[:200]}",
@@ -490,10 +490,18 @@ def find_floors(
     for search in searches:
         outcome.results.append(_searched(search))
 
-    # 4. the suggested floors together, where a bound moved
+    # 4. the suggested floors together, where a bound moved; where none moved but the floors
+    # failed together (each passes alone), the all-floors cell itself is the finding
     moved = {r.python for r in outcome.results if r.outcome == "raise"}
+    for python, cell in all_floors.items():
+        result = runner.results[cell.id]
+        alone_ok = all(
+            r.outcome == "confirmed" for r in outcome.results if r.python == python and r.floor
+        )
+        if python not in moved and result.status in _BROKEN and alone_ok:
+            outcome.together.append(Together(python, cell.id, _verdict(result), passed=False))
     together: dict[str, Cell] = {}
-    for python in moved:
+    for python in sorted(moved, key=python_axes.index):
         axes = {"python": python}
         for floor_result in outcome.results:
             if floor_result.python == python and floor_result.suggested is not None:
@@ -619,7 +627,7 @@ def format_floors(outcome: FloorsOutcome) -> str:
             shown = f">={r.suggested}" if r.suggested else (r.floor or "-")
             lines.append(f"    py{r.python}: {r.outcome} {shown} evidence{evidence}{floor}{extra}")
     for check in outcome.together:
-        word = "pass" if check.passed else "FAIL"
+        word = "pass" if check.passed else "FAIL: the floors do not work together"
         lines.append(f"  together on py{check.python}: {word} {check.cell} ({check.verdict})")
     lines.extend(f"  note: {note}" for note in outcome.notes)
     if outcome.report_dir is not None:
