@@ -1,4 +1,5 @@
-"""The `compat-matrix` command line: `run`, `expand`, `report`, `plan`, `audit`, `pythons`.
+"""The `compat-matrix` command line: `run`, `floors`, `expand`, `report`, `plan`, `audit`,
+`pythons`.
 
 Exit status: 0 every cell met its expectation, 1 a cell failed or regressed, 2 usage or
 matrix-file error (a package or version that does not exist included), 3 infrastructure errors

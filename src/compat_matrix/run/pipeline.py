@@ -281,8 +281,9 @@ def resolve_options(
         msg = "--gpu-only and --cpu-only exclude each other: give one (or neither for all cells)"
         raise UsageError(msg)
     runner: Runner = "gpu" if args.gpu_only else "cpu" if args.cpu_only else "all"
+    given = getattr(args, "fail_on", None)
     fail_on, fail_on_metadata = parse_fail_on_words(
-        args.fail_on if args.fail_on is not None else env.get("COMPAT_FAIL_ON", "")
+        given if given is not None else env.get("COMPAT_FAIL_ON", "")
     )
     backend = args.backend or env.get("COMPAT_BACKEND", "").strip() or None
     if backend is not None and backend not in BACKENDS:
