@@ -70,6 +70,8 @@ class ReleaseFile:
     version: Version
     requires_python: str
     yanked: bool
+    #: When the file was uploaded (PEP 700 `upload-time`, ISO 8601); "" when the index omits it.
+    upload_time: str = ""
 
     @property
     def is_wheel(self) -> bool:
@@ -96,6 +98,11 @@ class Project:
 
     def files_of(self, version: Version) -> list[ReleaseFile]:
         return [f for f in self.files if f.version == version and not f.yanked]
+
+    def release_date(self, version: Version) -> str:
+        """`YYYY-MM-DD` of the first upload of `version` ("" when the index gives no times)."""
+        times = sorted(f.upload_time for f in self.files if f.version == version and f.upload_time)
+        return times[0][:10] if times else ""
 
 
 def index_urls_from_env(env: dict[str, str] | None = None) -> list[str]:
@@ -195,6 +202,7 @@ class PackageIndex:
                         version=version,
                         requires_python=entry.get("requires_python") or "",
                         yanked=bool(entry.get("yanked")),
+                        upload_time=str(entry.get("upload_time") or ""),
                     )
                 )
         return files
@@ -318,6 +326,7 @@ def _parse_page(body: bytes, content_type: str, base: str, name: str) -> list[di
                 "url": urllib.parse.urljoin(base, str(f.get("url", ""))),
                 "requires_python": f.get("requires-python") or "",
                 "yanked": bool(f.get("yanked")),
+                "upload_time": str(f.get("upload-time") or ""),
             }
             for f in document.get("files", ())
             if isinstance(f, dict)
