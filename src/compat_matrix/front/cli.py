@@ -51,7 +51,10 @@ from compat_matrix.run.pipeline import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    from compat_matrix.reports.baseline import BaselineDiff
+    from compat_matrix.results import CellResult
 
 __all__ = ["EXIT_CLOSED_PIPE", "main"]
 
@@ -133,7 +136,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else None
     )
     baseline = Path(args.baseline) if args.baseline else None
-    paths, diff, write_error = publish_results(out, name, results, baseline=baseline, source=source)
+    annotate = _culprit_search(args, matrix, results, out) if args.culprit else None
+    paths, diff, write_error = publish_results(
+        out, name, results, baseline=baseline, source=source, annotate=annotate
+    )
     print(render_terminal(results, color=sys.stdout.isatty()))
     if diff is not None:
         print(
@@ -147,6 +153,41 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return EXIT_INFRA
     print(f"report: {paths.markdown.parent}")
     return run_exit_status(results, diff, fail_on)
+
+
+def _culprit_search(
+    args: argparse.Namespace, matrix: Matrix | None, results: list[CellResult], out: Path
+) -> Callable[[BaselineDiff, list[CellResult]], BaselineDiff]:
+    """`report --culprit`: re-run each regressed cell with its moved packages reverted."""
+    if not args.baseline:
+        raise UsageError("--culprit needs --baseline (the night to compare with)")
+    if matrix is None:
+        raise UsageError("--culprit needs --matrix FILE: the cells are re-run from it")
+    from compat_matrix.build.backends import package_index  # noqa: PLC0415 - --culprit only
+    from compat_matrix.run.culprit import find_culprits  # noqa: PLC0415
+    from compat_matrix.run.pipeline import DEFAULT_ENV_DIR  # noqa: PLC0415
+
+    env_root = Path(os.environ.get("COMPAT_ENV_DIR") or DEFAULT_ENV_DIR).absolute()
+
+    def annotate(diff: BaselineDiff, baseline: list[CellResult]) -> BaselineDiff:
+        print(
+            f"compat-matrix: searching the culprits of {len(diff.regressions)} regressions "
+            f"(budget {args.culprit_budget:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return find_culprits(
+            matrix,
+            diff,
+            baseline,
+            results,
+            report_dir=out.absolute(),
+            env_root=env_root,
+            budget_s=args.culprit_budget,
+            index=package_index(),
+        )
+
+    return annotate
 
 
 def _report_name(directories: Sequence[Path]) -> str | None:
@@ -310,6 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
         choices=FAIL_ON,
         help="error (default): 1 on a failed, unmet or regressed cell, else 3 on infrastructure "
         "errors; fail: errors do not count; regression: only regressions count; never: exit 0",
+    )
+    p.add_argument(
+        "--culprit",
+        action="store_true",
+        help="with --baseline and --matrix: re-run each regressed cell with the packages that "
+        "moved since the baseline reverted, and name the release that broke it",
+    )
+    p.add_argument(
+        "--culprit-budget",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="time the culprit search may take in all (default 1800)",
     )
     p.set_defaults(func=_cmd_report)
 
