@@ -41,16 +41,13 @@ def _released(name: str, version: str) -> str:
     return min(times)[:10]
 
 
-@pytest.fixture(scope="module")
-def nights(tmp_path_factory, python_for) -> tuple[Path, Path, Path]:
+def _two_nights(root: Path, dependencies: list[str]) -> tuple[Path, Path, Path]:
     """(matrix, baseline report, tonight's report): two real runs of one matrix."""
-    python_for("3.11")
-    root = tmp_path_factory.mktemp("culprit")
     project = root / "usesold"
     (project / "usesold").mkdir(parents=True)
     (project / "pyproject.toml").write_text(
         textwrap.dedent(
-            """\
+            f"""\
             [build-system]
             requires = ["flit_core>=3.2,<4"]
             build-backend = "flit_core.buildapi"
@@ -59,7 +56,7 @@ def nights(tmp_path_factory, python_for) -> tuple[Path, Path, Path]:
             name = "usesold"
             version = "1.0"
             description = "parses versions the old way"
-            dependencies = ["packaging", "iniconfig"]
+            dependencies = {json.dumps(dependencies)}
             """
         )
     )
@@ -80,6 +77,13 @@ def nights(tmp_path_factory, python_for) -> tuple[Path, Path, Path]:
         patch.delenv("UV_EXCLUDE_NEWER", raising=False)
         assert main(["run", str(matrix), "-o", str(root / "tonight"), "-j", "1"]) == 1
     return matrix, root / "baseline", root / "tonight"
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory, python_for) -> tuple[Path, Path, Path]:
+    """Two moved packages: packaging (the culprit) and iniconfig (harmless)."""
+    python_for("3.11")
+    return _two_nights(tmp_path_factory.mktemp("culprit"), ["packaging", "iniconfig"])
 
 
 def _cell(report: Path) -> dict:
@@ -168,3 +172,30 @@ def test_culprit_needs_a_baseline_and_the_matrix(nights, capsys) -> None:
     assert "--culprit needs --baseline" in capsys.readouterr().err
     assert main(["report", str(tonight), "--culprit", "--baseline", str(tonight)]) == 2
     assert "--culprit needs --matrix" in capsys.readouterr().err
+
+
+def test_many_moved_packages_are_bisected(tmp_path_factory, python_for, monkeypatch) -> None:
+    """Six packages moved since the baseline: halves are reverted, not each one."""
+    python_for("3.11")
+    root = tmp_path_factory.mktemp("bisect")
+    dependencies = ["attrs", "idna", "iniconfig", "packaging", "six", "tomli"]
+    matrix, baseline, tonight = _two_nights(root, dependencies)
+    monkeypatch.setenv("COMPAT_ENV_DIR", str(root / "envs-culprit"))
+    main(
+        [
+            "report",
+            str(tonight),
+            "--baseline",
+            str(baseline / "compat.json"),
+            "--matrix",
+            str(matrix),
+            "--culprit",
+        ]
+    )
+    culprit = json.loads((tonight / "diff.json").read_text())["newly_broken"][0]["culprit"]
+    assert {c["name"] for c in culprit["changed"]} >= set(dependencies)
+    assert [c["name"] for c in culprit["culprits"]] == ["packaging"]
+    # Fewer re-runs than packages: a half, the other half, then within it.
+    assert len(culprit["tried"]) < len(culprit["changed"])
+    assert culprit["tried"][-1].startswith("reverted packaging")
+    assert culprit["tried"][-1].endswith(": pass")
