@@ -50,6 +50,9 @@ __all__ = [
 DEFAULT_INDEX = "https://pypi.org/simple/"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 _PROJECT_TTL_S = 600.0
+#: Cache folder of project pages; named anew when what a cached page holds changes
+#: (upload times were added), so an older entry is never read as lacking them.
+_PAGES = "project-v2"
 _TIMEOUT_S = 15.0
 #: How much of a wheel's tail one range request reads: the central directory usually fits.
 _TAIL_BYTES = 256 * 1024
@@ -180,15 +183,15 @@ class PackageIndex:
 
     def _page(self, index_url: str, name: str) -> list[ReleaseFile] | None:
         page_url = index_url.rstrip("/") + "/" + name + "/"
-        cached = self._read_cache("project", page_url, ttl=_PROJECT_TTL_S)
+        cached = self._read_cache(_PAGES, page_url, ttl=_PROJECT_TTL_S)
         if cached is None:
             try:
                 body, content_type, final_url = self._get(page_url, {"Accept": _ACCEPT})
             except _NotFound:
-                self._write_cache("project", page_url, {"missing": True})
+                self._write_cache(_PAGES, page_url, {"missing": True})
                 return None
             cached = {"files": _parse_page(body, content_type, final_url, name)}
-            self._write_cache("project", page_url, cached)
+            self._write_cache(_PAGES, page_url, cached)
         if cached.get("missing"):
             return None
         files = []

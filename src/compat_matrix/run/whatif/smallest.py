@@ -37,13 +37,18 @@ __all__ = ["MAX_CANDIDATES", "MAX_RESOLVES", "Candidate", "Search", "smallest_ch
 
 #: Releases considered per moved package (the nearest ones).
 MAX_CANDIDATES = 12
+#: Combinations one subset of moved packages may enumerate (sorted before resolving).
+MAX_COMBINATIONS = 5000
 #: Resolves one search may run (each about a second with uv's cache warm).
 MAX_RESOLVES = 24
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One combination that resolves: the version each moved package goes to."""
+    """One combination that resolves: the version each moved package goes to.
+
+    (Inside the search a distance is negative for a downgrade, so upgrades sort first.)
+    """
 
     versions: dict[str, str]
     #: Total releases between the installed versions and these.
@@ -112,7 +117,8 @@ def _installable(
 def _candidates(
     project: Project, current: str, wanted: frozenset[tags.Tag], py: Version
 ) -> tuple[list[tuple[Version, int]], bool]:
-    """(releases with a wheel for the target, each with its distance; whether `current` has one)."""
+    """(releases with a wheel for the target, each with its distance in releases, negative for
+    a downgrade; whether `current` has one)."""
     releases = [v for v in project.versions() if not v.is_prerelease and not v.is_devrelease]
     try:
         now = Version(current)
@@ -126,7 +132,9 @@ def _candidates(
             found.append((version, abs(position - here), position < here))
     # Upgrades first (an upgrade is what the question asks for), nearest first, then downgrades.
     found.sort(key=lambda item: (item[2], item[1]))
-    return [(v, d) for v, d, _ in found], now in releases and _installable(project, now, wanted, py)
+    return [(v, d if not below else -d) for v, d, below in found], now in releases and _installable(
+        project, now, wanted, py
+    )
 
 
 def smallest_changes(
@@ -166,9 +174,13 @@ def smallest_changes(
     for size in range(len(optional) + 1):
         for extra in itertools.combinations(optional, size):
             moved = [*forced, *extra]
+            # Few enough combinations to sort: the nearest releases of each when many moved.
+            width = max(2, int(MAX_COMBINATIONS ** (1 / max(len(moved), 1))))
+            if any(len(options[n]) > width for n in moved):
+                search.truncated = True
             combos = sorted(
-                itertools.product(*(options[n] for n in moved)),
-                key=lambda combo: sum(d for _, d in combo),
+                itertools.product(*(options[n][:width] for n in moved)),
+                key=lambda combo: (sum(d < 0 for _, d in combo), sum(abs(d) for _, d in combo)),
             )
             for combo in combos:
                 search.combinations += 1
@@ -186,7 +198,7 @@ def smallest_changes(
                     request.requirements, request, timeout=min(120.0, deadline - time.monotonic())
                 )
                 if outcome.ok:
-                    yield Candidate(versions, sum(d for _, d in combo))
+                    yield Candidate(versions, sum(abs(d) for _, d in combo))
 
 
 def _pinned(pins: dict[str, _Pin], versions: dict[str, str]) -> dict[str, _Pin]:
