@@ -91,7 +91,7 @@ def _cell(report: Path) -> dict:
 
 
 def test_the_release_that_broke_the_cell_is_named_with_its_date(
-    nights, monkeypatch, tmp_path
+    nights, monkeypatch, tmp_path, capsys
 ) -> None:
     matrix, baseline, tonight = nights
     monkeypatch.setenv("COMPAT_ENV_DIR", str(tmp_path / "envs"))
@@ -114,6 +114,7 @@ def test_the_release_that_broke_the_cell_is_named_with_its_date(
         ]
     )
     assert status == 1  # a regression
+    printed = capsys.readouterr().out
 
     diff = json.loads((tonight / "diff.json").read_text())
     [broken] = diff["newly_broken"]
@@ -131,6 +132,7 @@ def test_the_release_that_broke_the_cell_is_named_with_its_date(
     assert any(t.startswith("reverted packaging") and t.endswith(": pass") for t in tried)
     markdown = (tonight / "compat.md").read_text()
     assert f"broke because packaging 21.3 → {new} (released {released})" in markdown
+    assert f"py3.11: broke because packaging 21.3 → {new}" in printed
     # The night's own cells are untouched: the re-runs live in a hidden folder.
     assert [p.name for p in (tonight / "cells").iterdir()] == [f"{broken['id']}.json"]
 

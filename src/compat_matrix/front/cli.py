@@ -148,6 +148,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"{len(diff.unsupported)} newly unsupported, {len(diff.added)} new cells, "
             f"{len(diff.removed)} removed cells"
         )
+        for cell_id, finding in diff.culprits.items():
+            print(f"  {cell_id}: {finding.sentence()}")
     if write_error:
         print(f"compat-matrix: cannot write the report in {out}: {write_error}", file=sys.stderr)
         return EXIT_INFRA
