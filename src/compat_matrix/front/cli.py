@@ -57,7 +57,10 @@ from compat_matrix.run.pipeline import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    from compat_matrix.reports.baseline import BaselineDiff
+    from compat_matrix.results import CellResult
 
 __all__ = ["EXIT_CLOSED_PIPE", "main"]
 
@@ -186,8 +189,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else None
     )
     baseline = Path(args.baseline) if args.baseline else None
+    annotate = _culprit_search(args, matrix, results, out) if args.culprit else None
     paths, diff, write_error = publish_results(
-        out, name, results, baseline=baseline, source=source, metadata=metadata
+        out,
+        name,
+        results,
+        baseline=baseline,
+        source=source,
+        metadata=metadata,
+        annotate=annotate,
     )
     print(render_terminal(results, color=sys.stdout.isatty()))
     if metadata:
@@ -199,6 +209,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"{len(diff.unsupported)} newly unsupported, {len(diff.added)} new cells, "
             f"{len(diff.removed)} removed cells"
         )
+        for cell_id, finding in diff.culprits.items():
+            print(f"  {cell_id}: {finding.sentence()}")
     if write_error:
         print(f"compat-matrix: cannot write the report in {out}: {write_error}", file=sys.stderr)
         return EXIT_INFRA
@@ -206,6 +218,41 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return run_exit_status(
         results, diff, fail_on, metadata=metadata, fail_on_metadata=fail_on_metadata
     )
+
+
+def _culprit_search(
+    args: argparse.Namespace, matrix: Matrix | None, results: list[CellResult], out: Path
+) -> Callable[[BaselineDiff, list[CellResult]], BaselineDiff]:
+    """`report --culprit`: re-run each regressed cell with its moved packages reverted."""
+    if not args.baseline:
+        raise UsageError("--culprit needs --baseline (the night to compare with)")
+    if matrix is None:
+        raise UsageError("--culprit needs --matrix FILE: the cells are re-run from it")
+    from compat_matrix.build.backends import package_index  # noqa: PLC0415 - --culprit only
+    from compat_matrix.run.culprit import find_culprits  # noqa: PLC0415
+    from compat_matrix.run.pipeline import DEFAULT_ENV_DIR  # noqa: PLC0415
+
+    env_root = Path(os.environ.get("COMPAT_ENV_DIR") or DEFAULT_ENV_DIR).absolute()
+
+    def annotate(diff: BaselineDiff, baseline: list[CellResult]) -> BaselineDiff:
+        print(
+            f"compat-matrix: searching the culprits of {len(diff.regressions)} regressions "
+            f"(budget {args.culprit_budget:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return find_culprits(
+            matrix,
+            diff,
+            baseline,
+            results,
+            report_dir=out.absolute(),
+            env_root=env_root,
+            budget_s=args.culprit_budget,
+            index=package_index(),
+        )
+
+    return annotate
 
 
 def _report_name(directories: Sequence[Path]) -> str | None:
@@ -391,6 +438,19 @@ def build_parser() -> argparse.ArgumentParser:
         "the changes; a regression exits 1",
     )
     add_fail_on_option(p)
+    p.add_argument(
+        "--culprit",
+        action="store_true",
+        help="with --baseline and --matrix: re-run each regressed cell with the packages that "
+        "moved since the baseline reverted, and name the release that broke it",
+    )
+    p.add_argument(
+        "--culprit-budget",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="time the culprit search may take in all (default 1800)",
+    )
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("plan", help="shard the cells into CI jobs balanced by expected cost")

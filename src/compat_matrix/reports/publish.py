@@ -166,6 +166,7 @@ def publish_results(
     baseline: Path | None = None,
     source: JUnitSource | None = None,
     metadata: Sequence[MetadataFinding] | None = None,
+    annotate: Callable[[BaselineDiff, list[CellResult]], BaselineDiff] | None = None,
 ) -> tuple[ReportPaths, BaselineDiff | None, str]:
     """Write the four reports of `results` (and diff.json against `baseline`) into `report_dir`.
 
@@ -173,12 +174,15 @@ def publish_results(
     Returns the paths, the diff, and why the files could not be written ("" when they were):
     a full or read-only disk must still let the run end with its table. `metadata`, the
     metadata check's findings (None: not checked), goes into compat.json, compat.md and
-    compat.html.
+    compat.html. `annotate` completes the diff before it is written, given the baseline's
+    cells (the culprit search).
     """
     diff = None
     if baseline is not None:
         baseline_name, before = load_baseline(baseline)
         diff = diff_results(before, list(results), baseline_name)
+        if annotate is not None and diff.regressions:
+            diff = annotate(diff, before)
     preamble = render_changes_markdown(diff) if diff is not None else ""
     try:
         paths = write_reports(
