@@ -1423,7 +1423,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str,
     prefix = os.path.abspath(args.prefix or sys.prefix)
     extra = [os.path.abspath(p) for p in args.path]
     paths = lib.search_paths(extra)
-    index = lib.DistributionIndex(paths)
+    index = lib.distribution_index(paths)
     records = lib.conda_records(prefix)
     frameworks = _installed_frameworks(index)
     workdir = tempfile.mkdtemp(prefix="compat-cuda-")
