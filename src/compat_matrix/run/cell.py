@@ -116,6 +116,8 @@ class RunSettings:
     report_dir: Path
     env_root: Path
     resume: bool = False
+    #: Seconds an unchanged cell's lock is reused without resolving (`--lock-max-age`).
+    lock_max_age: float = 0.0
 
 
 def cell_result(
@@ -397,7 +399,9 @@ def _run(
         plan = CudaPlan(cuda=cell.axes.get("cuda"), problem=str(exc))
     if plan.problem or plan.unsupported:
         return _not_installed(cell, plan)
-    request = _request(matrix, cell, interpreter, plan, options)
+    request = dataclasses.replace(
+        _request(matrix, cell, interpreter, plan, options), lock_max_age=settings.lock_max_age
+    )
     indexes = used_indexes(backend.name, request)
     started = time.monotonic()
     env = backend.prepare(settings.env_root / cell.id, request, timeout=matrix.timeout)
