@@ -921,7 +921,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str,
             targets.append(name)
     extra = [os.path.abspath(p) for p in args.path]
     outcomes = import_targets(targets, args.timeout, args.jobs, extra)
-    index = lib.DistributionIndex(lib.search_paths(extra))
+    index = lib.distribution_index(lib.search_paths(extra))
     ctx = Context(index, lib.python_info())
     results = [classify(outcome, ctx) for outcome in outcomes]
     return results, {}

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKEND_CLASSES",
     "DEFAULT_CHANNELS",
+    "DEFAULT_LOCK_MAX_AGE",
     "MICROMAMBA_MISSING",
     "CondaSolution",
     "EnvBackend",
@@ -128,6 +129,9 @@ class EnvRequest:
     local_projects: tuple[str, ...] = ()
     #: `source_digest` of those projects: part of the fingerprint, so an edit rebuilds.
     sources: str = ""
+    #: Seconds a lock resolved from these very inputs is reused without resolving again
+    #: (0: always resolve). See `DEFAULT_LOCK_MAX_AGE`.
+    lock_max_age: float = 0.0
 
     def refresh_args(self) -> list[str]:
         """`--refresh-package NAME` per local project, so uv rebuilds it from its sources."""
@@ -400,6 +404,45 @@ def _mark_ready(envdir: Path, fingerprint: str, lock_text: str) -> None:
     )
 
 
+#: How long a lock stays good while its inputs are unchanged: as long as uv itself trusts
+#: PyPI's index pages without asking again (their Cache-Control max-age), so reusing it
+#: answers exactly what resolving again would. Nightly runs pass 0.
+DEFAULT_LOCK_MAX_AGE = 600.0
+
+
+def _lock_record(envdir: Path) -> Path:
+    """Beside the environment, not in it: `uv venv --clear` empties the environment."""
+    return envdir.parent / ".locks" / f"{envdir.name}.json"
+
+
+def _fresh_lock(envdir: Path, inputs: str, max_age: float) -> str | None:
+    """The lock last resolved from `inputs`, if it is younger than `max_age` seconds."""
+    if max_age <= 0:
+        return None
+    try:
+        record = json.loads(_lock_record(envdir).read_text(encoding="utf-8"))
+        age = time.time() - float(record["resolved_at"])
+        if record["inputs"] == inputs and 0 <= age <= max_age:
+            return str(record["lock"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _keep_lock(envdir: Path, inputs: str, lock_text: str) -> None:
+    path = _lock_record(envdir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(
+            json.dumps({"inputs": inputs, "resolved_at": time.time(), "lock": lock_text}),
+            encoding="utf-8",
+        )
+        temporary.replace(path)
+    except OSError:
+        pass  # the next run resolves again: nothing is lost
+
+
 def _lock_body(lock_text: str) -> str:
     """The lock without comments, so a regenerated header does not defeat reuse."""
     return "\n".join(
@@ -571,27 +614,32 @@ class UvBackend(EnvBackend):
         try:
             lock_text = ""
             if request.requirements:
-                compiled = self._step(
-                    [
-                        "pip",
-                        "compile",
-                        "-",
-                        "--quiet",
-                        "--no-header",
-                        "--python",
-                        interpreter,
-                        *request.binary_args(),
-                        *request.index_args("uv"),
-                        *request.refresh_args(),
-                    ],
-                    result,
-                    request,
-                    deadline,
-                    stdin="\n".join(request.requirements) + "\n",
+                compile_args = [
+                    "pip",
+                    "compile",
+                    "-",
+                    "--quiet",
+                    "--no-header",
+                    "--python",
+                    interpreter,
+                    *request.binary_args(),
+                    *request.index_args("uv"),
+                    *request.refresh_args(),
+                ]
+                stdin = "\n".join(request.requirements) + "\n"
+                lock_inputs = _fingerprint(
+                    *compile_args, request.interpreter.version, stdin, request.sources
                 )
-                if compiled is None:
-                    return result
-                lock_text = compiled
+                reused = _fresh_lock(envdir, lock_inputs, request.lock_max_age)
+                if reused is not None:
+                    lock_text = reused
+                    result.log += "lock reused: same inputs, resolved within --lock-max-age\n"
+                else:
+                    compiled = self._step(compile_args, result, request, deadline, stdin=stdin)
+                    if compiled is None:
+                        return result
+                    lock_text = compiled
+                    _keep_lock(envdir, lock_inputs, lock_text)
             result.lock_text = lock_text
             result.fingerprint = _fingerprint(
                 self.name,

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from compat_matrix import children
 from compat_matrix.build import pythons
@@ -50,7 +50,7 @@ from compat_matrix.errors import MatrixError
 from compat_matrix.matrix.cuda_table import table_for
 from compat_matrix.matrix.gpus import gpu_argument
 from compat_matrix.probe.gpu_device import device_agreement
-from compat_matrix.probe.runner import run_probe
+from compat_matrix.probe.runner import run_probe, run_probe_set
 from compat_matrix.probe.verdicts import Verdict, cell_verdict, expectation_outcome
 from compat_matrix.results import (
     CellResult,
@@ -116,6 +116,8 @@ class RunSettings:
     report_dir: Path
     env_root: Path
     resume: bool = False
+    #: Seconds an unchanged cell's lock is reused without resolving (`--lock-max-age`).
+    lock_max_age: float = 0.0
 
 
 def cell_result(
@@ -397,7 +399,9 @@ def _run(
         plan = CudaPlan(cuda=cell.axes.get("cuda"), problem=str(exc))
     if plan.problem or plan.unsupported:
         return _not_installed(cell, plan)
-    request = _request(matrix, cell, interpreter, plan, options)
+    request = dataclasses.replace(
+        _request(matrix, cell, interpreter, plan, options), lock_max_age=settings.lock_max_age
+    )
     indexes = used_indexes(backend.name, request)
     started = time.monotonic()
     env = backend.prepare(settings.env_root / cell.id, request, timeout=matrix.timeout)
@@ -657,46 +661,82 @@ def probe_environment(
     probe_args: Mapping[str, Sequence[str]] | None = None,
     env: dict[str, str] | None = None,
 ) -> list[ProbeRun]:
-    """Run the environment probe, then each of `probes`, under `python`.
+    """Run the environment probe, then each of `probes`, under `python`; environment first.
 
     `dists` are the distributions whose top-level modules are the default import targets
     (None: every distribution installed, as `audit` does); `imports` overrides those targets.
-    The environment probe comes first because it names the targets. `probe_args` gives a
-    probe its command-line arguments (the cuda probe's `--cuda 12.4`); `env` adds environment
-    variables to every probe (`audit` sets PYTHONDONTWRITEBYTECODE so it writes nothing).
+    `probe_args` gives a probe its command-line arguments (the cuda probe's `--cuda 12.4`);
+    `env` adds environment variables to every probe (`audit` sets PYTHONDONTWRITEBYTECODE so
+    it writes nothing). The probes run together in one interpreter (`run_probe_set`); any probe
+    that did not answer there (that process crashed or hung) runs again on its own, as it
+    would have run alone, so isolation is never lost.
     """
+    wanted = [name for name in probes if name != "environment"]
+    remaining = deadline - time.monotonic()
+    spec = {
+        "probes": wanted,
+        "args": {name: list(args) for name, args in (probe_args or {}).items()},
+        "dists": list(dists) if dists is not None else None,
+        "imports": list(imports) if imports is not None else None,
+        "import_timeout": min(_IMPORT_TIMEOUT_S, max(remaining - 5.0, 1.0)),
+        "tooling": sorted(_TOOLING),
+    }
+    answered, stderr = run_probe_set(python, spec, timeout=remaining, env=env)
+    if stderr.strip():
+        first = next(iter(answered.values()), None)
+        if first is not None:
+            first.stderr = stderr  # shown once in the cell's log
+    missing = [name for name in ("environment", *wanted) if name not in answered]
+    if missing:
+        answered.update(
+            _probe_alone(python, missing, answered=answered, spec=spec, deadline=deadline, env=env)
+        )
+    return [answered[name] for name in ("environment", *wanted) if name in answered]
+
+
+def _probe_alone(
+    python: Path,
+    names: Sequence[str],
+    *,
+    answered: Mapping[str, ProbeRun],
+    spec: Mapping[str, Any],
+    deadline: float,
+    env: dict[str, str] | None,
+) -> dict[str, ProbeRun]:
+    """Each of `names` in its own interpreter: what the probe set did not report."""
+    runs: dict[str, ProbeRun] = {}
+    environment = answered.get("environment")
+    dists: Sequence[str] | None = spec["dists"]
 
     def environment_probe(names: Sequence[str]) -> ProbeRun:
         args = ["--dists", *names] if names else []
         return run_probe(python, "environment", args, timeout=deadline - time.monotonic(), env=env)
 
-    environment = environment_probe(dists or [])
-    if dists is None:
+    if environment is None:
+        environment = environment_probe(dists or [])
+        if dists is None:
+            installed = environment.document.get("distributions") or {}
+            dists = [name for name in installed if name not in _TOOLING]
+            if dists:
+                environment = environment_probe(dists)
+        runs["environment"] = environment
+    elif dists is None:
         installed = environment.document.get("distributions") or {}
         dists = [name for name in installed if name not in _TOOLING]
-        if dists:
-            environment = environment_probe(dists)
     top_level = dict(environment.document.get("top_level") or {})
-    targets = list(imports) if imports is not None else _top_level_targets(dists, top_level)
-    runs = [environment]
-    for name in probes:
+    imports: Sequence[str] | None = spec["imports"]
+    targets = list(imports) if imports is not None else _top_level_targets(dists or [], top_level)
+    for name in names:
+        if name == "environment":
+            continue
         remaining = deadline - time.monotonic()
+        args = list(spec["args"].get(name, ()))
         if name == "import":
             if not targets:
                 continue
             per_target = min(_IMPORT_TIMEOUT_S, max(remaining - 5.0, 1.0))
-            runs.append(
-                run_probe(
-                    python,
-                    "import",
-                    ["--timeout", f"{per_target:.0f}", *targets],
-                    timeout=remaining,
-                    env=env,
-                )
-            )
-        else:
-            args = list((probe_args or {}).get(name, ()))
-            if name == "native":  # a file that fails alone is re-loaded after these imports
-                args += [arg for target in targets for arg in ("--context", target)]
-            runs.append(run_probe(python, name, args, timeout=remaining, env=env))
+            args += ["--timeout", f"{per_target:.0f}", *targets]
+        elif name == "native":  # a file that fails alone is re-loaded after these imports
+            args += [arg for target in targets for arg in ("--context", target)]
+        runs[name] = run_probe(python, name, args, timeout=remaining, env=env)
     return runs

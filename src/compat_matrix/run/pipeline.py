@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Literal, TextIO, cast
 
 from compat_matrix import children
 from compat_matrix.build import pythons
+from compat_matrix.build.backends import DEFAULT_LOCK_MAX_AGE
 from compat_matrix.build.cuda import needs_gpu
 from compat_matrix.errors import UsageError
 from compat_matrix.matrix.expand import expand
@@ -124,6 +125,8 @@ class RunOptions:
     fail_on: FailOn = DEFAULT_FAIL_ON
     #: `--fail-on ...,metadata`: a metadata finding (run/metadata.py) exits 1 too.
     fail_on_metadata: bool = False
+    #: Seconds a cell's lock stays good while its inputs are unchanged (`--lock-max-age`).
+    lock_max_age: float = DEFAULT_LOCK_MAX_AGE
 
 
 def packaged_matrix() -> Path:
@@ -199,6 +202,14 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
         help=f"refuse a matrix of more cells (default: $COMPAT_MAX_CELLS or "
         f"{DEFAULT_LIMITS.max_cells:,})",
     )
+    parser.add_argument(
+        "--lock-max-age",
+        type=_seconds,
+        metavar="SECONDS",
+        help="re-resolve a cell whose inputs are unchanged only when its lock is older than this "
+        f"(default: $COMPAT_LOCK_MAX_AGE or {DEFAULT_LOCK_MAX_AGE:.0f}, as long as uv trusts "
+        "PyPI's index pages; 0: resolve every run, as a nightly does)",
+    )
     parser.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
     parser.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
     add_fail_on_option(parser)
@@ -231,6 +242,17 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        msg = f"expected a number of seconds >= 0, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -285,6 +307,12 @@ def resolve_options(
     fail_on, fail_on_metadata = parse_fail_on_words(
         given if given is not None else env.get("COMPAT_FAIL_ON", "")
     )
+    lock_max_age = getattr(args, "lock_max_age", None)
+    if lock_max_age is None:
+        try:
+            lock_max_age = _seconds(env.get("COMPAT_LOCK_MAX_AGE") or str(DEFAULT_LOCK_MAX_AGE))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"COMPAT_LOCK_MAX_AGE: {exc}") from None
     backend = args.backend or env.get("COMPAT_BACKEND", "").strip() or None
     if backend is not None and backend not in BACKENDS:
         msg = f"COMPAT_BACKEND must be one of {', '.join(BACKENDS)} (or empty), not {backend!r}"
@@ -301,6 +329,7 @@ def resolve_options(
         max_cells=limit,
         fail_on=fail_on,
         fail_on_metadata=fail_on_metadata,
+        lock_max_age=lock_max_age,
     )
 
 
@@ -565,7 +594,10 @@ def _run_cells(
     what finished and re-raises; the interrupted cells write nothing.
     """
     settings = RunSettings(
-        report_dir=options.report_dir, env_root=options.env_root, resume=options.resume
+        report_dir=options.report_dir,
+        env_root=options.env_root,
+        resume=options.resume,
+        lock_max_age=options.lock_max_age,
     )
     interpreters = pythons.discover()
     last_publish = time.monotonic()
