@@ -114,6 +114,11 @@ class CellResult:
     #: Non-default package indexes and index strategy the installer used, as options
     #: (`--extra-index-url URL`, `--index-strategy unsafe-best-match`); empty: the default.
     indexes: list[str] = field(default_factory=list)
+    #: How the installer picked versions: `resolution` strategy, the `as-of` day (None: today)
+    #: and the `prerelease` mode (None: the installer's default).
+    resolution: str = "highest"
+    as_of: str | None = None
+    prerelease: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -165,6 +170,9 @@ class CellResult:
             "latent": self.latent,
             "static_only": self.static_only,
             "indexes": list(self.indexes),
+            "resolution": self.resolution,
+            "as-of": self.as_of,
+            "prerelease": self.prerelease,
         }
 
     @classmethod
@@ -189,7 +197,14 @@ class CellResult:
             latent=bool(data.get("latent", False)),
             static_only=bool(data.get("static_only", False)),
             indexes=[str(item) for item in data.get("indexes") or []],
+            resolution=str(data.get("resolution") or "highest"),
+            as_of=_optional_text(data.get("as-of")),
+            prerelease=_optional_text(data.get("prerelease")),
         )
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _read_umask() -> int:

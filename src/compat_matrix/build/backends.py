@@ -20,6 +20,7 @@ serving the wheel it built first until `pyproject.toml` is touched.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -128,6 +129,14 @@ class EnvRequest:
     local_projects: tuple[str, ...] = ()
     #: `source_digest` of those projects: part of the fingerprint, so an edit rebuilds.
     sources: str = ""
+    #: The matrix's `index-url:` (replaces PyPI); "" leaves the installer's default.
+    index_url: str = ""
+    #: `resolution`: uv's `--resolution` (conda: rattler's strategy).
+    resolution: str = "highest"
+    #: `as-of` day (YYYY-MM-DD): files uploaded after that day (UTC) are ignored.
+    as_of: str = ""
+    #: `prerelease`: uv's `--prerelease` (pip: `allow` alone, as `--pre`); "" is the default.
+    prerelease: str = ""
 
     def refresh_args(self) -> list[str]:
         """`--refresh-package NAME` per local project, so uv rebuilds it from its sources."""
@@ -149,16 +158,42 @@ class EnvRequest:
             args += ["--no-binary", name]
         return args
 
+    def exclude_newer(self) -> str:
+        """`as_of` as the instant it ends (UTC): what an install during that day could see."""
+        if not self.as_of:
+            return ""
+        day = datetime.date.fromisoformat(self.as_of) + datetime.timedelta(days=1)
+        return f"{day.isoformat()}T00:00:00Z"
+
+    def selection_args(self, installer: str) -> list[str]:
+        """How the resolver picks versions (uv: `--resolution`, `--exclude-newer`,
+        `--prerelease`; pip: `--pre`). Values are the loader's fixed words and dates."""
+        if installer != "uv":
+            return ["--pre"] if self.prerelease == "allow" else []
+        args: list[str] = []
+        if self.resolution != "highest":
+            args += [f"--resolution={self.resolution}"]
+        if self.as_of:
+            args += [f"--exclude-newer={self.exclude_newer()}"]
+        if self.prerelease:
+            args += [f"--prerelease={self.prerelease}"]
+        return args
+
     def index_args(self, installer: str) -> list[str]:
-        """`--extra-index-url` per extra index; uv then takes the best version across indexes.
+        """The matrix's `--index-url` (uv: `--default-index`, which uv ranks over its
+        `--index-url`), then `--extra-index-url` per extra index; uv then takes the best
+        version across indexes.
 
         uv's default (`first-index`) would take numpy from PyTorch's index too, and only
         the versions that index mirrors; pip always compares every index, so uv is made to.
         """
         args: list[str] = []
+        if self.index_url:
+            args += ["--default-index" if installer == "uv" else "--index-url", self.index_url]
+        extra = len(args)
         for url in self.index_urls:
             args += ["--extra-index-url", url]
-        if args and installer == "uv":
+        if len(args) > extra and installer == "uv":
             args += ["--index-strategy", "unsafe-best-match"]
         return args
 
@@ -194,12 +229,28 @@ def used_indexes(
     installer = "uv" if backend == "uv" else "pip"
     args = request.index_args(installer)
     used = [f"{args[i]} {args[i + 1]}" for i in range(0, len(args) - 1, 2)]
+    if request.index_url:
+        used[0] += " (matrix)"
     for variable, option in _INDEX_VARIABLES[installer]:
         for value in env.get(variable, "").split():
             line = f"{option} {value} (${variable})"
+            if _overridden(installer, option, args):
+                line = f"{line[:-1]}, not used: the command line's {option} wins)"
             if line not in used:
                 used.append(line)
     return used
+
+
+def _overridden(installer: str, option: str, args: Sequence[str]) -> bool:
+    """Whether the command line replaces what the environment variable for `option` says.
+
+    The matrix's index-url beats every default-index variable. uv reads an option's variable
+    only when the command line does not give the option; pip appends the command line's
+    extra indexes to its variable's.
+    """
+    if option in ("--default-index", "--index-url"):
+        return "--default-index" in args or "--index-url" in args
+    return installer == "uv" and option in args
 
 
 @dataclass
@@ -510,8 +561,11 @@ def resolve(requirements: Sequence[str], request: EnvRequest, *, timeout: float)
         str(request.interpreter.path),
         *request.binary_args(),
         *request.index_args("uv"),
+        *request.selection_args("uv"),
     ]
-    if not (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")):
+    if not (
+        request.index_url or os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")
+    ):
         # A venv cell installs with pip: resolve against pip's index, as the install did.
         pip_index = os.environ.get("PIP_INDEX_URL")
         argv += ["--index-url", pip_index] if pip_index else []
@@ -582,6 +636,7 @@ class UvBackend(EnvBackend):
                         interpreter,
                         *request.binary_args(),
                         *request.index_args("uv"),
+                        *request.selection_args("uv"),
                         *request.refresh_args(),
                     ],
                     result,
@@ -601,6 +656,7 @@ class UvBackend(EnvBackend):
                 str(request.only_binary),
                 request.sources,
                 *request.index_urls,
+                *([request.index_url] if request.index_url else []),
             )
             if _reusable(envdir, result.fingerprint) and request.reusable_with_locals():
                 result.reused = True
@@ -619,6 +675,8 @@ class UvBackend(EnvBackend):
                     str(python),
                     *request.binary_args(),
                     *request.index_args("uv"),
+                    # the same files as of that day, should a pinned version gain one later
+                    *([f"--exclude-newer={request.exclude_newer()}"] if request.as_of else []),
                     *request.refresh_args(),
                     str(lock_file),
                 ]
@@ -650,6 +708,8 @@ class VenvBackend(EnvBackend):
             str(request.only_binary),
             request.sources,
             *request.index_urls,
+            *([request.index_url] if request.index_url else []),
+            *request.selection_args("pip"),
         )
         try:
             if _reusable(envdir, result.fingerprint) and request.reusable_with_locals():
@@ -679,6 +739,7 @@ class VenvBackend(EnvBackend):
                         str(pip_log),
                         *request.binary_args(),
                         *request.index_args("pip"),
+                        *request.selection_args("pip"),
                         *request.requirements,
                     ],
                     timeout=deadline - time.monotonic(),
@@ -899,6 +960,7 @@ def conda_pip_command(envdir: Path, request: EnvRequest) -> list[str]:
         str(envdir / _PIP_LOG),
         *request.binary_args(),
         *request.index_args("pip"),
+        *request.selection_args("pip"),
         *request.requirements,
     ]
 
