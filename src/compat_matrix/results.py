@@ -125,6 +125,15 @@ class CellResult:
             msg = f"unknown cell status {self.status!r}"
             raise ValueError(msg)
 
+    @property
+    def selection(self) -> list[str]:
+        """How versions were picked, where not the default: `resolution: lowest-direct`,
+        `as-of: 2024-06-01`, `prerelease: allow` (reports show it even on a passing cell)."""
+        shown = [f"resolution: {self.resolution}"] if self.resolution != "highest" else []
+        shown += [f"as-of: {self.as_of}"] if self.as_of else []
+        shown += [f"prerelease: {self.prerelease}"] if self.prerelease else []
+        return shown
+
     def to_dict(self) -> dict[str, Any]:
         """The compat.json form. Written by hand: `dataclasses.asdict` deep-copies every value
         and dominates merging 10,000 cells."""
