@@ -342,14 +342,21 @@ def _resolved(python_for, requirements: list[str], **selection: str) -> dict[str
 
 
 def _uploaded(name: str, version: str) -> datetime.datetime:
-    """When `version`'s last file reached PyPI (its JSON API)."""
-    url = f"https://pypi.org/pypi/{name}/{version}/json"
-    with urllib.request.urlopen(url, timeout=60) as response:
-        files = json.load(response)["urls"]
-    return max(
-        datetime.datetime.fromisoformat(f["upload_time_iso_8601"].replace("Z", "+00:00"))
-        for f in files
+    """When `version`'s last file reached PyPI (the simple index's JSON form, PEP 691/700)."""
+    request = urllib.request.Request(
+        f"https://pypi.org/simple/{name}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
     )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - fixed https URL
+        files = json.load(response)["files"]
+    times = [
+        datetime.datetime.fromisoformat(f["upload-time"].replace("Z", "+00:00"))
+        for f in files
+        if f["filename"].startswith(f"{name}-{version}-")
+        or f["filename"] == f"{name}-{version}.tar.gz"
+    ]
+    assert times, f"no files of {name} {version}"
+    return max(times)
 
 
 @pytest.mark.slow
@@ -472,9 +479,26 @@ def test_an_extra_index_from_the_matrix_is_used_and_reported(  # type: ignore[no
     assert "`prerelease: allow`" in markdown
 
 
-def test_selection_for_ignores_nothing_it_should_not() -> None:
-    # a label named like nothing reserved, and reserved axes install nothing
+def test_the_selection_axes_install_nothing() -> None:
     cell = Cell(
         "c", {"python": "3.12", "resolution": "lowest", "as-of": "2024-06-01", "six": "1.16.0"}
     )
     assert cell.packages == {"six": "1.16.0"}
+
+
+@pytest.mark.slow
+def test_a_cell_for_another_platform_resolves_by_its_selection_too(  # type: ignore[no-untyped-def]
+    tmp_path: Path, interpreters, uv_bin
+) -> None:
+    if sys.platform == "darwin":
+        pytest.skip("the cell must be for another platform than this machine's")
+    matrix = load(
+        tmp_path,
+        "resolution: lowest-direct\n"
+        'matrix:\n  os: ["macos-15"]\n  python: ["3.11"]\n  packaging: [">=21"]\n',
+    )
+    (cell,) = expand(matrix)
+    result = run_cell(matrix, cell, _settings(tmp_path), interpreters)
+    assert result.static_only, result
+    assert result.resolved["packaging"] == "21.0"
+    assert result.resolution == "lowest-direct"

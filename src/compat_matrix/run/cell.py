@@ -506,6 +506,16 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
     requirements = requirements_for(cell.packages, extra, matrix.base_dir)
     work = settings.env_root / cell.id
     work.mkdir(parents=True, exist_ok=True)
+    selection = matrix.selection_for(cell)
+    chosen = EnvRequest(
+        None,
+        tuple(requirements),
+        index_url=matrix.index_url or "",
+        index_urls=matrix.extra_index_urls,
+        resolution=selection.resolution,
+        as_of=selection.as_of or "",
+        prerelease=selection.prerelease or "",
+    )
     answer = resolve_and_download(
         target,
         requirements,
@@ -514,6 +524,8 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
         only_binary=matrix.only_binary,
         timeout=matrix.timeout,
         work=work,
+        compile_options=[*chosen.index_args("uv"), *chosen.selection_args("uv")],
+        download_options=chosen.index_args("pip"),
     )
     if answer.status is not None:
         return cell_result(
@@ -523,6 +535,7 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
             resolved=answer.resolved,
             durations={"build": round(answer.duration_s, 3), "probes": 0.0},
             static_only=True,
+            indexes=used_indexes("uv", chosen),
         )
     run = run_probe(
         Path(sys.executable),
@@ -544,6 +557,7 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
         resolved=answer.resolved,
         durations={"build": round(answer.duration_s, 3), "probes": round(run.duration_s, 3)},
         static_only=True,
+        indexes=used_indexes("uv", chosen),
     )
 
 
