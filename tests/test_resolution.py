@@ -502,3 +502,27 @@ def test_a_cell_for_another_platform_resolves_by_its_selection_too(  # type: ign
     assert result.static_only, result
     assert result.resolved["packaging"] == "21.0"
     assert result.resolution == "lowest-direct"
+
+
+@pytest.mark.slow
+def test_a_conda_solve_follows_the_resolution_strategy(  # type: ignore[no-untyped-def]
+    tmp_path: Path, channel, conda_cache
+) -> None:
+    """rattler's own `strategy`, on the local test channel, which has six 1.16.0 and 1.17.0."""
+    pytest.importorskip("rattler", reason="py-rattler, the conda engine, needs Python 3.10+")
+    from compat_matrix.build.conda import CondaBackend
+
+    backend = CondaBackend(cache=conda_cache)
+    picked = {}
+    for resolution in ("highest", "lowest"):
+        request = EnvRequest(
+            None,
+            (),
+            conda_specs=("python=3.11", "six"),
+            channels=(channel.url,),
+            resolution=resolution,
+        )
+        solved = backend.solve(tmp_path / resolution, request, timeout=300)
+        assert solved.failure is None, solved
+        picked[resolution] = solved.records["six"][0]
+    assert picked == {"highest": "1.17.0", "lowest": "1.16.0"}
