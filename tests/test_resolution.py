@@ -331,6 +331,19 @@ def test_matrix_indexes_are_reported_and_an_overridden_variable_says_so() -> Non
     ]
 
 
+def test_installer_variables_that_pick_versions_are_reported() -> None:
+    env = {"UV_RESOLUTION": "lowest", "UV_EXCLUDE_NEWER": "2024-01-01"}
+    assert used_indexes("uv", EnvRequest(None, ()), env) == [
+        "--resolution lowest ($UV_RESOLUTION)",
+        "--exclude-newer 2024-01-01 ($UV_EXCLUDE_NEWER)",
+    ]
+    matrix_says = EnvRequest(None, (), resolution="lowest-direct")
+    assert used_indexes("uv", matrix_says, env) == [
+        "--resolution lowest ($UV_RESOLUTION, not used: the command line's --resolution wins)",
+        "--exclude-newer 2024-01-01 ($UV_EXCLUDE_NEWER)",
+    ]
+
+
 # -- real resolutions from PyPI ----------------------------------------------------------------
 
 

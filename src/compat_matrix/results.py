@@ -112,7 +112,8 @@ class CellResult:
     #: (no install, no import): "static only".
     static_only: bool = False
     #: Non-default package indexes and index strategy the installer used, as options
-    #: (`--extra-index-url URL`, `--index-strategy unsafe-best-match`); empty: the default.
+    #: (`--extra-index-url URL`, `--index-strategy unsafe-best-match`), and installer variables
+    #: that change how it picks versions (`--resolution lowest ($UV_RESOLUTION)`); empty: none.
     indexes: list[str] = field(default_factory=list)
     #: How the installer picked versions: `resolution` strategy, the `as-of` day (None: today)
     #: and the `prerelease` mode (None: the installer's default).

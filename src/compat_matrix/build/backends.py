@@ -214,6 +214,16 @@ _INDEX_VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("PIP_FIND_LINKS", "--find-links"),
     ),
 }
+#: Environment variables that change how the installer picks versions (the matrix's
+#: `resolution`, `as-of`, `prerelease`): listed with the indexes, so none acts unseen.
+_SELECTION_VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "uv": (
+        ("UV_RESOLUTION", "--resolution"),
+        ("UV_EXCLUDE_NEWER", "--exclude-newer"),
+        ("UV_PRERELEASE", "--prerelease"),
+    ),
+    "pip": (("PIP_PRE", "--pre"),),
+}
 
 
 def used_indexes(
@@ -221,9 +231,11 @@ def used_indexes(
 ) -> list[str]:
     """The non-default indexes (and uv's index strategy) a cell's installs used, as options.
 
-    The request's own (`--extra-index-url` from the CUDA table) and those the environment
-    sets (`PIP_INDEX_URL`, `UV_EXTRA_INDEX_URL`, ...): the report names every one, so a cell
-    never takes packages from an index nobody sees. Installer config files are not read.
+    The request's own (the matrix's `index-url`/`extra-index-url`, `--extra-index-url` from the
+    CUDA table) and those the environment sets (`PIP_INDEX_URL`, `UV_EXTRA_INDEX_URL`, ...),
+    with the variables that change how versions are picked (`UV_RESOLUTION`, ...): the report
+    names every one, marking those the command line overrides, so a cell never takes packages
+    from an index nobody sees. Installer config files are not read.
     """
     env = os.environ if env is None else env
     installer = "uv" if backend == "uv" else "pip"
@@ -231,10 +243,12 @@ def used_indexes(
     used = [f"{args[i]} {args[i + 1]}" for i in range(0, len(args) - 1, 2)]
     if request.index_url:
         used[0] += " (matrix)"
-    for variable, option in _INDEX_VARIABLES[installer]:
+    given = [*args, *(arg.split("=")[0] for arg in request.selection_args(installer))]
+    variables = (*_INDEX_VARIABLES[installer], *_SELECTION_VARIABLES[installer])
+    for variable, option in variables:
         for value in env.get(variable, "").split():
             line = f"{option} {value} (${variable})"
-            if _overridden(installer, option, args):
+            if _overridden(installer, option, given):
                 line = f"{line[:-1]}, not used: the command line's {option} wins)"
             if line not in used:
                 used.append(line)
