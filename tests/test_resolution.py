@@ -539,3 +539,17 @@ def test_a_conda_solve_follows_the_resolution_strategy(  # type: ignore[no-untyp
         assert solved.failure is None, solved
         picked[resolution] = solved.records["six"][0]
     assert picked == {"highest": "1.17.0", "lowest": "1.16.0"}
+
+
+def test_the_example_matrices_expand_with_their_selection() -> None:
+    examples = Path(__file__).resolve().parents[1] / "matrix"
+    prereleases = load_matrix(examples / "prereleases.yml")
+    assert prereleases.extra_index_urls == (NIGHTLY,)
+    cells = expand(prereleases)
+    assert [c.id for c in cells][:2] == [
+        "py3.12-numpy_ge2.0-pandas_ge2.2-pre-disallow",
+        "py3.12-numpy_ge2.0-pandas_ge2.2-pre-allow",
+    ]
+    assert prereleases.selection_for(cells[1]).prerelease == "allow"
+    as_of = load_matrix(examples / "as-of.yml")
+    assert {as_of.selection_for(c).as_of for c in expand(as_of)} == {"2023-01-15", "2024-06-01"}

@@ -538,7 +538,7 @@ def _check_selection_backend(src: _Source, nodes: dict[str, yaml.Node], backend:
         value = str(node.value)
         if key == "resolution" and value == "highest":
             continue
-        if key == "prerelease" and backend in ("venv", "conda") and value == "allow":
+        if key == "prerelease" and value == "allow":
             continue  # pip's --pre
         ok = _SELECTION_BACKENDS[key]
         if backend in ok and not (conda_pip and key in ("resolution", "as-of")):
