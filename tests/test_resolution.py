@@ -452,11 +452,15 @@ def local_index(tmp_path: Path) -> Iterator[str]:
     """A PEP 503 simple index on 127.0.0.1 serving one tiny wheel: a stand-in for the nightly
     wheels index, which a test cannot reach reliably (nor control)."""
     root = tmp_path / "index"
-    wheel = write_wheel(root / "files", "nightlypkg", "2.0.0rc1", "VERSION = '2.0.0rc1'\n")
+    wheels = [
+        write_wheel(root / "files", "nightlypkg", version, f"VERSION = {version!r}\n")
+        for version in ("1.0.0", "2.0.0rc1")  # a release and tonight's pre-release
+    ]
     page = root / "simple" / "nightlypkg"
     page.mkdir(parents=True)
     (root / "simple" / "index.html").write_text('<a href="nightlypkg/">nightlypkg</a>\n')
-    (page / "index.html").write_text(f'<a href="../../files/{wheel.name}">{wheel.name}</a>\n')
+    links = "".join(f'<a href="../../files/{w.name}">{w.name}</a>\n' for w in wheels)
+    (page / "index.html").write_text(links)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -469,27 +473,62 @@ def local_index(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_an_extra_index_from_the_matrix_is_used_and_reported(  # type: ignore[no-untyped-def]
-    tmp_path: Path, local_index: str, interpreters, python_for, uv_bin, monkeypatch
+@pytest.mark.parametrize(
+    ("backend", "key"),
+    [("uv", "extra-index-url"), ("venv", "extra-index-url"), ("uv", "index-url")],
+)
+def test_an_index_from_the_matrix_is_used_and_reported(  # type: ignore[no-untyped-def]
+    tmp_path: Path, local_index: str, interpreters, python_for, uv_bin, monkeypatch, backend, key
 ) -> None:
     python_for("3.11")
-    monkeypatch.delenv("UV_EXTRA_INDEX_URL", raising=False)
+    for variable in ("UV_EXTRA_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL", "PIP_PRE"):
+        monkeypatch.delenv(variable, raising=False)
+    if key == "index-url":  # a variable pointing nowhere: the matrix's index-url must win,
+        monkeypatch.setenv("UV_INDEX_URL", "http://127.0.0.1:9/nowhere/")  # and the report say so
+    else:
+        monkeypatch.delenv("UV_INDEX_URL", raising=False)
+    matrix = load(
+        tmp_path,
+        f"backend: {backend}\n"
+        f"{key}: {local_index}\n"
+        "probes: [import]\n"
+        'matrix:\n  python: ["3.11"]\n  nightlypkg: [">=1"]\n  prerelease: [allow]\n',
+    )
+    (cell,) = expand(matrix)
+    assert cell.id == "py3.11-nightlypkg_ge1-pre-allow"
+    result = run_cell(matrix, cell, _settings(tmp_path), interpreters)
+    assert result.status == "pass", result
+    assert result.resolved["nightlypkg"] == "2.0.0rc1"  # only there, and a pre-release
+    assert result.prerelease == "allow"
+    if key == "index-url":
+        assert result.indexes[0] == f"--default-index {local_index} (matrix)"
+        assert (
+            "--index-url http://127.0.0.1:9/nowhere/ ($UV_INDEX_URL, not used: the command "
+            "line's --index-url wins)" in result.indexes
+        )
+    else:
+        assert f"--extra-index-url {local_index}" in result.indexes
+    markdown = render_markdown("t", [result])
+    assert local_index in markdown
+    assert "`prerelease: allow`" in markdown
+
+
+@pytest.mark.slow
+def test_without_prerelease_allow_the_release_is_taken(  # type: ignore[no-untyped-def]
+    tmp_path: Path, local_index: str, interpreters, python_for, uv_bin
+) -> None:
+    python_for("3.11")
     matrix = load(
         tmp_path,
         f"extra-index-url: {local_index}\n"
-        "prerelease: allow\n"
         "probes: [import]\n"
         'matrix:\n  python: ["3.11"]\n  nightlypkg: [">=1"]\n',
     )
     (cell,) = expand(matrix)
     result = run_cell(matrix, cell, _settings(tmp_path), interpreters)
     assert result.status == "pass", result
-    assert result.resolved["nightlypkg"] == "2.0.0rc1"  # only there, and only a pre-release
-    assert f"--extra-index-url {local_index}" in result.indexes
-    assert result.prerelease == "allow"
-    markdown = render_markdown("t", [result])
-    assert local_index in markdown
-    assert "`prerelease: allow`" in markdown
+    assert result.resolved["nightlypkg"] == "1.0.0"
+    assert result.prerelease is None
 
 
 def test_the_selection_axes_install_nothing() -> None:
