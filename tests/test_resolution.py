@@ -557,10 +557,11 @@ def test_a_cell_for_another_platform_resolves_by_its_selection_too(  # type: ign
 
 
 @pytest.mark.slow
-def test_a_conda_solve_follows_the_resolution_strategy(  # type: ignore[no-untyped-def]
+def test_a_conda_solve_follows_the_resolution_strategy_and_as_of(  # type: ignore[no-untyped-def]
     tmp_path: Path, channel, conda_cache
 ) -> None:
-    """rattler's own `strategy`, on the local test channel, which has six 1.16.0 and 1.17.0."""
+    """rattler's own `strategy` and `exclude_newer`, on the local test channel (six 1.16.0 and
+    1.17.0)."""
     pytest.importorskip("rattler", reason="py-rattler, the conda engine, needs Python 3.10+")
     from compat_matrix.build.conda import CondaBackend
 
@@ -578,6 +579,15 @@ def test_a_conda_solve_follows_the_resolution_strategy(  # type: ignore[no-untyp
         assert solved.failure is None, solved
         picked[resolution] = solved.records["six"][0]
     assert picked == {"highest": "1.17.0", "lowest": "1.16.0"}
+    # The test channel's packages are stamped 2023-11-14 and were written to disk since: as of
+    # today they are all there, as of the day before that stamp nothing is.
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    for as_of, solves in ((today, True), ("2023-11-13", False)):
+        request = EnvRequest(
+            None, (), conda_specs=("python=3.11", "six"), channels=(channel.url,), as_of=as_of
+        )
+        solved = backend.solve(tmp_path / as_of, request, timeout=300)
+        assert (solved.failure is None) is solves, (as_of, solved)
 
 
 def test_the_example_matrices_expand_with_their_selection() -> None:
