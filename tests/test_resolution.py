@@ -211,15 +211,39 @@ def test_a_backend_that_cannot_honour_the_selection_is_a_matrix_error(tmp_path: 
 def test_a_bad_value_exits_2_from_the_command_line(tmp_path: Path) -> None:
     path = tmp_path / "matrix.yml"
     path.write_text('resolution: lowest\nmatrix:\n  python: ["3.12"]\n  resolution: [fast]\n')
-    done = subprocess.run(
-        [sys.executable, "-m", "compat_matrix", "expand", str(path)],
+    done = _cli("expand", str(path))
+    assert done.returncode == 2
+    assert f"{path}:4:16: matrix.resolution[0]: unknown resolution" in done.stderr
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "compat_matrix", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert done.returncode == 2
-    assert f"{path}:4:16: matrix.resolution[0]: unknown resolution" in done.stderr
+
+
+def test_expand_json_and_plan_github_carry_the_selection(tmp_path: Path) -> None:
+    path = tmp_path / "matrix.yml"
+    path.write_text(
+        'as-of: 2024-06-01\nmatrix:\n  python: ["3.12"]\n  resolution: [highest, lowest-direct]\n'
+    )
+    expanded = _cli("expand", str(path), "--json")
+    assert expanded.returncode == 0, expanded.stderr
+    assert json.loads(expanded.stdout)[1] == {
+        "id": "py3.12-lowest-direct",
+        "axes": {"python": "3.12", "resolution": "lowest-direct"},
+        "selection": {"resolution": "lowest-direct", "as-of": "2024-06-01", "prerelease": None},
+    }
+    # a CI job runs the same file with --cells: the top-level keys travel with it, the axes in
+    # the ids
+    plan = _cli("plan", str(path), "--github", "--cells", "*-lowest-direct")
+    assert plan.returncode == 0, plan.stderr
+    (job,) = json.loads(plan.stdout)["include"]
+    assert job["cells"] == "py3.12-lowest-direct"
 
 
 # -- cell ids and reports ----------------------------------------------------------------------
