@@ -800,7 +800,9 @@ def _date_problem(text: str) -> str | None:
         day = datetime.date.fromisoformat(text)
     except ValueError:
         return f"{expected}, got {_q(text)}, which is not a day of the calendar"
-    if day > datetime.datetime.now(datetime.timezone.utc).date():
+    # a day of slack: "today" east of UTC is already tomorrow there
+    latest = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)
+    if day > latest:
         return f"{expected}, got {_q(text)}, which is in the future"
     return None
 
