@@ -23,7 +23,7 @@ import pytest
 from _wheels import write_wheel
 from packaging.version import Version
 
-from compat_matrix.build.backends import EnvRequest, resolve, used_indexes
+from compat_matrix.build.backends import EnvRequest, package_index, resolve, used_indexes
 from compat_matrix.errors import MatrixError
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
@@ -366,6 +366,13 @@ def test_installer_variables_that_pick_versions_are_reported() -> None:
         "--resolution lowest ($UV_RESOLUTION, not used: the command line's --resolution wins)",
         "--exclude-newer 2024-01-01 ($UV_EXCLUDE_NEWER)",
     ]
+
+
+def test_hints_look_versions_up_on_the_matrix_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UV_INDEX_URL", "https://other.example/simple")
+    index = package_index([NIGHTLY], "https://mirror.example/simple")
+    assert index.urls == ("https://mirror.example/simple", NIGHTLY)
+    assert package_index([NIGHTLY]).urls == ("https://other.example/simple", NIGHTLY)
 
 
 # -- real resolutions from PyPI ----------------------------------------------------------------

@@ -551,9 +551,11 @@ class EnvBackend(ABC):
         """One attempt at `prepare`, finishing by `deadline` (a `time.monotonic()` value)."""
 
 
-def package_index(extra_urls: Sequence[str] = ()) -> PackageIndex:
-    """The index the installers use (plus `extra_urls`), cached in compat-matrix's cache."""
-    return PackageIndex([*index_urls_from_env(), *extra_urls], cache=cache_dir() / "index")
+def package_index(extra_urls: Sequence[str] = (), index_url: str = "") -> PackageIndex:
+    """The index the installers use (the matrix's `index_url`, else the environment's), plus
+    `extra_urls`, cached in compat-matrix's cache."""
+    base = [index_url] if index_url else index_urls_from_env()
+    return PackageIndex([*base, *extra_urls], cache=cache_dir() / "index")
 
 
 def resolve(requirements: Sequence[str], request: EnvRequest, *, timeout: float) -> Resolution:
