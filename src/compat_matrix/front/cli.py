@@ -143,9 +143,20 @@ def _load(path: str, args: argparse.Namespace) -> Matrix:
 
 
 def _cmd_expand(args: argparse.Namespace) -> int:
-    cells = expand(_load(args.matrix, args))
+    matrix = _load(args.matrix, args)
+    cells = expand(matrix)
     if args.json:
-        print(json.dumps([{"id": c.id, "axes": c.axes} for c in cells], indent=2))
+        entries: list[dict[str, object]] = []
+        for cell in cells:
+            entries.append({"id": cell.id, "axes": cell.axes})
+            selection = matrix.selection_for(cell)
+            if not selection.is_default:  # the top-level keys too: how this cell resolves
+                entries[-1]["selection"] = {
+                    "resolution": selection.resolution,
+                    "as-of": selection.as_of,
+                    "prerelease": selection.prerelease,
+                }
+        print(json.dumps(entries, indent=2))
     else:
         for cell in cells:
             print(cell.id)

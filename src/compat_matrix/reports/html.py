@@ -220,6 +220,9 @@ def _details(
     if result.indexes:
         listed = "<br>".join(f"<code>{_line(item, 500)}</code>" for item in result.indexes)
         out.append(f"<dt>indexes</dt><dd>{listed}</dd>")
+    if result.selection:
+        listed = "<br>".join(f"<code>{_line(item, 200)}</code>" for item in result.selection)
+        out.append(f"<dt>selection</dt><dd>{listed}</dd>")
     axes = " ".join([_axis(k, v) for k, v in result.axes.items()]) or "—"
     resolved = _resolved_list(result)
     durations = (
@@ -280,6 +283,8 @@ def _passing_item(result: CellResult, *, kind: str, anchor: str, badge: str, lin
         parts.append(
             "indexes " + " ".join(f"<code>{_line(item, 500)}</code>" for item in result.indexes)
         )
+    if result.selection:  # how versions were picked is never hidden either
+        parts.append(" ".join(f"<code>{_line(item, 200)}</code>" for item in result.selection))
     if links:
         parts.append(links)
     return (

@@ -11,7 +11,7 @@ counted), and footnotes that do not fit are dropped least urgent first and count
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from compat_matrix.reports._pivot import Pivot, choose_pivot
@@ -286,14 +286,23 @@ def _footnotes(notes: list[_Note], budget: int) -> str:
 
 
 def _indexes(results: Sequence[CellResult]) -> str:
-    """One line per set of non-default package indexes, naming the cells that used it."""
+    """One line per set of non-default package indexes, naming the cells that used it; then
+    the same for how versions were picked (resolution, as-of, prerelease)."""
+    return _option_groups(
+        results, "Package indexes besides the default", lambda r: r.indexes
+    ) + _option_groups(results, "Version selection besides the default", lambda r: r.selection)
+
+
+def _option_groups(
+    results: Sequence[CellResult], title: str, options_of: Callable[[CellResult], list[str]]
+) -> str:
     groups: dict[tuple[str, ...], list[str]] = {}
     for result in results:
-        if result.indexes:
-            groups.setdefault(tuple(result.indexes), []).append(result.id)
+        if options_of(result):
+            groups.setdefault(tuple(options_of(result)), []).append(result.id)
     if not groups:
         return ""
-    lines = ["\n**Package indexes besides the default**\n"]
+    lines = [f"\n**{title}**\n"]
     for indexes, cells in list(groups.items())[:_INDEX_GROUPS]:
         shown = ", ".join(_code(cell) for cell in cells[:_INDEX_CELLS])
         more = f" and {len(cells) - _INDEX_CELLS} more" if len(cells) > _INDEX_CELLS else ""

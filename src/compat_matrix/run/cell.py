@@ -247,6 +247,11 @@ def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interprete
         payload["strict"] = True
     if matrix.gpus:  # the GPUs the device code is judged against
         payload["gpus"] = list(matrix.gpus)
+    if not matrix.selection.is_default:  # top-level resolution/as-of/prerelease
+        payload["selection"] = dataclasses.astuple(matrix.selection)
+    if matrix.index_url or matrix.extra_index_urls:
+        payload["index_url"] = matrix.index_url
+        payload["extra_index_urls"] = list(matrix.extra_index_urls)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -309,6 +314,10 @@ def run_cell(
         )
     result.fingerprint = fingerprint
     result.expectation = expectation_outcome(matrix.expect, cell.axes, result.status)
+    selection = matrix.selection_for(cell)
+    result.resolution = selection.resolution
+    result.as_of = selection.as_of
+    result.prerelease = selection.prerelease
     if children.stopping():  # the run was interrupted: this cell has no verdict
         raise children.Stopped
     try:
@@ -501,6 +510,16 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
     requirements = requirements_for(cell.packages, extra, matrix.base_dir)
     work = settings.env_root / cell.id
     work.mkdir(parents=True, exist_ok=True)
+    selection = matrix.selection_for(cell)
+    chosen = EnvRequest(
+        None,
+        tuple(requirements),
+        index_url=matrix.index_url or "",
+        index_urls=matrix.extra_index_urls,
+        resolution=selection.resolution,
+        as_of=selection.as_of or "",
+        prerelease=selection.prerelease or "",
+    )
     answer = resolve_and_download(
         target,
         requirements,
@@ -509,6 +528,8 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
         only_binary=matrix.only_binary,
         timeout=matrix.timeout,
         work=work,
+        compile_options=[*chosen.index_args("uv"), *chosen.selection_args("uv")],
+        download_options=chosen.index_args("pip"),
     )
     if answer.status is not None:
         return cell_result(
@@ -518,6 +539,7 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
             resolved=answer.resolved,
             durations={"build": round(answer.duration_s, 3), "probes": 0.0},
             static_only=True,
+            indexes=used_indexes("uv", chosen),
         )
     run = run_probe(
         Path(sys.executable),
@@ -539,6 +561,7 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
         resolved=answer.resolved,
         durations={"build": round(answer.duration_s, 3), "probes": round(run.duration_s, 3)},
         static_only=True,
+        indexes=used_indexes("uv", chosen),
     )
 
 
@@ -552,6 +575,8 @@ def _request(
     """What to install for `cell`: pip/uv requirements, or conda specs then pip ones."""
     locals_ = tuple(local_names(cell.packages, matrix.packages, matrix.base_dir))
     sources = sources_digest(matrix, cell)
+    selection = matrix.selection_for(cell)
+    index_urls = tuple(dict.fromkeys((*matrix.extra_index_urls, *plan.index_urls)))
     if matrix.backend in _CONDA_BACKENDS:
         split = conda_requirements(
             cell.packages,
@@ -565,12 +590,16 @@ def _request(
             (*split.pip, *plan.pip_requirements),
             matrix.only_binary,
             split.build_from_source,
-            index_urls=plan.index_urls,
+            index_urls=index_urls,
             conda_specs=(*conda_python_specs(cell.python), *split.conda, *plan.conda_specs),
             channels=options.channels,
             env=plan.env,
             local_projects=locals_,
             sources=sources,
+            index_url=matrix.index_url or "",
+            resolution=selection.resolution,
+            as_of=selection.as_of or "",
+            prerelease=selection.prerelease or "",
         )
     requirements = requirements_for(cell.packages, matrix.packages, matrix.base_dir, plan.variants)
     return EnvRequest(
@@ -578,10 +607,14 @@ def _request(
         (*requirements, *plan.pip_requirements),
         matrix.only_binary,
         tuple(source_built(cell.packages, matrix.packages, matrix.base_dir)),
-        index_urls=plan.index_urls,
+        index_urls=index_urls,
         env=plan.env,
         local_projects=locals_,
         sources=sources,
+        index_url=matrix.index_url or "",
+        resolution=selection.resolution,
+        as_of=selection.as_of or "",
+        prerelease=selection.prerelease or "",
     )
 
 
@@ -594,7 +627,9 @@ def _install_line(backend: str, request: EnvRequest) -> str:
             parts += ["&& pip install", *request.requirements]
     else:
         parts += [f"{backend} install", *request.requirements]
+    parts += [f"--index-url {request.index_url}"] if request.index_url else []
     parts += [f"--extra-index-url {url}" for url in request.index_urls]
+    parts += request.selection_args("uv" if backend == "uv" else "pip")
     return "$ " + " ".join(parts)
 
 

@@ -74,7 +74,7 @@ class HintContext:
     index: PackageIndex | None = None
 
     def package_index(self) -> PackageIndex:
-        return self.index or package_index(self.request.index_urls)
+        return self.index or package_index(self.request.index_urls, self.request.index_url)
 
     def resolve(self, requirements: Sequence[str]) -> Resolution:
         remaining = min(self.deadline - time.monotonic(), _BUDGET_S)
