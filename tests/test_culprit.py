@@ -6,6 +6,8 @@ newest releases. The package under test (a local project built here) imports
 `packaging.version.LegacyVersion`, which packaging 22.0 removed; iniconfig moves too and is
 harmless. `report --baseline --culprit` must name packaging, its two versions and the day the
 new release was uploaded (read here from PyPI's JSON, independently), and leave iniconfig out.
+The project's own version moves between the nights too (1.0 → 1.1, as a nightly of a changing
+project does): it is the code under test, never a suspect.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def _two_nights(root: Path, dependencies: list[str]) -> tuple[Path, Path, Path]:
         patch.setenv("COMPAT_ENV_DIR", str(root / "envs-baseline"))
         patch.setenv("UV_EXCLUDE_NEWER", AS_OF)
         assert main(["run", str(matrix), "-o", str(root / "baseline"), "-j", "1"]) == 0
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0"', 'version = "1.1"'))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COMPAT_ENV_DIR", str(root / "envs"))
         patch.delenv("UV_EXCLUDE_NEWER", raising=False)
@@ -99,6 +103,7 @@ def test_the_release_that_broke_the_cell_is_named_with_its_date(
     assert before["packaging"] == "21.3"
     assert after["packaging"] != "21.3"
     assert before["iniconfig"] != after["iniconfig"]  # an unrelated package moved too
+    assert (before["usesold"], after["usesold"]) == ("1.0", "1.1")  # and the project itself
 
     status = main(
         [
@@ -125,6 +130,8 @@ def test_the_release_that_broke_the_cell_is_named_with_its_date(
         {"name": "packaging", "before": "21.3", "after": new, "released": released}
     ]
     assert {c["name"] for c in culprit["changed"]} >= {"packaging", "iniconfig"}
+    assert "usesold" not in {c["name"] for c in culprit["changed"]}  # the code under test
+    assert "usesold 1.0 → 1.1 is the project under test: not a suspect" in diff["culprit_search"]
     assert culprit["summary"] == f"broke because packaging 21.3 → {new} (released {released})"
     assert culprit["stopped"] == ""
     tried = culprit["tried"]
@@ -133,6 +140,8 @@ def test_the_release_that_broke_the_cell_is_named_with_its_date(
     markdown = (tonight / "compat.md").read_text()
     assert f"broke because packaging 21.3 → {new} (released {released})" in markdown
     assert f"py3.11: broke because packaging 21.3 → {new}" in printed
+    page = (tonight / "compat.html").read_text()
+    assert f"🔎 broke because packaging 21.3 → {new} (released {released})" in page
     # The night's own cells are untouched: the re-runs live in a hidden folder.
     assert [p.name for p in (tonight / "cells").iterdir()] == [f"{broken['id']}.json"]
 
