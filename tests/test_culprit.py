@@ -210,3 +210,63 @@ def test_many_moved_packages_are_bisected(tmp_path_factory, python_for, monkeypa
     assert len(culprit["tried"]) < len(culprit["changed"])
     assert culprit["tried"][-1].startswith("reverted packaging")
     assert culprit["tried"][-1].endswith(": pass")
+
+
+def test_when_only_the_project_under_test_moved_it_is_named_not_searched(
+    tmp_path: Path, python_for, monkeypatch
+) -> None:
+    """Same dependencies both nights; the project's own 1.1 broke itself: nothing to revert."""
+    python_for("3.11")
+    project = tmp_path / "selfbroken"
+    (project / "selfbroken").mkdir(parents=True)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        textwrap.dedent(
+            """\
+            [build-system]
+            requires = ["flit_core>=3.2,<4"]
+            build-backend = "flit_core.buildapi"
+
+            [project]
+            name = "selfbroken"
+            version = "1.0"
+            description = "breaks itself in 1.1"
+            dependencies = ["iniconfig"]
+            """
+        )
+    )
+    module = project / "selfbroken" / "__init__.py"
+    module.write_text("import iniconfig\n")
+    matrix = tmp_path / "compat.yml"
+    matrix.write_text(
+        'name: self\npackages: ["./selfbroken"]\nimport: [selfbroken]\nmatrix:\n'
+        '  python: ["3.11"]\n'
+    )
+    monkeypatch.setenv("COMPAT_ENV_DIR", str(tmp_path / "envs"))
+    assert main(["run", str(matrix), "-o", str(tmp_path / "baseline"), "-j", "1"]) == 0
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0"', 'version = "1.1"'))
+    module.write_text("import iniconfig\n\nraise ImportError('selfbroken 1.1 broke itself')\n")
+    tonight = tmp_path / "tonight"
+    assert main(["run", str(matrix), "-o", str(tonight), "-j", "1"]) == 1
+    status = main(
+        [
+            "report",
+            str(tonight),
+            "--baseline",
+            str(tmp_path / "baseline" / "compat.json"),
+            "--matrix",
+            str(matrix),
+            "--culprit",
+        ]
+    )
+    assert status == 1
+    diff = json.loads((tonight / "diff.json").read_text())
+    culprit = diff["newly_broken"][0]["culprit"]
+    assert culprit["changed"] == culprit["culprits"] == culprit["tried"] == []
+    assert culprit["stopped"] == (
+        "only the project under test moved (selfbroken 1.0 → 1.1): "
+        "the regression is in its own changes"
+    )
+    assert (
+        "selfbroken 1.0 → 1.1 is the project under test: not a suspect" in (diff["culprit_search"])
+    )
