@@ -6,6 +6,8 @@ newest releases. The package under test (a local project built here) imports
 `packaging.version.LegacyVersion`, which packaging 22.0 removed; iniconfig moves too and is
 harmless. `report --baseline --culprit` must name packaging, its two versions and the day the
 new release was uploaded (read here from PyPI's JSON, independently), and leave iniconfig out.
+The project's own version moves between the nights too (1.0 → 1.1, as a nightly of a changing
+project does): it is the code under test, never a suspect.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def _two_nights(root: Path, dependencies: list[str]) -> tuple[Path, Path, Path]:
         patch.setenv("COMPAT_ENV_DIR", str(root / "envs-baseline"))
         patch.setenv("UV_EXCLUDE_NEWER", AS_OF)
         assert main(["run", str(matrix), "-o", str(root / "baseline"), "-j", "1"]) == 0
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0"', 'version = "1.1"'))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COMPAT_ENV_DIR", str(root / "envs"))
         patch.delenv("UV_EXCLUDE_NEWER", raising=False)
@@ -99,6 +103,7 @@ def test_the_release_that_broke_the_cell_is_named_with_its_date(
     assert before["packaging"] == "21.3"
     assert after["packaging"] != "21.3"
     assert before["iniconfig"] != after["iniconfig"]  # an unrelated package moved too
+    assert (before["usesold"], after["usesold"]) == ("1.0", "1.1")  # and the project itself
 
     status = main(
         [
@@ -125,6 +130,8 @@ def test_the_release_that_broke_the_cell_is_named_with_its_date(
         {"name": "packaging", "before": "21.3", "after": new, "released": released}
     ]
     assert {c["name"] for c in culprit["changed"]} >= {"packaging", "iniconfig"}
+    assert "usesold" not in {c["name"] for c in culprit["changed"]}  # the code under test
+    assert "usesold 1.0 → 1.1 is the project under test: not a suspect" in diff["culprit_search"]
     assert culprit["summary"] == f"broke because packaging 21.3 → {new} (released {released})"
     assert culprit["stopped"] == ""
     tried = culprit["tried"]
@@ -133,6 +140,8 @@ def test_the_release_that_broke_the_cell_is_named_with_its_date(
     markdown = (tonight / "compat.md").read_text()
     assert f"broke because packaging 21.3 → {new} (released {released})" in markdown
     assert f"py3.11: broke because packaging 21.3 → {new}" in printed
+    page = (tonight / "compat.html").read_text()
+    assert f"🔎 broke because packaging 21.3 → {new} (released {released})" in page
     # The night's own cells are untouched: the re-runs live in a hidden folder.
     assert [p.name for p in (tonight / "cells").iterdir()] == [f"{broken['id']}.json"]
 
@@ -201,3 +210,63 @@ def test_many_moved_packages_are_bisected(tmp_path_factory, python_for, monkeypa
     assert len(culprit["tried"]) < len(culprit["changed"])
     assert culprit["tried"][-1].startswith("reverted packaging")
     assert culprit["tried"][-1].endswith(": pass")
+
+
+def test_when_only_the_project_under_test_moved_it_is_named_not_searched(
+    tmp_path: Path, python_for, monkeypatch
+) -> None:
+    """Same dependencies both nights; the project's own 1.1 broke itself: nothing to revert."""
+    python_for("3.11")
+    project = tmp_path / "selfbroken"
+    (project / "selfbroken").mkdir(parents=True)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        textwrap.dedent(
+            """\
+            [build-system]
+            requires = ["flit_core>=3.2,<4"]
+            build-backend = "flit_core.buildapi"
+
+            [project]
+            name = "selfbroken"
+            version = "1.0"
+            description = "breaks itself in 1.1"
+            dependencies = ["iniconfig"]
+            """
+        )
+    )
+    module = project / "selfbroken" / "__init__.py"
+    module.write_text("import iniconfig\n")
+    matrix = tmp_path / "compat.yml"
+    matrix.write_text(
+        'name: self\npackages: ["./selfbroken"]\nimport: [selfbroken]\nmatrix:\n'
+        '  python: ["3.11"]\n'
+    )
+    monkeypatch.setenv("COMPAT_ENV_DIR", str(tmp_path / "envs"))
+    assert main(["run", str(matrix), "-o", str(tmp_path / "baseline"), "-j", "1"]) == 0
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0"', 'version = "1.1"'))
+    module.write_text("import iniconfig\n\nraise ImportError('selfbroken 1.1 broke itself')\n")
+    tonight = tmp_path / "tonight"
+    assert main(["run", str(matrix), "-o", str(tonight), "-j", "1"]) == 1
+    status = main(
+        [
+            "report",
+            str(tonight),
+            "--baseline",
+            str(tmp_path / "baseline" / "compat.json"),
+            "--matrix",
+            str(matrix),
+            "--culprit",
+        ]
+    )
+    assert status == 1
+    diff = json.loads((tonight / "diff.json").read_text())
+    culprit = diff["newly_broken"][0]["culprit"]
+    assert culprit["changed"] == culprit["culprits"] == culprit["tried"] == []
+    assert culprit["stopped"] == (
+        "only the project under test moved (selfbroken 1.0 → 1.1): "
+        "the regression is in its own changes"
+    )
+    assert (
+        "selfbroken 1.0 → 1.1 is the project under test: not a suspect" in (diff["culprit_search"])
+    )

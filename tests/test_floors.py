@@ -27,11 +27,20 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _project(root: Path, dependencies: str, packages: str = '["."]') -> Path:
+_ENSURE_STR = "import iniconfig\nimport six\n\nensure_str = six.ensure_str  # six 1.12.0\n"
+
+
+def _project(
+    root: Path,
+    dependencies: str,
+    packages: str = '["."]',
+    *,
+    code: str = _ENSURE_STR,
+    pythons: str = '["3.12"]',
+    axes: str = "",
+) -> Path:
     (root / "floorkit").mkdir(parents=True)
-    (root / "floorkit" / "__init__.py").write_text(
-        "import iniconfig\nimport six\n\nensure_str = six.ensure_str  # six 1.12.0\n"
-    )
+    (root / "floorkit" / "__init__.py").write_text(code)
     (root / "pyproject.toml").write_text(
         textwrap.dedent(f"""\
         [build-system]
@@ -45,7 +54,7 @@ def _project(root: Path, dependencies: str, packages: str = '["."]') -> Path:
         """)
     )
     (root / "compat.yml").write_text(
-        f'name: floorkit\npackages: {packages}\nmatrix:\n  python: ["3.12"]\n'
+        f"name: floorkit\npackages: {packages}\nmatrix:\n  python: {pythons}\n{axes}"
     )
     return root
 
@@ -112,3 +121,103 @@ def test_floors_without_a_local_project_is_a_usage_error(tmp_path: Path) -> None
     proc = _cli("floors", "-o", "report", cwd=root)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert 'packages: ["."]' in proc.stderr
+
+
+#: Only the 3.12 code path calls six.ensure_str (six 1.12.0): the floor differs per Python.
+_ENSURE_STR_ON_312 = """\
+import sys
+
+import six
+
+if sys.version_info >= (3, 12):
+    ensure_str = six.ensure_str  # six 1.12.0
+"""
+
+
+@pytest.mark.slow
+def test_floors_that_differ_across_pythons_advise_the_highest_and_say_so(
+    tmp_path: Path, python_for
+) -> None:
+    python_for("3.11")
+    python_for("3.12")
+    root = _project(
+        tmp_path / "floorkit",
+        '["six>=1.10.0"]',
+        code=_ENSURE_STR_ON_312,
+        pythons='["3.11", "3.12"]',
+        axes='  iniconfig: ["2.0.0"]\n',
+    )
+    proc = _cli("floors", "-o", "report", "--json", cwd=root)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    document = json.loads(proc.stdout)
+    [six] = document["dependencies"]
+    per_python = {r["python"]: (r["outcome"], r["suggested"], r["cell"]) for r in six["pythons"]}
+    assert per_python == {
+        "3.11": ("confirmed", "1.10.0", "floors-py3.11-six1.10.0"),
+        "3.12": ("raise", "1.12.0", "floors-py3.12-six1.12.0"),
+    }
+    # One bound for all Pythons: the highest, with the per-Python floors in the note.
+    assert six["suggested"] == ">=1.12.0"
+    assert six["note"] == (
+        "the highest over Pythons (3.11: >=1.10.0, 3.12: >=1.12.0); "
+        "no environment markers suggested"
+    )
+    # The matrix's other axis is not used, and the output says so.
+    assert any("other axes (iniconfig) are not used" in note for note in document["notes"])
+    table = _cli("floors", "-o", "report", "--resume", cwd=root)
+    assert table.returncode == 1, table.stdout + table.stderr
+    assert "six>=1.12.0: raise (declared >=1.10.0)  [the highest over Pythons" in table.stdout
+    assert "py3.11: confirmed >=1.10.0 evidence floors-py3.11-six1.10.0 (pass)" in table.stdout
+    assert "note: the matrix's other axes (iniconfig) are not used" in table.stdout
+
+
+#: six below 1.17 works, iniconfig below 2 works, but not both at once: a shim in the project.
+_NOT_TOGETHER = """\
+from importlib.metadata import version
+
+import iniconfig
+import six
+
+if version("six").startswith("1.16.") and version("iniconfig").startswith("1."):
+    raise ImportError("floorkit's six 1.16 shim needs iniconfig 2")
+"""
+
+
+@pytest.mark.slow
+def test_floors_that_pass_alone_but_fail_together_are_a_finding(tmp_path: Path, python_for) -> None:
+    python_for("3.12")
+    root = _project(
+        tmp_path / "floorkit",
+        '["six>=1.16.0", "iniconfig>=1.1.1"]',
+        code=_NOT_TOGETHER,
+    )
+    proc = _cli("floors", "-o", "report", "--json", cwd=root)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    document = json.loads(proc.stdout)
+    deps = {d["name"]: d["pythons"][0] for d in document["dependencies"]}
+    # Each floor holds alone (the other dependency at its newest): no bound moves...
+    assert deps["six"]["outcome"] == deps["iniconfig"]["outcome"] == "confirmed"
+    assert deps["six"]["note"] == "passes alone (the other dependencies at their newest)"
+    # ...but the declared floors together fail: that cell is the finding, and exit 1.
+    assert document["together"] == [
+        {
+            "python": "3.12",
+            "cell": "floors-py3.12-six1.16.0-iniconfig1.1.1",
+            "verdict": "fail/import-error",
+            "pass": False,
+        }
+    ]
+    report = json.loads((root / "report" / "floors" / "compat.json").read_text())
+    message = next(c for c in report["cells"] if c["id"] == document["together"][0]["cell"])
+    assert "six 1.16 shim needs iniconfig 2" in message["message"]
+
+
+@pytest.mark.parametrize(
+    "option", [["--cells", "py3.12-*"], ["--gpu-only"], ["--fail-on", "never"]]
+)
+def test_run_options_floors_would_ignore_are_refused(tmp_path: Path, option: list[str]) -> None:
+    root = _project(tmp_path / "floorkit", '["six>=1.10.0"]')
+    proc = _cli("floors", "-o", "report", *option, cwd=root)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"floors does not take {option[0]}" in proc.stderr
+    assert not (root / "report").exists()

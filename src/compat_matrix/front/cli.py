@@ -92,8 +92,25 @@ def _cmd_floors(args: argparse.Namespace) -> int:
         write_floors_json,
     )
 
+    ignored = [
+        option
+        for option, given in (
+            ("--cells", args.cells is not None),
+            ("--gpu-only", args.gpu_only),
+            ("--cpu-only", args.cpu_only),
+            ("--fail-on", args.fail_on is not None),
+        )
+        if given
+    ]
+    if ignored:
+        msg = (
+            f"floors does not take {', '.join(ignored)}: it builds its own cells (python and "
+            "the pinned floors), not a selection of the matrix's, and its exit status is "
+            "fixed (0 floors hold, 1 a bound must move, 3 not judged)"
+        )
+        raise UsageError(msg)
     options = resolve_options(args, os.environ, Path.cwd())
-    options = replace(options, report_dir=options.report_dir / "floors")
+    options = replace(options, cells="", runner="all", report_dir=options.report_dir / "floors")
     matrix, _ = load_selection(options)
     print(
         f"compat-matrix floors: {matrix.name!r} ({options.matrix}), report in {options.report_dir}",
@@ -409,8 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pin every direct dependency of the local project (packages: ['.']) at "
         "its declared floor, per Python; bisect each floor that fails over the released "
         "versions to the lowest that passes. Cells and report in <report dir>/floors/, with "
-        "floors.json. Exit status 0 every floor holds, 1 a bound must be raised, 2 a usage or "
-        "matrix error, 3 something could not be judged (infrastructure, budget).",
+        "floors.json. Only the matrix's python axis is used (other axes are left out, and "
+        "said so); --cells, --gpu-only, --cpu-only and --fail-on are refused. Exit status 0 "
+        "every floor holds, 1 a bound must be raised, 2 a usage or matrix error, 3 something "
+        "could not be judged (infrastructure, budget).",
     )
     add_run_options(p)
     p.add_argument(

@@ -43,7 +43,7 @@ from compat_matrix.reports._verdicts import (
     one_line,
     short_reason,
 )
-from compat_matrix.reports.baseline import BaselineDiff, CellChange
+from compat_matrix.reports.baseline import BaselineDiff, CellChange, CulpritFinding
 from compat_matrix.reports.gpu_coverage import coverage_html
 from compat_matrix.reports.junit import format_time
 from compat_matrix.reports.metadata_truth import MetadataFinding, metadata_html
@@ -294,7 +294,19 @@ def _passing_item(result: CellResult, *, kind: str, anchor: str, badge: str, lin
     )
 
 
-def _change_item(change: CellChange, anchors: dict[str, str]) -> str:
+def _culprit_line(culprit: CulpritFinding | None) -> str:
+    """The culprit search's answer under a regression, as compat.md words it ("" for none)."""
+    if culprit is None:
+        return ""
+    tried = ""
+    if culprit.tried and not culprit.culprits:
+        tried = f" (tried: {_line('; '.join(culprit.tried), 400)})"
+    return f'<br><span class="culprit">🔎 {_line(culprit.sentence(), 400)}{tried}</span>'
+
+
+def _change_item(
+    change: CellChange, anchors: dict[str, str], culprit: CulpritFinding | None = None
+) -> str:
     before = _escape(change.before or "new")
     after = _escape(change.after or "removed")
     cell_id = _escape(one_line(change.id, 200))
@@ -303,7 +315,7 @@ def _change_item(change: CellChange, anchors: dict[str, str]) -> str:
     message = _line(change.message, 200)
     return (
         f"<li><code>{name}</code>: {before} → {after}{flag}"
-        f"{f' — {message}' if message else ''}</li>\n"
+        f"{f' — {message}' if message else ''}{_culprit_line(culprit)}</li>\n"
     )
 
 
@@ -321,6 +333,8 @@ def _changes(diff: BaselineDiff, anchors: dict[str, str]) -> str:
         f" · {len(diff.unsupported)} newly unsupported · {len(diff.other)} other changes"
         f" · {len(diff.added)} new cells · {len(diff.removed)} removed cells</p>\n"
     )
+    if diff.culprit_note:
+        out.append(f"<p>Culprit search: {_line(diff.culprit_note, 400)}</p>\n")
     for title, changes in (
         ("Newly broken", diff.broken),
         ("Newly fixed", diff.fixed),
@@ -332,7 +346,10 @@ def _changes(diff: BaselineDiff, anchors: dict[str, str]) -> str:
         if not changes:
             continue
         out.append(f"<h3>{title} ({len(changes)})</h3>\n<ul>\n")
-        out += [_change_item(change, anchors) for change in changes[:_CHANGES_SHOWN]]
+        out += [
+            _change_item(change, anchors, diff.culprits.get(change.id))
+            for change in changes[:_CHANGES_SHOWN]
+        ]
         if len(changes) > _CHANGES_SHOWN:
             out.append(f"<li>… {len(changes) - _CHANGES_SHOWN} more, see diff.json</li>\n")
         out.append("</ul>\n")

@@ -6,9 +6,11 @@ the one pipeline with suspects pinned back to their baseline versions (an extra 
 so the re-run is an ordinary cell): one at a time when at most `ONE_AT_A_TIME` moved, else
 bisected (revert half; keep the half whose revert restores the baseline verdict). A suspect whose
 revert alone restores the verdict is the culprit, named with the date its new release was
-uploaded (the index's `upload-time`). The search is bounded by a budget in seconds: when it
-runs out, the finding says it stopped and what it tried. Re-runs go to `<report>/.culprit/`
-(hidden: CI artifact uploads skip it), never over the night's own cell files.
+uploaded (the index's `upload-time`). The matrix's local projects (`packages: ["."]`) are the
+code under test, never suspects: a new version of one is said in the search's note. The search
+is bounded by a budget in seconds: when it runs out, the finding says it stopped and what it
+tried. Re-runs go to `<report>/.culprit/` (hidden: CI artifact uploads skip it), never over the
+night's own cell files.
 """
 
 from __future__ import annotations
@@ -26,15 +28,22 @@ from compat_matrix.build.package_index import IndexUnavailable, PackageIndex
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.model import RESERVED_AXES, Cell
 from compat_matrix.reports.baseline import BaselineDiff, CulpritFinding, LockChange
+from compat_matrix.run.metadata import local_projects, project_metadata
 from compat_matrix.run.pipeline import RunOptions, run_pipeline
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
     from compat_matrix.matrix.model import Matrix
     from compat_matrix.results import CellResult
 
-__all__ = ["DEFAULT_BUDGET_S", "ONE_AT_A_TIME", "find_culprits", "lock_changes"]
+__all__ = [
+    "DEFAULT_BUDGET_S",
+    "ONE_AT_A_TIME",
+    "find_culprits",
+    "local_names",
+    "lock_changes",
+]
 
 #: Seconds the whole search may take by default (every regressed cell together).
 DEFAULT_BUDGET_S = 1800.0
@@ -48,17 +57,33 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 def lock_changes(
-    before: Mapping[str, str], after: Mapping[str, str], index: PackageIndex | None = None
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+    index: PackageIndex | None = None,
+    *,
+    exclude: Collection[str] = (),
 ) -> list[LockChange]:
-    """Packages in both locks whose versions differ, by name, with the new release's date."""
+    """Packages in both locks whose versions differ, by name, with the new release's date;
+    `exclude`: canonical names that are never suspects (the projects under test)."""
     old = {canonicalize_name(k): v for k, v in before.items()}
     changes = []
     for name, version in sorted(after.items()):
         key = canonicalize_name(name)
         if key in _TOOLING or key == "python" or key not in old or old[key] == version:
             continue
+        if key in exclude:
+            continue
         changes.append(LockChange(key, old[key], version, _released(index, key, version)))
     return changes
+
+
+def local_names(matrix: Matrix) -> frozenset[str]:
+    """The canonical names of the matrix's local projects (the code under test)."""
+    names = set()
+    for path in local_projects(matrix):
+        meta = project_metadata(path)
+        names.add(canonicalize_name(meta.name if meta is not None else path.name))
+    return frozenset(names)
 
 
 def _released(index: PackageIndex | None, name: str, version: str) -> str:
@@ -189,6 +214,7 @@ def find_culprits(
     )
     found: dict[str, CulpritFinding] = {}
     notes: list[str] = []
+    local = local_names(matrix)
     for change in diff.regressions:
         old, new, cell = before.get(change.id), now.get(change.id), cells.get(change.id)
         if old is None or new is None:
@@ -201,12 +227,25 @@ def find_culprits(
                 change.id, stopped="no lock to compare (the cell did not install on one side)"
             )
             continue
-        changed = lock_changes(old.resolved, new.resolved, index)
+        changed = lock_changes(old.resolved, new.resolved, index, exclude=local)
+        own = [
+            c for c in lock_changes(old.resolved, new.resolved) if c.name in local
+        ]  # the project under test moved too: said, never reverted
+        for moved in own:
+            note = f"{moved.name} {moved.before} → {moved.after} is the project under test: "
+            note += "not a suspect"
+            if note not in notes:
+                notes.append(note)
         search = _Search(matrix, cell, old.status, options, deadline)
         if not changed:
-            found[change.id] = CulpritFinding(
-                change.id, stopped="no package moved between the two locks"
-            )
+            why = "no package moved between the two locks"
+            if own:
+                why = (
+                    "only the project under test moved ("
+                    + ", ".join(c.text() for c in own)
+                    + "): the regression is in its own changes"
+                )
+            found[change.id] = CulpritFinding(change.id, stopped=why)
             continue
         found[change.id] = (
             _one_at_a_time(search, changed)

@@ -14,6 +14,10 @@
 3. When a bound had to move, one more cell pins every dependency at its suggested floor, so
    the advice is checked together too.
 
+Only the matrix's `python` axis is used: every other axis (a package axis, `cuda`, a label) is
+left out of the floors cells, and the output says so in a note. The matrix's options are kept
+(backend, `import:`, `only-binary`, timeouts).
+
 Every cell is an ordinary cell of the one pipeline (run/pipeline.py): built with the matrix's
 backend in the same environment folder (uv's cache: the same lock is the same environment),
 probed, written to `<report dir>/floors/` and published there. The search is bounded by a
@@ -338,6 +342,12 @@ def find_floors(
         msg = f"{matrix.path}: floors needs a python axis (the Pythons to test the floors on)"
         raise UsageError(msg)
     outcome = FloorsOutcome(projects=names, pythons=python_axes, report_dir=options.report_dir)
+    others = [name for name in matrix.axes if name != "python"]
+    if others:
+        outcome.notes.append(
+            f"the matrix's other axes ({', '.join(others)}) are not used: each floors cell "
+            "has only python and the pins floors chose (the rest resolves to the newest)"
+        )
     index = index or PackageIndex()
     projects: dict[str, Project] = {}
     for dep in deps:
