@@ -34,12 +34,14 @@ __all__ = [
     "DistributionIndex",
     "ProbeArgumentParser",
     "UsageError",
+    "built_document",
     "canonicalize_name",
     "category_counts",
     "conda_channel",
     "conda_channel_source",
     "conda_metadata_dirs",
     "conda_records",
+    "distribution_index",
     "document",
     "error_document",
     "exit_status",
@@ -49,6 +51,7 @@ __all__ = [
     "public_top_level",
     "python_info",
     "read_tail",
+    "results_document",
     "run_document_probe",
     "run_probe",
     "search_paths",
@@ -272,22 +275,26 @@ def exit_status(document: dict[str, object]) -> int:
     return EXIT_FAIL if "fail" in statuses else EXIT_OK
 
 
-def run_document_probe(name: str, build: object, argv: list[str] | None = None) -> int:
-    """Print the document ``build(argv)`` returns, indented; 0, 1 or 3 by :func:`exit_status`.
-
-    For the probes that build their whole document (abi, native). A bad command line or a
-    crash becomes an :func:`error_document` (exit 3); unlike :func:`run_probe`, stdout is not
-    swapped: nothing these probes run writes to it.
-    """
+def built_document(name: str, build: object, argv: list[str] | None = None) -> dict[str, object]:
+    """The document ``build(argv)`` returns; a bad command line or a crash becomes an
+    :func:`error_document`. For the probes that build their whole document (abi, native)."""
     started = time.perf_counter()
     try:
-        doc = build(argv)  # type: ignore[operator]
+        return build(argv)  # type: ignore[operator,no-any-return]
     except UsageError as exc:
         hint = "the harness called the %s probe with a bad command line" % name
-        doc = error_document(name, "usage: %s" % exc, hint, started)
+        return error_document(name, "usage: %s" % exc, hint, started)
     except Exception as exc:  # noqa: BLE001 - the one JSON document must be printed regardless
         hint = "the %s probe itself failed (a compat-matrix bug): see details" % name
-        doc = error_document(name, "%s: %s" % (type(exc).__name__, exc), hint, started)
+        return error_document(name, "%s: %s" % (type(exc).__name__, exc), hint, started)
+
+
+def run_document_probe(name: str, build: object, argv: list[str] | None = None) -> int:
+    """Print :func:`built_document`, indented; 0, 1 or 3 by :func:`exit_status`.
+
+    Unlike :func:`run_probe`, stdout is not swapped: nothing these probes run writes to it.
+    """
+    doc = built_document(name, build, argv)
     import json
 
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")
@@ -310,8 +317,10 @@ def search_paths(extra: list[str] | None = None) -> list[str]:
     return paths
 
 
-def run_probe(name: str, main: object, argv: list[str] | None = None) -> int:
-    """Run ``main(argv) -> (results, extra_keys)`` and print its one JSON document.
+def results_document(
+    name: str, main: object, argv: list[str] | None = None
+) -> dict[str, object] | None:
+    """The document of ``main(argv) -> (results, extra_keys)``; None for ``--help``.
 
     Stray output from imported code goes to stderr (stdout is swapped while ``main`` runs), and
     any exception becomes a document with one ``error`` result, so the harness always has
@@ -324,13 +333,7 @@ def run_probe(name: str, main: object, argv: list[str] | None = None) -> int:
     try:
         try:
             results, extra = main(argv)  # type: ignore[operator]
-            code = EXIT_OK
-            if any(r.get("status") == "fail" for r in results):
-                code = EXIT_FAIL
-            if any(r.get("status") == "error" for r in results):
-                code = EXIT_ERROR
         except UsageError as exc:
-            code = EXIT_USAGE
             results = [
                 make_result(
                     name,
@@ -343,12 +346,11 @@ def run_probe(name: str, main: object, argv: list[str] | None = None) -> int:
             ]
         except SystemExit as exc:  # --help
             if exc.code in (0, None):
-                return EXIT_OK
+                return None
             raise
         except BaseException as exc:  # noqa: BLE001 - the document must be printed whatever broke
             import traceback
 
-            code = EXIT_ERROR
             results = [
                 make_result(
                     name,
@@ -370,14 +372,26 @@ def run_probe(name: str, main: object, argv: list[str] | None = None) -> int:
         document["results"] = results
         for key, value in extra.items():
             document.setdefault(key, value)
-        import json
-
-        text = json.dumps(document, ensure_ascii=True, default=str)
+        return document
     finally:
         sys.stdout = stdout
-    stdout.write(text + "\n")
-    stdout.flush()
-    return code
+
+
+def run_probe(name: str, main: object, argv: list[str] | None = None) -> int:
+    """Run ``main(argv) -> (results, extra_keys)`` and print its one JSON document
+    (:func:`results_document`); exit status 0, 1 or 3 by :func:`exit_status`, 2 for usage."""
+    document = results_document(name, main, argv)
+    if document is None:
+        return EXIT_OK
+    import json
+
+    text = json.dumps(document, ensure_ascii=True, default=str)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    results = document["results"]
+    if any(r.get("category") == "probe-error" and r.get("target") == "<usage>" for r in results):  # type: ignore[attr-defined]
+        return EXIT_USAGE
+    return exit_status(document)
 
 
 def module_name_of_file(filename: str) -> str | None:
@@ -670,6 +684,20 @@ class DistributionIndex:
                 if len(group) > 1:
                     found.setdefault(key, []).extend(group)
         return found
+
+
+_INDEXES: dict[tuple[str, ...], DistributionIndex] = {}
+
+
+def distribution_index(paths: list[str]) -> DistributionIndex:
+    """The :class:`DistributionIndex` of ``paths``, read once per process: the probes that run
+    together in one interpreter (``probe_set.py``) share it; the environment does not change
+    while they run."""
+    key = tuple(paths)
+    index = _INDEXES.get(key)
+    if index is None:
+        index = _INDEXES[key] = DistributionIndex(paths)
+    return index
 
 
 def conda_records(prefix: str) -> list[dict[str, object]]:

@@ -1227,7 +1227,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str,
     start = time.perf_counter()
     prefix = os.path.abspath(args.prefix or sys.prefix)
     paths = lib.search_paths([os.path.abspath(p) for p in args.path])
-    index = lib.DistributionIndex(paths)
+    index = lib.distribution_index(paths)
     dists: dict[str, _Dist] = {}
     for key in index.versions():
         dist = index.get(key)

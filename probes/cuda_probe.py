@@ -1410,6 +1410,24 @@ def _parser() -> lib.ProbeArgumentParser:
     return parser
 
 
+def _nothing_found(start: float, driver: dict[str, Any]) -> dict[str, Any]:
+    return lib.make_result(
+        PROBE,
+        "cuda",
+        "pass",
+        message="no CUDA components in this environment",
+        duration_s=time.perf_counter() - start,
+        details={"driver": driver},
+    )
+
+
+def _nothing_to_check(start: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The answer for an environment with nothing that uses CUDA: the driver is not asked."""
+    driver: dict[str, Any] = {"found": False, "checked": False}
+    document = {"driver": driver, "libraries": [], "conda_packages": [], "frameworks": {}}
+    return [_nothing_found(start, driver)], document
+
+
 def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     args = _parser().parse_args(argv)
     if args.init_timeout <= 0 or args.import_timeout <= 0:
@@ -1423,17 +1441,31 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str,
     prefix = os.path.abspath(args.prefix or sys.prefix)
     extra = [os.path.abspath(p) for p in args.path]
     paths = lib.search_paths(extra)
-    index = lib.DistributionIndex(paths)
+    index = lib.distribution_index(paths)
     records = lib.conda_records(prefix)
     frameworks = _installed_frameworks(index)
     workdir = tempfile.mkdtemp(prefix="compat-cuda-")
     env = dict(os.environ)
     if extra:
         env["PYTHONPATH"] = os.pathsep.join([*extra, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # Nothing here uses CUDA (no framework, no CUDA library, no conda CUDA package, no CUDA
+    # requested): the driver cannot change this cell's verdict, so its child is not started.
+    # The file scan answers that in milliseconds, before any child.
+    libraries: list[dict[str, Any]] | None = None
+    if not frameworks and not requested and not _conda_cuda_packages(records):
+        libraries = inventory(index, paths, prefix, records, workdir)
     try:
+        if libraries == []:
+            return _nothing_to_check(start)
         with ThreadPoolExecutor(max_workers=2 + len(frameworks)) as pool:
             driver_job = pool.submit(probe_driver, workdir, args.init_timeout)
-            library_job = pool.submit(inventory, index, paths, prefix, records, workdir)
+            library_job = pool.submit(
+                lambda: (
+                    libraries
+                    if libraries is not None
+                    else inventory(index, paths, prefix, records, workdir)
+                )
+            )
             framework_jobs = {
                 name: pool.submit(
                     run_framework, name, workdir, args.import_timeout, args.init_timeout, env
@@ -1468,16 +1500,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str,
     check_driver(findings, needs_gpu)
     results = findings.results + library_results + framework_results
     if not results:
-        results = [
-            lib.make_result(
-                PROBE,
-                "cuda",
-                "pass",
-                message="no CUDA components in this environment",
-                duration_s=time.perf_counter() - start,
-                details={"driver": driver},
-            )
-        ]
+        results = [_nothing_found(start, driver)]
     framework_summary = {
         name: {
             "distribution": frameworks[name],

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, object]], dict[s
     args = parser.parse_args(argv)
     start = time.perf_counter()
     paths = lib.search_paths(args.path)
-    index = lib.DistributionIndex(paths)
+    index = lib.distribution_index(paths)
     top_level = {name: index.top_level(name) for name in args.dists}
     results = check_consistency(index, paths, time.perf_counter() - start)
     return results, {

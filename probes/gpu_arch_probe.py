@@ -110,19 +110,34 @@ _DATA_SECTIONS = (".ldata", ".lrodata", ".rodata", ".data.rel.ro", ".data", ".nv
 _HEADER_START = struct.pack("<IHH", FATBIN_MAGIC, 1, 16)
 
 
+#: Libraries through which a file without ``.nv_fatbin`` can load device code it embeds.
+_CUDA_LOADERS = ("libcuda.so", "libcudart.so")
+
+
 def file_architectures(elf: _elf.ElfFile) -> tuple[Any, ...] | None:
     """(sorted SASS names, sorted PTX names, any entry compressed) of an ELF file's device code;
-    None when it has no ``.nv_fatbin``."""
+    None when it has none.
+
+    Besides ``.nv_fatbin``, the data sections are searched for fat binaries: in every file
+    with a ``.nv_fatbin``, and in a file without one that can load device code itself (it
+    registers fat binaries, ``.nvFatBinSegment``, or links the CUDA driver or runtime: kernels
+    embedded as a byte array, ``bin2c`` output, loaded with ``cudaLibraryLoadData``). Other files'
+    data sections are not read, so a CPU-only environment costs what it did.
+    """
     where = elf.section_named(".nv_fatbin")
-    if where is None:
+    if where is not None:
+        entries = parse_fatbin(elf.mm, where[0], where[0] + where[1])
+    elif elf.section_named(".nvFatBinSegment") is not None or any(
+        needed.startswith(_CUDA_LOADERS) for needed in elf.needed
+    ):
+        entries = []
+    else:
         return None
-    off, size = where
-    entries = parse_fatbin(elf.mm, off, off + size)
     for name in _DATA_SECTIONS:
         section = elf.section_named(name)
         if section is not None:
             entries += _embedded_fatbins(elf.mm, *section)
-    return _summary(entries)
+    return _summary(entries) if entries or where is not None else None
 
 
 def _embedded_fatbins(data: Any, off: int, size: int) -> list[Any]:

@@ -44,7 +44,7 @@ if _HERE not in sys.path:
 
 import _probelib as lib  # noqa: E402
 
-__all__ = ["PROBE", "Context", "classify", "import_targets", "main"]
+__all__ = ["PROBE", "REMOVED_STDLIB", "Context", "classify", "import_targets", "main"]
 
 PROBE = "import"
 DEFAULT_TIMEOUT = 180.0
@@ -54,6 +54,41 @@ _CHILD = os.path.join(_HERE, "_import_child.py")
 
 #: First release of a distribution whose wheels were built against NumPy 2 (release notes).
 FIRST_NUMPY2_RELEASE = lib.FIRST_NUMPY2_RELEASE
+
+#: Standard-library modules a Python release removed (What's New; PEP 594, PEP 632) ->
+#: (that release, what to use instead). ``sys.stdlib_module_names`` no longer names them, so a
+#: missing one would otherwise read as an undeclared dependency.
+REMOVED_STDLIB: dict[str, tuple[tuple[int, int], str]] = {
+    "formatter": ((3, 10), "drop it (no replacement)"),
+    "parser": ((3, 10), "use ast"),
+    "symbol": ((3, 10), "use ast"),
+    "binhex": ((3, 11), "drop it (no replacement)"),
+    "asynchat": ((3, 12), "use asyncio"),
+    "asyncore": ((3, 12), "use asyncio"),
+    "distutils": ((3, 12), "use setuptools or packaging (PEP 632)"),
+    "imp": ((3, 12), "use importlib"),
+    "smtpd": ((3, 12), "use aiosmtpd"),
+    "aifc": ((3, 13), "use a maintained fork from PyPI, e.g. standard-aifc (PEP 594)"),
+    "audioop": ((3, 13), "use a maintained fork from PyPI, e.g. audioop-lts (PEP 594)"),
+    "cgi": ((3, 13), "use email.message or a fork such as legacy-cgi (PEP 594)"),
+    "cgitb": ((3, 13), "use traceback or a fork such as legacy-cgi (PEP 594)"),
+    "chunk": ((3, 13), "use a maintained fork from PyPI, e.g. standard-chunk (PEP 594)"),
+    "crypt": ((3, 13), "use hashlib or passlib (PEP 594)"),
+    "imghdr": ((3, 13), "use filetype or puremagic, or standard-imghdr (PEP 594)"),
+    "lib2to3": ((3, 13), "use a parser such as parso or libcst"),
+    "mailcap": ((3, 13), "use mimetypes (PEP 594)"),
+    "msilib": ((3, 13), "drop it (no replacement, PEP 594)"),
+    "nis": ((3, 13), "drop it (no replacement, PEP 594)"),
+    "nntplib": ((3, 13), "use a fork from PyPI, e.g. standard-nntplib (PEP 594)"),
+    "ossaudiodev": ((3, 13), "drop it (no replacement, PEP 594)"),
+    "pipes": ((3, 13), "use subprocess and shlex.quote (PEP 594)"),
+    "sndhdr": ((3, 13), "use filetype, or standard-sndhdr (PEP 594)"),
+    "spwd": ((3, 13), "use python-pam (PEP 594)"),
+    "sunau": ((3, 13), "use a fork from PyPI, e.g. standard-sunau (PEP 594)"),
+    "telnetlib": ((3, 13), "use telnetlib3 or Exscript (PEP 594)"),
+    "uu": ((3, 13), "use base64 (PEP 594)"),
+    "xdrlib": ((3, 13), "use a fork from PyPI, e.g. standard-xdrlib (PEP 594)"),
+}
 
 #: NumPy C-API version -> first NumPy release that provides it (numpyconfig.h).
 _NUMPY_C_API = {
@@ -684,6 +719,14 @@ def _classify_exception(
                     "(most often a newer one: raise its lower bound)"
                     % (who, missing, ctx.describe(provider), who, provider)
                 )
+            elif parent in REMOVED_STDLIB and sys.version_info[:2] >= REMOVED_STDLIB[parent][0]:
+                removed, replacement = REMOVED_STDLIB[parent]
+                details["removed_from_stdlib"] = "%d.%d" % removed
+                hint = (
+                    "%s imports %s, which Python %d.%d removed from the standard library: "
+                    "%s; or keep %s below Python %d.%d (Requires-Python)"
+                    % (who, parent, removed[0], removed[1], replacement, who, *removed)
+                )
             else:
                 hint = (
                     "%s imports %s, which is not installed: add the distribution that provides "
@@ -921,7 +964,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str,
             targets.append(name)
     extra = [os.path.abspath(p) for p in args.path]
     outcomes = import_targets(targets, args.timeout, args.jobs, extra)
-    index = lib.DistributionIndex(lib.search_paths(extra))
+    index = lib.distribution_index(lib.search_paths(extra))
     ctx = Context(index, lib.python_info())
     results = [classify(outcome, ctx) for outcome in outcomes]
     return results, {}

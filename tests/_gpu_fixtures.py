@@ -191,3 +191,68 @@ def cuobjdump_lists(cuobjdump: Path, library: Path) -> tuple[list[str], list[str
         elif line.startswith("PTX file"):
             ptx.add(arch.replace("sm_", "compute_"))
     return sorted(sass), sorted(ptx)
+
+
+#: libcufft's layout: a small stub in `.nv_fatbin`, the real kernels in a fat binary in `.ldata`.
+STUB_OPTIONS = ["-gencode", "arch=compute_75,code=sm_75"]
+KERNEL_OPTIONS = [
+    "-gencode",
+    "arch=compute_80,code=sm_80",
+    "-gencode",
+    "arch=compute_90,code=[sm_90,compute_90]",
+]
+
+
+def objcopy(args: list[str], cwd: Path) -> None:
+    tool = shutil.which("objcopy")
+    assert tool is not None, "objcopy (binutils) is missing: nvcc's host compiler needs it too"
+    done = subprocess.run(
+        [tool, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"objcopy {' '.join(args)} failed:\n{done.stderr}"
+
+
+def build_split_layouts(out: Path) -> dict[str, Path]:
+    """Libraries whose fat binaries sit outside `.nv_fatbin`, built the way the real ones are.
+
+    - `libcufft-like.so`: `.nv_fatbin` holds an sm_75 stub, the kernels (SASS sm_80 and sm_90,
+      PTX compute_90) are a fat binary in a `.ldata` section, as in NVIDIA's libcufft;
+    - `libcufftw-like.so`: the stub alone (libcufftw beside libcufft);
+    - `librodata.so`: no `.nv_fatbin` at all, the same kernels as a `const` byte array in
+      `.rodata` (what `bin2c` output compiles to), loaded with `cudaLibraryLoadData`.
+    The `.ldata` section is added to nvcc's object with objcopy and placed by the linker, so it
+    sits in a PT_LOAD segment as in the real library.
+    """
+    (out / "kernel.cu").write_text(_KERNEL)
+    nvcc(["-fatbin", *KERNEL_OPTIONS, "-o", "kernels.fatbin", "kernel.cu"], out)
+    nvcc(["-c", "-Xcompiler", "-fPIC", *STUB_OPTIONS, "-o", "stub.o", "kernel.cu"], out)
+    objcopy(
+        [
+            "--add-section",
+            ".ldata=kernels.fatbin",
+            "--set-section-flags",
+            ".ldata=alloc,load,data,contents",
+            "stub.o",
+            "split.o",
+        ],
+        out,
+    )
+    link = ["-shared", "-Xlinker", "-znoexecstack"]
+    nvcc([*link, "-o", "libcufft-like.so", "split.o"], out)
+    nvcc([*link, "-o", "libcufftw-like.so", "stub.o"], out)
+    data = (out / "kernels.fatbin").read_bytes()
+    array = ",".join(str(byte) for byte in data)
+    (out / "embedded.c").write_text(
+        "#include <cuda_runtime_api.h>\n"
+        f"static const unsigned char kernels_fatbin[{len(data)}] = {{{array}}};\n"
+        "cudaLibrary_t load_kernels(void) {\n"
+        "    cudaLibrary_t library = 0;\n"
+        "    cudaLibraryLoadData(&library, kernels_fatbin, 0, 0, 0, 0, 0, 0);\n"
+        "    return library;\n"
+        "}\n"
+    )
+    # No device link (it would add a `.nv_fatbin` stub of its own), the runtime as a shared
+    # library: device code only in `.rodata`, and a NEEDED entry for libcudart.
+    shared_runtime = ["-cudart", "shared", "--no-device-link", "-Xcompiler", "-fPIC"]
+    nvcc([*link, *shared_runtime, "-o", "librodata.so", "embedded.c"], out)
+    return {name: out / name for name in ("libcufft-like.so", "libcufftw-like.so", "librodata.so")}

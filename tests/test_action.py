@@ -542,6 +542,35 @@ def test_fail_on_never_reports_but_passes(workspace: Path) -> None:
     assert run.outputs["exit-code"] == "0"
 
 
+def test_fail_on_metadata_fails_the_step_on_a_metadata_finding(workspace: Path) -> None:
+    """`fail-on: metadata` reads as the CLI's `--fail-on metadata`: the default mode plus the
+    metadata check. The project under test says Requires-Python >=3.12, the matrix tests 3.11."""
+    (workspace / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "1.0"\nrequires-python = ">=3.12"\n'
+    )
+    (workspace / "matrix" / "demo.yml").write_text(
+        MATRIX.replace("matrix:\n", 'packages: [".."]\nmatrix:\n', 1)
+    )
+    _results(workspace / "out", *GOOD)
+    inputs = {"matrix": "matrix/demo.yml", "probe": "false", "report-dir": "out"}
+    plain = run_action(workspace, inputs)
+    assert not plain.failed  # a finding is a warning unless fail-on asks for it
+    assert "::warning title=metadata%3A outside-requires-python" in plain.stdout
+    run = run_action(workspace, {**inputs, "fail-on": "metadata"})
+    prepare = run.step("Check the inputs and pick the cells")
+    assert prepare.code == 0
+    assert prepare.outputs["fail-on"] == "error,metadata"
+    assert run.outputs["exit-code"] == "1"
+    assert run.step("Conclude").code == 1
+    assert "::error title=metadata%3A outside-requires-python" in run.stdout
+    assert "which Requires-Python >=3.12 excludes" in run.stdout
+    assert "Requires-Python >=3.12" in run.summary
+    never = run_action(workspace, {**inputs, "fail-on": "never,metadata"})
+    assert never.outputs["exit-code"] == "1"  # metadata fails even a never gate, as on the CLI
+    bad = run_action(workspace, {**inputs, "fail-on": "fail,never"})
+    assert bad.step("Check the inputs and pick the cells").code == 2
+
+
 def test_baseline_regression_opens_the_summary_and_fails(workspace: Path) -> None:
     write_reports(workspace / "last-night", "demo", GOOD)
     tonight = [*GOOD[:3], _cell("python=3.12,six=1.17.0", "unsupported", category="x")]

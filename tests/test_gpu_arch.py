@@ -24,9 +24,11 @@ from _gpu_fixtures import (
     NVJPEG_WHEEL,
     build_extension,
     build_libraries,
+    build_split_layouts,
     cuobjdump_lists,
     download_wheel,
     extract,
+    require_nvcc,
 )
 from _native_fixtures import (
     by_target,
@@ -477,3 +479,123 @@ def test_fat_binaries_outside_nv_fatbin_count_and_a_stub_file_fails_no_package(
     assert [e.name for e in found] == ["sm_80", "sm_90", "sm_100"]
     assert probe.coverage(["sm_52", "sm_80", "sm_90"], [], (8, 6)) == "sass"
     assert probe.coverage(["sm_52"], [], (8, 0)) == "none"
+
+
+# -- fat binaries outside `.nv_fatbin`, in real ELF files ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def split_libs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    require_nvcc()
+    return build_split_layouts(tmp_path_factory.mktemp("split-libs"))
+
+
+def _section_entries(path: Path, section: str) -> list[str] | None:
+    handle = elf.ElfFile(str(path))
+    try:
+        where = handle.section_named(section)
+        if where is None:
+            return None
+        return [e.name for e in probe.parse_fatbin(handle.mm, where[0], where[0] + where[1])]
+    finally:
+        handle.release()
+
+
+def test_cufft_layout_is_what_the_fixture_claims(
+    split_libs: dict[str, Path], cuobjdump: Path
+) -> None:
+    """The fixture is libcufft's layout: `.nv_fatbin` holds only the sm_75 stub (all NVIDIA's
+    cuobjdump sees too), the kernels sit in a fat binary in a loaded `.ldata` section."""
+    cufft = split_libs["libcufft-like.so"]
+    assert set(_section_entries(cufft, ".nv_fatbin") or []) == {"sm_75"}
+    assert _section_entries(cufft, ".ldata") == ["sm_80", "sm_90", "compute_90"]
+    assert cuobjdump_lists(cuobjdump, cufft) == (["sm_75"], [])
+    fatbin = cufft.parent / "kernels.fatbin"  # what was put in `.ldata`, read by cuobjdump
+    assert cuobjdump_lists(cuobjdump, fatbin) == (["sm_80", "sm_90"], ["compute_90"])
+    assert _section_entries(split_libs["libcufftw-like.so"], ".ldata") is None
+    assert _section_entries(split_libs["librodata.so"], ".nv_fatbin") is None
+    assert _section_entries(split_libs["librodata.so"], ".nvFatBinSegment") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "sass", "ptx"),
+    [
+        ("libcufft-like.so", ["sm_75", "sm_80", "sm_90"], ["compute_90"]),
+        ("libcufftw-like.so", ["sm_75"], []),
+        ("librodata.so", ["sm_80", "sm_90"], ["compute_90"]),
+    ],
+)
+def test_reads_fat_binaries_outside_nv_fatbin(
+    split_libs: dict[str, Path], name: str, sass: list[str], ptx: list[str]
+) -> None:
+    assert _architectures(split_libs[name])[:2] == (sass, ptx)
+
+
+def _cufft_site(split_libs: dict[str, Path], root: Path) -> Path:
+    lib = "nvidia/cufft_like/lib/"
+    return _site(
+        root,
+        {
+            "nvidia-cufft-like": {
+                lib + "libcufft-like.so": split_libs["libcufft-like.so"],
+                lib + "libcufftw-like.so": split_libs["libcufftw-like.so"],
+            }
+        },
+    )
+
+
+def test_kernels_in_ldata_serve_the_gpus_the_stub_does_not(
+    split_libs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Read from `.nv_fatbin` alone, this distribution runs on a T4 only (its sm_75 stub) and
+    fails on an A100 and an RTX 5090; its `.ldata` kernels run natively on the A100 and by JIT
+    (compute_90 PTX) on the RTX 5090. libcufftw-like's stub fails no GPU for the package."""
+    site = _cufft_site(split_libs, tmp_path)
+    gpus = [gpu_argument(name) or name for name in ("A100", "RTX 5090")]
+    args = ["--prefix", str(tmp_path), "--site", str(site)]
+    for gpu in gpus:
+        args += ["--gpu", gpu]
+    run = runner.run_probe(Path(sys.executable), "gpu-arch", args, timeout=120)
+    (found,) = [r for r in run.results if r.target == "nvidia-cufft-like"]
+    assert found.status == "pass"
+    assert found.details["sass"] == ["sm_75", "sm_80", "sm_90"]
+    assert found.details["ptx"] == ["compute_90"]
+    assert found.details["coverage"] == {"A100": "sass", "RTX 5090": "ptx"}
+    assert found.details["ptx_only"] == ["RTX 5090 (sm_120)"]
+    assert "PTX only (JIT-compiled at first use) for RTX 5090 (sm_120)" in found.message
+    assert found.details["files"]["nvidia/cufft_like/lib/libcufftw-like.so"]["sass"] == ["sm_75"]
+
+    verdict = cell_verdict(run.results)
+    assert (verdict.status, verdict.category) != ("fail", "cuda-arch")
+    markdown = render_markdown("gpu", [cell_result("c", {"python": "3.12"}, verdict)])
+    assert "| nvidia-cufft-like | SASS | PTX only (JIT) |" in markdown
+
+
+def test_a_gpu_no_kernel_serves_still_fails_with_the_ldata_architectures(
+    split_libs: dict[str, Path], tmp_path: Path
+) -> None:
+    site = _cufft_site(split_libs, tmp_path)
+    document, status = _probe(sys.executable, site, ["V100=sm_70", "T4=sm_75"], tmp_path)
+    assert status == 1
+    found = by_target(document)["nvidia-cufft-like"]
+    assert (found["status"], found["category"]) == ("fail", "cuda-arch")
+    assert found["details"]["coverage"] == {"V100": "none", "T4": "sass"}
+    assert (
+        "nvidia-cufft-like 1.0 has no kernel for V100 (sm_70): "
+        "it carries SASS sm_75 sm_80 sm_90, PTX compute_90 (2 files:" in found["message"]
+    )
+
+
+def test_a_library_without_nv_fatbin_is_read_from_rodata(
+    split_libs: dict[str, Path], tmp_path: Path, interpreters: list[Any]
+) -> None:
+    """Kernels embedded as a byte array (bin2c output) and loaded through the CUDA runtime leave
+    no `.nv_fatbin`: the fat binary in `.rodata` is still found, so a missing GPU fails."""
+    site = _site(tmp_path, {"embedded": {"embedded/librodata.so": split_libs["librodata.so"]}})
+    oldest = edge_interpreter(interpreters, "oldest").path  # the probe runs on CPython 3.8 too
+    document, status = _probe(str(oldest), site, ["A100=sm_80", "T4=sm_75"], tmp_path)
+    assert status == 1
+    found = by_target(document)["embedded"]
+    assert found["details"]["coverage"] == {"A100": "sass", "T4": "none"}
+    assert found["category"] == "cuda-arch"
+    assert "embedded/librodata.so" in found["message"]

@@ -76,8 +76,11 @@ def test_a_pin_that_resolves_says_so(python_for) -> None:
     assert checked.endswith("or upgrade pandas (unverified)")
 
     fix = {"requirements": ["numpy<2"], "summary": "pin numpy<2"}
-    structured = checked_hint(_failed("anything", details={"fix": fix}), HintContext(request))
-    assert structured == "pin numpy<2 (verified: resolves)"
+    failed = _failed("anything", details={"fix": fix})
+    failed.resolved = {"pandas": "2.0.3", "numpy": "2.0.2"}
+    structured = checked_hint(failed, HintContext(request))
+    # The range is verified, and the release inside it nearest the installed one is named.
+    assert structured == "pin numpy<2 — smallest change: numpy 1.26.4 (verified: resolves)"
 
 
 def test_build_from_source_only_when_an_sdist_exists(python_for) -> None:

@@ -614,3 +614,24 @@ def test_a_module_named_like_a_probe_file_is_the_users_own(module: str, tmp_path
     result = by_target(json.loads(done.stdout))[module]
     assert done.returncode == 0, result
     assert result["details"]["version"] == "7.7.7"
+
+
+def test_a_module_python_removed_from_the_stdlib_is_named_as_such(
+    tmp_path: Path, python_for: Any
+) -> None:
+    """`import imp` on 3.12 is not a missing dependency: the hint says Python removed it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "cm_oldstyle.py").write_text("import imp\n")
+    (site / "cm_undeclared.py").write_text("import compat_matrix_absent_dependency\n")
+    targets = ["--path", str(site), "cm_oldstyle", "cm_undeclared"]
+    new = by_target(run_probe(str(python_for("3.12").path), "import_probe", targets, tmp_path)[0])
+    removed = new["cm_oldstyle"]
+    assert (removed["status"], removed["category"]) == ("fail", "import-error")
+    assert removed["details"]["removed_from_stdlib"] == "3.12"
+    assert "Python 3.12 removed from the standard library: use importlib" in removed["hint"]
+    assert "not installed" not in removed["hint"]
+    # An ordinary missing module keeps the undeclared-dependency hint.
+    assert "which is not installed" in new["cm_undeclared"]["hint"]
+    old = by_target(run_probe(str(python_for("3.11").path), "import_probe", targets, tmp_path)[0])
+    assert old["cm_oldstyle"]["status"] == "pass"

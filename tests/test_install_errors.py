@@ -126,7 +126,7 @@ def test_pip_resolution_impossible_is_a_conflict(python_for) -> None:
     )
     assert refined.hint == (
         "pandas 2.2.3 requires numpy>=1.22.4, which excludes numpy==1.21.6; "
-        "numpy 2.2.6 satisfies it (verified: resolves)"
+        "the smallest change is numpy 1.22.4, which satisfies it (verified: resolves)"
     )
 
 
@@ -199,7 +199,8 @@ def test_requires_python_names_what_the_release_needs_and_the_newest_for_this_py
     failure = _cell(backend, tmp_path, interpreters, "3.9", numpy="2.2.6")
     assert (failure.status, failure.category) == ("unsupported", "no-distribution")
     assert failure.hint == (
-        "numpy 2.2.6 needs Python >=3.10; numpy 2.0.2 is the newest for 3.9 (verified: resolves)"
+        "numpy 2.2.6 needs Python >=3.10; "
+        "the smallest change for 3.9 is numpy 2.0.2 (verified: resolves)"
     )
 
 
@@ -214,7 +215,10 @@ def test_a_conflict_names_the_clashing_requirement_and_a_version_that_meets_it(
     )
     assert (failure.status, failure.category) == ("conflict", "resolution-conflict")
     assert failure.hint.startswith("tensorflow-cpu 2.17.1 requires numpy<2.0.0,>=1.23.5")
-    assert "excludes numpy==2.2.6; numpy 1.26.4 satisfies it (verified: resolves)" in failure.hint
+    assert (
+        "excludes numpy==2.2.6; the smallest change is numpy 1.26.4, which satisfies it "
+        "(verified: resolves)"
+    ) in failure.hint
 
 
 @pytest.mark.slow
@@ -237,7 +241,7 @@ def test_a_suggested_pin_the_resolver_refuses_is_not_offered(python_for) -> None
     )
     assert refined.hint == (
         "numpy 2.2.6 needs Python >=3.10; "
-        "numpy 1.26.4 is the newest for 3.9 with the other pins (verified: resolves)"
+        "numpy 1.26.4 resolves for 3.9 with the other pins (verified: resolves)"
     )
     assert "2.0.2" not in refined.hint
 

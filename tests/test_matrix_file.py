@@ -229,7 +229,7 @@ def test_unknown_key_suggests_the_closest(tmp_path):
     assert err(tmp_path, MINIMAL + "timout: 60\n") == (
         '3:1: unknown key "timout" (did you mean "timeout"?); expected one of: name, backend, '
         "timeout, packages, labels, matrix, import, expect, only-binary, strict, probes, channels, "
-        "pip, cuda-table, gpus"
+        "pip, cuda-table, gpus, resolution, as-of, prerelease, index-url, extra-index-url"
     )
 
 
@@ -417,8 +417,10 @@ def test_cuda_values(tmp_path):
         (
             "my pkg",
             '2:3: matrix: "my pkg" is not a distribution name; expected "python", '
-            '"cuda", "os", "gpu", a distribution name such as "numpy", or a key listed in `labels:`',
+            '"cuda", "os", "gpu", "resolution", "as-of", "prerelease", a distribution name such '
+            'as "numpy", or a key listed in `labels:`',
         ),
+        ("As_Of", '2:3: matrix: "As_Of" is reserved; write "as-of"'),
         ("Python", '2:3: matrix: "Python" is reserved; write "python"'),
         ("CUDA", '2:3: matrix: "CUDA" is reserved; write "cuda"'),
     ],

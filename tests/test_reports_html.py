@@ -7,6 +7,7 @@ import hashlib
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,12 @@ from compat_matrix.reports._verdicts import (
     clean_text,
     kind_of,
 )
-from compat_matrix.reports.baseline import diff_results
+from compat_matrix.reports.baseline import (
+    CulpritFinding,
+    LockChange,
+    diff_results,
+    render_changes_markdown,
+)
 from compat_matrix.results import (
     CellResult,
     ExpectationOutcome,
@@ -288,6 +294,28 @@ def test_the_baseline_diff_opens_the_page_and_links_the_cells() -> None:
     assert html.index("Changes since baseline") < html.index('<table class="grid">')
     assert '<a href="#cell-py3.12-a1">py3.12-a1</a>' in html
     assert "Changes since baseline" not in render_html("x", now)
+
+
+def test_a_regression_shows_its_culprit_as_compat_md_does() -> None:
+    """The culprit search's answer (found for real in test_culprit.py) under its regression."""
+    before = [cell("py3.12-a1", "pass", {"python": "3.12", "a": "1"})]
+    now = [cell("py3.12-a1", "fail", {"python": "3.12", "a": "1"}, message="broke")]
+    numpy = LockChange("numpy", "2.3.0", "2.4.0", "2025-12-01")
+    found = CulpritFinding("py3.12-a1", changed=(numpy,), culprits=(numpy,))
+    diff = replace(
+        diff_results(before, now, "last night"),
+        culprits={"py3.12-a1": found},
+        culprit_note="1 regressed cells searched in 12 s of 1800 s",
+    )
+    html = render_html("x", now, diff=diff)
+    sentence = "broke because numpy 2.3.0 → 2.4.0 (released 2025-12-01)"
+    assert sentence in render_changes_markdown(diff)
+    assert f'— broke<br><span class="culprit">🔎 {sentence}</span></li>' in html
+    assert "<p>Culprit search: 1 regressed cells searched in 12 s of 1800 s</p>" in html
+    lost = replace(found, culprits=(), tried=("reverted numpy 2.4.0 → 2.3.0: fail",))
+    html = render_html("x", now, diff=replace(diff, culprits={"py3.12-a1": lost}))
+    assert "🔎 culprit not found: reverting the changed packages did not restore the cell" in html
+    assert "(tried: reverted numpy 2.4.0 → 2.3.0: fail)" in html
 
 
 def test_report_with_a_matrix_takes_its_name_and_locates_cells(tmp_path: Path) -> None:

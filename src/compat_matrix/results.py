@@ -118,13 +118,28 @@ class CellResult:
     #: (no install, no import): "static only".
     static_only: bool = False
     #: Non-default package indexes and index strategy the installer used, as options
-    #: (`--extra-index-url URL`, `--index-strategy unsafe-best-match`); empty: the default.
+    #: (`--extra-index-url URL`, `--index-strategy unsafe-best-match`), and installer variables
+    #: that change how it picks versions (`--resolution lowest ($UV_RESOLUTION)`); empty: none.
     indexes: list[str] = field(default_factory=list)
+    #: How the installer picked versions: `resolution` strategy, the `as-of` day (None: today)
+    #: and the `prerelease` mode (None: the installer's default).
+    resolution: str = "highest"
+    as_of: str | None = None
+    prerelease: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             msg = f"unknown cell status {self.status!r}"
             raise ValueError(msg)
+
+    @property
+    def selection(self) -> list[str]:
+        """How versions were picked, where not the default: `resolution: lowest-direct`,
+        `as-of: 2024-06-01`, `prerelease: allow` (reports show it even on a passing cell)."""
+        shown = [f"resolution: {self.resolution}"] if self.resolution != "highest" else []
+        shown += [f"as-of: {self.as_of}"] if self.as_of else []
+        shown += [f"prerelease: {self.prerelease}"] if self.prerelease else []
+        return shown
 
     def to_dict(self) -> dict[str, Any]:
         """The compat.json form. Written by hand: `dataclasses.asdict` deep-copies every value
@@ -171,6 +186,9 @@ class CellResult:
             "latent": self.latent,
             "static_only": self.static_only,
             "indexes": list(self.indexes),
+            "resolution": self.resolution,
+            "as-of": self.as_of,
+            "prerelease": self.prerelease,
         }
 
     @classmethod
@@ -195,7 +213,14 @@ class CellResult:
             latent=bool(data.get("latent", False)),
             static_only=bool(data.get("static_only", False)),
             indexes=[str(item) for item in data.get("indexes") or []],
+            resolution=str(data.get("resolution") or "highest"),
+            as_of=_optional_text(data.get("as-of")),
+            prerelease=_optional_text(data.get("prerelease")),
         )
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _read_umask() -> int:

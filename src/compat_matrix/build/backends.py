@@ -20,6 +20,7 @@ serving the wheel it built first until `pyproject.toml` is touched.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKEND_CLASSES",
     "DEFAULT_CHANNELS",
+    "DEFAULT_LOCK_MAX_AGE",
     "MICROMAMBA_MISSING",
     "CondaSolution",
     "EnvBackend",
@@ -128,6 +130,17 @@ class EnvRequest:
     local_projects: tuple[str, ...] = ()
     #: `source_digest` of those projects: part of the fingerprint, so an edit rebuilds.
     sources: str = ""
+    #: Seconds a lock resolved from these very inputs is reused without resolving again
+    #: (0: always resolve). See `DEFAULT_LOCK_MAX_AGE`.
+    lock_max_age: float = 0.0
+    #: The matrix's `index-url:` (replaces PyPI); "" leaves the installer's default.
+    index_url: str = ""
+    #: `resolution`: uv's `--resolution` (conda: rattler's strategy).
+    resolution: str = "highest"
+    #: `as-of` day (YYYY-MM-DD): files uploaded after that day (UTC) are ignored.
+    as_of: str = ""
+    #: `prerelease`: uv's `--prerelease` (pip: `allow` alone, as `--pre`); "" is the default.
+    prerelease: str = ""
 
     def refresh_args(self) -> list[str]:
         """`--refresh-package NAME` per local project, so uv rebuilds it from its sources."""
@@ -149,16 +162,42 @@ class EnvRequest:
             args += ["--no-binary", name]
         return args
 
+    def exclude_newer(self) -> str:
+        """`as_of` as the instant it ends (UTC): what an install during that day could see."""
+        if not self.as_of:
+            return ""
+        day = datetime.date.fromisoformat(self.as_of) + datetime.timedelta(days=1)
+        return f"{day.isoformat()}T00:00:00Z"
+
+    def selection_args(self, installer: str) -> list[str]:
+        """How the resolver picks versions (uv: `--resolution`, `--exclude-newer`,
+        `--prerelease`; pip: `--pre`). Values are the loader's fixed words and dates."""
+        if installer != "uv":
+            return ["--pre"] if self.prerelease == "allow" else []
+        args: list[str] = []
+        if self.resolution != "highest":
+            args += [f"--resolution={self.resolution}"]
+        if self.as_of:
+            args += [f"--exclude-newer={self.exclude_newer()}"]
+        if self.prerelease:
+            args += [f"--prerelease={self.prerelease}"]
+        return args
+
     def index_args(self, installer: str) -> list[str]:
-        """`--extra-index-url` per extra index; uv then takes the best version across indexes.
+        """The matrix's `--index-url` (uv: `--default-index`, which uv ranks over its
+        `--index-url`), then `--extra-index-url` per extra index; uv then takes the best
+        version across indexes.
 
         uv's default (`first-index`) would take numpy from PyTorch's index too, and only
         the versions that index mirrors; pip always compares every index, so uv is made to.
         """
         args: list[str] = []
+        if self.index_url:
+            args += ["--default-index" if installer == "uv" else "--index-url", self.index_url]
+        extra = len(args)
         for url in self.index_urls:
             args += ["--extra-index-url", url]
-        if args and installer == "uv":
+        if len(args) > extra and installer == "uv":
             args += ["--index-strategy", "unsafe-best-match"]
         return args
 
@@ -179,6 +218,16 @@ _INDEX_VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("PIP_FIND_LINKS", "--find-links"),
     ),
 }
+#: Environment variables that change how the installer picks versions (the matrix's
+#: `resolution`, `as-of`, `prerelease`): listed with the indexes, so none acts unseen.
+_SELECTION_VARIABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "uv": (
+        ("UV_RESOLUTION", "--resolution"),
+        ("UV_EXCLUDE_NEWER", "--exclude-newer"),
+        ("UV_PRERELEASE", "--prerelease"),
+    ),
+    "pip": (("PIP_PRE", "--pre"),),
+}
 
 
 def used_indexes(
@@ -186,20 +235,40 @@ def used_indexes(
 ) -> list[str]:
     """The non-default indexes (and uv's index strategy) a cell's installs used, as options.
 
-    The request's own (`--extra-index-url` from the CUDA table) and those the environment
-    sets (`PIP_INDEX_URL`, `UV_EXTRA_INDEX_URL`, ...): the report names every one, so a cell
-    never takes packages from an index nobody sees. Installer config files are not read.
+    The request's own (the matrix's `index-url`/`extra-index-url`, `--extra-index-url` from the
+    CUDA table) and those the environment sets (`PIP_INDEX_URL`, `UV_EXTRA_INDEX_URL`, ...),
+    with the variables that change how versions are picked (`UV_RESOLUTION`, ...): the report
+    names every one, marking those the command line overrides, so a cell never takes packages
+    from an index nobody sees. Installer config files are not read.
     """
     env = os.environ if env is None else env
     installer = "uv" if backend == "uv" else "pip"
     args = request.index_args(installer)
     used = [f"{args[i]} {args[i + 1]}" for i in range(0, len(args) - 1, 2)]
-    for variable, option in _INDEX_VARIABLES[installer]:
+    if request.index_url:
+        used[0] += " (matrix)"
+    given = [*args, *(arg.split("=")[0] for arg in request.selection_args(installer))]
+    variables = (*_INDEX_VARIABLES[installer], *_SELECTION_VARIABLES[installer])
+    for variable, option in variables:
         for value in env.get(variable, "").split():
             line = f"{option} {value} (${variable})"
+            if _overridden(installer, option, given):
+                line = f"{line[:-1]}, not used: the command line's {option} wins)"
             if line not in used:
                 used.append(line)
     return used
+
+
+def _overridden(installer: str, option: str, args: Sequence[str]) -> bool:
+    """Whether the command line replaces what the environment variable for `option` says.
+
+    The matrix's index-url beats every default-index variable. uv reads an option's variable
+    only when the command line does not give the option; pip appends the command line's
+    extra indexes to its variable's.
+    """
+    if option in ("--default-index", "--index-url"):
+        return "--default-index" in args or "--index-url" in args
+    return installer == "uv" and option in args
 
 
 @dataclass
@@ -400,6 +469,53 @@ def _mark_ready(envdir: Path, fingerprint: str, lock_text: str) -> None:
     )
 
 
+#: How long a lock stays good while its inputs are unchanged: as long as uv itself trusts
+#: PyPI's index pages without asking again (their Cache-Control max-age), so reusing it
+#: answers exactly what resolving again would. Nightly runs pass 0.
+DEFAULT_LOCK_MAX_AGE = 600.0
+
+
+def _lock_record(envdir: Path) -> Path:
+    """Beside the environment, not in it: `uv venv --clear` empties the environment."""
+    return envdir.parent / ".locks" / f"{envdir.name}.json"
+
+
+def _installer_settings() -> list[str]:
+    """uv's and pip's own variables (an index, a resolution strategy...): a lock resolved under
+    other settings is not reused."""
+    return sorted(
+        f"{key}={value}" for key, value in os.environ.items() if key.startswith(("UV_", "PIP_"))
+    )
+
+
+def _fresh_lock(envdir: Path, inputs: str, max_age: float) -> str | None:
+    """The lock last resolved from `inputs`, if it is younger than `max_age` seconds."""
+    if max_age <= 0:
+        return None
+    try:
+        record = json.loads(_lock_record(envdir).read_text(encoding="utf-8"))
+        age = time.time() - float(record["resolved_at"])
+        if record["inputs"] == inputs and 0 <= age <= max_age:
+            return str(record["lock"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _keep_lock(envdir: Path, inputs: str, lock_text: str) -> None:
+    path = _lock_record(envdir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(
+            json.dumps({"inputs": inputs, "resolved_at": time.time(), "lock": lock_text}),
+            encoding="utf-8",
+        )
+        temporary.replace(path)
+    except OSError:
+        pass  # the next run resolves again: nothing is lost
+
+
 def _lock_body(lock_text: str) -> str:
     """The lock without comments, so a regenerated header does not defeat reuse."""
     return "\n".join(
@@ -486,9 +602,11 @@ class EnvBackend(ABC):
         """One attempt at `prepare`, finishing by `deadline` (a `time.monotonic()` value)."""
 
 
-def package_index(extra_urls: Sequence[str] = ()) -> PackageIndex:
-    """The index the installers use (plus `extra_urls`), cached in compat-matrix's cache."""
-    return PackageIndex([*index_urls_from_env(), *extra_urls], cache=cache_dir() / "index")
+def package_index(extra_urls: Sequence[str] = (), index_url: str = "") -> PackageIndex:
+    """The index the installers use (the matrix's `index_url`, else the environment's), plus
+    `extra_urls`, cached in compat-matrix's cache."""
+    base = [index_url] if index_url else index_urls_from_env()
+    return PackageIndex([*base, *extra_urls], cache=cache_dir() / "index")
 
 
 def resolve(requirements: Sequence[str], request: EnvRequest, *, timeout: float) -> Resolution:
@@ -510,8 +628,11 @@ def resolve(requirements: Sequence[str], request: EnvRequest, *, timeout: float)
         str(request.interpreter.path),
         *request.binary_args(),
         *request.index_args("uv"),
+        *request.selection_args("uv"),
     ]
-    if not (os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")):
+    if not (
+        request.index_url or os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")
+    ):
         # A venv cell installs with pip: resolve against pip's index, as the install did.
         pip_index = os.environ.get("PIP_INDEX_URL")
         argv += ["--index-url", pip_index] if pip_index else []
@@ -571,27 +692,37 @@ class UvBackend(EnvBackend):
         try:
             lock_text = ""
             if request.requirements:
-                compiled = self._step(
-                    [
-                        "pip",
-                        "compile",
-                        "-",
-                        "--quiet",
-                        "--no-header",
-                        "--python",
-                        interpreter,
-                        *request.binary_args(),
-                        *request.index_args("uv"),
-                        *request.refresh_args(),
-                    ],
-                    result,
-                    request,
-                    deadline,
-                    stdin="\n".join(request.requirements) + "\n",
+                compile_args = [
+                    "pip",
+                    "compile",
+                    "-",
+                    "--quiet",
+                    "--no-header",
+                    "--python",
+                    interpreter,
+                    *request.binary_args(),
+                    *request.index_args("uv"),
+                    *request.selection_args("uv"),
+                    *request.refresh_args(),
+                ]
+                stdin = "\n".join(request.requirements) + "\n"
+                lock_inputs = _fingerprint(
+                    *compile_args,
+                    request.interpreter.version,
+                    stdin,
+                    request.sources,
+                    *_installer_settings(),
                 )
-                if compiled is None:
-                    return result
-                lock_text = compiled
+                reused = _fresh_lock(envdir, lock_inputs, request.lock_max_age)
+                if reused is not None:
+                    lock_text = reused
+                    result.log += "lock reused: same inputs, resolved within --lock-max-age\n"
+                else:
+                    compiled = self._step(compile_args, result, request, deadline, stdin=stdin)
+                    if compiled is None:
+                        return result
+                    lock_text = compiled
+                    _keep_lock(envdir, lock_inputs, lock_text)
             result.lock_text = lock_text
             result.fingerprint = _fingerprint(
                 self.name,
@@ -601,6 +732,7 @@ class UvBackend(EnvBackend):
                 str(request.only_binary),
                 request.sources,
                 *request.index_urls,
+                *([request.index_url] if request.index_url else []),
             )
             if _reusable(envdir, result.fingerprint) and request.reusable_with_locals():
                 result.reused = True
@@ -619,6 +751,8 @@ class UvBackend(EnvBackend):
                     str(python),
                     *request.binary_args(),
                     *request.index_args("uv"),
+                    # the same files as of that day, should a pinned version gain one later
+                    *([f"--exclude-newer={request.exclude_newer()}"] if request.as_of else []),
                     *request.refresh_args(),
                     str(lock_file),
                 ]
@@ -650,6 +784,8 @@ class VenvBackend(EnvBackend):
             str(request.only_binary),
             request.sources,
             *request.index_urls,
+            *([request.index_url] if request.index_url else []),
+            *request.selection_args("pip"),
         )
         try:
             if _reusable(envdir, result.fingerprint) and request.reusable_with_locals():
@@ -679,6 +815,7 @@ class VenvBackend(EnvBackend):
                         str(pip_log),
                         *request.binary_args(),
                         *request.index_args("pip"),
+                        *request.selection_args("pip"),
                         *request.requirements,
                     ],
                     timeout=deadline - time.monotonic(),
@@ -899,6 +1036,7 @@ def conda_pip_command(envdir: Path, request: EnvRequest) -> list[str]:
         str(envdir / _PIP_LOG),
         *request.binary_args(),
         *request.index_args("pip"),
+        *request.selection_args("pip"),
         *request.requirements,
     ]
 

@@ -99,6 +99,9 @@ class CondaBackend(EnvBackend):
             "prefix": str(envdir),
             "pkgs_dir": str(self.cache / "conda" / "pkgs"),
             "repodata_cache": str(self.cache / "conda" / "repodata"),
+            # rattler's own names for the matrix's `resolution` and `as-of`
+            "strategy": request.resolution,
+            "exclude_newer": request.exclude_newer(),
         }
 
     def _worker(

@@ -5,7 +5,8 @@ Usage::
     python conda_worker.py solve|install < request.json > answer.json
 
 The request: `{"channels", "specs", "platforms", "pkgs_dir", "repodata_cache", "prefix",
-"expect"}`. `solve` answers `{"ok": true, "records": [repodata record, ...]}`; `install` solves
+"expect", "strategy", "exclude_newer"}` (the last two: the matrix's `resolution` and `as-of`).
+`solve` answers `{"ok": true, "records": [repodata record, ...]}`; `install` solves
 again, checks that the answer is still the `expect`ed list of URLs (the lock the harness keyed
 reuse on), and links it into `prefix`. A failure answers `{"ok": false, "error": <rattler
 exception class>, "message": ...}`. Virtual packages are detected here, with
@@ -19,6 +20,7 @@ leaves with `os._exit`, skipping the teardown that crashed.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import os
 import sys
@@ -33,6 +35,7 @@ async def _solve(request: dict[str, Any]) -> list[rattler.RepoDataRecord]:
     virtual = rattler.VirtualPackage.detect(overrides)
     gateway = rattler.Gateway(cache_dir=request["repodata_cache"], show_progress=False)
     platforms = request.get("platforms") or [str(Platform.current()), "noarch"]
+    newer = request.get("exclude_newer")
     return await rattler.solve(
         [rattler.Channel(c) for c in request["channels"]],
         request["specs"],
@@ -40,6 +43,10 @@ async def _solve(request: dict[str, Any]) -> list[rattler.RepoDataRecord]:
         platforms=platforms,
         virtual_packages=virtual,
         channel_priority=rattler.ChannelPriority.Strict,
+        strategy=request.get("strategy") or "highest",
+        exclude_newer=datetime.datetime.fromisoformat(newer.replace("Z", "+00:00"))
+        if newer
+        else None,
     )
 
 

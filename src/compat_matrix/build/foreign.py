@@ -124,9 +124,12 @@ def resolve_and_download(
     only_binary: bool,
     timeout: float,
     work: Path,
+    compile_options: Sequence[str] = (),
+    download_options: Sequence[str] = (),
 ) -> StaticAnswer:
     """Resolve `requirements` for `target` and Python `python` (X.Y) and download the wheels
-    the resolution names (for the wheel probe to read)."""
+    the resolution names (for the wheel probe to read). `compile_options`: the cell's indexes
+    and version selection for uv; `download_options`: its indexes for pip."""
     started = time.monotonic()
     argv = [
         uv,
@@ -143,6 +146,7 @@ def resolve_and_download(
     ]
     if only_binary:
         argv += ["--only-binary", ":all:"]
+    argv += compile_options
     env = None
     if target.macos:  # uv reads the minimum macOS it resolves for from the environment
         env = dict(os.environ, MACOSX_DEPLOYMENT_TARGET=target.macos)
@@ -190,6 +194,7 @@ def resolve_and_download(
     ]
     for platform in target.pip_platforms:
         download += ["--platform", platform]
+    download += download_options
     download += [f"{name}=={version}" for name, version in pins.items()]
     remaining = max(timeout - (time.monotonic() - started), 1.0)
     try:

@@ -576,6 +576,28 @@ def _verified(outcome: bool | None) -> str:
     return " (verified: resolves)" if outcome else " (unverified)"
 
 
+def _nearest(
+    candidates: list[Version], to: Version | None, releases: list[Version]
+) -> list[Version]:
+    """`candidates` nearest `to` first, counted in releases (at equal distance the newer):
+    the smallest change, not the newest release. Newest first when `to` is unknown."""
+    if to is None:
+        return candidates
+    position = {v: i for i, v in enumerate(sorted({*releases, *candidates, to}))}
+    here = position[to]
+    return sorted(candidates, key=lambda v: (abs(position[v] - here), -position[v]))
+
+
+def _pinned_version(requirement: Requirement) -> Version | None:
+    for spec in requirement.specifier:
+        if spec.operator in ("==", "===") and "*" not in spec.version:
+            try:
+                return Version(spec.version)
+            except ValueError:
+                return None
+    return None
+
+
 def _pick(
     name: str,
     candidates: list[Version],
@@ -583,9 +605,9 @@ def _pick(
     requirements: Sequence[str],
     resolve: Resolve | None,
 ) -> tuple[str, str] | None:
-    """The newest candidate pin that resolves with the other requirements.
+    """The first candidate pin (callers order them nearest first) that resolves.
 
-    The newest few candidates are tried as pins; when the resolver refuses them all, it is
+    The first few candidates are tried as pins; when the resolver refuses them all, it is
     asked for `name` within `within` and its own choice is the answer (verified by
     construction). Returns the version and how it was checked; None when nothing resolves.
     """
@@ -623,16 +645,21 @@ def _unavailable(
         asked = max(matching)
         best = _pick(
             req.name,
-            offer.newest(SpecifierSet(), only_binary=only_binary),
+            _nearest(
+                offer.newest(SpecifierSet(), only_binary=only_binary),
+                asked,
+                offer.project.versions(),
+            ),
             SpecifierSet(),
             requirements,
             resolve,
         )
-        alternative = (
-            f"; {req.name} {best[0]} is the newest for {short}{best[1]}"
-            if best
-            else f"; no release of {req.name} resolves with the other pins on {short}"
-        )
+        if best is None:
+            alternative = f"; no release of {req.name} resolves with the other pins on {short}"
+        elif best[1].startswith(" with"):  # the resolver's own choice: not searched nearest
+            alternative = f"; {req.name} {best[0]} resolves for {short}{best[1]}"
+        else:
+            alternative = f"; the smallest change for {short} is {req.name} {best[0]}{best[1]}"
         if not any(offer.admitted(v) for v in matching):
             needs = next(
                 (f.requires_python for f in offer.project.files_of(asked) if f.requires_python),
@@ -686,15 +713,23 @@ def _clash(
         head = f"{who} requires {match.group('dep')}{spec}, which excludes {mine}"
         best = _pick(
             mine.name,
-            offers[dep].newest(spec, only_binary=only_binary),
+            _nearest(
+                offers[dep].newest(spec, only_binary=only_binary),
+                _pinned_version(mine),
+                offers[dep].project.versions(),
+            ),
             spec,
             requirements,
             resolve,
         )
         if best is None:
             hint = f"{head}; no release of {mine.name} in that range resolves with the other pins"
-        else:
+        elif best[1].startswith(" with"):
             hint = f"{head}; {mine.name} {best[0]} satisfies it{best[1]}"
+        else:
+            hint = (
+                f"{head}; the smallest change is {mine.name} {best[0]}, which satisfies it{best[1]}"
+            )
         return InstallFailure(failure.status, failure.category, failure.message, hint)
     return failure
 

@@ -50,6 +50,9 @@ __all__ = [
 DEFAULT_INDEX = "https://pypi.org/simple/"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 _PROJECT_TTL_S = 600.0
+#: Cache folder of project pages; named anew when what a cached page holds changes
+#: (upload times were added), so an older entry is never read as lacking them.
+_PAGES = "project-v2"
 _TIMEOUT_S = 15.0
 #: How much of a wheel's tail one range request reads: the central directory usually fits.
 _TAIL_BYTES = 256 * 1024
@@ -70,6 +73,8 @@ class ReleaseFile:
     version: Version
     requires_python: str
     yanked: bool
+    #: When the file was uploaded (PEP 700 `upload-time`, ISO 8601); "" when the index omits it.
+    upload_time: str = ""
 
     @property
     def is_wheel(self) -> bool:
@@ -96,6 +101,11 @@ class Project:
 
     def files_of(self, version: Version) -> list[ReleaseFile]:
         return [f for f in self.files if f.version == version and not f.yanked]
+
+    def release_date(self, version: Version) -> str:
+        """`YYYY-MM-DD` of the first upload of `version` ("" when the index gives no times)."""
+        times = sorted(f.upload_time for f in self.files if f.version == version and f.upload_time)
+        return times[0][:10] if times else ""
 
 
 def index_urls_from_env(env: dict[str, str] | None = None) -> list[str]:
@@ -173,15 +183,15 @@ class PackageIndex:
 
     def _page(self, index_url: str, name: str) -> list[ReleaseFile] | None:
         page_url = index_url.rstrip("/") + "/" + name + "/"
-        cached = self._read_cache("project", page_url, ttl=_PROJECT_TTL_S)
+        cached = self._read_cache(_PAGES, page_url, ttl=_PROJECT_TTL_S)
         if cached is None:
             try:
                 body, content_type, final_url = self._get(page_url, {"Accept": _ACCEPT})
             except _NotFound:
-                self._write_cache("project", page_url, {"missing": True})
+                self._write_cache(_PAGES, page_url, {"missing": True})
                 return None
             cached = {"files": _parse_page(body, content_type, final_url, name)}
-            self._write_cache("project", page_url, cached)
+            self._write_cache(_PAGES, page_url, cached)
         if cached.get("missing"):
             return None
         files = []
@@ -195,6 +205,7 @@ class PackageIndex:
                         version=version,
                         requires_python=entry.get("requires_python") or "",
                         yanked=bool(entry.get("yanked")),
+                        upload_time=str(entry.get("upload_time") or ""),
                     )
                 )
         return files
@@ -318,6 +329,7 @@ def _parse_page(body: bytes, content_type: str, base: str, name: str) -> list[di
                 "url": urllib.parse.urljoin(base, str(f.get("url", ""))),
                 "requires_python": f.get("requires-python") or "",
                 "yanked": bool(f.get("yanked")),
+                "upload_time": str(f.get("upload-time") or ""),
             }
             for f in document.get("files", ())
             if isinstance(f, dict)

@@ -1,4 +1,5 @@
-"""The `compat-matrix` command line: `run`, `expand`, `report`, `plan`, `audit`, `pythons`.
+"""The `compat-matrix` command line: `run`, `floors`, `expand`, `report`, `plan`, `audit`,
+`pythons`.
 
 Exit status: 0 every cell met its expectation, 1 a cell failed or regressed, 2 usage or
 matrix-file error (a package or version that does not exist included), 3 infrastructure errors
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,14 +37,18 @@ from compat_matrix.matrix.yamlfile import Limits
 from compat_matrix.probe.verdicts import EXIT_INFRA
 from compat_matrix.probe.verdicts import exit_status as verdict_exit_status
 from compat_matrix.reports import JUnitSource, render_terminal
-from compat_matrix.reports.gate import DEFAULT_FAIL_ON, FAIL_ON, parse_fail_on
+from compat_matrix.reports.metadata_truth import metadata_terminal
 from compat_matrix.reports.publish import collect, publish_results
 from compat_matrix.run.cell import unreadable_result
+from compat_matrix.run.metadata import check_metadata
 from compat_matrix.run.pipeline import (
+    DEFAULT_ENV_DIR,
     Progress,
+    add_fail_on_option,
     add_run_options,
     load_selection,
     max_cells,
+    parse_fail_on_words,
     render_outcome,
     resolve_options,
     run_exit_status,
@@ -51,7 +57,10 @@ from compat_matrix.run.pipeline import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    from compat_matrix.reports.baseline import BaselineDiff
+    from compat_matrix.results import CellResult
 
 __all__ = ["EXIT_CLOSED_PIPE", "main"]
 
@@ -75,6 +84,66 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return outcome.exit_status
 
 
+def _cmd_floors(args: argparse.Namespace) -> int:
+    from compat_matrix.run.floors import (  # noqa: PLC0415 - the rarer, heavier path
+        find_floors,
+        floors_json,
+        format_floors,
+        write_floors_json,
+    )
+
+    ignored = [
+        option
+        for option, given in (
+            ("--cells", args.cells is not None),
+            ("--gpu-only", args.gpu_only),
+            ("--cpu-only", args.cpu_only),
+            ("--fail-on", args.fail_on is not None),
+        )
+        if given
+    ]
+    if ignored:
+        msg = (
+            f"floors does not take {', '.join(ignored)}: it builds its own cells (python and "
+            "the pinned floors), not a selection of the matrix's, and its exit status is "
+            "fixed (0 floors hold, 1 a bound must move, 3 not judged)"
+        )
+        raise UsageError(msg)
+    options = resolve_options(args, os.environ, Path.cwd())
+    options = replace(options, cells="", runner="all", report_dir=options.report_dir / "floors")
+    matrix, _ = load_selection(options)
+    print(
+        f"compat-matrix floors: {matrix.name!r} ({options.matrix}), report in {options.report_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    outcome = find_floors(matrix, options, budget_s=args.budget, max_steps=args.max_steps)
+    try:
+        write_floors_json(outcome)
+    except OSError as exc:
+        print(f"compat-matrix: cannot write floors.json: {exc.strerror}", file=sys.stderr)
+    print(floors_json(outcome) if args.json else format_floors(outcome), end="")
+    return outcome.exit_status
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        msg = f"expected a number of seconds > 0, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _steps(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        msg = f"expected a whole number of steps >= 1, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
 def _add_max_cells(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-cells",
@@ -91,9 +160,20 @@ def _load(path: str, args: argparse.Namespace) -> Matrix:
 
 
 def _cmd_expand(args: argparse.Namespace) -> int:
-    cells = expand(_load(args.matrix, args))
+    matrix = _load(args.matrix, args)
+    cells = expand(matrix)
     if args.json:
-        print(json.dumps([{"id": c.id, "axes": c.axes} for c in cells], indent=2))
+        entries: list[dict[str, object]] = []
+        for cell in cells:
+            entries.append({"id": cell.id, "axes": cell.axes})
+            selection = matrix.selection_for(cell)
+            if not selection.is_default:  # the top-level keys too: how this cell resolves
+                entries[-1]["selection"] = {
+                    "resolution": selection.resolution,
+                    "as-of": selection.as_of,
+                    "prerelease": selection.prerelease,
+                }
+        print(json.dumps(entries, indent=2))
     else:
         for cell in cells:
             print(cell.id)
@@ -125,7 +205,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if not results:
         msg = f"no cell results found in {', '.join(args.dirs)}"
         raise UsageError(msg)
-    fail_on = parse_fail_on(args.fail_on)
+    fail_on, fail_on_metadata = parse_fail_on_words(
+        args.fail_on if args.fail_on is not None else os.environ.get("COMPAT_FAIL_ON", "")
+    )
+    env_root = Path(os.environ.get("COMPAT_ENV_DIR") or DEFAULT_ENV_DIR).absolute()
+    metadata = check_metadata(matrix, results, env_root)
     out = Path(args.output) if args.output else directories[0]
     matrix_name = matrix.name if matrix is not None else None
     name = args.name or matrix_name or _report_name(directories) or "compat-matrix"
@@ -135,12 +219,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else None
     )
     baseline = Path(args.baseline) if args.baseline else None
+    annotate = _culprit_search(args, matrix, results, out) if args.culprit else None
     paths, diff, write_error = publish_results(
-        out, name, results, baseline=baseline, source=source, lines=collected.lines
+        out,
+        name,
+        results,
+        baseline=baseline,
+        source=source,
+        lines=collected.lines,
+        metadata=metadata,
+        annotate=annotate,
     )
     if collected.lines is not None:
         collected.lines.close()
     print(render_terminal(results, color=sys.stdout.isatty()))
+    if metadata:
+        print(metadata_terminal(metadata), end="")
     if diff is not None:
         print(
             f"since the baseline: {len(diff.regressions)} regressions, "
@@ -148,11 +242,50 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"{len(diff.unsupported)} newly unsupported, {len(diff.added)} new cells, "
             f"{len(diff.removed)} removed cells"
         )
+        for cell_id, finding in diff.culprits.items():
+            print(f"  {cell_id}: {finding.sentence()}")
     if write_error:
         print(f"compat-matrix: cannot write the report in {out}: {write_error}", file=sys.stderr)
         return EXIT_INFRA
     print(f"report: {paths.markdown.parent}")
-    return run_exit_status(results, diff, fail_on)
+    return run_exit_status(
+        results, diff, fail_on, metadata=metadata, fail_on_metadata=fail_on_metadata
+    )
+
+
+def _culprit_search(
+    args: argparse.Namespace, matrix: Matrix | None, results: list[CellResult], out: Path
+) -> Callable[[BaselineDiff, list[CellResult]], BaselineDiff]:
+    """`report --culprit`: re-run each regressed cell with its moved packages reverted."""
+    if not args.baseline:
+        raise UsageError("--culprit needs --baseline (the night to compare with)")
+    if matrix is None:
+        raise UsageError("--culprit needs --matrix FILE: the cells are re-run from it")
+    from compat_matrix.build.backends import package_index  # noqa: PLC0415 - --culprit only
+    from compat_matrix.run.culprit import find_culprits  # noqa: PLC0415
+    from compat_matrix.run.pipeline import DEFAULT_ENV_DIR  # noqa: PLC0415
+
+    env_root = Path(os.environ.get("COMPAT_ENV_DIR") or DEFAULT_ENV_DIR).absolute()
+
+    def annotate(diff: BaselineDiff, baseline: list[CellResult]) -> BaselineDiff:
+        print(
+            f"compat-matrix: searching the culprits of {len(diff.regressions)} regressions "
+            f"(budget {args.culprit_budget:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return find_culprits(
+            matrix,
+            diff,
+            baseline,
+            results,
+            report_dir=out.absolute(),
+            env_root=env_root,
+            budget_s=args.culprit_budget,
+            index=package_index(),
+        )
+
+    return annotate
 
 
 def _report_name(directories: Sequence[Path]) -> str | None:
@@ -292,6 +425,35 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p)
     p.set_defaults(func=_cmd_run)
 
+    p = sub.add_parser(
+        "floors",
+        help="test the local project's declared lower bounds per Python; suggest true ones",
+        description="Pin every direct dependency of the local project (packages: ['.']) at "
+        "its declared floor, per Python; bisect each floor that fails over the released "
+        "versions to the lowest that passes. Cells and report in <report dir>/floors/, with "
+        "floors.json. Only the matrix's python axis is used (other axes are left out, and "
+        "said so); --cells, --gpu-only, --cpu-only and --fail-on are refused. Exit status 0 "
+        "every floor holds, 1 a bound must be raised, 2 a usage or matrix error, 3 something "
+        "could not be judged (infrastructure, budget).",
+    )
+    add_run_options(p)
+    p.add_argument(
+        "--budget",
+        type=_seconds,
+        default=1800.0,
+        metavar="SECONDS",
+        help="stop starting cells after this long (default 1800); what was not reached is said",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=_steps,
+        default=8,
+        metavar="N",
+        help="at most N bisect cells per dependency and Python (default 8)",
+    )
+    p.add_argument("--json", action="store_true", help="print floors.json instead of the table")
+    p.set_defaults(func=_cmd_floors)
+
     p = sub.add_parser("expand", help="list the cells of a matrix in job order")
     p.add_argument("matrix", metavar="MATRIX")
     _add_max_cells(p)
@@ -310,12 +472,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare with an earlier compat.json: writes diff.json and opens compat.md with "
         "the changes; a regression exits 1",
     )
+    add_fail_on_option(p)
     p.add_argument(
-        "--fail-on",
-        default=DEFAULT_FAIL_ON,
-        choices=FAIL_ON,
-        help="error (default): 1 on a failed, unmet or regressed cell, else 3 on infrastructure "
-        "errors; fail: errors do not count; regression: only regressions count; never: exit 0",
+        "--culprit",
+        action="store_true",
+        help="with --baseline and --matrix: re-run each regressed cell with the packages that "
+        "moved since the baseline reverted, and name the release that broke it",
+    )
+    p.add_argument(
+        "--culprit-budget",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="time the culprit search may take in all (default 1800)",
     )
     p.set_defaults(func=_cmd_report)
 

@@ -15,6 +15,9 @@ Steps, in the order action.yml runs them:
   has them), then the step summary, at most ten error annotations (most important first) and
   the outputs.
 - `conclude`: exit with the status `fail-on` asks for (after the artifact is uploaded).
+
+`fail-on` reads as the CLI's `--fail-on MODE[,metadata]` (pipeline.py's `parse_fail_on_words`):
+`metadata` alone is the default mode plus metadata findings (run/metadata.py).
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ from compat_matrix.matrix.load import load_matrix
 from compat_matrix.matrix.model import BACKENDS
 from compat_matrix.matrix.select import parse_selection, select_cells
 from compat_matrix.reports._verdicts import clean_text, label, one_line
-from compat_matrix.reports.gate import parse_fail_on, run_status
+from compat_matrix.reports.gate import FailOn, run_status
+from compat_matrix.reports.metadata_truth import counted
 from compat_matrix.results import CellResult
 from compat_matrix.run.pipeline import (
     Progress,
     RunOptions,
     load_selection,
+    parse_fail_on_words,
     parse_run_options,
     render_outcome,
     run_pipeline,
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from compat_matrix.reports.baseline import BaselineDiff
+    from compat_matrix.reports.metadata_truth import MetadataFinding
 
 __all__ = [
     "MAX_ANNOTATIONS",
@@ -66,6 +72,7 @@ __all__ = [
     "escape_data",
     "escape_property",
     "main",
+    "metadata_annotations",
     "set_outputs",
     "validate_artifact_name",
     "workflow_command",
@@ -262,6 +269,28 @@ def _capped(commands: list[str], kind: str, limit: int, words: str, file: str | 
     return [*commands[: limit - 1], more]
 
 
+def metadata_annotations(
+    findings: Sequence[MetadataFinding],
+    *,
+    failing: bool,
+    limit: int = MAX_ANNOTATIONS,
+    file: str | None = None,
+) -> list[str]:
+    """One annotation per metadata finding: an error when `fail-on` has `metadata` (the finding
+    fails the step, and the annotation says why), else a warning; skipped checks are none."""
+    kind = "error" if failing else "warning"
+    commands = [
+        workflow_command(
+            kind,
+            one_line(finding.message, _MESSAGE_LIMIT),
+            title=one_line(f"metadata: {finding.kind}", 250),
+            file=file,
+        )
+        for finding in counted(findings)
+    ]
+    return _capped(commands, kind, limit, "more metadata findings", file)
+
+
 # -- steps ----------------------------------------------------------------------------------
 
 
@@ -311,8 +340,14 @@ def step_installed(env: Mapping[str, str]) -> int:
     return 0
 
 
+def _fail_on(env: Mapping[str, str]) -> tuple[FailOn, bool, str]:
+    """The `fail-on` input as the CLI reads `--fail-on`: (mode, metadata, normalised words)."""
+    mode, metadata = parse_fail_on_words(env.get("COMPAT_INPUT_FAIL_ON", ""))
+    return mode, metadata, f"{mode},metadata" if metadata else mode
+
+
 def step_prepare(env: Mapping[str, str]) -> int:
-    fail_on = parse_fail_on(env.get("COMPAT_INPUT_FAIL_ON", ""))
+    fail_on = _fail_on(env)[2]
     _flag(env, "COMPAT_INPUT_SUMMARY", default=True)
     _flag(env, "COMPAT_INPUT_ANNOTATIONS", default=True)
     backend = env.get("COMPAT_INPUT_BACKEND", "").strip()
@@ -468,7 +503,8 @@ def step_publish(env: Mapping[str, str]) -> int:
     options = _run_options(env)
     report_dir = options.report_dir
     matrix, cells = load_selection(options)
-    fail_on = parse_fail_on(env.get("COMPAT_INPUT_FAIL_ON", ""))
+    fail_on, fail_on_metadata, _ = _fail_on(env)
+    options = replace(options, fail_on_metadata=fail_on_metadata)
     outcome = run_pipeline(
         matrix, [], options, report_cells=cells, baseline=_baseline(env), fail_on=fail_on
     )
@@ -484,6 +520,9 @@ def step_publish(env: Mapping[str, str]) -> int:
         source = env.get("COMPAT_SOURCE") or None
         lines = MatrixLines.read(_path(env, source)) if source else None
         for line in annotation_commands(results, diff, file=source, lines=lines):
+            print(line, flush=True)
+        metadata = outcome.published.metadata or []
+        for line in metadata_annotations(metadata, failing=fail_on_metadata, file=source):
             print(line, flush=True)
     status = run_status(results, diff)
     code = outcome.exit_status

@@ -114,8 +114,12 @@ def _token(key: str, value: str, label: bool = False) -> str:
         return f"py{value}"
     if key == "cuda":
         return "cpu" if value == "none" else f"cu{value}"
-    if key == "os":
+    if key in ("os", "resolution"):
         return value
+    if key == "as-of":
+        return f"asof{value}"
+    if key == "prerelease":
+        return f"pre-{value}"
     kind = value_kind(value)
     if kind == "none":
         return f"no-{key}"

@@ -7,10 +7,12 @@ keys (pyyaml keeps the last one) and unquoted versions such as `3.10`, which YAM
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +28,17 @@ from compat_matrix.matrix.expand import expand_combinations
 from compat_matrix.matrix.gpus import gpu_problem
 from compat_matrix.matrix.model import (
     BACKENDS,
+    PRERELEASES,
     PROBES,
     RESERVED_AXES,
+    RESOLUTIONS,
     STATUSES,
     Backend,
     Expectation,
     Matrix,
+    Prerelease,
+    Resolution,
+    Selection,
     Status,
     value_kind,
 )
@@ -63,12 +70,19 @@ TOP_LEVEL_KEYS = (
     "pip",
     "cuda-table",
     "gpus",
+    "resolution",
+    "as-of",
+    "prerelease",
+    "index-url",
+    "extra-index-url",
 )
 _EXPECT_KEYS = ("match", "status", "reason")
 _RESERVED = RESERVED_AXES
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_TIMESTAMP = _TAG + "timestamp"
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _PLAIN_INT = re.compile(r"0|[1-9][0-9]*")
 _PYTHON = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?t?")
 _CUDA = re.compile(r"[0-9]+\.[0-9]+")
@@ -140,6 +154,9 @@ def parse_matrix(text: str, path: Path, limits: Limits = DEFAULT_LIMITS) -> Matr
     src = _Source(src.path, src.base_dir, frozenset(labels), limits)
     section = _matrix_section(src, nodes["matrix"])
     _check_size(src, nodes["matrix"], section)
+    backend = _backend(src, nodes.get("backend"))
+    selection = _selection(src, nodes)
+    _check_selection_backend(src, nodes, backend)
     combinations = expand_combinations(section.axes, section.include, section.exclude)
     if len(combinations) > limits.max_cells:
         raise src.error(nodes["matrix"], "matrix", _too_many(len(combinations), limits))
@@ -148,7 +165,7 @@ def parse_matrix(text: str, path: Path, limits: Limits = DEFAULT_LIMITS) -> Matr
     return Matrix(
         path=path,
         name=_name(src, nodes.get("name"), path.stem),
-        backend=_backend(src, nodes.get("backend")),
+        backend=backend,
         timeout=_timeout(src, nodes.get("timeout")),
         packages=_packages(src, nodes.get("packages")),
         axes=section.axes,
@@ -161,6 +178,9 @@ def parse_matrix(text: str, path: Path, limits: Limits = DEFAULT_LIMITS) -> Matr
         probes=_probes(src, nodes.get("probes")),
         labels=tuple(labels),
         gpus=_gpus(src, nodes.get("gpus")),
+        selection=selection,
+        index_url=_index_url(src, nodes.get("index-url")),
+        extra_index_urls=_extra_index_urls(src, nodes.get("extra-index-url")),
         **_conda_fields(src, nodes),
     )
 
@@ -410,6 +430,146 @@ def _gpus(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
     return tuple(gpus)
 
 
+def _selection(src: _Source, nodes: dict[str, yaml.Node]) -> Selection:
+    """Top-level `resolution:`, `as-of:` and `prerelease:` (each cell's axes override them)."""
+    resolution: Resolution = "highest"
+    prerelease: Prerelease | None = None
+    as_of: str | None = None
+    node = nodes.get("resolution")
+    if node is not None:
+        text = _string(src, node, "resolution")
+        problem = _value_problem("resolution", text)
+        if problem:
+            raise src.error(node, "resolution", problem)
+        resolution = next(r for r in RESOLUTIONS if r == text)
+    node = nodes.get("prerelease")
+    if node is not None:
+        text = _string(src, node, "prerelease")
+        problem = _value_problem("prerelease", text)
+        if problem:
+            raise src.error(node, "prerelease", problem)
+        prerelease = next(p for p in PRERELEASES if p == text)
+    node = nodes.get("as-of")
+    if node is not None:
+        as_of = _date(src, node, "as-of")
+    return Selection(resolution, as_of, prerelease)
+
+
+def _date(src: _Source, node: yaml.Node, where: str) -> str:
+    """A `YYYY-MM-DD` day, quoted or not (YAML reads `2024-06-01` as a timestamp)."""
+    if isinstance(node, yaml.ScalarNode) and node.tag in (_STR, _TIMESTAMP):
+        text = str(node.value)
+        problem = _value_problem("as-of", text)
+        if problem is None:
+            return text
+        raise src.error(node, where, problem)
+    raise src.error(node, where, f"expected a date such as 2024-06-01, got {_describe(node)}")
+
+
+def _index_url(src: _Source, node: yaml.Node | None) -> str | None:
+    if node is None:
+        return None
+    return _checked_url(src, node, "index-url")
+
+
+def _extra_index_urls(src: _Source, node: yaml.Node | None) -> tuple[str, ...]:
+    """`extra-index-url:` one URL or a list of them, each listed once."""
+    if node is None:
+        return ()
+    if isinstance(node, yaml.ScalarNode):
+        return (_checked_url(src, node, "extra-index-url"),)
+    urls: list[str] = []
+    items = _items(src, node, "extra-index-url")
+    if not items:
+        raise src.error(node, "extra-index-url", "empty list; expected at least one index URL")
+    for index, item in enumerate(items):
+        where = f"extra-index-url[{index}]"
+        url = _checked_url(src, item, where)
+        if url in urls:
+            raise src.error(item, where, f"{_q(url)} is listed twice")
+        urls.append(url)
+    return tuple(urls)
+
+
+def _checked_url(src: _Source, node: yaml.Node, where: str) -> str:
+    """An index URL the installers get as an option's value: one printable http(s) URL with a
+    host, no white space, no credentials (every report prints it), never option-like."""
+    text = _string(src, node, where)
+    expected = "expected an http(s) index URL such as https://pypi.org/simple"
+    if not text.isprintable() or any(c.isspace() for c in text):
+        raise src.error(node, where, f"{expected}, got {_q(text)} (white space or a control code)")
+    try:
+        parts = urllib.parse.urlsplit(text)
+        netloc_ok = bool(parts.hostname)
+    except ValueError:
+        raise src.error(node, where, f"{expected}, got {_q(text)}") from None
+    if parts.scheme not in ("http", "https") or not netloc_ok or text.startswith("-"):
+        raise src.error(node, where, f"{expected}, got {_q(text)}")
+    if parts.username is not None or parts.password is not None:
+        problem = (
+            f"credentials in {_q(parts.scheme + '://' + parts.netloc.rpartition('@')[2] + '/…')}"
+            " would be printed in every report; give them to the installer instead "
+            "(a keyring, ~/.netrc, or UV_INDEX_<NAME>_USERNAME/PASSWORD)"
+        )
+        raise src.error(node, where, problem)
+    return text
+
+
+#: Backends that honour each selection key with a value other than the default.
+_SELECTION_BACKENDS: dict[str, tuple[str, ...]] = {
+    "resolution": ("uv", "conda"),
+    "as-of": ("uv", "conda"),
+    "prerelease": ("uv",),
+}
+_WHY_NOT = {
+    "venv": "pip has no --resolution, --exclude-newer nor if-necessary/disallow pre-release modes",
+    "conda": "its pip step cannot pick versions that way",
+    "micromamba": "micromamba's solver has no such option",
+}
+
+
+def _check_selection_backend(src: _Source, nodes: dict[str, yaml.Node], backend: Backend) -> None:
+    """A resolution, as-of or prerelease value that the backend cannot honour is an error where
+    it is written, rather than a cell that silently resolved another way."""
+    if backend == "uv":
+        return
+    conda_pip = backend == "conda" and "pip" in nodes
+    for key, node, where in _selection_nodes(nodes):
+        value = str(node.value)
+        if key == "resolution" and value == "highest":
+            continue
+        if key == "prerelease" and value == "allow":
+            continue  # pip's --pre
+        ok = _SELECTION_BACKENDS[key]
+        if backend in ok and not (conda_pip and key in ("resolution", "as-of")):
+            continue
+        needs = " or ".join(f"`backend: {name}`" for name in ok)
+        why = _WHY_NOT["conda" if conda_pip else backend]
+        problem = f"{key}: {value} needs {needs} ({why})"
+        raise src.error(node, where, problem)
+
+
+def _selection_nodes(nodes: dict[str, yaml.Node]) -> list[tuple[str, yaml.Node, str]]:
+    """Every `resolution`/`as-of`/`prerelease` value (node, where): top level, vectors and
+    includes (all already validated)."""
+    keys = tuple(_SELECTION_BACKENDS)
+    found = [(key, nodes[key], key) for key in keys if key in nodes]
+    matrix = nodes["matrix"]
+    assert isinstance(matrix, yaml.MappingNode)  # noqa: S101 - checked by _matrix_section
+    for key_node, value_node in matrix.value:
+        key = str(key_node.value)
+        if key in keys and isinstance(value_node, yaml.SequenceNode):
+            found += [(key, v, f"matrix.{key}[{i}]") for i, v in enumerate(value_node.value)]
+        elif key == "include" and isinstance(value_node, yaml.SequenceNode):
+            for index, entry in enumerate(value_node.value):
+                found += [
+                    (str(k.value), v, f"matrix.include[{index}].{k.value}")
+                    for k, v in entry.value
+                    if str(k.value) in keys
+                ]
+    return found
+
+
 def _conda_fields(src: _Source, nodes: dict[str, yaml.Node]) -> dict[str, Any]:
     """`channels:`, `pip:` (conda and micromamba only) and `cuda-table:`, validated in place."""
     fields: dict[str, Any] = {}
@@ -539,8 +699,8 @@ def _check_axis_key(
         raise src.error(node, where, f"{_q(key)} is reserved; write {_q(canonical)}")
     if key not in _RESERVED and not _DIST_NAME.fullmatch(key):
         expected = (
-            'expected "python", "cuda", "os", "gpu", a distribution name such as "numpy", '
-            "or a key listed in `labels:`"
+            'expected "python", "cuda", "os", "gpu", "resolution", "as-of", "prerelease", '
+            'a distribution name such as "numpy", or a key listed in `labels:`'
         )
         raise src.error(node, where, f"{_q(key)} is not a distribution name; {expected}")
     first = spellings.setdefault(canonical, key)
@@ -574,6 +734,8 @@ def _vector(src: _Source, node: yaml.Node, where: str, key: str) -> list[str]:
 def _axis_value(src: _Source, node: yaml.Node, where: str, key: str) -> str:
     if key in src.labels:
         return _label_value(src, node, where)
+    if key == "as-of":
+        return _date(src, node, where)
     text = _scalar_text(src, node, where)
     problem = _value_problem(key, text)
     if problem:
@@ -601,6 +763,20 @@ def _value_problem(key: str, text: str) -> str | None:
         )
     if key == "gpu":
         return gpu_problem(text)
+    if key == "resolution":
+        return (
+            None
+            if text in RESOLUTIONS
+            else _unknown(f"unknown resolution {_q(text)}", text, RESOLUTIONS)
+        )
+    if key == "prerelease":
+        return (
+            None
+            if text in PRERELEASES
+            else _unknown(f"unknown prerelease {_q(text)}", text, PRERELEASES)
+        )
+    if key == "as-of":
+        return _date_problem(text)
     kind = value_kind(text)
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         return f"a control character in {_q(text)}; a value is one line of printable text"
@@ -613,6 +789,22 @@ def _value_problem(key: str, text: str) -> str | None:
         f'a local path ("./pkg") or a URL, got {_q(text)} (if {_q(key)} is not a '
         "distribution, list it in `labels:`)"
     )
+
+
+def _date_problem(text: str) -> str | None:
+    """Why `text` is not a past or present `YYYY-MM-DD` day, or None when it is one."""
+    expected = "expected a date such as 2024-06-01 (YYYY-MM-DD: the day to install as of)"
+    if not _DATE.fullmatch(text):
+        return f"{expected}, got {_q(text)}"
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        return f"{expected}, got {_q(text)}, which is not a day of the calendar"
+    # a day of slack: "today" east of UTC is already tomorrow there
+    latest = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)
+    if day > latest:
+        return f"{expected}, got {_q(text)}, which is in the future"
+    return None
 
 
 def _entries(

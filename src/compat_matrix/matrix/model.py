@@ -15,13 +15,18 @@ from packaging.version import InvalidVersion, Version
 
 __all__ = [
     "BACKENDS",
+    "PRERELEASES",
     "PROBES",
     "RESERVED_AXES",
+    "RESOLUTIONS",
     "STATUSES",
     "Backend",
     "Cell",
     "Expectation",
     "Matrix",
+    "Prerelease",
+    "Resolution",
+    "Selection",
     "Status",
     "ValueKind",
     "value_kind",
@@ -59,9 +64,44 @@ BACKENDS: tuple[Backend, ...] = ("uv", "venv", "conda", "micromamba")
 Status = Literal["pass", "fail", "unsupported", "conflict", "skip", "error"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "unsupported", "conflict", "skip", "error")
 
+#: uv's `--resolution` strategies: the newest versions (default), the lowest versions of the
+#: direct requirements (the declared floors) and newest of the rest, or lowest of everything.
+Resolution = Literal["highest", "lowest-direct", "lowest"]
+RESOLUTIONS: tuple[Resolution, ...] = ("highest", "lowest-direct", "lowest")
+
+#: uv's `--prerelease` choices a matrix may name (uv's default, when unset, is
+#: `if-necessary-or-explicit`: what pip does too).
+Prerelease = Literal["allow", "if-necessary", "disallow"]
+PRERELEASES: tuple[Prerelease, ...] = ("allow", "if-necessary", "disallow")
+
 #: Axes that are neither distributions nor labels: the interpreter, the CUDA toolkit, the
-#: GitHub runner label a cell runs on and the GPU its CUDA device code is judged against.
-RESERVED_AXES: tuple[str, ...] = ("python", "cuda", "os", "gpu")
+#: GitHub runner label a cell runs on, the GPU its CUDA device code is judged against, and how
+#: the installer picks versions (strategy, the day it installs as of, pre-releases).
+RESERVED_AXES: tuple[str, ...] = (
+    "python",
+    "cuda",
+    "os",
+    "gpu",
+    "resolution",
+    "as-of",
+    "prerelease",
+)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How a cell's installer picks versions: the matrix's keys, overridden by its axes."""
+
+    resolution: Resolution = "highest"
+    #: `as-of: YYYY-MM-DD`: only files uploaded by the end of that day (UTC) count.
+    as_of: str | None = None
+    #: `prerelease:`; None leaves the installer's default.
+    prerelease: Prerelease | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self == Selection()
+
 
 #: Probe names, in the order they run inside a cell: the static ELF/ABI pass first (it explains
 #: what the later loads and imports run into), then dlopen of every library, then imports, then
@@ -116,11 +156,28 @@ class Matrix:
     #: `gpus:` GPUs (names or sm_XY) every cell's device code is checked against, unless the
     #: cell has a `gpu` axis value.
     gpus: tuple[str, ...] = ()
+    #: `resolution:`, `as-of:` and `prerelease:` at the top level (an axis value overrides).
+    selection: Selection = field(default_factory=Selection)
+    #: `index-url:` the index that replaces PyPI (None: the installer's default).
+    index_url: str | None = None
+    #: `extra-index-url:` indexes searched besides it (e.g. nightly wheels), in order.
+    extra_index_urls: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Path:
         """Directory that relative paths in the file are resolved against."""
         return self.path.parent
+
+    def selection_for(self, cell: Cell) -> Selection:
+        """The cell's selection: its `resolution`/`as-of`/`prerelease` axes over the matrix's."""
+        axes = cell.axes
+        resolution = axes.get("resolution", self.selection.resolution)
+        prerelease = axes.get("prerelease", self.selection.prerelease)
+        return Selection(
+            resolution=next((r for r in RESOLUTIONS if r == resolution), "highest"),
+            as_of=axes.get("as-of", self.selection.as_of),
+            prerelease=next((p for p in PRERELEASES if p == prerelease), None),
+        )
 
 
 @dataclass(frozen=True)

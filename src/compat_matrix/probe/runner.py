@@ -23,7 +23,7 @@ from compat_matrix.results import ProbeResult, PythonInfo
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["PROBE_SCRIPTS", "ProbeRun", "probes_dir", "run_probe"]
+__all__ = ["PROBE_SCRIPTS", "ProbeRun", "probes_dir", "run_probe", "run_probe_set"]
 
 #: Probe name -> script file in probes/.
 PROBE_SCRIPTS: dict[str, str] = {
@@ -38,6 +38,9 @@ PROBE_SCRIPTS: dict[str, str] = {
     "wheel": "wheel_probe.py",
 }
 
+#: Runs a cell's probes in one interpreter (probes/probe_set.py); see run_probe_set.
+PROBE_SET_SCRIPT = "probe_set.py"
+
 
 @dataclass
 class ProbeRun:
@@ -51,11 +54,16 @@ class ProbeRun:
     stderr: str = ""
 
 
+#: Never passed to a probe: they would change what the environment imports.
+_DROPPED = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")
+
+
 def _probe_env(extra: dict[str, str] | None) -> dict[str, str]:
+    """The probes' environment. PYTHONDONTWRITEBYTECODE is dropped: an environment that
+    compat-matrix built gets bytecode as a user's does, so a warm run does not compile pandas
+    again on every probe; `audit` (someone else's environment) sets it back through `extra`."""
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")
+        k: v for k, v in os.environ.items() if k not in _DROPPED and k != "PYTHONDONTWRITEBYTECODE"
     }
     env["PYTHONNOUSERSITE"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
@@ -124,7 +132,7 @@ def run_probe(
     stderr = err.decode("utf-8", "replace")
     try:
         document = json.loads(out.decode("utf-8", "replace"))
-        results = [ProbeResult.from_dict(item) for item in document.get("results", [])]
+        return _probe_run(name, document, time.monotonic() - started, stderr)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         status = (
             f"exit status {proc.returncode}"
@@ -132,12 +140,61 @@ def run_probe(
             else (f"signal {signal.Signals(-proc.returncode).name}")
         )
         return _error(name, f"probe printed no valid JSON ({status}): {exc}", started, stderr)
+
+
+def _probe_run(name: str, document: dict[str, Any], duration_s: float, stderr: str) -> ProbeRun:
+    results = [ProbeResult.from_dict(item) for item in document.get("results", [])]
     python_info = document.get("python")
     return ProbeRun(
         name=name,
         results=results,
         python=PythonInfo.from_dict(python_info) if isinstance(python_info, dict) else None,
         document=document,
-        duration_s=time.monotonic() - started,
+        duration_s=duration_s,
         stderr=stderr,
     )
+
+
+def run_probe_set(
+    python: Path,
+    spec: dict[str, Any],
+    *,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> tuple[dict[str, ProbeRun], str]:
+    """Run the probes of `spec` in one interpreter (probes/probe_set.py, which documents
+    `spec`): the runs it reported, by name, and its stderr.
+
+    Never raises for anything the probes do: a probe missing from the answer (the process
+    crashed, hung or printed garbage) is the caller's to run on its own.
+    """
+    python = python.absolute()
+    script = probes_dir() / PROBE_SET_SCRIPT
+    if timeout <= 0:
+        return {}, ""
+    with children.temporary_folder("compat-probe-") as cwd:
+        try:
+            with children.spawn(
+                [str(python), str(script), json.dumps(spec)],
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**_probe_env(env), "TMPDIR": str(cwd)},
+            ) as proc:
+                try:
+                    out, err = proc.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    children.kill_group(proc.pid)
+                    out, err = proc.communicate()
+        except OSError as exc:
+            return {}, f"cannot start {python}: {exc}"
+    runs: dict[str, ProbeRun] = {}
+    for line in out.decode("utf-8", "replace").splitlines():
+        try:
+            item = json.loads(line)
+            name = str(item["probe"])
+            runs[name] = _probe_run(name, item["document"], float(item["duration_s"]), "")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # a torn last line: that probe is run again on its own
+    return runs, err.decode("utf-8", "replace")

@@ -16,6 +16,7 @@ from compat_matrix.reports.html import html_chunks, render_html
 from compat_matrix.reports.json_report import CellLines, json_chunks, render_json
 from compat_matrix.reports.junit import JUnitSource, render_junit
 from compat_matrix.reports.markdown import render_markdown
+from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.reports.terminal import render_terminal
 from compat_matrix.results import CellResult, stage_file
 
@@ -60,14 +61,16 @@ def write_reports(
     source: JUnitSource | None = None,
     diff: BaselineDiff | None = None,
     lines: CellLines | None = None,
+    metadata: Sequence[MetadataFinding] | None = None,
 ) -> ReportPaths:
     """Write compat.json, junit.xml, compat.md and compat.html into `report_dir`.
 
     `preamble` is Markdown put at the top of compat.md (the changes since a baseline);
     `source` names the matrix file and each cell's line in junit.xml (for annotations);
     `diff`, the changes since a baseline, opens compat.html. The page links each cell's log
-    where `logs/<id>.log` exists in `report_dir`. `lines` holds compat.json's line of the
-    results read from cell files (`collect(lines=True)`): copied, not encoded again, and
+    where `logs/<id>.log` exists in `report_dir`. `metadata`: the metadata check's findings
+    (None: not checked), in every report but junit.xml. `lines` holds compat.json's line of
+    the results read from cell files (`collect(lines=True)`): copied, not encoded again, and
     compat.json is written piece by piece (at 10,000 cells it is the biggest file by far).
     """
     logs = {path.name[: -len(".log")] for path in (report_dir / "logs").glob("*.log")}
@@ -76,13 +79,14 @@ def write_reports(
     # rendered text is in memory at a time; none replaces its report until all are staged.
     staged: list[tuple[Path, Path]] = []
     try:
-        staged.append((stage_file(paths.json, json_chunks(name, results, lines)), paths.json))
+        chunks = json_chunks(name, results, lines, metadata=metadata)
+        staged.append((stage_file(paths.json, chunks), paths.json))
         text = render_junit(name, results, source)
         staged.append((stage_file(paths.junit, [text.encode("utf-8")]), paths.junit))
-        text = render_markdown(name, results, preamble=preamble)
+        text = render_markdown(name, results, preamble=preamble, metadata=metadata)
         staged.append((stage_file(paths.markdown, [text.encode("utf-8")]), paths.markdown))
         del text
-        pieces = html_chunks(name, results, logs=logs, diff=diff)
+        pieces = html_chunks(name, results, logs=logs, diff=diff, metadata=metadata)
         staged.append((stage_file(paths.html, (p.encode("utf-8") for p in pieces)), paths.html))
         for tmp, path in staged:
             tmp.replace(path)

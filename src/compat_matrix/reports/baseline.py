@@ -5,12 +5,16 @@ that worked in the baseline (or had no distribution) and is now broken, or that 
 has no distribution, unless the matrix's `expect:` entry says this is the new normal. Cells
 without a verdict on either side (`skip`, `error`) are listed as other changes, never as
 regressions: nobody knows whether they worked.
+
+A regression can carry its culprit (`CulpritFinding`, found by run/culprit.py when asked): the
+packages whose move between the two locks broke it, with their release dates, shown in the
+"changes since baseline" section and in diff.json.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BaselineDiff",
     "CellChange",
+    "CulpritFinding",
+    "LockChange",
     "diff_results",
     "load_baseline",
     "render_changes_markdown",
@@ -70,6 +76,60 @@ class CellChange:
 
 
 @dataclass(frozen=True)
+class LockChange:
+    """One package whose version differs between the baseline's lock and tonight's."""
+
+    name: str
+    before: str
+    after: str
+    #: `YYYY-MM-DD` the `after` release was uploaded ("" when the index did not say).
+    released: str = ""
+
+    def text(self) -> str:
+        """`numpy 2.3.0 → 2.4.0 (released 2025-12-01)`."""
+        when = f" (released {self.released})" if self.released else ""
+        return f"{self.name} {self.before} → {self.after}{when}"
+
+
+@dataclass(frozen=True)
+class CulpritFinding:
+    """Which of a regressed cell's changed packages broke it, found by re-running the cell
+    with changed packages reverted to their baseline versions."""
+
+    cell: str
+    #: Every package whose version moved between the two locks.
+    changed: tuple[LockChange, ...] = ()
+    #: Reverting any one of these alone restores the baseline verdict (or, with `together`,
+    #: reverting them all at once does).
+    culprits: tuple[LockChange, ...] = ()
+    together: bool = False
+    #: Each re-run: "reverted numpy 2.4.0 → 2.3.0: pass".
+    tried: tuple[str, ...] = ()
+    #: Why the search ended without an answer, or early ("" when it finished).
+    stopped: str = ""
+
+    def sentence(self) -> str:
+        """ "broke because numpy 2.3.0 → 2.4.0 (released 2025-12-01)", or why it is not known."""
+        if self.culprits:
+            joined = (" and " if self.together else " or ").join(c.text() for c in self.culprits)
+            return f"broke because {joined}" + (" together" if self.together else "")
+        if self.stopped:
+            return f"culprit not found: {self.stopped}"
+        return "culprit not found: reverting the changed packages did not restore the cell"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cell": self.cell,
+            "summary": self.sentence(),
+            "culprits": [asdict(c) for c in self.culprits],
+            "together": self.together,
+            "changed": [asdict(c) for c in self.changed],
+            "tried": list(self.tried),
+            "stopped": self.stopped,
+        }
+
+
+@dataclass(frozen=True)
 class BaselineDiff:
     baseline_name: str
     baseline_cells: int
@@ -80,6 +140,10 @@ class BaselineDiff:
     other: list[CellChange] = field(default_factory=list)
     added: list[CellChange] = field(default_factory=list)
     removed: list[CellChange] = field(default_factory=list)
+    #: The culprit of each regressed cell that was searched for, by cell id.
+    culprits: dict[str, CulpritFinding] = field(default_factory=dict)
+    #: How the culprit search went overall ("" when none was asked for).
+    culprit_note: str = ""
 
     @property
     def regressions(self) -> list[CellChange]:
@@ -91,25 +155,35 @@ class BaselineDiff:
             (self.broken, self.fixed, self.unsupported, self.other, self.added, self.removed)
         )
 
+    def _with_culprit(self, change: CellChange) -> dict[str, Any]:
+        entry = change.to_dict()
+        if change.id in self.culprits:
+            entry["culprit"] = self.culprits[change.id].to_dict()
+        return entry
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "schema": SCHEMA,
             "baseline": {"name": self.baseline_name, "cells": self.baseline_cells},
             "current": {"cells": self.current_cells},
             "regressions": [c.id for c in self.regressions],
-            "newly_broken": [c.to_dict() for c in self.broken],
+            "newly_broken": [self._with_culprit(c) for c in self.broken],
             "newly_fixed": [c.to_dict() for c in self.fixed],
-            "newly_unsupported": [c.to_dict() for c in self.unsupported],
+            "newly_unsupported": [self._with_culprit(c) for c in self.unsupported],
             "other_changes": [c.to_dict() for c in self.other],
             "new_cells": [c.to_dict() for c in self.added],
             "removed_cells": [c.to_dict() for c in self.removed],
         }
+        if self.culprits or self.culprit_note:
+            document["culprit_search"] = self.culprit_note
+        return document
 
 
 def load_baseline(path: Path) -> tuple[str, list[CellResult]]:
     """The name and cells of a compat.json (or of the compat.json inside directory `path`).
 
-    Cells carry what a comparison reads (id, axes, status, category, message, expectation).
+    Cells carry what a comparison reads (id, axes, status, category, message, expectation,
+    and the lock, `resolved`, which the culprit search diffs).
     """
     if path.is_dir():
         path = path / "compat.json"
@@ -180,6 +254,7 @@ def _summary(cell: dict[str, Any]) -> CellResult:
         category=cell.get("category"),
         message=str(cell.get("message") or ""),
         expectation=ExpectationOutcome(**expectation) if expectation else None,
+        resolved={str(k): str(v) for k, v in dict(cell.get("resolved") or {}).items()},
     )
 
 
@@ -249,7 +324,7 @@ def _code(text: str) -> str:
     return f"`{flat}`" if flat else ""
 
 
-def _entry(change: CellChange) -> str:
+def _entry(change: CellChange, culprit: CulpritFinding | None = None) -> str:
     if change.before is None:
         move = f"new: {change.after}"
     elif change.after is None:
@@ -265,14 +340,23 @@ def _entry(change: CellChange) -> str:
         line += f" · {_code(change.category)}"
     if change.after is not None and change.message:
         line += f" — {_md(change.message)}"
+    if culprit is not None:
+        line += f"\n  - 🔎 {_md(culprit.sentence(), 400)}"
+        if culprit.tried and not culprit.culprits:
+            line += f" (tried: {_md('; '.join(culprit.tried), 400)})"
     return line + "\n"
 
 
-def _section(title: str, changes: Sequence[CellChange]) -> str:
+def _section(
+    title: str,
+    changes: Sequence[CellChange],
+    culprits: dict[str, CulpritFinding] | None = None,
+) -> str:
     if not changes:
         return ""
+    found = culprits or {}
     lines = [f"\n#### {title} ({len(changes)})\n\n"]
-    lines += [_entry(change) for change in changes[:_SECTION_LIMIT]]
+    lines += [_entry(change, found.get(change.id)) for change in changes[:_SECTION_LIMIT]]
     if len(changes) > _SECTION_LIMIT:
         lines.append(f"- … {len(changes) - _SECTION_LIMIT} more, see diff.json\n")
     return "".join(lines)
@@ -295,9 +379,11 @@ def render_changes_markdown(diff: BaselineDiff) -> str:
         f"{len(diff.removed)} removed cells",
     ]
     body = head + " · ".join(counts) + "\n"
-    body += _section("❌ Newly broken", diff.broken)
+    if diff.culprit_note:
+        body += f"\nCulprit search: {_md(diff.culprit_note, 400)}\n"
+    body += _section("❌ Newly broken", diff.broken, diff.culprits)
     body += _section("✅ Newly fixed", diff.fixed)
-    body += _section("⛔ Newly unsupported", diff.unsupported)
+    body += _section("⛔ Newly unsupported", diff.unsupported, diff.culprits)
     body += _section("🔀 Other changes", diff.other)
     body += _section("🆕 New cells", diff.added)
     body += _section("🗑️ Removed cells", diff.removed)

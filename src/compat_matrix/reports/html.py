@@ -43,9 +43,10 @@ from compat_matrix.reports._verdicts import (
     one_line,
     short_reason,
 )
-from compat_matrix.reports.baseline import BaselineDiff, CellChange
+from compat_matrix.reports.baseline import BaselineDiff, CellChange, CulpritFinding
 from compat_matrix.reports.gpu_coverage import coverage_html
 from compat_matrix.reports.junit import format_time
+from compat_matrix.reports.metadata_truth import MetadataFinding, metadata_html
 from compat_matrix.results import CellResult, ProbeResult
 
 if TYPE_CHECKING:
@@ -222,6 +223,9 @@ def _details(
     if result.indexes:
         listed = "<br>".join(f"<code>{_line(item, 500)}</code>" for item in result.indexes)
         out.append(f"<dt>indexes</dt><dd>{listed}</dd>")
+    if result.selection:
+        listed = "<br>".join(f"<code>{_line(item, 200)}</code>" for item in result.selection)
+        out.append(f"<dt>selection</dt><dd>{listed}</dd>")
     axes = " ".join([_axis(k, v) for k, v in result.axes.items()]) or "—"
     resolved = _resolved_list(result)
     durations = (
@@ -282,6 +286,8 @@ def _passing_item(result: CellResult, *, kind: str, anchor: str, badge: str, lin
         parts.append(
             "indexes " + " ".join(f"<code>{_line(item, 500)}</code>" for item in result.indexes)
         )
+    if result.selection:  # how versions were picked is never hidden either
+        parts.append(" ".join(f"<code>{_line(item, 200)}</code>" for item in result.selection))
     if links:
         parts.append(links)
     return (
@@ -291,7 +297,19 @@ def _passing_item(result: CellResult, *, kind: str, anchor: str, badge: str, lin
     )
 
 
-def _change_item(change: CellChange, anchors: dict[str, str]) -> str:
+def _culprit_line(culprit: CulpritFinding | None) -> str:
+    """The culprit search's answer under a regression, as compat.md words it ("" for none)."""
+    if culprit is None:
+        return ""
+    tried = ""
+    if culprit.tried and not culprit.culprits:
+        tried = f" (tried: {_line('; '.join(culprit.tried), 400)})"
+    return f'<br><span class="culprit">🔎 {_line(culprit.sentence(), 400)}{tried}</span>'
+
+
+def _change_item(
+    change: CellChange, anchors: dict[str, str], culprit: CulpritFinding | None = None
+) -> str:
     before = _escape(change.before or "new")
     after = _escape(change.after or "removed")
     cell_id = _escape(one_line(change.id, 200))
@@ -300,7 +318,7 @@ def _change_item(change: CellChange, anchors: dict[str, str]) -> str:
     message = _line(change.message, 200)
     return (
         f"<li><code>{name}</code>: {before} → {after}{flag}"
-        f"{f' — {message}' if message else ''}</li>\n"
+        f"{f' — {message}' if message else ''}{_culprit_line(culprit)}</li>\n"
     )
 
 
@@ -318,6 +336,8 @@ def _changes(diff: BaselineDiff, anchors: dict[str, str]) -> str:
         f" · {len(diff.unsupported)} newly unsupported · {len(diff.other)} other changes"
         f" · {len(diff.added)} new cells · {len(diff.removed)} removed cells</p>\n"
     )
+    if diff.culprit_note:
+        out.append(f"<p>Culprit search: {_line(diff.culprit_note, 400)}</p>\n")
     for title, changes in (
         ("Newly broken", diff.broken),
         ("Newly fixed", diff.fixed),
@@ -329,7 +349,10 @@ def _changes(diff: BaselineDiff, anchors: dict[str, str]) -> str:
         if not changes:
             continue
         out.append(f"<h3>{title} ({len(changes)})</h3>\n<ul>\n")
-        out += [_change_item(change, anchors) for change in changes[:_CHANGES_SHOWN]]
+        out += [
+            _change_item(change, anchors, diff.culprits.get(change.id))
+            for change in changes[:_CHANGES_SHOWN]
+        ]
         if len(changes) > _CHANGES_SHOWN:
             out.append(f"<li>… {len(changes) - _CHANGES_SHOWN} more, see diff.json</li>\n")
         out.append("</ul>\n")
@@ -465,6 +488,7 @@ def html_chunks(
     *,
     logs: Collection[str] = (),
     diff: BaselineDiff | None = None,
+    metadata: Sequence[MetadataFinding] | None = None,
 ) -> Iterator[str]:
     """`render_html(...)` in pieces: the page is written as it is made, and the details of
     10,000 cells are never one string (nor the page one copy of them)."""
@@ -478,7 +502,7 @@ def html_chunks(
             counts=count_kinds(results),
             holes='<td class="missing">' in table,
             # Markup: _body escaped every field it took from the results.
-            changes=Markup(changes),  # noqa: S704
+            changes=Markup(changes + metadata_html(metadata)),  # noqa: S704
             table=Markup(table),  # noqa: S704
             details=Markup(cells),  # noqa: S704
             script=Markup(_SCRIPT),  # noqa: S704
@@ -501,10 +525,14 @@ def render_html(
     *,
     logs: Collection[str] = (),
     diff: BaselineDiff | None = None,
+    metadata: Sequence[MetadataFinding] | None = None,
 ) -> str:
     """The page for `results`, cells in job order.
+
+    `metadata`: the metadata check's findings (None: not checked), a small section above the
+    grid.
 
     `logs`: ids of the cells with a `logs/<id>.log` in the report folder (linked from their
     details); `diff`: the changes since a baseline, shown above the grid.
     """
-    return "".join(html_chunks(name, results, logs=logs, diff=diff))
+    return "".join(html_chunks(name, results, logs=logs, diff=diff, metadata=metadata))

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
+from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.results import SCHEMA, CellResult, cell_json
 
 __all__ = ["CellLines", "json_chunks", "render_json"]
@@ -56,29 +57,43 @@ class CellLines:
             self._spool.close()
 
 
-def _head(name: str) -> str:
-    return json.dumps({"schema": SCHEMA, "name": name}, ensure_ascii=True)[:-1]
+def _head(name: str, metadata: Sequence[MetadataFinding] | None) -> str:
+    top: dict[str, object] = {"schema": SCHEMA, "name": name}
+    if metadata is not None:
+        top["metadata"] = [finding.to_dict() for finding in metadata]
+    return json.dumps(top, ensure_ascii=True)[:-1]
 
 
-def render_json(name: str, results: Sequence[CellResult]) -> str:
+def render_json(
+    name: str,
+    results: Sequence[CellResult],
+    *,
+    metadata: Sequence[MetadataFinding] | None = None,
+) -> str:
     """`{"schema": 1, "name": ..., "cells": [...]}`, cells in job order.
+
+    `metadata`, when the metadata check ran, is a top-level `"metadata": [finding, ...]` list.
 
     Messages are kept exactly as captured (the contract promises the original message); ASCII
     escapes make any text, even a lone surrogate, safe to write as UTF-8.
     """
     # One cell per line: the C encoder (which `indent` turns off) keeps 10,000 cells fast,
     # and a line per cell still diffs and greps well.
-    head = _head(name)
+    head = _head(name, metadata)
     cells = ",\n".join(cell_json(result) for result in results)
     return f'{head}, "cells": [\n{cells}\n]}}\n' if cells else f'{head}, "cells": []}}\n'
 
 
 def json_chunks(
-    name: str, results: Sequence[CellResult], lines: CellLines | None = None
+    name: str,
+    results: Sequence[CellResult],
+    lines: CellLines | None = None,
+    *,
+    metadata: Sequence[MetadataFinding] | None = None,
 ) -> Iterator[bytes]:
-    """`render_json(name, results)` as UTF-8, piece by piece; a result's line is taken from
-    `lines` when it has one (the cell file's own bytes), else encoded."""
-    head = _head(name).encode("ascii")
+    """`render_json(name, results, metadata=...)` as UTF-8, piece by piece; a result's line is
+    taken from `lines` when it has one (the cell file's own bytes), else encoded."""
+    head = _head(name, metadata).encode("ascii")
     if not results:
         yield head + b', "cells": []}\n'
         return

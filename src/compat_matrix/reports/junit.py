@@ -246,6 +246,9 @@ def _properties(result: CellResult) -> list[tuple[str, str]]:
             ("python.implementation", result.python.implementation),
             ("python.abi", result.python.abi),
         ]
+    for item in result.selection:  # resolution, as-of, prerelease where not the default
+        key, _, value = item.partition(": ")
+        props.append((key, value))
     if result.gpu_unverified:
         props.append(("gpu_unverified", "true"))
     if result.latent:

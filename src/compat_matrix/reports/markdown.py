@@ -11,7 +11,7 @@ counted), and footnotes that do not fit are dropped least urgent first and count
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from compat_matrix.reports._pivot import Pivot, choose_pivot
@@ -31,6 +31,7 @@ from compat_matrix.reports._verdicts import (
     one_line,
 )
 from compat_matrix.reports.gpu_coverage import coverage_markdown
+from compat_matrix.reports.metadata_truth import MetadataFinding, metadata_markdown
 from compat_matrix.results import CellResult
 
 __all__ = ["DEFAULT_MAX_BYTES", "inline_markdown", "render_markdown"]
@@ -285,14 +286,23 @@ def _footnotes(notes: list[_Note], budget: int) -> str:
 
 
 def _indexes(results: Sequence[CellResult]) -> str:
-    """One line per set of non-default package indexes, naming the cells that used it."""
+    """One line per set of non-default package indexes, naming the cells that used it; then
+    the same for how versions were picked (resolution, as-of, prerelease)."""
+    return _option_groups(
+        results, "Package indexes besides the default", lambda r: r.indexes
+    ) + _option_groups(results, "Version selection besides the default", lambda r: r.selection)
+
+
+def _option_groups(
+    results: Sequence[CellResult], title: str, options_of: Callable[[CellResult], list[str]]
+) -> str:
     groups: dict[tuple[str, ...], list[str]] = {}
     for result in results:
-        if result.indexes:
-            groups.setdefault(tuple(result.indexes), []).append(result.id)
+        if options_of(result):
+            groups.setdefault(tuple(options_of(result)), []).append(result.id)
     if not groups:
         return ""
-    lines = ["\n**Package indexes besides the default**\n"]
+    lines = [f"\n**{title}**\n"]
     for indexes, cells in list(groups.items())[:_INDEX_GROUPS]:
         shown = ", ".join(_code(cell) for cell in cells[:_INDEX_CELLS])
         more = f" and {len(cells) - _INDEX_CELLS} more" if len(cells) > _INDEX_CELLS else ""
@@ -309,8 +319,12 @@ def render_markdown(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     preamble: str = "",
+    metadata: Sequence[MetadataFinding] | None = None,
 ) -> str:
     """The Markdown report, never larger than `max_bytes` bytes of UTF-8.
+
+    `metadata`: the metadata check's findings (None: not checked), a short section after the
+    footnotes.
 
     `preamble` (Markdown, e.g. the changes since a baseline) opens the page, inside the budget.
     """
@@ -333,6 +347,7 @@ def render_markdown(
     table += _indexes(results)
     used = _size(head) + _size(table)
     text = head + table + _footnotes(notes.notes, max_bytes - used - _RESERVE)
+    text += metadata_markdown(metadata)
     text += coverage_markdown(results, max_bytes - _size(text) - _RESERVE)
     return _fit(clean_text(text), max_bytes)
 

@@ -27,6 +27,7 @@ from compat_matrix.reports.baseline import (
 )
 from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
 from compat_matrix.reports.json_report import CellLines
+from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.results import (
     CellResult,
     ExpectationOutcome,
@@ -366,6 +367,8 @@ class Published:
     unreadable: list[Path] = field(default_factory=list)
     #: Why the report files could not be written ("" when they were): the disk is full, ...
     write_error: str = ""
+    #: The metadata check's findings (None: not checked), as the reports show them.
+    metadata: list[MetadataFinding] | None = None
 
 
 def publish_results(
@@ -376,17 +379,24 @@ def publish_results(
     baseline: Path | None = None,
     source: JUnitSource | None = None,
     lines: CellLines | None = None,
+    metadata: Sequence[MetadataFinding] | None = None,
+    annotate: Callable[[BaselineDiff, list[CellResult]], BaselineDiff] | None = None,
 ) -> tuple[ReportPaths, BaselineDiff | None, str]:
     """Write the four reports of `results` (and diff.json against `baseline`) into `report_dir`.
 
     The one place reports are written, for a run (`publish_run`) and for `compat-matrix report`.
     Returns the paths, the diff, and why the files could not be written ("" when they were):
-    a full or read-only disk must still let the run end with its table.
+    a full or read-only disk must still let the run end with its table. `metadata`, the
+    metadata check's findings (None: not checked), goes into compat.json, compat.md and
+    compat.html. `annotate` completes the diff before it is written, given the baseline's
+    cells (the culprit search).
     """
     diff = None
     if baseline is not None:
         baseline_name, before = load_baseline(baseline)
         diff = diff_results(before, list(results), baseline_name)
+        if annotate is not None and diff.regressions:
+            diff = annotate(diff, before)
     preamble = render_changes_markdown(diff) if diff is not None else ""
     try:
         paths = write_reports(
@@ -397,6 +407,7 @@ def publish_results(
             source=source,
             diff=diff,
             lines=lines,
+            metadata=metadata,
         )
         if diff is not None:
             write_atomic(report_dir / "diff.json", _render_diff_json(diff))
@@ -414,6 +425,7 @@ def publish_run(
     unreadable: Callable[[Cell, Path, str], CellResult] | None = None,
     baseline: Path | None = None,
     matrix_path: Path | None = None,
+    metadata_check: Callable[[Sequence[CellResult]], list[MetadataFinding] | None] | None = None,
 ) -> Published:
     """Rewrite the report of `cells` (the run's selection, in job order) from their cell files.
 
@@ -422,7 +434,8 @@ def publish_run(
     `unreadable` makes the result of a cell whose file cannot be read (truncated, not JSON).
     `baseline`, an earlier compat.json (or a folder holding one), adds the changes since it to
     compat.md and writes diff.json. `matrix_path` makes junit.xml name the matrix file and the
-    line of each cell (where consumers put annotations).
+    line of each cell (where consumers put annotations). `metadata_check` compares the
+    project's metadata with the results (run/metadata.py); its findings go into the reports.
     """
     by_id = {cell.id: cell for cell in cells}
 
@@ -446,9 +459,16 @@ def publish_run(
             elif missing is not None:
                 results.append(missing(cell))
         source = JUnitSource.for_matrix(matrix_path, cells) if matrix_path is not None else None
+        findings = metadata_check(results) if metadata_check is not None else None
         try:
             paths, diff, write_error = publish_results(
-                report_dir, name, results, baseline=baseline, source=source, lines=collected.lines
+                report_dir,
+                name,
+                results,
+                baseline=baseline,
+                source=source,
+                lines=collected.lines,
+                metadata=findings,
             )
         finally:
             if collected.lines is not None:
@@ -460,4 +480,5 @@ def publish_run(
         diff,
         collected.unreadable,
         write_error,
+        findings,
     )

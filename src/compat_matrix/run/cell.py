@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from compat_matrix import children
 from compat_matrix.build import pythons
@@ -50,7 +50,7 @@ from compat_matrix.errors import MatrixError
 from compat_matrix.matrix.cuda_table import table_for
 from compat_matrix.matrix.gpus import gpu_argument
 from compat_matrix.probe.gpu_device import device_agreement
-from compat_matrix.probe.runner import run_probe
+from compat_matrix.probe.runner import run_probe, run_probe_set
 from compat_matrix.probe.verdicts import Verdict, cell_verdict, expectation_outcome
 from compat_matrix.results import (
     CellResult,
@@ -116,6 +116,8 @@ class RunSettings:
     report_dir: Path
     env_root: Path
     resume: bool = False
+    #: Seconds an unchanged cell's lock is reused without resolving (`--lock-max-age`).
+    lock_max_age: float = 0.0
 
 
 def cell_result(
@@ -245,6 +247,11 @@ def cell_fingerprint(matrix: Matrix, cell: Cell, interpreter: pythons.Interprete
         payload["strict"] = True
     if matrix.gpus:  # the GPUs the device code is judged against
         payload["gpus"] = list(matrix.gpus)
+    if not matrix.selection.is_default:  # top-level resolution/as-of/prerelease
+        payload["selection"] = dataclasses.astuple(matrix.selection)
+    if matrix.index_url or matrix.extra_index_urls:
+        payload["index_url"] = matrix.index_url
+        payload["extra_index_urls"] = list(matrix.extra_index_urls)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -307,6 +314,10 @@ def run_cell(
         )
     result.fingerprint = fingerprint
     result.expectation = expectation_outcome(matrix.expect, cell.axes, result.status)
+    selection = matrix.selection_for(cell)
+    result.resolution = selection.resolution
+    result.as_of = selection.as_of
+    result.prerelease = selection.prerelease
     if children.stopping():  # the run was interrupted: this cell has no verdict
         raise children.Stopped
     try:
@@ -397,7 +408,9 @@ def _run(
         plan = CudaPlan(cuda=cell.axes.get("cuda"), problem=str(exc))
     if plan.problem or plan.unsupported:
         return _not_installed(cell, plan)
-    request = _request(matrix, cell, interpreter, plan, options)
+    request = dataclasses.replace(
+        _request(matrix, cell, interpreter, plan, options), lock_max_age=settings.lock_max_age
+    )
     indexes = used_indexes(backend.name, request)
     started = time.monotonic()
     env = backend.prepare(settings.env_root / cell.id, request, timeout=matrix.timeout)
@@ -497,6 +510,16 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
     requirements = requirements_for(cell.packages, extra, matrix.base_dir)
     work = settings.env_root / cell.id
     work.mkdir(parents=True, exist_ok=True)
+    selection = matrix.selection_for(cell)
+    chosen = EnvRequest(
+        None,
+        tuple(requirements),
+        index_url=matrix.index_url or "",
+        index_urls=matrix.extra_index_urls,
+        resolution=selection.resolution,
+        as_of=selection.as_of or "",
+        prerelease=selection.prerelease or "",
+    )
     answer = resolve_and_download(
         target,
         requirements,
@@ -505,6 +528,8 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
         only_binary=matrix.only_binary,
         timeout=matrix.timeout,
         work=work,
+        compile_options=[*chosen.index_args("uv"), *chosen.selection_args("uv")],
+        download_options=chosen.index_args("pip"),
     )
     if answer.status is not None:
         return cell_result(
@@ -514,6 +539,7 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
             resolved=answer.resolved,
             durations={"build": round(answer.duration_s, 3), "probes": 0.0},
             static_only=True,
+            indexes=used_indexes("uv", chosen),
         )
     run = run_probe(
         Path(sys.executable),
@@ -535,6 +561,7 @@ def _foreign_cell(matrix: Matrix, cell: Cell, settings: RunSettings) -> CellResu
         resolved=answer.resolved,
         durations={"build": round(answer.duration_s, 3), "probes": round(run.duration_s, 3)},
         static_only=True,
+        indexes=used_indexes("uv", chosen),
     )
 
 
@@ -548,6 +575,8 @@ def _request(
     """What to install for `cell`: pip/uv requirements, or conda specs then pip ones."""
     locals_ = tuple(local_names(cell.packages, matrix.packages, matrix.base_dir))
     sources = sources_digest(matrix, cell)
+    selection = matrix.selection_for(cell)
+    index_urls = tuple(dict.fromkeys((*matrix.extra_index_urls, *plan.index_urls)))
     if matrix.backend in _CONDA_BACKENDS:
         split = conda_requirements(
             cell.packages,
@@ -561,12 +590,16 @@ def _request(
             (*split.pip, *plan.pip_requirements),
             matrix.only_binary,
             split.build_from_source,
-            index_urls=plan.index_urls,
+            index_urls=index_urls,
             conda_specs=(*conda_python_specs(cell.python), *split.conda, *plan.conda_specs),
             channels=options.channels,
             env=plan.env,
             local_projects=locals_,
             sources=sources,
+            index_url=matrix.index_url or "",
+            resolution=selection.resolution,
+            as_of=selection.as_of or "",
+            prerelease=selection.prerelease or "",
         )
     requirements = requirements_for(cell.packages, matrix.packages, matrix.base_dir, plan.variants)
     return EnvRequest(
@@ -574,10 +607,14 @@ def _request(
         (*requirements, *plan.pip_requirements),
         matrix.only_binary,
         tuple(source_built(cell.packages, matrix.packages, matrix.base_dir)),
-        index_urls=plan.index_urls,
+        index_urls=index_urls,
         env=plan.env,
         local_projects=locals_,
         sources=sources,
+        index_url=matrix.index_url or "",
+        resolution=selection.resolution,
+        as_of=selection.as_of or "",
+        prerelease=selection.prerelease or "",
     )
 
 
@@ -590,7 +627,9 @@ def _install_line(backend: str, request: EnvRequest) -> str:
             parts += ["&& pip install", *request.requirements]
     else:
         parts += [f"{backend} install", *request.requirements]
+    parts += [f"--index-url {request.index_url}"] if request.index_url else []
     parts += [f"--extra-index-url {url}" for url in request.index_urls]
+    parts += request.selection_args("uv" if backend == "uv" else "pip")
     return "$ " + " ".join(parts)
 
 
@@ -657,46 +696,82 @@ def probe_environment(
     probe_args: Mapping[str, Sequence[str]] | None = None,
     env: dict[str, str] | None = None,
 ) -> list[ProbeRun]:
-    """Run the environment probe, then each of `probes`, under `python`.
+    """Run the environment probe, then each of `probes`, under `python`; environment first.
 
     `dists` are the distributions whose top-level modules are the default import targets
     (None: every distribution installed, as `audit` does); `imports` overrides those targets.
-    The environment probe comes first because it names the targets. `probe_args` gives a
-    probe its command-line arguments (the cuda probe's `--cuda 12.4`); `env` adds environment
-    variables to every probe (`audit` sets PYTHONDONTWRITEBYTECODE so it writes nothing).
+    `probe_args` gives a probe its command-line arguments (the cuda probe's `--cuda 12.4`);
+    `env` adds environment variables to every probe (`audit` sets PYTHONDONTWRITEBYTECODE so
+    it writes nothing). The probes run together in one interpreter (`run_probe_set`); any probe
+    that did not answer there (that process crashed or hung) runs again on its own, as it
+    would have run alone, so isolation is never lost.
     """
+    wanted = [name for name in probes if name != "environment"]
+    remaining = deadline - time.monotonic()
+    spec = {
+        "probes": wanted,
+        "args": {name: list(args) for name, args in (probe_args or {}).items()},
+        "dists": list(dists) if dists is not None else None,
+        "imports": list(imports) if imports is not None else None,
+        "import_timeout": min(_IMPORT_TIMEOUT_S, max(remaining - 5.0, 1.0)),
+        "tooling": sorted(_TOOLING),
+    }
+    answered, stderr = run_probe_set(python, spec, timeout=remaining, env=env)
+    if stderr.strip():
+        first = next(iter(answered.values()), None)
+        if first is not None:
+            first.stderr = stderr  # shown once in the cell's log
+    missing = [name for name in ("environment", *wanted) if name not in answered]
+    if missing:
+        answered.update(
+            _probe_alone(python, missing, answered=answered, spec=spec, deadline=deadline, env=env)
+        )
+    return [answered[name] for name in ("environment", *wanted) if name in answered]
+
+
+def _probe_alone(
+    python: Path,
+    names: Sequence[str],
+    *,
+    answered: Mapping[str, ProbeRun],
+    spec: Mapping[str, Any],
+    deadline: float,
+    env: dict[str, str] | None,
+) -> dict[str, ProbeRun]:
+    """Each of `names` in its own interpreter: what the probe set did not report."""
+    runs: dict[str, ProbeRun] = {}
+    environment = answered.get("environment")
+    dists: Sequence[str] | None = spec["dists"]
 
     def environment_probe(names: Sequence[str]) -> ProbeRun:
         args = ["--dists", *names] if names else []
         return run_probe(python, "environment", args, timeout=deadline - time.monotonic(), env=env)
 
-    environment = environment_probe(dists or [])
-    if dists is None:
+    if environment is None:
+        environment = environment_probe(dists or [])
+        if dists is None:
+            installed = environment.document.get("distributions") or {}
+            dists = [name for name in installed if name not in _TOOLING]
+            if dists:
+                environment = environment_probe(dists)
+        runs["environment"] = environment
+    elif dists is None:
         installed = environment.document.get("distributions") or {}
         dists = [name for name in installed if name not in _TOOLING]
-        if dists:
-            environment = environment_probe(dists)
     top_level = dict(environment.document.get("top_level") or {})
-    targets = list(imports) if imports is not None else _top_level_targets(dists, top_level)
-    runs = [environment]
-    for name in probes:
+    imports: Sequence[str] | None = spec["imports"]
+    targets = list(imports) if imports is not None else _top_level_targets(dists or [], top_level)
+    for name in names:
+        if name == "environment":
+            continue
         remaining = deadline - time.monotonic()
+        args = list(spec["args"].get(name, ()))
         if name == "import":
             if not targets:
                 continue
             per_target = min(_IMPORT_TIMEOUT_S, max(remaining - 5.0, 1.0))
-            runs.append(
-                run_probe(
-                    python,
-                    "import",
-                    ["--timeout", f"{per_target:.0f}", *targets],
-                    timeout=remaining,
-                    env=env,
-                )
-            )
-        else:
-            args = list((probe_args or {}).get(name, ()))
-            if name == "native":  # a file that fails alone is re-loaded after these imports
-                args += [arg for target in targets for arg in ("--context", target)]
-            runs.append(run_probe(python, name, args, timeout=remaining, env=env))
+            args += ["--timeout", f"{per_target:.0f}", *targets]
+        elif name == "native":  # a file that fails alone is re-loaded after these imports
+            args += [arg for target in targets for arg in ("--context", target)]
+        runs[name] = run_probe(python, name, args, timeout=remaining, env=env)
     return runs

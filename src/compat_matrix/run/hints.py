@@ -10,6 +10,11 @@ only when a source distribution exists. An import of a submodule that a declared
 only added later (numpy.exceptions in numpy 1.25) is named as such, with the lower bound that
 fixes it. `checked_failure` does the same for a cell that did not install (typos,
 Requires-Python, clashing pins; see `install_errors.refine_install_failure`).
+
+A verified suggestion that is a range (`pin numpy<2`, `upgrade numpy>=2.0`) also names the
+smallest change inside it: the release nearest the installed one that resolves with the cell's
+other pins ("pin numpy<2 — smallest change: numpy 1.26.4"), since an installer given the range
+would take the newest.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ class HintContext:
     index: PackageIndex | None = None
 
     def package_index(self) -> PackageIndex:
-        return self.index or package_index(self.request.index_urls)
+        return self.index or package_index(self.request.index_urls, self.request.index_url)
 
     def resolve(self, requirements: Sequence[str]) -> Resolution:
         remaining = min(self.deadline - time.monotonic(), _BUDGET_S)
@@ -182,6 +187,8 @@ def check_text(
         if outcome is False:
             return _refused(_explanation(hint, 0))
         text = summary or hint
+        if outcome:
+            text += _smallest_note(structured, text, resolved, context)
         return f"{text} {VERIFIED if outcome else UNVERIFIED}"
     first = _SUGGESTION.search(hint)
     source = _SOURCE_BUILD.search(hint)
@@ -201,10 +208,58 @@ def check_text(
         if any(v is False for v in verdicts):
             continue
         check = VERIFIED if verdicts and all(verdicts) else UNVERIFIED
-        kept.append(f"{alternative.strip()} {check}")
+        note = (
+            _smallest_note(suggested, alternative, resolved, context) if check == VERIFIED else ""
+        )
+        kept.append(f"{alternative.strip()}{note} {check}")
     if not kept:
         return _refused(explanation)
     return explanation + ", or ".join(kept)
+
+
+#: Releases tried (nearest first) when naming the smallest change inside a suggested range.
+_SMALLEST_CHECKS = 3
+
+
+def _smallest_note(
+    suggested: Sequence[str], text: str, resolved: Mapping[str, str], context: HintContext
+) -> str:
+    """ " — smallest change: numpy 1.26.4" for the first suggested range that excludes the
+    installed release, or "" (an exact pin, one already named, or nothing that resolves)."""
+    pinned = {_name(r) for r in suggested if "==" in r}
+    for requirement in suggested:
+        name = _name(requirement)
+        if not name or name in pinned or "==" in requirement:
+            continue
+        version = _smallest_release(Requirement(requirement), resolved, context)
+        if version is not None and f"{name}=={version}" not in text.replace(" ", ""):
+            return f" — smallest change: {name} {version}"
+    return ""
+
+
+def _smallest_release(
+    requirement: Requirement, resolved: Mapping[str, str], context: HintContext
+) -> str | None:
+    """The release inside `requirement` nearest the installed one that resolves, if any."""
+    name = canonicalize_name(requirement.name)
+    installed = next((v for n, v in resolved.items() if canonicalize_name(n) == name), None)
+    try:
+        now = Version(installed) if installed else None
+        project = context.package_index().project(name) if now is not None else None
+    except (IndexUnavailable, InvalidVersion):
+        return None
+    if now is None or project is None or requirement.specifier.contains(now, prereleases=True):
+        return None
+    releases = [v for v in project.versions() if not v.is_prerelease]
+    position = {v: i for i, v in enumerate(sorted({*releases, now}))}
+    inside = [v for v in releases if requirement.specifier.contains(v)]
+    inside.sort(key=lambda v: (abs(position[v] - position[now]), -position[v]))
+    for version in inside[:_SMALLEST_CHECKS]:
+        if time.monotonic() >= context.deadline:
+            return None
+        if context.resolve_with([f"{name}=={version}"]).ok:
+            return str(version)
+    return None
 
 
 def _alternatives(advice: str) -> list[str]:

@@ -17,7 +17,9 @@ default:
 - keep unchanged cells: `--resume`, `$COMPAT_RESUME=1`, else off;
 - cells: `--cells SELECTION`, `$COMPAT_CELLS`, else every cell;
 - backend: `--backend NAME`, `$COMPAT_BACKEND`, else the matrix file's `backend:`;
-- GPU / CPU runner's share: `--gpu-only` / `--cpu-only`, else every cell.
+- GPU / CPU runner's share: `--gpu-only` / `--cpu-only`, else every cell;
+- what fails the run: `--fail-on MODE[,metadata]`, `$COMPAT_FAIL_ON`, else `error` (see
+  reports/gate.py); `metadata` adds the metadata check's findings (run/metadata.py).
 
 An unknown option is a usage error (exit status 2), after `--` in nox too. Exit status: 0 when
 every cell met its expectation, 1 when a cell failed or missed its expectation, 2 when the
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 from compat_matrix import children
 from compat_matrix.build import pythons
+from compat_matrix.build.backends import DEFAULT_LOCK_MAX_AGE
 from compat_matrix.build.cuda import needs_gpu
 from compat_matrix.errors import UsageError
 from compat_matrix.matrix.expand import expand
@@ -53,10 +56,12 @@ from compat_matrix.matrix.yamlfile import DEFAULT_LIMITS, Limits
 from compat_matrix.probe.verdicts import EXIT_INFRA, EXIT_USAGE, expectation_outcome
 from compat_matrix.reports import render_terminal, report_paths
 from compat_matrix.reports._verdicts import one_line
-from compat_matrix.reports.gate import gate_exit_status
+from compat_matrix.reports.gate import DEFAULT_FAIL_ON, FAIL_ON, gate_exit_status, parse_fail_on
+from compat_matrix.reports.metadata_truth import counted, metadata_terminal
 from compat_matrix.reports.publish import Published, publish_run
 from compat_matrix.run.cell import RunSettings, missing_result, run_cell, unreadable_result
 from compat_matrix.run.locks import run_lock
+from compat_matrix.run.metadata import check_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -64,6 +69,7 @@ if TYPE_CHECKING:
     from compat_matrix.matrix.model import Backend, Cell, Matrix
     from compat_matrix.reports.baseline import BaselineDiff
     from compat_matrix.reports.gate import FailOn
+    from compat_matrix.reports.metadata_truth import MetadataFinding
     from compat_matrix.results import CellResult
 
 __all__ = [
@@ -71,11 +77,13 @@ __all__ = [
     "Progress",
     "RunOptions",
     "RunOutcome",
+    "add_fail_on_option",
     "add_run_options",
     "default_matrix",
     "load_selection",
     "max_cells",
     "packaged_matrix",
+    "parse_fail_on_words",
     "parse_run_options",
     "publish_due",
     "render_outcome",
@@ -122,6 +130,12 @@ class RunOptions:
     backend: Backend | None = None
     #: The most cells a matrix may expand to (`--max-cells`, `$COMPAT_MAX_CELLS`).
     max_cells: int = DEFAULT_LIMITS.max_cells
+    #: `--fail-on`: which outcomes fail the run (reports/gate.py).
+    fail_on: FailOn = DEFAULT_FAIL_ON
+    #: `--fail-on ...,metadata`: a metadata finding (run/metadata.py) exits 1 too.
+    fail_on_metadata: bool = False
+    #: Seconds a cell's lock stays good while its inputs are unchanged (`--lock-max-age`).
+    lock_max_age: float = DEFAULT_LOCK_MAX_AGE
 
 
 def packaged_matrix() -> Path:
@@ -197,8 +211,39 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
         help=f"refuse a matrix of more cells (default: $COMPAT_MAX_CELLS or "
         f"{DEFAULT_LIMITS.max_cells:,})",
     )
+    parser.add_argument(
+        "--lock-max-age",
+        type=_seconds,
+        metavar="SECONDS",
+        help="re-resolve a cell whose inputs are unchanged only when its lock is older than this "
+        f"(default: $COMPAT_LOCK_MAX_AGE or {DEFAULT_LOCK_MAX_AGE:.0f}, as long as uv trusts "
+        "PyPI's index pages; 0: resolve every run, as a nightly does)",
+    )
     parser.add_argument("--gpu-only", action="store_true", help="only the cells that need a GPU")
     parser.add_argument("--cpu-only", action="store_true", help="only the cells that need none")
+    add_fail_on_option(parser)
+
+
+def add_fail_on_option(parser: argparse.ArgumentParser) -> None:
+    """`--fail-on MODE[,metadata]`: declared once, for `run`, `report` and nox's `--` words."""
+    parser.add_argument(
+        "--fail-on",
+        metavar="MODE",
+        help=f"what exits non-zero: {', '.join(FAIL_ON)} (default: $COMPAT_FAIL_ON or "
+        f"{DEFAULT_FAIL_ON}), plus ',metadata' to exit 1 on a metadata finding "
+        "(--fail-on metadata: the default mode and metadata)",
+    )
+
+
+def parse_fail_on_words(text: str) -> tuple[FailOn, bool]:
+    """`error`, `fail,metadata`, `metadata` -> (the gate's mode, whether metadata fails)."""
+    words = [word.strip().lower() for word in text.split(",") if word.strip()]
+    metadata = "metadata" in words
+    modes = [word for word in words if word != "metadata"]
+    if len(modes) > 1:
+        msg = f"fail-on takes one of {', '.join(FAIL_ON)} (and metadata), not {text!r}"
+        raise UsageError(msg)
+    return parse_fail_on(modes[0] if modes else ""), metadata
 
 
 class _Parser(argparse.ArgumentParser):
@@ -206,6 +251,17 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        msg = f"expected a number of seconds >= 0, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -256,6 +312,16 @@ def resolve_options(
         msg = "--gpu-only and --cpu-only exclude each other: give one (or neither for all cells)"
         raise UsageError(msg)
     runner: Runner = "gpu" if args.gpu_only else "cpu" if args.cpu_only else "all"
+    given = getattr(args, "fail_on", None)
+    fail_on, fail_on_metadata = parse_fail_on_words(
+        given if given is not None else env.get("COMPAT_FAIL_ON", "")
+    )
+    lock_max_age = getattr(args, "lock_max_age", None)
+    if lock_max_age is None:
+        try:
+            lock_max_age = _seconds(env.get("COMPAT_LOCK_MAX_AGE") or str(DEFAULT_LOCK_MAX_AGE))
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"COMPAT_LOCK_MAX_AGE: {exc}") from None
     backend = args.backend or env.get("COMPAT_BACKEND", "").strip() or None
     if backend is not None and backend not in BACKENDS:
         msg = f"COMPAT_BACKEND must be one of {', '.join(BACKENDS)} (or empty), not {backend!r}"
@@ -270,6 +336,9 @@ def resolve_options(
         runner=runner,
         backend=cast("Backend | None", backend),
         max_cells=limit,
+        fail_on=fail_on,
+        fail_on_metadata=fail_on_metadata,
+        lock_max_age=lock_max_age,
     )
 
 
@@ -335,11 +404,15 @@ def run_exit_status(
     results: Sequence[CellResult],
     diff: BaselineDiff | None = None,
     fail_on: FailOn = "error",
+    *,
+    metadata: Sequence[MetadataFinding] | None = None,
+    fail_on_metadata: bool = False,
 ) -> int:
     """The run's exit status: 2 for a package or version that does not exist, else the gate's.
 
     A cell whose `expect:` entry accepts the error (a deliberate typo in a test matrix) does
-    not count.
+    not count. With `fail_on_metadata`, a metadata finding (not a skipped check) exits 1
+    where the gate said 0 or 3.
     """
     if fail_on != "never" and any(
         r.status == "error"
@@ -348,7 +421,10 @@ def run_exit_status(
         for r in results
     ):
         return EXIT_USAGE
-    return gate_exit_status(results, diff, fail_on)
+    status = gate_exit_status(results, diff, fail_on)
+    if fail_on_metadata and counted(metadata or ()) and status in (0, EXIT_INFRA):
+        return 1
+    return status
 
 
 def finished_line(result: CellResult, done: int, total: int) -> str:
@@ -456,16 +532,22 @@ def run_pipeline(
     final: bool = True,
     progress: Progress | None = None,
     baseline: Path | None = None,
-    fail_on: FailOn = "error",
+    fail_on: FailOn | None = None,
+    check_metadata_truth: bool = True,
 ) -> RunOutcome:
     """Run `cells` (`options.jobs` at once), each result written as it ends; publish; judge.
 
     The report covers `report_cells` (default: `cells`) in job order. `final` says the run is
     over: a covered cell without a result is then `error`/`missing`. A nox `cell(<id>)`
     session runs one cell with `final=False` (the others may still be running); `probe` runs
-    none with `final=True`. A `final=False` run publishes only when `publish_due` (another
-    session may have published a moment ago; the final publish covers every cell file).
+    none with `final=True`. `fail_on` overrides `options.fail_on`. A final publish runs the
+    metadata check (run/metadata.py): its findings are in the reports and, with
+    `options.fail_on_metadata`, in the exit status (`check_metadata_truth=False`: not checked,
+    for cells that are not the matrix's own, as `floors` builds). A `final=False` run
+    publishes only when `publish_due` (another session may have published a moment ago; the
+    final publish covers every cell file).
     """
+    gate = fail_on if fail_on is not None else options.fail_on
     covered = list(report_cells) if report_cells is not None else list(cells)
     #: This run's results, for the table when a cell's file could not be written (disk full).
     ran: dict[str, CellResult] = {}
@@ -498,9 +580,18 @@ def run_pipeline(
         else None,
         baseline=baseline,
         matrix_path=matrix.path,
+        metadata_check=(lambda results: check_metadata(matrix, results, options.env_root))
+        if final and check_metadata_truth
+        else None,
     )
-    status = run_exit_status(published.results, published.diff, fail_on)
-    if published.write_error and status == 0 and fail_on != "never":
+    status = run_exit_status(
+        published.results,
+        published.diff,
+        gate,
+        metadata=published.metadata,
+        fail_on_metadata=options.fail_on_metadata,
+    )
+    if published.write_error and status == 0 and gate != "never":
         status = EXIT_INFRA
     return RunOutcome(published, status)
 
@@ -565,7 +656,10 @@ def _run_cells(
     what finished and re-raises; the interrupted cells write nothing.
     """
     settings = RunSettings(
-        report_dir=options.report_dir, env_root=options.env_root, resume=options.resume
+        report_dir=options.report_dir,
+        env_root=options.env_root,
+        resume=options.resume,
+        lock_max_age=options.lock_max_age,
     )
     interpreters = pythons.discover()
     last_publish = time.time()
@@ -614,6 +708,8 @@ def render_outcome(outcome: RunOutcome, *, color: bool, width: int | None = None
         )
     for path in outcome.published.unreadable:
         text += f"\nunreadable cell file (counted as error/unreadable-result): {path}"
+    if outcome.published.metadata:
+        text += "\n" + metadata_terminal(outcome.published.metadata).rstrip("\n")
     return text + f"\nexit status {outcome.exit_status}\n"
 
 

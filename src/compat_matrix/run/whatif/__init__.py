@@ -44,6 +44,7 @@ from compat_matrix.build.backends import (
     EnvRequest,
     PreparedEnv,
     get_backend,
+    package_index,
     parse_lock,
 )
 from compat_matrix.build.conda import rattler_available
@@ -74,6 +75,7 @@ from compat_matrix.run.whatif.resolve import (
     _pins,
     _resolve,
 )
+from compat_matrix.run.whatif.smallest import Search, pinned, smallest_changes
 from compat_matrix.run.whatif.snapshot import (
     CondaRecord,
     Installed,
@@ -231,17 +233,39 @@ def what_if(
     attempts: list[ResolveAttempt] = []
     env, attempts = _resolve(backend, envdir, make, pins, started + timeout)
     failure: InstallFailure | None = env.failure
-    upgraded, top_after, outcome = _upgraded_cell(
-        plan,
-        env,
-        failure,
-        attempts,
-        report_dir,
-        build_s=time.monotonic() - started,
-        probes=probes,
-        imports=imports,
-        timeout=timeout,
-    )
+    found = None
+    if failure is None and plan.interpreter is not None and _relaxed(pins):
+        found = _smallest_change(
+            plan,
+            backend,
+            envdir,
+            make,
+            pins=pins,
+            attempts=attempts,
+            report_dir=report_dir,
+            notes=notes,
+            started=started,
+            timeout=timeout,
+            probes=probes,
+            imports=imports,
+        )
+        if found is None:  # a trial replaced the environment: back to the installer's choice
+            env = backend.prepare(envdir, make(pins), timeout=started + timeout - time.monotonic())
+            failure = env.failure
+    if found is not None:
+        pins, (upgraded, top_after, outcome) = found[0], found[1]
+    else:
+        upgraded, top_after, outcome = _upgraded_cell(
+            plan,
+            env,
+            failure,
+            attempts,
+            report_dir,
+            build_s=time.monotonic() - started,
+            probes=probes,
+            imports=imports,
+            timeout=timeout,
+        )
     # A suggested fix is resolved against the upgraded set's own pins before it is shown.
     context = HintContext(make(pins)) if env is not None and failure is None else None
     if context is not None:
@@ -264,6 +288,7 @@ def what_if(
         ),
         attempts=tuple(attempts),
         notes=notes,
+        how=notes.pop("smallest change", ""),
     )
     write_atomic(report_dir / "whatif.json", json.dumps(result.to_dict(), indent=2) + "\n")
     result.reports = write_reports(
@@ -328,6 +353,69 @@ def _upgraded_cell(
         lock=lock_rel,
     )
     return upgraded, {}, _Outcome(None, failure, blamed, plan.target_python, what)
+
+
+#: Candidates built and probed before falling back to the installer's choice.
+MAX_PROBED = 3
+
+
+def _relaxed(pins: dict[str, _Pin]) -> bool:
+    return any(pin.blocked is not None for pin in pins.values())
+
+
+def _smallest_change(
+    plan: _Plan,
+    backend: EnvBackend,
+    envdir: Path,
+    make: Callable[[dict[str, _Pin]], EnvRequest],
+    *,
+    pins: dict[str, _Pin],
+    attempts: Sequence[ResolveAttempt],
+    report_dir: Path,
+    notes: dict[str, str],
+    started: float,
+    timeout: float,
+    probes: Sequence[str],
+    imports: Sequence[str] | None,
+) -> tuple[dict[str, _Pin], tuple[CellResult, dict[str, list[str]], _Outcome]] | None:
+    """The smallest change that resolves and passes the probes (see smallest.py), built and
+    probed; None when none was found within the caps, and then notes say why."""
+    assert plan.interpreter is not None  # noqa: S101 - only for uv environments
+    search = Search()
+    deadline = started + timeout
+    probed = 0
+    for candidate in smallest_changes(
+        pins, make, plan.interpreter, index=package_index(), deadline=deadline, search=search
+    ):
+        trial_pins = pinned(pins, candidate)
+        env = backend.prepare(envdir, make(trial_pins), timeout=deadline - time.monotonic())
+        if env.failure is not None:
+            continue
+        probed += 1
+        cell = _upgraded_cell(
+            plan,
+            env,
+            None,
+            attempts,
+            report_dir,
+            build_s=time.monotonic() - started,
+            probes=probes,
+            imports=imports,
+            timeout=timeout,
+        )
+        if cell[0].status == "pass":
+            notes["smallest change"] = search.how(candidate, plan.target_python, probed=True)
+            return trial_pins, cell
+        if probed >= MAX_PROBED or time.monotonic() >= deadline:
+            search.capped = search.capped or f"stopped after {probed} probed candidates"
+            break
+    tried = f"{search.resolves} resolve{'s' if search.resolves != 1 else ''}, {probed} probed"
+    notes["smallest change"] = (
+        f"no smaller change found that resolves and passes ({tried}"
+        + (f"; {search.cap_note()}" if search.cap_note() else "")
+        + "): the installer's own (newest) versions are shown"
+    )
+    return None
 
 
 def _scratch_build(

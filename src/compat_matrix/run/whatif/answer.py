@@ -106,6 +106,9 @@ class WhatIfResult:
     attempts: tuple[ResolveAttempt, ...] = ()
     reports: ReportPaths | None = None
     notes: dict[str, str] = field(default_factory=dict)
+    #: How the versions after were chosen when the upgrade needed packages to move
+    #: ("smallest change: 2 packages moved, ..."); "" when nothing had to move.
+    how: str = ""
 
     @property
     def problems(self) -> list[PackageChange]:
@@ -163,6 +166,7 @@ class WhatIfResult:
             "packages": [asdict(p) for p in self.packages],
             "attempts": [asdict(a) for a in self.attempts],
             "notes": dict(self.notes),
+            "how": self.how,
         }
 
 

@@ -67,6 +67,8 @@ def _markdown(result: WhatIfResult) -> str:
         state = "unchanged" if upgraded.python is not None else "not compared"
         lines += ["", f"{same} other package{'s' if same != 1 else ''} {state}."]
     lines += ["", f"**Verdict**: {cell(result.verdict, 1000)}"]
+    if result.how:
+        lines += ["", f"**How chosen**: {cell(result.how, 1000)}"]
     for name, note in sorted(result.notes.items()):
         lines += ["", f"{cell(name)}: {cell(note)}"]
     return "\n".join(lines) + "\n"
@@ -108,6 +110,8 @@ def format_summary(result: WhatIfResult) -> str:
         state = "unchanged" if after.python is not None else "not compared: nothing was built"
         lines.append(f"  ({hidden} other package{plural} {state})")
     lines.append(f"verdict: {result.verdict}")
+    if result.how:
+        lines.append(f"how chosen: {result.how}")
     if result.reports is not None:
         lines.append(f"report: {result.reports.markdown}")
     return "\n".join(lines) + "\n"

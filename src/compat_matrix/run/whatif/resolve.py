@@ -46,10 +46,14 @@ class _Pin:
     #: Why it was relaxed: the first failure that named it, and the pin it named.
     blocked: InstallFailure | None = None
     blocked_as: str = ""
+    #: The version the smallest-change search chose for a blocker (smallest.py).
+    chosen: str = ""
 
     def requirement(self) -> str:
         if self.fixed:
             return self.fixed
+        if self.chosen:
+            return f"{self.name}=={self.chosen}"
         if self.level == _FREE:
             return self.name
         operator = ">=" if self.level == _FLOOR else "=="

@@ -1,0 +1,227 @@
+"""Benchmark: compat-matrix against the loop it replaces, warm and cold, with every probe on.
+
+The loop a user would otherwise write is a noxfile with one session per cell,
+`session.install(*requirements)` and `python -c "import numpy, pandas"`. Measured side by side
+in one process, on the same cells (Python 3.10-3.13 x numpy x pandas, 5 cells), same machine:
+
+* warm: `compat-matrix run` with its environments from a previous run, against `nox -r` and
+  `nox -r -j auto` reusing theirs; target: >= 3x faster than both, and within 1.5x of the floor
+  = the sum over cells and import targets of a bare `python -c "import TARGET"` (each target
+  alone, as the import probe imports it) / cores + harness start-up (`compat-matrix --version`).
+* cold: `compat-matrix run` with an empty environment folder (download cache warm), against
+  `uv venv` + `uv pip install` of the very locks compat-matrix wrote + the imports, run one cell
+  after another as a user runs them by hand; target: within 1.3x.
+
+Bytecode writing is on for every side (PYTHONDONTWRITEBYTECODE removed), as on a user's machine
+or a GitHub runner; `--no-bytecode` sets it for every side instead. Each figure is the best of
+`--repeat` runs. Exit status 1 when a target is missed.
+
+Usage: python bench/bench_loop.py [--repeat N] [--keep DIR] [--no-bytecode]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from compat_matrix.build import pythons  # noqa: E402
+from compat_matrix.build.backends import find_uv  # noqa: E402
+
+MATRIX = """\
+name: loop-bench
+backend: uv
+matrix:
+  python: ["3.10", "3.11", "3.12", "3.13"]
+  numpy: ["2.2.6"]
+  pandas: ["2.2.3"]
+  include:
+    - {python: "3.12", numpy: "1.26.4", pandas: "2.2.3"}
+"""
+
+BASELINE_NOXFILE = """\
+import nox
+
+CELLS = {cells!r}
+
+
+@nox.session(venv_backend="venv", reuse_venv=True)
+@nox.parametrize("python,requirements", [c[1:] for c in CELLS], ids=[c[0] for c in CELLS])
+def cell(session, requirements):
+    session.install(*requirements)
+    session.run("python", "-c", "import numpy, pandas")
+"""
+
+#: The cells' import targets: the import probe imports each in its own process.
+TARGETS = ("numpy", "pandas")
+WARM_TARGET = 3.0
+FLOOR_TARGET = 1.5
+COLD_TARGET = 1.3
+
+
+def _timed(argv: list[str], env: dict[str, str], cwd: Path, *, check: bool = False) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        argv, env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=3600
+    )
+    elapsed = time.perf_counter() - started
+    if check and done.returncode not in (0, 1):
+        sys.exit(f"bench: {argv[:3]} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def _best(repeat: int, measure: object) -> float:
+    return min(measure() for _ in range(repeat))  # type: ignore[operator]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
+    parser.add_argument("--no-bytecode", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(args.keep or tempfile.mkdtemp(prefix="compat-loop-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "compat.yml").write_text(MATRIX)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if args.no_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(NO_COLOR="1", COMPAT_ENV_DIR=str(work / "envs"))
+    env.pop("COMPAT_MATRIX", None)
+    cli = [str(Path(sys.executable).parent / "compat-matrix")]
+    if not Path(cli[0]).exists():
+        cli = [sys.executable, "-m", "compat_matrix"]
+    ours = [*cli, "run", "-o", str(work / "report")]
+    cores = os.cpu_count() or 1
+
+    # --- compat-matrix ------------------------------------------------------------------------
+    _timed(ours, env, work, check=True)  # priming: download cache, environments, locks
+    warm = _best(args.repeat, lambda: _timed(ours, env, work, check=True))
+    document = json.loads((work / "report" / "compat.json").read_text())
+    cells = document["cells"]
+    stages = {key: sum(c["durations"].get(key, 0.0) for c in cells) for key in ("build", "probes")}
+    per_probe: dict[str, float] = {}
+    for cell in cells:
+        for probe in cell["probes"]:
+            name = probe["probe"]
+            per_probe[name] = per_probe.get(name, 0.0) + float(probe.get("duration_s") or 0.0)
+
+    def cold_ours() -> float:
+        shutil.rmtree(work / "envs", ignore_errors=True)
+        return _timed(ours, env, work, check=True)  # its locks go with the folder
+
+    cold = _best(args.repeat, cold_ours)
+    _timed(ours, env, work, check=True)  # leave warm environments for the floor below
+
+    # --- the floor: each import target alone, bare, in the environments compat-matrix built ----
+    def bare_imports() -> float:
+        total = 0.0
+        for cell in cells:
+            python = work / "envs" / cell["id"] / "bin" / "python"
+            for target in TARGETS:
+                total += _timed([str(python), "-c", f"import {target}"], env, work)
+        return total
+
+    imports_s = _best(args.repeat, bare_imports)
+    startup = _best(args.repeat, lambda: _timed([*cli, "--version"], env, work))
+    floor = imports_s / cores + startup
+
+    # --- baseline: the noxfile a user would write ---------------------------------------------
+    found = pythons.discover()
+    baseline_cells = []
+    for cell in cells:
+        interpreter = pythons.select(found, cell["axes"]["python"])
+        if interpreter is None:
+            continue
+        requirements = [f"{name}=={cell['axes'][name]}" for name in ("numpy", "pandas")]
+        baseline_cells.append((cell["id"], str(interpreter.path), requirements))
+    base = work / "baseline"
+    base.mkdir(exist_ok=True)
+    (base / "noxfile.py").write_text(BASELINE_NOXFILE.format(cells=baseline_cells))
+    nox = [sys.executable, "-m", "nox", "-f", str(base / "noxfile.py")]
+    _timed([*nox, "-r"], env, base)  # priming: builds nox's environments, fills pip's cache
+    nox_r = _best(args.repeat, lambda: _timed([*nox, "-r"], env, base))
+    nox_rj = _best(args.repeat, lambda: _timed([*nox, "-r", "-j", "auto"], env, base))
+
+    # --- baseline: the same locks installed by hand with uv, then the imports -------------------
+    uv = find_uv()
+    by_hand = work / "by-hand"
+
+    def cold_by_hand() -> float:
+        shutil.rmtree(by_hand, ignore_errors=True)
+        by_hand.mkdir()
+        started = time.perf_counter()
+        for cell in cells:
+            folder = by_hand / cell["id"]
+            interpreter = pythons.select(found, cell["axes"]["python"])
+            assert interpreter is not None
+            lock = work / "report" / cell["lock"]
+            subprocess.run(
+                [uv, "venv", "-q", "--python", str(interpreter.path), str(folder)],
+                env=env, check=True, capture_output=True, timeout=600,
+            )  # fmt: skip
+            subprocess.run(
+                [uv, "pip", "install", "-q", "--python", str(folder / "bin" / "python"),
+                 "-r", str(lock)],
+                env=env, check=True, capture_output=True, timeout=600,
+            )  # fmt: skip
+            subprocess.run(
+                [str(folder / "bin" / "python"), "-c", "import numpy, pandas"],
+                env=env, check=True, capture_output=True, timeout=600,
+            )  # fmt: skip
+        return time.perf_counter() - started
+
+    uv_cold = _best(args.repeat, cold_by_hand)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+    def ratio(baseline: float, value: float) -> float:
+        return baseline / value if value else float("inf")
+
+    checks = [
+        ("warm vs nox -r", ratio(nox_r, warm), WARM_TARGET, ">="),
+        ("warm vs nox -r -j auto", ratio(nox_rj, warm), WARM_TARGET, ">="),
+        ("warm / floor", warm / floor, FLOOR_TARGET, "<="),
+        ("cold / uv by hand", cold / uv_cold, COLD_TARGET, "<="),
+    ]
+    bytecode = "off (PYTHONDONTWRITEBYTECODE=1)" if args.no_bytecode else "on"
+    lines = [
+        f"compat-matrix vs the loop it replaces: {len(cells)} cells (numpy x pandas x Python "
+        f"3.10-3.13), {cores} cores, every probe on, bytecode {bytecode} for every side, best of "
+        f"{args.repeat}",
+        "",
+        f"  compat-matrix run, warm                      {warm:8.2f} s",
+        f"  nox -r (venv + pip, reused)                  {nox_r:8.2f} s",
+        f"  nox -r -j auto                               {nox_rj:8.2f} s",
+        f"  floor: bare imports {imports_s:5.2f} s / {cores} cores + start-up "
+        f"{startup:4.2f} s {floor:8.2f} s",
+        f"  compat-matrix run, cold (no envs, no locks)  {cold:8.2f} s",
+        f"  uv venv + uv pip install lock + imports      {uv_cold:8.2f} s   (one cell after another)",
+        "",
+        "  where a warm run's time goes (summed over cells): build (lock + sync) "
+        f"{stages['build']:.2f} s, probes {stages['probes']:.2f} s: "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in sorted(per_probe.items())),
+        "",
+    ]
+    missed = 0
+    for name, value, target, sense in checks:
+        ok = value >= target if sense == ">=" else value <= target
+        missed += not ok
+        verdict = "ok" if ok else "MISSED"
+        lines.append(f"  {name:26s} {value:6.2f}x   (target {sense} {target}x)   {verdict}")
+    print("\n".join(lines))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

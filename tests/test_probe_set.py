@@ -1,0 +1,106 @@
+"""The probes of a cell run together in one interpreter (probes/probe_set.py), with the same
+answers as each probe run alone, and a probe the set did not report still runs (real envs)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compat_matrix.build.backends import EnvRequest, UvBackend
+from compat_matrix.matrix.model import PROBES
+from compat_matrix.probe.runner import ProbeRun, run_probe
+from compat_matrix.run import cell as cell_module
+from compat_matrix.run.cell import probe_environment
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def numpy_env(tmp_path_factory, python_for) -> Path:  # type: ignore[no-untyped-def]
+    envdir = tmp_path_factory.mktemp("probe-set") / "env"
+    env = UvBackend().prepare(
+        envdir, EnvRequest(python_for("3.12"), ("numpy==2.2.6", "six==1.17.0")), timeout=600
+    )
+    assert env.failure is None, env.log
+    return env.python
+
+
+def _verdicts(run: ProbeRun) -> list[tuple[str, str, str, str | None]]:
+    return sorted((r.probe, r.target, r.status, r.category) for r in run.results)
+
+
+def _alone(python: Path, name: str, targets: list[str]) -> ProbeRun:
+    args: list[str] = []
+    if name == "import":
+        args = ["--timeout", "120", *targets]
+    elif name == "native":
+        args = [a for t in targets for a in ("--context", t)]
+    elif name == "environment":
+        args = ["--dists", "numpy", "six"]
+    return run_probe(python, name, args, timeout=300)
+
+
+def test_the_set_answers_as_each_probe_alone(numpy_env: Path) -> None:
+    together = probe_environment(
+        numpy_env, PROBES, dists=["numpy", "six"], imports=None, deadline=time.monotonic() + 300
+    )
+    assert [run.name for run in together] == ["environment", *PROBES]
+    targets = ["numpy", "six"]
+    for run in together:
+        alone = _alone(numpy_env, run.name, targets)
+        assert _verdicts(run) == _verdicts(alone), run.name
+        assert run.python is not None
+        assert run.python.version == alone.python.version  # type: ignore[union-attr]
+    imported = next(run for run in together if run.name == "import")
+    assert sorted(r.target for r in imported.results) == targets
+
+
+def test_a_probe_the_set_did_not_report_runs_alone(numpy_env: Path, monkeypatch) -> None:
+    """Stand-in for a probe-set process that died after two probes (a crash cannot be caused
+    in these stdlib file readers on purpose): the rest run on their own, same answers."""
+    real = cell_module.run_probe_set
+    full = probe_environment(
+        numpy_env, PROBES, dists=["numpy"], imports=None, deadline=time.monotonic() + 300
+    )
+
+    def cut_short(*args: Any, **kwargs: Any) -> tuple[dict[str, ProbeRun], str]:
+        answered, stderr = real(*args, **kwargs)
+        kept = {name: answered[name] for name in ("environment", "abi")}
+        return kept, stderr
+
+    monkeypatch.setattr(cell_module, "run_probe_set", cut_short)
+    partial = probe_environment(
+        numpy_env, PROBES, dists=["numpy"], imports=None, deadline=time.monotonic() + 300
+    )
+    assert [run.name for run in partial] == [run.name for run in full]
+    for before, after in zip(full, partial):
+        assert _verdicts(before) == _verdicts(after), before.name
+
+
+def test_a_built_environment_gets_bytecode_and_an_audit_writes_none(
+    tmp_path, python_for, monkeypatch
+) -> None:
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # as on this machine
+    request = EnvRequest(python_for("3.12"), ("six==1.17.0", "packaging==24.2"))
+    audited = UvBackend().prepare(tmp_path / "audited", request, timeout=300)
+    built = UvBackend().prepare(tmp_path / "built", request, timeout=300)
+    for env in (audited, built):
+        assert env.failure is None, env.log
+
+    def compiled(envdir: Path) -> list[Path]:
+        return [p for p in envdir.rglob("*.pyc") if "packaging" in p.parts]
+
+    assert not compiled(tmp_path / "built")  # uv installs no bytecode
+    probe_environment(
+        built.python, ("import",), dists=["packaging"], imports=None,
+        deadline=time.monotonic() + 300,
+    )  # fmt: skip
+    assert compiled(tmp_path / "built")  # a warm run does not compile packaging again
+    probe_environment(
+        audited.python, ("import",), dists=["packaging"], imports=None,
+        deadline=time.monotonic() + 300, env={"PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+    assert not compiled(tmp_path / "audited")  # audit writes nothing into someone's env
