@@ -124,6 +124,9 @@ _CELL_KEYS = (
     "latent",
     "static_only",
     "indexes",
+    "resolution",
+    "as-of",
+    "prerelease",
 )
 _PROBE_KEYS = ("probe", "target", "status", "category", "message", "hint", "duration_s", "details")
 _PYTHON_KEYS = ("version", "implementation", "abi")
@@ -166,6 +169,10 @@ def _from_canonical(
         and type(data["static_only"]) is bool
         and type(data["indexes"]) is list
         and all(type(v) is str for v in data["indexes"])
+        and type(data["resolution"]) is str
+        and data["resolution"] != ""
+        and (data["as-of"] is None or type(data["as-of"]) is str)
+        and (data["prerelease"] is None or type(data["prerelease"]) is str)
         and type(probes) is list
     ):
         return None
@@ -234,6 +241,9 @@ def _from_canonical(
         data["latent"],
         data["static_only"],
         data["indexes"],
+        resolution=data["resolution"],
+        as_of=data["as-of"],
+        prerelease=data["prerelease"],
     )
 
 
