@@ -318,7 +318,7 @@ def test_killing_the_run_ends_its_cells_and_removes_its_temporary_folders(
     children: set[int] = set()
     while time.monotonic() < deadline:
         children = _children(proc.pid)
-        hanging = [pid for pid in children if b"import_probe" in _cmdline(pid)]
+        hanging = [pid for pid in children if b"_import_child" in _cmdline(pid)]
         if hanging and (report / "cells" / "py3.12-tinya_local-no-hang.json").exists():
             break
         time.sleep(0.2)
