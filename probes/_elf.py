@@ -63,6 +63,7 @@ __all__ = [
     "machine_name",
     "optional_extension",
     "pyinit_name",
+    "share_scans",
     "unreadable_document",
     "version_key",
     "version_prefix",
@@ -2038,6 +2039,18 @@ def _is_shared_object_name(name: str) -> bool:
     return name.endswith(".so") or ".so." in name
 
 
+#: Walks kept for the rest of the process, once :func:`share_scans` is called (probe_set.py).
+_SCANNED: dict[tuple[str, tuple[str, ...]], list[EnvFile]] | None = None
+
+
+def share_scans() -> None:
+    """Walk each environment once for the rest of this process: for probes that run together
+    on an environment that does not change meanwhile (probe_set.py), not for a library user."""
+    global _SCANNED  # noqa: PLW0603 - one switch for the process
+    if _SCANNED is None:
+        _SCANNED = {}
+
+
 class Environment:
     """An installed Python environment: its prefix, site dirs, interpreter and installed dists."""
 
@@ -2096,7 +2109,16 @@ class Environment:
 
     def scan(self) -> list[EnvFile]:
         """Every ``*.so``/``*.so.*`` regular file: the site dirs (recursively), ``lib/`` and
-        ``lib-dynload``."""
+        ``lib-dynload``. Walked once per process: the probes that run together (abi, gpu-arch,
+        native) share the walk after :func:`share_scans`."""
+        if _SCANNED is None:
+            return self._scan()
+        key = (self.prefix, tuple(self.sites))
+        if key not in _SCANNED:
+            _SCANNED[key] = self._scan()
+        return list(_SCANNED[key])
+
+    def _scan(self) -> list[EnvFile]:
         files: list[EnvFile] = []
         seen: set[tuple[int, int]] = set()
 

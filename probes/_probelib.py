@@ -55,6 +55,7 @@ __all__ = [
     "run_document_probe",
     "run_probe",
     "search_paths",
+    "share_indexes",
     "summary_result",
     "tail",
     "top_level_from_files",
@@ -455,6 +456,31 @@ def _read_text(dist: object, name: str) -> str | None:
     return None if text is None else str(text)
 
 
+def _name_and_version(dist: object) -> tuple[object, str]:
+    """``Name`` and ``Version`` from the metadata's first lines; the whole email parse only when
+    they are not plain headers there (a folded or encoded header, no METADATA file)."""
+    text = None
+    for filename in ("METADATA", "PKG-INFO"):
+        text = dist.read_text(filename)  # type: ignore[attr-defined]
+        if text is not None:
+            break
+    fields: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            break  # the headers end at the first blank line
+        if line[0] in " \t":
+            fields.clear()  # a folded header: let the email parser read it
+            break
+        key, sep, value = line.partition(":")
+        if sep and key in ("Name", "Version") and key not in fields:
+            fields[key] = value.strip()
+        if len(fields) == 2:
+            return fields["Name"], fields["Version"]
+    # .get(): a missing field is None, not a DeprecationWarning (3.12+) or KeyError
+    meta = dist.metadata  # type: ignore[attr-defined]
+    return meta.get("Name"), meta.get("Version") or ""
+
+
 class DistributionIndex:
     """The distributions visible on a search path, read once through importlib.metadata.
 
@@ -479,10 +505,7 @@ class DistributionIndex:
 
         for dist in metadata.distributions(path=list(self.paths)):
             try:
-                # .get(): a missing field is None, not a DeprecationWarning (3.12+) or KeyError
-                meta = dist.metadata
-                name = meta.get("Name")  # type: ignore[attr-defined]
-                version = meta.get("Version") or ""  # type: ignore[attr-defined]
+                name, version = _name_and_version(dist)
             except _METADATA_ERRORS:  # unreadable metadata: not a distribution import can use
                 continue
             if not name:
@@ -686,13 +709,23 @@ class DistributionIndex:
         return found
 
 
-_INDEXES: dict[tuple[str, ...], DistributionIndex] = {}
+#: Indexes kept for the rest of the process, once :func:`share_indexes` is called.
+_INDEXES: dict[tuple[str, ...], DistributionIndex] | None = None
+
+
+def share_indexes() -> None:
+    """Read each search path's distributions once for the rest of this process: for probes that
+    run together on an environment that does not change meanwhile (probe_set.py)."""
+    global _INDEXES  # noqa: PLW0603 - one switch for the process
+    if _INDEXES is None:
+        _INDEXES = {}
 
 
 def distribution_index(paths: list[str]) -> DistributionIndex:
-    """The :class:`DistributionIndex` of ``paths``, read once per process: the probes that run
-    together in one interpreter (``probe_set.py``) share it; the environment does not change
-    while they run."""
+    """The :class:`DistributionIndex` of ``paths``: read afresh, or shared after
+    :func:`share_indexes`."""
+    if _INDEXES is None:
+        return DistributionIndex(paths)
     key = tuple(paths)
     index = _INDEXES.get(key)
     if index is None:

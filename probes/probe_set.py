@@ -38,6 +38,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
+import _elf  # noqa: E402
 import _probelib as lib  # noqa: E402
 
 __all__ = ["MODULES", "document_of", "import_targets", "main", "run"]
@@ -147,6 +148,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: probe_set.py SPEC_JSON\n")
         return lib.EXIT_USAGE
     spec = json.loads(argv[0])
+    lib.share_indexes()  # the probes here read one environment that does not change meanwhile
+    _elf.share_scans()
     # The JSON lines go to a private copy of stdout; fd 1 itself now leads to stderr, so output
     # from C code in the probes' children or in this process lands there.
     private = os.fdopen(os.dup(1), "w", encoding="utf-8")
