@@ -1,4 +1,12 @@
-"""Shared fixtures: the repository, real interpreters found on this machine, uv."""
+"""Shared fixtures: the repository, real interpreters found on this machine, uv; and how the
+suite runs in parallel (`nox -s tests` runs pytest-xdist with `--dist loadgroup`).
+
+Every test module is one xdist group unless its tests name groups of their own (the accuracy
+suite: one group per cell), so a module's module- and session-scoped environments are built
+once, on one worker. Fixtures that several modules share and that are expensive to build are
+built once per machine under a file lock (the conda test channel). The groups that take
+longest start first, so the long poles do not begin last.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,49 @@ from compat_matrix.build import pythons
 from compat_matrix.build.backends import find_uv
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: Modules whose tests take longest (measured: building real framework environments), started
+#: first so the run does not end waiting on one of them. Accuracy cells come before these.
+LONG_MODULES = (
+    "test_abi_probe.py",
+    "test_cuda_probe.py",
+    "test_gpu_arch.py",
+    "test_install_errors.py",
+    "test_conda.py",
+    "test_conda_envs.py",
+    "test_micromamba.py",
+    "test_whatif.py",
+    "test_hostile_runtime.py",
+    "test_consistency_probe.py",
+    "test_environments.py",
+    "test_front_doors.py",
+    "test_nox_e2e.py",
+)
+#: Accuracy matrices by how long a cold cell takes (the biggest wheels first).
+ACCURACY_ORDER = ("tensorflow", "jax", "torch", "scikit-learn", "pandas")
+
+
+def _start_rank(item: pytest.Item) -> tuple[int, int]:
+    name = item.path.name
+    if name == "test_accuracy.py":
+        stem = item.nodeid.rsplit("[", 1)[-1]
+        ranks = [n for n, matrix in enumerate(ACCURACY_ORDER) if stem.startswith(matrix + "-")]
+        return (0, ranks[0] if ranks else len(ACCURACY_ORDER))
+    if name in LONG_MODULES:
+        return (1, LONG_MODULES.index(name))
+    return (2, 0)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group each module's tests for `--dist loadgroup`, and order the long groups first.
+
+    Runs before xdist reads the groups. The sort is stable and the same on every worker (xdist
+    checks that each collects the same items in the same order)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+    items.sort(key=_start_rank)
 
 
 @pytest.fixture(scope="session")
