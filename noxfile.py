@@ -9,6 +9,7 @@ sessions come from `compat_matrix.nox.register`, the same call a user's noxfile 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -114,10 +115,25 @@ def lint(session: nox.Session) -> None:
     session.run(tool("hadolint"), str(ROOT / "Dockerfile"))
 
 
+#: Test workers: more than the cores, since most tests wait on downloads and child processes.
+TEST_WORKERS = os.environ.get("COMPAT_TEST_WORKERS", "4")
+
+
 @nox.session(python=False, default=False)
 def tests(session: nox.Session) -> None:
-    """The test suite, end-to-end tests included (they build real environments from PyPI)."""
-    session.run(tool("pytest"), *(session.posargs or ["-ra"]))
+    """The test suite, end-to-end tests included (they build real environments from PyPI), on
+    parallel workers: each module is one group (its environments built once), the accuracy
+    suite's cells are spread, the longest groups start first (tests/conftest.py)."""
+    parallel = ["-n", TEST_WORKERS, "--dist", "loadgroup", "--no-loadscope-reorder"]
+    # Bytecode on, as on a user's machine or a GitHub runner (an empty value is unset for
+    # Python): where the machine sets PYTHONDONTWRITEBYTECODE, each probe of a framework cell
+    # would compile tensorflow or jax from source again.
+    session.run(
+        tool("pytest"),
+        *parallel,
+        *(session.posargs or ["-ra", "--durations=25"]),
+        env={"PYTHONDONTWRITEBYTECODE": ""},
+    )
 
 
 @nox.session(python=False, default=False)

@@ -43,6 +43,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock
+
 from compat_matrix.build import pythons
 from compat_matrix.build.backends import find_uv
 
@@ -138,12 +140,15 @@ def build_channel() -> ChannelInfo:
         raise RuntimeError(f"the test channel needs CPython {', '.join(missing)} on this machine")
     versions = {minor: i.version for minor, i in interpreters.items()}
     final = _cache_root() / _key(interpreters)
-    if not (final / "noarch" / "repodata.json").exists():
-        work = final.with_name(f"{final.name}.tmp{os.getpid()}")
-        shutil.rmtree(work, ignore_errors=True)
-        _build(work, interpreters)
-        shutil.rmtree(final, ignore_errors=True)
-        work.rename(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel test workers (pytest-xdist) build it once: the others wait, then reuse it.
+    with FileLock(str(final) + ".lock"):
+        if not (final / "noarch" / "repodata.json").exists():
+            work = final.with_name(f"{final.name}.tmp{os.getpid()}")
+            shutil.rmtree(work, ignore_errors=True)
+            _build(work, interpreters)
+            shutil.rmtree(final, ignore_errors=True)
+            work.rename(final)
     return ChannelInfo(final, final.as_uri(), versions)
 
 

@@ -1,9 +1,19 @@
-"""Shared fixtures: the repository, real interpreters found on this machine, uv."""
+"""Shared fixtures: the repository, real interpreters found on this machine, uv; and how the
+suite runs in parallel (`nox -s tests` runs pytest-xdist with `--dist loadgroup`).
+
+Every test module is one xdist group unless its tests name groups of their own (the accuracy
+suite: one group per cell), so a module's module- and session-scoped environments are built
+once, on one worker. Fixtures that several modules share and that are expensive to build are
+built once per machine under a file lock (the conda test channel). The groups that take
+longest start first, so the long poles do not begin last.
+"""
 
 from __future__ import annotations
 
 import os
+import resource
 import sys
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -12,6 +22,83 @@ from compat_matrix.build import pythons
 from compat_matrix.build.backends import find_uv
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: Seconds each xdist group took in a measured run (`nox -s tests`, 4 workers, on a loaded
+#: 2-core machine; an accuracy cell by its matrix). Groups start longest first, so the run does
+#: not end waiting on a long one that began last; a group not listed counts as DEFAULT_S.
+MEASURED_S = {
+    "test_conda.py": 470,
+    "test_nox_e2e.py": 390,
+    "test_action.py": 299,
+    "test_foreign_platforms.py": 290,
+    "test_hostile_runtime.py": 277,
+    "accuracy-torch": 230,
+    "test_abi_probe.py": 181,
+    "test_front_doors.py": 160,
+    "test_gpu_arch.py": 140,
+    "test_cli.py": 129,
+    "test_whatif.py": 123,
+    "test_install_errors.py": 122,
+    "accuracy-tensorflow": 100,
+    "test_conda_envs.py": 97,
+    "test_environments.py": 86,
+    "test_cuda_probe.py": 84,
+    "test_cuda_axis.py": 70,
+    "test_github_examples.py": 65,
+    "test_baseline.py": 56,
+    "test_consistency_probe.py": 44,
+    "test_micromamba.py": 37,
+    "test_reachability.py": 36,
+    "test_freshness.py": 35,
+    "test_matrix_limits.py": 34,
+    "test_import_probe.py": 33,
+    "accuracy-jax": 24,
+    "accuracy-scikit-learn": 17,
+    "accuracy-pandas": 12,
+}
+DEFAULT_S = 30
+
+
+def _estimate_s(item: pytest.Item) -> int:
+    if item.path.name == "test_accuracy.py" and "[" in item.nodeid:
+        matrix = item.nodeid.rsplit("[", 1)[1]
+        for name, seconds in MEASURED_S.items():
+            if name.startswith("accuracy-") and matrix.startswith(name[len("accuracy-") :] + "-"):
+                return seconds
+    return MEASURED_S.get(item.path.name, DEFAULT_S)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group each module's tests for `--dist loadgroup`, and order the long groups first.
+
+    Runs before xdist reads the groups. The sort is stable and the same on every worker (xdist
+    checks that each collects the same items in the same order), so a module's tests stay
+    together.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+    items.sort(key=lambda item: -_estimate_s(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Record each test's CPU seconds (its own and its finished child processes') in the JUnit
+    file (`cpu_s`): where a 2-core CI run spends its time, which wall time on shared cores hides."""
+    before = _cpu_s()
+    try:
+        return (yield)
+    finally:
+        item.user_properties.append(("cpu_s", round(_cpu_s() - before, 2)))
+
+
+def _cpu_s() -> float:
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 @pytest.fixture(scope="session")

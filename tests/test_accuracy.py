@@ -51,11 +51,12 @@ def env_root() -> Path:
     return Path(os.environ.get("COMPAT_ACCURACY_ENV_DIR") or REPO / ".nox" / "accuracy-envs")
 
 
-def run_matrix(path: Path, report_dir: Path, jobs: int = 2) -> list[CellResult]:
-    """Run every cell of the matrix at ``path`` through the one pipeline every front door uses."""
-    options = RunOptions(
-        matrix=path, report_dir=report_dir, env_root=env_root() / path.stem, jobs=jobs
-    )
+def run_matrix(path: Path, report_dir: Path, jobs: int = 2, cell: str = "") -> list[CellResult]:
+    """Run every cell of the matrix at ``path`` (or the one ``cell``) through the one pipeline
+    every front door uses. A cell run alone keeps its environments in a folder of its own, so
+    cells run by parallel test workers never wait on each other's run lock."""
+    envs = env_root() / path.stem / cell if cell else env_root() / path.stem
+    options = RunOptions(matrix=path, report_dir=report_dir, env_root=envs, jobs=jobs, cells=cell)
     matrix, cells = load_selection(options)
     return run_pipeline(matrix, cells, options).results
 
@@ -121,14 +122,26 @@ def test_matrices_list_exactly_the_ground_truth_cells_with_its_verdicts() -> Non
     assert not [r for r in truth.values() if r["status"] == "error"], "rerun ground_truth.py"
 
 
+def matrix_cells() -> list[object]:
+    """One test per cell of every accuracy matrix, each its own xdist group: the suite's cells
+    spread over the test workers instead of one matrix holding one worker for minutes."""
+    params: list[object] = []
+    for path in MATRICES:
+        for cell in expand(load_matrix(path)):
+            group = pytest.mark.xdist_group(f"accuracy-{path.stem}-{cell.id}")
+            params.append(pytest.param(path, cell.id, marks=group, id=f"{path.stem}-{cell.id}"))
+    return params
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", MATRICES, ids=[p.stem for p in MATRICES])
+@pytest.mark.parametrize(("path", "cell"), matrix_cells())
 def test_framework_verdicts_equal_pip_ground_truth(
-    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, cell: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("UV_HTTP_RETRIES", "3")  # the frameworks' wheels are hundreds of MB
     truth = ground_truth()
-    results = run_matrix(path, tmp_path / "report")
+    results = run_matrix(path, tmp_path / "report", cell=cell)
+    assert [r.id for r in results] == [cell]
     missing = [r.id for r in results if r.category == "no-interpreter"]
     assert not missing, f"CPython 3.9-3.13 exist on this image and in CI; missing for {missing}"
     rows = [
