@@ -196,61 +196,66 @@ def _cmd_report(args: argparse.Namespace) -> int:
         lines=True,
         slim=True,
     )
-    for path in collected.unreadable:
-        print(
-            f"compat-matrix: cannot read the cell file {path}: counted as error/unreadable-result",
-            file=sys.stderr,
+    try:
+        for path in collected.unreadable:
+            print(
+                f"compat-matrix: cannot read the cell file {path}: "
+                "counted as error/unreadable-result",
+                file=sys.stderr,
+            )
+        results = collected.results
+        if not results:
+            msg = f"no cell results found in {', '.join(args.dirs)}"
+            raise UsageError(msg)
+        fail_on, fail_on_metadata = parse_fail_on_words(
+            args.fail_on if args.fail_on is not None else os.environ.get("COMPAT_FAIL_ON", "")
         )
-    results = collected.results
-    if not results:
-        msg = f"no cell results found in {', '.join(args.dirs)}"
-        raise UsageError(msg)
-    fail_on, fail_on_metadata = parse_fail_on_words(
-        args.fail_on if args.fail_on is not None else os.environ.get("COMPAT_FAIL_ON", "")
-    )
-    env_root = Path(os.environ.get("COMPAT_ENV_DIR") or DEFAULT_ENV_DIR).absolute()
-    metadata = check_metadata(matrix, results, env_root)
-    out = Path(args.output) if args.output else directories[0]
-    matrix_name = matrix.name if matrix is not None else None
-    name = args.name or matrix_name or _report_name(directories) or "compat-matrix"
-    source = (
-        JUnitSource.for_matrix(matrix.path, cells)
-        if matrix is not None and cells is not None
-        else None
-    )
-    baseline = Path(args.baseline) if args.baseline else None
-    annotate = _culprit_search(args, matrix, results, out) if args.culprit else None
-    paths, diff, write_error = publish_results(
-        out,
-        name,
-        results,
-        baseline=baseline,
-        source=source,
-        lines=collected.lines,
-        metadata=metadata,
-        annotate=annotate,
-    )
-    if collected.lines is not None:
-        collected.lines.close()
-    print(render_terminal(results, color=sys.stdout.isatty()))
-    if metadata:
-        print(metadata_terminal(metadata), end="")
-    if diff is not None:
-        print(
-            f"since the baseline: {len(diff.regressions)} regressions, "
-            f"{len(diff.broken)} newly broken, {len(diff.fixed)} newly fixed, "
-            f"{len(diff.unsupported)} newly unsupported, {len(diff.added)} new cells, "
-            f"{len(diff.removed)} removed cells"
+        env_root = Path(os.environ.get("COMPAT_ENV_DIR") or DEFAULT_ENV_DIR).absolute()
+        metadata = check_metadata(matrix, results, env_root)
+        out = Path(args.output) if args.output else directories[0]
+        matrix_name = matrix.name if matrix is not None else None
+        name = args.name or matrix_name or _report_name(directories) or "compat-matrix"
+        source = (
+            JUnitSource.for_matrix(matrix.path, cells)
+            if matrix is not None and cells is not None
+            else None
         )
-        for cell_id, finding in diff.culprits.items():
-            print(f"  {cell_id}: {finding.sentence()}")
-    if write_error:
-        print(f"compat-matrix: cannot write the report in {out}: {write_error}", file=sys.stderr)
-        return EXIT_INFRA
-    print(f"report: {paths.markdown.parent}")
-    return run_exit_status(
-        results, diff, fail_on, metadata=metadata, fail_on_metadata=fail_on_metadata
-    )
+        baseline = Path(args.baseline) if args.baseline else None
+        annotate = _culprit_search(args, matrix, results, out) if args.culprit else None
+        paths, diff, write_error = publish_results(
+            out,
+            name,
+            results,
+            baseline=baseline,
+            source=source,
+            lines=collected.lines,
+            metadata=metadata,
+            annotate=annotate,
+        )
+        print(render_terminal(results, color=sys.stdout.isatty()))
+        if metadata:
+            print(metadata_terminal(metadata), end="")
+        if diff is not None:
+            print(
+                f"since the baseline: {len(diff.regressions)} regressions, "
+                f"{len(diff.broken)} newly broken, {len(diff.fixed)} newly fixed, "
+                f"{len(diff.unsupported)} newly unsupported, {len(diff.added)} new cells, "
+                f"{len(diff.removed)} removed cells"
+            )
+            for cell_id, finding in diff.culprits.items():
+                print(f"  {cell_id}: {finding.sentence()}")
+        if write_error:
+            print(
+                f"compat-matrix: cannot write the report in {out}: {write_error}", file=sys.stderr
+            )
+            return EXIT_INFRA
+        print(f"report: {paths.markdown.parent}")
+        return run_exit_status(
+            results, diff, fail_on, metadata=metadata, fail_on_metadata=fail_on_metadata
+        )
+    finally:  # also when a usage error ends the command
+        if collected.lines is not None:
+            collected.lines.close()
 
 
 def _culprit_search(
