@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,38 @@ def _error(name: str, message: str, started: float, stderr: str = "") -> ProbeRu
     )
 
 
+class _CannotStart(Exception):
+    """The interpreter could not be started (only that: a full temporary disk still raises)."""
+
+
+def _run_script(
+    python: Path, argv: list[str], timeout: float, env: dict[str, str] | None
+) -> tuple[bytes, bytes, int, bool]:
+    """`python ARGV` from an empty temporary folder (its own temporary folders go inside it, so
+    they go with it): stdout, stderr, exit status, and whether it was killed at `timeout`."""
+    with children.temporary_folder("compat-probe-") as cwd, ExitStack() as stack:
+        try:
+            proc = stack.enter_context(
+                children.spawn(
+                    [str(python), *argv],
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env={**_probe_env(env), "TMPDIR": str(cwd)},
+                )
+            )
+        except OSError as exc:
+            raise _CannotStart(f"cannot start {python}: {exc}") from exc
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            children.kill_group(proc.pid)
+            out, err = proc.communicate()
+            return out, err, proc.returncode, True
+        return out, err, proc.returncode, False
+
+
 def run_probe(
     python: Path,
     name: str,
@@ -105,39 +138,21 @@ def run_probe(
     script = probes_dir() / PROBE_SCRIPTS[name]
     if timeout <= 0:
         return _error(name, "no time left in the cell's timeout to run this probe", started)
-    with children.temporary_folder("compat-probe-") as cwd:
-        try:
-            with children.spawn(
-                [str(python), str(script), *args],
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                # The probe's own temporary folders go inside ours, so they go with it.
-                env={**_probe_env(env), "TMPDIR": str(cwd)},
-            ) as proc:
-                try:
-                    out, err = proc.communicate(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    children.kill_group(proc.pid)
-                    out, err = proc.communicate()
-                    return _error(
-                        name,
-                        f"probe did not finish within {timeout:.0f} s",
-                        started,
-                        err.decode("utf-8", "replace"),
-                    )
-        except OSError as exc:
-            return _error(name, f"cannot start {python}: {exc}", started)
+    try:
+        out, err, returncode, timed_out = _run_script(python, [str(script), *args], timeout, env)
+    except _CannotStart as exc:
+        return _error(name, str(exc), started)
     stderr = err.decode("utf-8", "replace")
+    if timed_out:
+        return _error(name, f"probe did not finish within {timeout:.0f} s", started, stderr)
     try:
         document = json.loads(out.decode("utf-8", "replace"))
         return _probe_run(name, document, time.monotonic() - started, stderr)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         status = (
-            f"exit status {proc.returncode}"
-            if proc.returncode >= 0
-            else (f"signal {signal.Signals(-proc.returncode).name}")
+            f"exit status {returncode}"
+            if returncode >= 0
+            else (f"signal {signal.Signals(-returncode).name}")
         )
         return _error(name, f"probe printed no valid JSON ({status}): {exc}", started, stderr)
 
@@ -172,23 +187,10 @@ def run_probe_set(
     script = probes_dir() / PROBE_SET_SCRIPT
     if timeout <= 0:
         return {}, ""
-    with children.temporary_folder("compat-probe-") as cwd:
-        try:
-            with children.spawn(
-                [str(python), str(script), json.dumps(spec)],
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env={**_probe_env(env), "TMPDIR": str(cwd)},
-            ) as proc:
-                try:
-                    out, err = proc.communicate(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    children.kill_group(proc.pid)
-                    out, err = proc.communicate()
-        except OSError as exc:
-            return {}, f"cannot start {python}: {exc}"
+    try:
+        out, err, _, _ = _run_script(python, [str(script), json.dumps(spec)], timeout, env)
+    except _CannotStart as exc:
+        return {}, str(exc)
     runs: dict[str, ProbeRun] = {}
     for line in out.decode("utf-8", "replace").splitlines():
         try:
