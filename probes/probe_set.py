@@ -12,14 +12,18 @@ do (the import probe's, the native probe's, the cuda probe's), so a crash or a h
 environment never takes this process down.
 
 ``SPEC_JSON`` is ``{"probes": [NAME, ...], "args": {NAME: [ARG, ...]}, "dists": [NAME, ...] |
-null, "imports": [MODULE, ...] | null, "import_timeout": SECONDS, "tooling": [NAME, ...]}``:
-the probes to run; each probe's own command line; the distributions whose top-level modules
-are the import targets (null: every installed distribution but ``tooling``); explicit targets
-instead. The environment probe runs first, since it names the targets; native gets the
-targets as ``--context``.
+null, "imports": [MODULE, ...] | null, "import_timeout": SECONDS, "tooling": [NAME, ...],
+"answers": PATH | null, "reuse": BOOL}``: the probes to run; each probe's own command line; the
+distributions whose top-level modules are the import targets (null: every installed
+distribution but ``tooling``); explicit targets instead; where the file-reading probes' answers
+are kept between runs (_answers.py: reused while no file they read has changed; null: never
+kept); whether kept answers may be used now (false: read everything, keep the answers). The
+environment probe runs first, since it names the targets; native gets the targets as
+``--context``.
 
 Prints one JSON line per probe as soon as it ends, ``{"probe": NAME, "duration_s": S,
-"document": {...}}`` (the document the probe prints when run alone), on a private copy of
+"document": {...}, "reused": BOOL}`` (the document the probe prints when run alone; reused:
+kept from an earlier run on the same files), on a private copy of
 stdout, so nothing a probe or a library prints can corrupt it. When this process dies, the
 harness runs the probes it did not report on their own. Stdlib only; CPython 3.8-3.14.
 """
@@ -38,6 +42,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
+import _answers  # noqa: E402
 import _elf  # noqa: E402
 import _probelib as lib  # noqa: E402
 
@@ -63,9 +68,16 @@ class _Out:
         self._stream = stream
         self._lock = threading.Lock()
 
-    def emit(self, name: str, duration_s: float, document: dict[str, Any]) -> None:
+    def emit(
+        self, name: str, duration_s: float, document: dict[str, Any], reused: bool = False
+    ) -> None:
         line = json.dumps(
-            {"probe": name, "duration_s": round(duration_s, 3), "document": document},
+            {
+                "probe": name,
+                "duration_s": round(duration_s, 3),
+                "document": document,
+                "reused": reused,
+            },
             ensure_ascii=True,
             default=str,
         )
@@ -105,12 +117,23 @@ def import_targets(dists: list[str], top_level: dict[str, list[str]]) -> list[st
 def run(spec: dict[str, Any], out: _Out) -> None:
     """Run the probes of ``spec``, reporting each on ``out`` as it ends."""
     args: dict[str, list[str]] = {k: [str(a) for a in v] for k, v in spec.get("args", {}).items()}
+    answers_path = spec.get("answers")
+    # Stamped before any probe reads a file: an answer kept now is never newer than its stamp.
+    current = _answers.stamp(spec) if answers_path else ""
+    reuse = bool(answers_path) and spec.get("reuse", True) is not False
+    kept = _answers.load(str(answers_path), current) if reuse else {}
+    fresh: dict[str, dict[str, Any]] = {}
 
     def timed(name: str, argv: list[str], report: bool = True) -> dict[str, Any]:
         started = time.perf_counter()
+        document = kept.get(name) if report else None
+        if document is not None:
+            out.emit(name, time.perf_counter() - started, document, reused=True)
+            return document
         document = document_of(name, argv)
         if report:
             out.emit(name, time.perf_counter() - started, document)
+            fresh[name] = document
         return document
 
     dists = spec.get("dists")
@@ -141,6 +164,8 @@ def run(spec: dict[str, Any], out: _Out) -> None:
         timed("native", [*args.get("native", []), *context])
     if importer is not None:
         importer.join()
+    if answers_path and any(name in fresh for name in _answers.REUSABLE):
+        _answers.store(str(answers_path), current, {**kept, **fresh})
 
 
 def main(argv: list[str]) -> int:

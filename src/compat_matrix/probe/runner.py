@@ -53,6 +53,8 @@ class ProbeRun:
     document: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
     stderr: str = ""
+    #: The probe set answered with what it kept from an earlier run on the same files.
+    reused: bool = False
 
 
 #: Never passed to a probe: they would change what the environment imports.
@@ -197,6 +199,7 @@ def run_probe_set(
             item = json.loads(line)
             name = str(item["probe"])
             runs[name] = _probe_run(name, item["document"], float(item["duration_s"]), "")
+            runs[name].reused = item.get("reused") is True
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # a torn last line: that probe is run again on its own
     return runs, err.decode("utf-8", "replace")

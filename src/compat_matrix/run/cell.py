@@ -86,6 +86,9 @@ __all__ = [
 _TOOLING = frozenset({"pip", "setuptools", "wheel"})
 #: Per-import cap, so one hanging import cannot eat the whole cell budget.
 _IMPORT_TIMEOUT_S = 300.0
+#: Beside the environments: each cell's kept probe answers (probes/_answers.py), outside the
+#: environment, whose every file they are stamped with.
+ANSWERS_FOLDER = ".answers"
 #: Backends whose cells are conda environments that bring their own Python.
 _CONDA_BACKENDS = ("conda", "micromamba")
 #: conda packages worth a `resolved` entry besides the axes: the Python and the CUDA toolkit.
@@ -118,6 +121,8 @@ class RunSettings:
     resume: bool = False
     #: Seconds an unchanged cell's lock is reused without resolving (`--lock-max-age`).
     lock_max_age: float = 0.0
+    #: Whether kept answers of the file-reading probes may be used (not `--reprobe`).
+    reuse_answers: bool = False
 
 
 def cell_result(
@@ -433,8 +438,17 @@ def _run(
         )
 
     started = time.monotonic()
-    runs = _run_probes(matrix, cell, env.python, deadline)
+    answers = settings.env_root / ANSWERS_FOLDER / f"{cell.id}.json"
+    runs = _run_probes(
+        matrix, cell, env.python, deadline, answers=answers, reuse=settings.reuse_answers
+    )
     probes_s = time.monotonic() - started
+    reused = [run.name for run in runs if run.reused]
+    if reused:
+        log.append(
+            f"answers reused, no file of the environment changed since: {', '.join(reused)} "
+            "(--reprobe reads them again)"
+        )
     log.extend(f"--- {run.name} probe stderr ---\n{run.stderr}" for run in runs if run.stderr)
     write_atomic(settings.report_dir / "logs" / f"{cell.id}.log", "\n".join(log))
 
@@ -660,7 +674,9 @@ def _not_installed(cell: Cell, plan: CudaPlan) -> CellResult:
     )
 
 
-def _run_probes(matrix: Matrix, cell: Cell, python: Path, deadline: float) -> list[ProbeRun]:
+def _run_probes(
+    matrix: Matrix, cell: Cell, python: Path, deadline: float, *, answers: Path, reuse: bool
+) -> list[ProbeRun]:
     cuda_value = cell.axes.get("cuda")
     probe_args: dict[str, list[str]] = {"gpu-arch": gpu_arch_args(matrix, cell)}
     if cuda_value:
@@ -672,6 +688,8 @@ def _run_probes(matrix: Matrix, cell: Cell, python: Path, deadline: float) -> li
         imports=list(matrix.imports) if matrix.imports is not None else None,
         deadline=deadline,
         probe_args=probe_args,
+        answers=answers,
+        reuse=reuse,
     )
 
 
@@ -695,6 +713,8 @@ def probe_environment(
     deadline: float,
     probe_args: Mapping[str, Sequence[str]] | None = None,
     env: dict[str, str] | None = None,
+    answers: Path | None = None,
+    reuse: bool = True,
 ) -> list[ProbeRun]:
     """Run the environment probe, then each of `probes`, under `python`; environment first.
 
@@ -704,7 +724,9 @@ def probe_environment(
     `env` adds environment variables to every probe (`audit` sets PYTHONDONTWRITEBYTECODE so
     it writes nothing). The probes run together in one interpreter (`run_probe_set`); any probe
     that did not answer there (that process crashed or hung) runs again on its own, as it
-    would have run alone, so isolation is never lost.
+    would have run alone, so isolation is never lost. `answers` is where the file-reading
+    probes keep their answers for the next run on the same files (None: kept nowhere, as in
+    `audit`, which writes nothing); `reuse` False reads every file again (`--reprobe`).
     """
     wanted = [name for name in probes if name != "environment"]
     remaining = deadline - time.monotonic()
@@ -715,6 +737,8 @@ def probe_environment(
         "imports": list(imports) if imports is not None else None,
         "import_timeout": min(_IMPORT_TIMEOUT_S, max(remaining - 5.0, 1.0)),
         "tooling": sorted(_TOOLING),
+        "answers": str(answers) if answers is not None else None,
+        "reuse": reuse,
     }
     answered, stderr = run_probe_set(python, spec, timeout=remaining, env=env)
     if stderr.strip():

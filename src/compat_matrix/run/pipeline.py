@@ -15,6 +15,8 @@ default:
 - environments: `$COMPAT_ENV_DIR`, else `./.nox/compat-envs`;
 - cells at once: `-j N`, `$COMPAT_JOBS`, else every core;
 - keep unchanged cells: `--resume`, `$COMPAT_RESUME=1`, else off;
+- probe unchanged files again: `--reprobe`, `$COMPAT_REPROBE=1`, else off (the file-reading
+  probes' answers are reused while no file they read has changed: probes/_answers.py);
 - cells: `--cells SELECTION`, `$COMPAT_CELLS`, else every cell;
 - backend: `--backend NAME`, `$COMPAT_BACKEND`, else the matrix file's `backend:`;
 - GPU / CPU runner's share: `--gpu-only` / `--cpu-only`, else every cell;
@@ -136,6 +138,8 @@ class RunOptions:
     fail_on_metadata: bool = False
     #: Seconds a cell's lock stays good while its inputs are unchanged (`--lock-max-age`).
     lock_max_age: float = DEFAULT_LOCK_MAX_AGE
+    #: `--reprobe`: read every file again instead of reusing answers for unchanged files.
+    reprobe: bool = False
 
 
 def packaged_matrix() -> Path:
@@ -194,6 +198,13 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
         action="store_true",
         default=None,
         help="keep finished cells whose inputs (local sources included) are unchanged",
+    )
+    parser.add_argument(
+        "--reprobe",
+        action="store_true",
+        default=None,
+        help="read every file again (default: $COMPAT_REPROBE, else the abi, gpu-arch, native "
+        "and consistency answers of a cell are reused while no file they read has changed)",
     )
     parser.add_argument(
         "--cells", metavar="SELECTION", help="only these cell ids or patterns (py3.11-*)"
@@ -307,6 +318,7 @@ def resolve_options(
         jobs = os.cpu_count() or 1
     limit = max_cells(args.max_cells, env)
     resume = args.resume if args.resume is not None else _flag(env, "COMPAT_RESUME")
+    reprobe = args.reprobe if args.reprobe is not None else _flag(env, "COMPAT_REPROBE")
     cells = args.cells if args.cells is not None else env.get("COMPAT_CELLS", "")
     if args.gpu_only and args.cpu_only:
         msg = "--gpu-only and --cpu-only exclude each other: give one (or neither for all cells)"
@@ -339,6 +351,7 @@ def resolve_options(
         fail_on=fail_on,
         fail_on_metadata=fail_on_metadata,
         lock_max_age=lock_max_age,
+        reprobe=reprobe,
     )
 
 
@@ -660,6 +673,7 @@ def _run_cells(
         env_root=options.env_root,
         resume=options.resume,
         lock_max_age=options.lock_max_age,
+        reuse_answers=not options.reprobe,
     )
     interpreters = pythons.discover()
     last_publish = time.time()

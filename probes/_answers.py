@@ -1,0 +1,180 @@
+"""Answers of the file-reading probes, kept while nothing they read has changed.
+
+The abi, gpu-arch, native and consistency probes answer from the environment's files and the
+system's loader alone: run twice on the same files, they answer the same. A warm run of an
+unchanged environment (the maintainer's loop: edit, run again) need not read a torch
+environment's 500 MB again. Git decides "unchanged" the same way: a stamp over every file's
+path, size, modification time and inode, under the environment's prefix and every
+site-packages folder it uses, plus what the loader looks at outside it (the interpreter,
+libpython, ``/etc/ld.so.cache``, the system library folders, ``LD_*`` variables), plus the
+probes' own sources and command lines. Any difference and every probe runs again.
+
+Kept only for answers with no failure, error or timeout, so a broken cell is always probed
+afresh; the import probe (it runs code) and the cuda probe (it asks the driver) are never
+kept. Stdlib only; CPython 3.8-3.14.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["REUSABLE", "keepable", "load", "stamp", "store"]
+
+#: The probes whose answers depend only on files: kept and reused by stamp.
+REUSABLE = ("abi", "gpu-arch", "native", "consistency")
+#: Bumped when the stored layout changes.
+FORMAT = 1
+_HERE = os.path.dirname(os.path.abspath(__file__))
+#: Outside the environment: where the dynamic loader finds system libraries. A package upgrade
+#: renames files into these folders, which changes their modification time.
+_SYSTEM_LIBRARY_DIRS = (
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+)
+#: Bytecode is written by the imports themselves and read by no file-reading probe.
+_SKIPPED_DIRS = ("__pycache__",)
+
+
+def _stat_line(path: str, follow: bool = False) -> str:
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except OSError:
+        return "%s -\n" % path
+    return "%s %d %d %d %d\n" % (path, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _walk(root: str, digest: Any) -> int:
+    """Feed every entry under ``root`` to ``digest``; returns how many there were."""
+    count = 0
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            digest.update(("%s ?\n" % folder).encode("utf-8", "surrogateescape"))
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in _SKIPPED_DIRS:
+                    stack.append(entry.path)
+                continue
+            count += 1
+            line = "%s %d %d %d %d\n" % (
+                entry.path,
+                st.st_mode,
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ino,
+            )
+            digest.update(line.encode("utf-8", "surrogateescape"))
+    return count
+
+
+def _roots() -> list[str]:
+    """The environment's prefix and every site-packages folder outside it (a venv that sees
+    the system's site-packages)."""
+    prefix = os.path.realpath(sys.prefix)
+    roots = [prefix]
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        real = os.path.realpath(entry)
+        inside = any(real == root or real.startswith(root + os.sep) for root in roots)
+        if not inside and os.path.basename(real) in ("site-packages", "dist-packages"):
+            roots.append(real)
+    return roots
+
+
+def stamp(spec: dict[str, Any]) -> str:
+    """The stamp of everything the reusable probes' answers depend on, for ``spec``'s
+    command lines (probe_set.py's spec)."""
+    digest = hashlib.blake2b(digest_size=20)
+    head = {
+        "format": FORMAT,
+        "args": {name: spec.get("args", {}).get(name, []) for name in REUSABLE},
+        "dists": spec.get("dists"),
+        "imports": spec.get("imports"),
+        "tooling": spec.get("tooling"),
+        "version": sys.version,
+        "executable": sys.executable,
+        "loader": sorted((k, v) for k, v in os.environ.items() if k.startswith("LD_")),
+        "platform": list(os.uname()) if hasattr(os, "uname") else sys.platform,
+    }
+    digest.update(json.dumps(head, sort_keys=True, default=str).encode("utf-8"))
+    for name in sorted(os.listdir(_HERE)):  # the probes' own sources, by content
+        if name.endswith(".py"):
+            with open(os.path.join(_HERE, name), "rb") as handle:
+                digest.update(name.encode("utf-8") + b"\0" + handle.read())
+    outside = [os.path.realpath(sys.executable), "/etc/ld.so.cache", *_SYSTEM_LIBRARY_DIRS]
+    base_lib = os.path.join(sys.base_prefix, "lib")
+    with contextlib.suppress(OSError):
+        outside += sorted(
+            os.path.join(base_lib, n) for n in os.listdir(base_lib) if n.startswith("libpython")
+        )
+    for path in outside:
+        digest.update(_stat_line(path, follow=True).encode("utf-8", "surrogateescape"))
+    for root in _roots():
+        _walk(root, digest)
+    return digest.hexdigest()
+
+
+def keepable(document: dict[str, Any]) -> bool:
+    """Whether a probe's answer may be reused: every result passed, was skipped or warned."""
+    results = document.get("results")
+    if not isinstance(results, list):
+        return False
+    return all(isinstance(r, dict) and r.get("status") in ("pass", "skip", "warn") for r in results)
+
+
+def load(path: str, current: str) -> dict[str, dict[str, Any]]:
+    """The answers kept at ``path`` under stamp ``current``; {} when none match."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            kept = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(kept, dict) or kept.get("stamp") != current:
+        return {}
+    answers = kept.get("answers")
+    if not isinstance(answers, dict):
+        return {}
+    return {
+        str(name): document
+        for name, document in answers.items()
+        if name in REUSABLE and isinstance(document, dict) and keepable(document)
+    }
+
+
+def store(path: str, current: str, answers: dict[str, dict[str, Any]]) -> None:
+    """Keep ``answers`` under ``current`` at ``path`` (written whole, then renamed); a folder
+    that cannot be written only costs the next run its reuse."""
+    kept = {name: doc for name, doc in answers.items() if name in REUSABLE and keepable(doc)}
+    temporary = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump({"stamp": current, "answers": kept}, handle, default=str)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
