@@ -4,7 +4,9 @@ The loop a user would otherwise write is a noxfile with one session per cell,
 `session.install(*requirements)` and `python -c "import numpy, pandas"`. Measured side by side
 in one process, on the same cells (Python 3.10-3.13 x numpy x pandas, 5 cells), same machine:
 
-* warm: `compat-matrix run` with its environments from a previous run, against `nox -r` and
+* warm: `compat-matrix run` with its environments from a previous run (the file-reading probes'
+  answers reused while no file changed, as by default; `--reprobe`, reading every file again,
+  is printed beside it), against `nox -r` and
   `nox -r -j auto` reusing theirs; target: >= 3x faster than both, and within 1.5x of the floor
   = the sum over cells and import targets of a bare `python -c "import TARGET"` (each target
   alone, as the import probe imports it) / cores + harness start-up (`compat-matrix --version`).
@@ -115,6 +117,7 @@ def main() -> int:
         for probe in cell["probes"]:
             name = probe["probe"]
             per_probe[name] = per_probe.get(name, 0.0) + float(probe.get("duration_s") or 0.0)
+    reprobe = _best(args.repeat, lambda: _timed([*ours, "--reprobe"], env, work, check=True))
 
     def cold_ours() -> float:
         shutil.rmtree(work / "envs", ignore_errors=True)
@@ -201,6 +204,7 @@ def main() -> int:
         f"{args.repeat}",
         "",
         f"  compat-matrix run, warm                      {warm:8.2f} s",
+        f"  compat-matrix run --reprobe, warm            {reprobe:8.2f} s   (every file read again)",
         f"  nox -r (venv + pip, reused)                  {nox_r:8.2f} s",
         f"  nox -r -j auto                               {nox_rj:8.2f} s",
         f"  floor: bare imports {imports_s:5.2f} s / {cores} cores + start-up "

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -198,8 +198,11 @@ def run_probe_set(
         try:
             item = json.loads(line)
             name = str(item["probe"])
-            runs[name] = _probe_run(name, item["document"], float(item["duration_s"]), "")
-            runs[name].reused = item.get("reused") is True
+            run = _probe_run(name, item["document"], float(item["duration_s"]), "")
+            if item.get("reused") is True:  # read nothing this run: it took no time
+                run.results = [replace(r, duration_s=run.duration_s) for r in run.results]
+                run.reused = True
+            runs[name] = run
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # a torn last line: that probe is run again on its own
     return runs, err.decode("utf-8", "replace")
