@@ -1,7 +1,7 @@
 """Answers of the file-reading probes, kept while nothing they read has changed.
 
 The abi, gpu-arch, native and consistency probes answer from the environment's files and the
-system's loader alone: run twice on the same files, they answer the same. A warm run of an
+system's loader alone, and so does the cuda probe when nothing in the environment uses CUDA: run twice on the same files, they answer the same. A warm run of an
 unchanged environment (the maintainer's loop: edit, run again) need not read a torch
 environment's 500 MB again. Git decides "unchanged" the same way: a stamp over every file's
 path, size, modification time and inode, under the environment's prefix and every
@@ -10,8 +10,8 @@ libpython, ``/etc/ld.so.cache``, the system library folders, ``LD_*`` variables)
 probes' own sources and command lines. Any difference and every probe runs again.
 
 Kept only for answers with no failure, error or timeout, so a broken cell is always probed
-afresh; the import probe (it runs code) and the cuda probe (it asks the driver) are never
-kept. Stdlib only; CPython 3.8-3.14.
+afresh; the import probe (it runs code) is never kept, nor a cuda answer that asked the driver.
+Stdlib only; CPython 3.8-3.14.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["REUSABLE", "keepable", "load", "stamp", "store"]
 
-#: The probes whose answers depend only on files: kept and reused by stamp.
-REUSABLE = ("abi", "gpu-arch", "native", "consistency")
+#: The probes whose answers may depend only on files: kept and reused by stamp.
+REUSABLE = ("abi", "gpu-arch", "native", "consistency", "cuda")
 #: Bumped when the stored layout changes.
 FORMAT = 1
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -138,8 +138,15 @@ def stamp(spec: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def keepable(document: dict[str, Any]) -> bool:
-    """Whether a probe's answer may be reused: every result passed, was skipped or warned."""
+def keepable(name: str, document: dict[str, Any]) -> bool:
+    """Whether probe ``name``'s answer may be reused: it read only files (a cuda answer that
+    did not ask the driver) and every result passed, was skipped or warned."""
+    if name not in REUSABLE:
+        return False
+    if name == "cuda":
+        driver = document.get("driver")
+        if not isinstance(driver, dict) or driver.get("checked") is not False:
+            return False
     results = document.get("results")
     if not isinstance(results, list):
         return False
@@ -161,14 +168,14 @@ def load(path: str, current: str) -> dict[str, dict[str, Any]]:
     return {
         str(name): document
         for name, document in answers.items()
-        if name in REUSABLE and isinstance(document, dict) and keepable(document)
+        if isinstance(document, dict) and keepable(str(name), document)
     }
 
 
 def store(path: str, current: str, answers: dict[str, dict[str, Any]]) -> None:
     """Keep ``answers`` under ``current`` at ``path`` (written whole, then renamed); a folder
     that cannot be written only costs the next run its reuse."""
-    kept = {name: doc for name, doc in answers.items() if name in REUSABLE and keepable(doc)}
+    kept = {name: doc for name, doc in answers.items() if keepable(name, doc)}
     temporary = "%s.%d.tmp" % (path, os.getpid())
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

@@ -20,7 +20,8 @@ from compat_matrix.run.cell import probe_environment
 
 answers = load_probe_module("_answers")
 
-REUSABLE = {"abi", "gpu-arch", "native", "consistency"}
+#: Nothing in these environments uses CUDA: the cuda probe's answer is the files' too.
+REUSABLE = {"abi", "gpu-arch", "native", "consistency", "cuda"}
 
 
 def _digest(root: Path) -> str:
@@ -57,12 +58,16 @@ def test_only_passing_answers_of_file_reading_probes_are_kept(tmp_path: Path) ->
     failing = {"probe": "native", "results": [{"status": "pass"}, {"status": "fail"}]}
     errored = {"probe": "consistency", "results": [{"status": "error"}]}
     importing = {"probe": "import", "results": [{"status": "pass"}]}
+    no_cuda = {"probe": "cuda", "driver": {"checked": False}, "results": [{"status": "skip"}]}
+    asked = {"probe": "cuda", "driver": {"checked": True}, "results": [{"status": "pass"}]}
     answers.store(
         path,
         "stamp-1",
-        {"abi": passing, "native": failing, "consistency": errored, "import": importing},
-    )
-    assert answers.load(path, "stamp-1") == {"abi": passing}
+        {"abi": passing, "native": failing, "consistency": errored, "import": importing,
+         "cuda": no_cuda},
+    )  # fmt: skip
+    assert answers.load(path, "stamp-1") == {"abi": passing, "cuda": no_cuda}
+    assert not answers.keepable("cuda", asked)  # the driver may change under the same files
     assert answers.load(path, "stamp-2") == {}  # another stamp: nothing is reused
     Path(path).write_text("{not json")
     assert answers.load(path, "stamp-1") == {}  # a torn file costs only the reuse
@@ -158,7 +163,7 @@ def test_run_says_what_it_reused_and_reprobe_reads_everything(tmp_path: Path, py
 
     assert "answers reused" not in run()
     assert "answers reused" in run()
-    assert "abi, gpu-arch, native, consistency" in run()
+    assert "abi, gpu-arch, native, cuda, consistency" in run()
     assert "answers reused" not in run("--reprobe")
     assert "answers reused" not in run(COMPAT_REPROBE="1")
     assert "answers reused" in run()  # what --reprobe read is kept for the next run

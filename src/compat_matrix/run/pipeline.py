@@ -203,8 +203,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
         "--reprobe",
         action="store_true",
         default=None,
-        help="read every file again (default: $COMPAT_REPROBE, else the abi, gpu-arch, native "
-        "and consistency answers of a cell are reused while no file they read has changed)",
+        help="read every file again (default: $COMPAT_REPROBE, else the answers of the probes "
+        "that only read files are reused while no file they read has changed)",
     )
     parser.add_argument(
         "--cells", metavar="SELECTION", help="only these cell ids or patterns (py3.11-*)"
