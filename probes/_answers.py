@@ -1,13 +1,14 @@
 """Answers of the file-reading probes, kept while nothing they read has changed.
 
 The abi, gpu-arch, native and consistency probes answer from the environment's files and the
-system's loader alone, and so does the cuda probe when nothing in the environment uses CUDA: run twice on the same files, they answer the same. A warm run of an
-unchanged environment (the maintainer's loop: edit, run again) need not read a torch
-environment's 500 MB again. Git decides "unchanged" the same way: a stamp over every file's
-path, size, modification time and inode, under the environment's prefix and every
-site-packages folder it uses, plus what the loader looks at outside it (the interpreter,
-libpython, ``/etc/ld.so.cache``, the system library folders, ``LD_*`` variables), plus the
-probes' own sources and command lines. Any difference and every probe runs again.
+system's loader alone, and so does the cuda probe when nothing in the environment uses CUDA:
+run twice on the same files, they answer the same. A warm run of an unchanged environment (the
+maintainer's loop: edit, run again) need not read a torch environment's 500 MB again. Git
+decides "unchanged" the same way: a stamp over every file's path, size, modification time and
+inode, under the environment's prefix and every site-packages folder it uses, plus what the
+loader looks at outside it (the interpreter, libpython, ``/etc/ld.so.cache``, the system
+library folders, ``LD_*`` variables), plus the probes' own sources and command lines. Any
+difference and every probe runs again.
 
 Kept only for answers with no failure, error or timeout, so a broken cell is always probed
 afresh; the import probe (it runs code) is never kept, nor a cuda answer that asked the driver.
