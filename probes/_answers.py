@@ -5,7 +5,7 @@ system's loader alone, and so does the cuda probe when nothing in the environmen
 run twice on the same files, they answer the same. A warm run of an unchanged environment (the
 maintainer's loop: edit, run again) need not read a torch environment's 500 MB again. Git
 decides "unchanged" the same way: a stamp over every file's path, size, modification time and
-inode, under the environment's prefix and every site-packages folder it uses, plus what the
+inode, under the environment's prefix and every other folder on its search path, plus what the
 loader looks at outside it (the interpreter, libpython, ``/etc/ld.so.cache``, the system
 library folders, ``LD_*`` variables), plus the probes' own sources and command lines. Any
 difference and every probe runs again.
@@ -33,7 +33,7 @@ __all__ = ["REUSABLE", "keepable", "load", "stamp", "store"]
 REUSABLE = ("abi", "gpu-arch", "native", "consistency", "cuda")
 #: Bumped when the stored layout changes.
 FORMAT = 1
-_HERE = os.path.dirname(os.path.abspath(__file__))
+_HERE = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
 #: Outside the environment: where the dynamic loader finds system libraries. A package upgrade
 #: renames files into these folders, which changes their modification time.
 _SYSTEM_LIBRARY_DIRS = (
@@ -92,17 +92,22 @@ def _walk(root: str, digest: Any) -> int:
 
 
 def _roots() -> list[str]:
-    """The environment's prefix and every site-packages folder outside it (a venv that sees
-    the system's site-packages)."""
+    """The environment's prefix and every folder on the search path outside it and outside the
+    standard library (a venv that sees the system's site-packages, a ``.pth`` that adds a
+    source tree): what the probes read."""
     prefix = os.path.realpath(sys.prefix)
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
     roots = [prefix]
     for entry in sys.path:
         if not entry or not os.path.isdir(entry):
             continue
         real = os.path.realpath(entry)
-        inside = any(real == root or real.startswith(root + os.sep) for root in roots)
-        if not inside and os.path.basename(real) in ("site-packages", "dist-packages"):
-            roots.append(real)
+        if real == _HERE or any(real == root or real.startswith(root + os.sep) for root in roots):
+            continue
+        in_stdlib = real == stdlib or real.startswith(stdlib + os.sep)
+        if in_stdlib and "site-packages" not in real and "dist-packages" not in real:
+            continue
+        roots.append(real)
     return roots
 
 

@@ -137,6 +137,22 @@ def test_answers_are_reused_until_the_environment_changes(
 
 
 @pytest.mark.slow
+def test_a_folder_a_pth_file_adds_is_stamped_too(six_env: Path, tmp_path: Path) -> None:
+    """A source tree on the search path through a `.pth` file (an editable install): a file
+    changed there is read again, though nothing under the environment's prefix changed."""
+    kept = tmp_path / "envs" / ".answers" / "cell.json"
+    tree = tmp_path / "tree"
+    (tree / "mylib").mkdir(parents=True)
+    (tree / "mylib" / "__init__.py").write_text("VALUE = 1\n")
+    site = next((tmp_path / "envs" / "cell" / "lib").glob("python3*/site-packages"))
+    (site / "mylib-tree.pth").write_text(f"{tree}\n")
+    _probe(six_env, kept)
+    assert {name for name, run in _probe(six_env, kept).items() if run.reused} == REUSABLE
+    (tree / "mylib" / "_native.so").write_bytes(b"not an ELF file")
+    assert not any(run.reused for run in _probe(six_env, kept).values())
+
+
+@pytest.mark.slow
 def test_run_says_what_it_reused_and_reprobe_reads_everything(tmp_path: Path, python_for) -> None:  # type: ignore[no-untyped-def]
     python_for("3.12")
     (tmp_path / "compat.yml").write_text(
