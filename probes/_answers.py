@@ -60,15 +60,16 @@ def _stat_line(path: str, follow: bool = False) -> str:
 
 
 def _walk(root: str, digest: Any) -> int:
-    """Feed every entry under ``root`` to ``digest``; returns how many there were."""
-    count = 0
+    """Feed every entry under ``root`` to ``digest``; returns how many there were. The order
+    is the file system's: an order that changed only costs a reuse, never a wrong answer."""
+    lines: list[str] = []
     stack = [root]
     while stack:
         folder = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = list(os.scandir(folder))
         except OSError:
-            digest.update(("%s ?\n" % folder).encode("utf-8", "surrogateescape"))
+            lines.append("%s ?\n" % folder)
             continue
         for entry in entries:
             try:
@@ -79,16 +80,11 @@ def _walk(root: str, digest: Any) -> int:
                 if entry.name not in _SKIPPED_DIRS:
                     stack.append(entry.path)
                 continue
-            count += 1
-            line = "%s %d %d %d %d\n" % (
-                entry.path,
-                st.st_mode,
-                st.st_size,
-                st.st_mtime_ns,
-                st.st_ino,
+            lines.append(
+                "%s %d %d %d %d\n" % (entry.path, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino)
             )
-            digest.update(line.encode("utf-8", "surrogateescape"))
-    return count
+    digest.update("".join(lines).encode("utf-8", "surrogateescape"))
+    return len(lines)
 
 
 def _roots() -> list[str]:
