@@ -10,12 +10,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from compat_matrix.matrix.model import STATUSES, Status
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 __all__ = [
     "SCHEMA",
@@ -27,6 +27,7 @@ __all__ = [
     "load_cell_results",
     "read_cell_result",
     "stage_file",
+    "stage_with",
     "write_atomic",
     "write_atomic_bytes",
     "write_cell_result",
@@ -266,6 +267,17 @@ def write_atomic_bytes(path: Path, chunks: Iterable[bytes]) -> None:
 def stage_file(path: Path, chunks: Iterable[bytes]) -> Path:
     """Write `chunks` to a new temporary file beside `path`, flushed to disk; the caller
     renames it over `path` (so several files can be written before any is replaced)."""
+
+    def write(handle: BinaryIO) -> None:
+        for chunk in chunks:
+            handle.write(chunk)
+
+    return stage_with(path, write)
+
+
+def stage_with(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """`stage_file` for a writer that needs the file itself: `write` gets it open for binary
+    writing (compat.json copies its cell lines into it in the kernel, not through Python)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -273,8 +285,7 @@ def stage_file(path: Path, chunks: Iterable[bytes]) -> Path:
         # so give it the mode `open()` would: 0666 less the umask.
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from compat_matrix.reports.baseline import BaselineDiff
 from compat_matrix.reports.html import html_chunks, render_html
-from compat_matrix.reports.json_report import CellLines, json_chunks, render_json
+from compat_matrix.reports.json_report import CellLines, render_json, write_json
 from compat_matrix.reports.junit import JUnitSource, render_junit
 from compat_matrix.reports.markdown import render_markdown
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.reports.terminal import render_terminal
-from compat_matrix.results import CellResult, stage_file
+from compat_matrix.results import CellResult, stage_file, stage_with
 
 __all__ = [
     "CellLines",
@@ -79,8 +79,15 @@ def write_reports(
     # rendered text is in memory at a time; none replaces its report until all are staged.
     staged: list[tuple[Path, Path]] = []
     try:
-        chunks = json_chunks(name, results, lines, metadata=metadata)
-        staged.append((stage_file(paths.json, chunks), paths.json))
+        staged.append(
+            (
+                stage_with(
+                    paths.json,
+                    lambda out: write_json(out, name, results, lines, metadata=metadata),
+                ),
+                paths.json,
+            )
+        )
         text = render_junit(name, results, source)
         staged.append((stage_file(paths.junit, [text.encode("utf-8")]), paths.junit))
         text = render_markdown(name, results, preamble=preamble, metadata=metadata)
