@@ -4,10 +4,13 @@ rendering the results; intermediate publishes spaced so a run's cost per cell do
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from _report_samples import varied_results
 
 from compat_matrix.reports import write_reports
@@ -138,3 +141,53 @@ def test_a_baseline_reads_the_same_line_by_line_as_reformatted(tmp_path: Path) -
     assert ours == load_baseline(tmp_path / "other")
     assert ours[0] == "nightly"
     assert [cell.id for cell in ours[1]] == [r.id for r in results]
+
+
+_HELPER_SCRIPT = """
+import os, sys
+from pathlib import Path
+import compat_matrix.reports as reports
+from compat_matrix.reports.publish import collect
+
+run, out, fail = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "fail"
+reports.PARALLEL_MIN_CELLS = 0
+main = os.getpid()
+fill = reports.fill_stage
+
+def fill_stage(fd, write):
+    if fail and os.getpid() != main:
+        raise OSError("the helper fails")
+    fill(fd, write)
+
+reports.fill_stage = fill_stage
+collected = collect([run], None, lines=True, slim=True)
+assert reports._helper_pays(len(collected.results))
+reports.write_reports(out, "scale", collected.results, lines=collected.lines)
+collected.lines.close()
+print(sorted(p.name for p in out.iterdir()))
+"""
+
+
+def test_a_forked_helper_renders_the_same_files_and_a_failed_one_is_stood_in_for(
+    tmp_path: Path,
+) -> None:
+    """A big report renders junit.xml and compat.md in a forked helper (a process without
+    threads, on Linux, with two CPUs); its files are the very bytes of rendering them here,
+    and when the helper fails this process renders them itself, leaving no temporary file."""
+    results = _results()
+    for result in results:
+        write_cell_result(tmp_path / "run", result)
+    write_reports(tmp_path / "reference", "scale", collect([tmp_path / "run"]).results)
+    for how in ("ok", "fail"):
+        out = tmp_path / how
+        proc = subprocess.run(
+            [sys.executable, "-c", _HELPER_SCRIPT, str(tmp_path / "run"), str(out), how],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "_helper_pays" in proc.stderr:
+            pytest.skip("no second CPU, or not Linux: reports are rendered in one process")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == str(sorted(FILES)), how  # no temporary file left
+        assert _report(out) == _report(tmp_path / "reference"), how

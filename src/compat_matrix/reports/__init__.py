@@ -7,10 +7,17 @@ holds a half-written or mismatched set.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from compat_matrix.reports._gc import paused_gc
 from compat_matrix.reports.baseline import BaselineDiff
 from compat_matrix.reports.html import html_chunks, render_html
 from compat_matrix.reports.json_report import CellLines, render_json, write_json
@@ -18,7 +25,7 @@ from compat_matrix.reports.junit import JUnitSource, render_junit
 from compat_matrix.reports.markdown import render_markdown
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.reports.terminal import render_terminal
-from compat_matrix.results import CellResult, stage_file, stage_with
+from compat_matrix.results import CellResult, fill_stage, new_stage, stage_with
 
 __all__ = [
     "CellLines",
@@ -75,29 +82,127 @@ def write_reports(
     """
     logs = {path.name[: -len(".log")] for path in (report_dir / "logs").glob("*.log")}
     paths = report_paths(report_dir)
+
+    def junit(out: BinaryIO) -> None:
+        out.write(render_junit(name, results, source).encode("utf-8"))
+
+    def markdown(out: BinaryIO) -> None:
+        text = render_markdown(name, results, preamble=preamble, metadata=metadata)
+        out.write(text.encode("utf-8"))
+
+    def html(out: BinaryIO) -> None:
+        for piece in html_chunks(name, results, logs=logs, diff=diff, metadata=metadata):
+            out.write(piece.encode("utf-8"))
+
     # Each file is staged (written to a temporary file) as soon as it is rendered, so only one
     # rendered text is in memory at a time; none replaces its report until all are staged.
     staged: list[tuple[Path, Path]] = []
-    try:
-        staged.append(
-            (
-                stage_with(
+    helper: _Helper | None = None
+    with paused_gc():
+        try:
+            staged.append(
+                (
+                    stage_with(
+                        paths.json,
+                        lambda out: write_json(out, name, results, lines, metadata=metadata),
+                    ),
                     paths.json,
-                    lambda out: write_json(out, name, results, lines, metadata=metadata),
-                ),
-                paths.json,
+                )
             )
-        )
-        text = render_junit(name, results, source)
-        staged.append((stage_file(paths.junit, [text.encode("utf-8")]), paths.junit))
-        text = render_markdown(name, results, preamble=preamble, metadata=metadata)
-        staged.append((stage_file(paths.markdown, [text.encode("utf-8")]), paths.markdown))
-        del text
-        pieces = html_chunks(name, results, logs=logs, diff=diff, metadata=metadata)
-        staged.append((stage_file(paths.html, (p.encode("utf-8") for p in pieces)), paths.html))
-        for tmp, path in staged:
-            tmp.replace(path)
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+            if _helper_pays(len(results)):
+                helper = _Helper.start(((paths.junit, junit), (paths.markdown, markdown)))
+                staged += helper.staged
+            else:
+                staged.append((stage_with(paths.junit, junit), paths.junit))
+                staged.append((stage_with(paths.markdown, markdown), paths.markdown))
+            staged.append((stage_with(paths.html, html), paths.html))
+            if helper is not None and not helper.finished():
+                # It failed (or was killed): render its files here, for the same files or
+                # the same error as without it.
+                for tmp, (path, write) in helper.files.items():
+                    index = staged.index((tmp, path))
+                    tmp.unlink(missing_ok=True)
+                    staged[index] = (stage_with(path, write), path)
+            for tmp, path in staged:
+                tmp.replace(path)
+        finally:
+            if helper is not None:
+                helper.stop()
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
     return paths
+
+
+#: Reports of fewer cells are rendered in one process: a second one would not pay for itself.
+PARALLEL_MIN_CELLS = 2000
+
+
+def _helper_pays(cells: int) -> bool:
+    """Whether junit.xml and compat.md are rendered in a forked helper while this process
+    renders compat.json and compat.html: on Linux, for a big report, with a second CPU, and
+    never in a process with threads (a run's cell workers: a fork copies their locks)."""
+    if cells < PARALLEL_MIN_CELLS or not sys.platform.startswith("linux"):
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - Linux has it
+        return False
+    return cpus > 1 and threading.active_count() == 1
+
+
+class _Helper:
+    """A forked process that renders some report files into temporary files made here.
+
+    The fork shares the results as they are in memory (nothing is copied or sent), so the
+    helper costs a fork, not the reading again. It writes nothing else and leaves with
+    `os._exit`: no buffered output or exit handler of this process runs twice.
+    """
+
+    def __init__(
+        self, pid: int, files: dict[Path, tuple[Path, Callable[[BinaryIO], None]]]
+    ) -> None:
+        self.pid = pid
+        #: Each temporary file, with the report file it becomes and the writer that fills it.
+        self.files = files
+
+    @property
+    def staged(self) -> list[tuple[Path, Path]]:
+        return [(tmp, path) for tmp, (path, _) in self.files.items()]
+
+    @classmethod
+    def start(cls, jobs: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> _Helper:
+        made: list[tuple[int, Path]] = []
+        try:
+            for path, _ in jobs:
+                made.append(new_stage(path))
+            pid = os.fork()
+        except BaseException:
+            for fd, tmp in made:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+            raise
+        if pid == 0:  # the helper
+            status = 1
+            try:
+                for (fd, _), (_, write) in zip(made, jobs):
+                    fill_stage(fd, write)
+                status = 0
+            finally:
+                os._exit(status)
+        for fd, _ in made:
+            os.close(fd)
+        return cls(pid, {tmp: job for (_, tmp), job in zip(made, jobs)})
+
+    def finished(self) -> bool:
+        """Wait for the helper: True when it wrote every file."""
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
+        return os.waitstatus_to_exitcode(status) == 0
+
+    def stop(self) -> None:
+        """End the helper if it still runs (this process failed or was interrupted)."""
+        if self.pid:
+            with contextlib.suppress(OSError):  # it is a zombie at worst
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = 0

@@ -37,20 +37,23 @@ class CellLines:
         #: False once `os.sendfile` failed (a platform without it for files): pread + write.
         self._sendfile = hasattr(os, "sendfile")
 
-    def add(self, cell_id: str, line: bytes) -> None:
+    def add(self, cell_id: str, line: bytes, size: int | None = None) -> None:
+        """Keep `line` (its first `size` bytes, when given: a cell file without its newline,
+        spooled without being copied first) as `cell_id`'s line."""
         self._where.pop(cell_id, None)
         self._held.pop(cell_id, None)
-        spooled = line + _SEPARATOR
+        size = len(line) if size is None else size
         try:
             if self._spool is None:
                 raise OSError
-            if os.pwrite(self._spool.fileno(), spooled, self._end) != len(spooled):
+            written = _pwritev(self._spool.fileno(), memoryview(line)[:size], self._end)
+            if written != size + len(_SEPARATOR):
                 raise OSError
         except OSError:
-            self._held[cell_id] = line
+            self._held[cell_id] = line[:size]
             return
-        self._where[cell_id] = (self._end, len(line))
-        self._end += len(spooled)
+        self._where[cell_id] = (self._end, size)
+        self._end += size + len(_SEPARATOR)
 
     def get(self, cell_id: str) -> bytes | None:
         held = self._held.get(cell_id)
@@ -90,6 +93,13 @@ class CellLines:
 
 
 _SEPARATOR = b",\n"
+
+
+def _pwritev(fd: int, line: memoryview, offset: int) -> int:
+    """Write `line` and the separator at `offset` in one call (without joining them first)."""
+    if hasattr(os, "pwritev"):
+        return os.pwritev(fd, [line, _SEPARATOR], offset)
+    return os.pwrite(fd, bytes(line) + _SEPARATOR, offset)  # pragma: no cover - not on Linux
 
 
 #: What `os.sendfile` says where it cannot copy between these files (macOS: the output is not

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compat_matrix.reports import JUnitSource, ReportPaths, report_paths, write_reports
+from compat_matrix.reports._gc import paused_gc
 from compat_matrix.reports._verdicts import one_line
 from compat_matrix.reports.baseline import (
     BaselineDiff,
@@ -135,6 +136,9 @@ _EXPECTATION_KEYS = ("status", "met", "reason")
 #: these (compat.json still gets every detail, from the cell file).
 REPORTED_DETAILS = frozenset({"owner", "gpus", "table"})
 _REPORTED = tuple(sorted(REPORTED_DETAILS))
+
+
+_NEWLINE = ord("\n")
 
 
 def _strings(mapping: object) -> bool:
@@ -295,9 +299,11 @@ def _read_cells(
             with open(os.path.join(folder, name), "rb", buffering=0) as handle:  # noqa: PTH118, PTH123
                 raw = handle.read()
             data = json.loads(raw.decode("utf-8"))
-            text = raw.rstrip(b"\n")
+            end = len(raw)  # the line is the file without its newline(s), never copied
+            while end and raw[end - 1] == _NEWLINE:
+                end -= 1
             fast = None
-            if type(data) is dict and text.isascii() and b"\n" not in text:
+            if type(data) is dict and raw.isascii() and raw.find(b"\n", 0, end) < 0:
                 fast = _from_canonical(data, slim=slim, shared=shared)
             result = fast if fast is not None else CellResult.from_dict(data)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -308,7 +314,10 @@ def _read_cells(
             failed[path] = f"{type(exc).__name__}: {one_line(reason, 200)}"
             continue
         if lines is not None:
-            lines.add(result.id, text if fast is not None else cell_json(result).encode("ascii"))
+            if fast is not None:
+                lines.add(result.id, raw, end)
+            else:
+                lines.add(result.id, cell_json(result).encode("ascii"))
         results.append(_slim(result) if slim and fast is None else result)
     return results, failed
 
@@ -335,14 +344,15 @@ def collect(
     failed: dict[Path, str] = {}
     spool = CellLines() if lines else None
     shared: dict[Any, Any] = {}
-    for directory in directories:
-        if order is None:  # only then does the previous order count
-            for cell_id in _previous_order(directory):
-                ranked.setdefault(cell_id, len(ranked))
-        results, unreadable = _read_cells(directory, spool, slim=slim, shared=shared)
-        for result in results:
-            by_id[result.id] = result
-        failed.update(unreadable)
+    with paused_gc():
+        for directory in directories:
+            if order is None:  # only then does the previous order count
+                for cell_id in _previous_order(directory):
+                    ranked.setdefault(cell_id, len(ranked))
+            results, unreadable = _read_cells(directory, spool, slim=slim, shared=shared)
+            for result in results:
+                by_id[result.id] = result
+            failed.update(unreadable)
     wanted = set(order) if order is not None else None
     if stand_in is not None:
         for path, reason in failed.items():
