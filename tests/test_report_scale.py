@@ -147,47 +147,67 @@ _HELPER_SCRIPT = """
 import os, sys
 from pathlib import Path
 import compat_matrix.reports as reports
-from compat_matrix.reports.publish import collect
+from compat_matrix.reports import _parallel, publish
 
-run, out, fail = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "fail"
-reports.PARALLEL_MIN_CELLS = 0
+runs, out, fail = [Path(p) for p in sys.argv[1].split(",")], Path(sys.argv[2]), sys.argv[3]
+_parallel.PARALLEL_MIN_CELLS = 0
 main = os.getpid()
-fill = reports.fill_stage
+fill, send = reports.fill_stage, publish._send_outcomes
 
 def fill_stage(fd, write):
-    if fail and os.getpid() != main:
+    if fail == "fail" and os.getpid() != main:
         raise OSError("the helper fails")
     fill(fd, write)
 
-reports.fill_stage = fill_stage
-collected = collect([run], None, lines=True, slim=True)
-assert reports._helper_pays(len(collected.results))
+def send_outcomes(*args, **kwargs):
+    if fail == "fail":
+        raise OSError("the helper fails")
+    send(*args, **kwargs)
+
+reports.fill_stage, publish._send_outcomes = fill_stage, send_outcomes
+collected = publish.collect(runs, None, lines=True, slim=True)
+assert _parallel.fork_pays(len(collected.results))
 reports.write_reports(out, "scale", collected.results, lines=collected.lines)
 collected.lines.close()
 print(sorted(p.name for p in out.iterdir()))
+print(sorted(p.name for p in collected.unreadable))
 """
 
 
-def test_a_forked_helper_renders_the_same_files_and_a_failed_one_is_stood_in_for(
+def test_a_forked_helper_reads_and_renders_the_same_and_a_failed_one_is_stood_in_for(
     tmp_path: Path,
 ) -> None:
-    """A big report renders junit.xml and compat.md in a forked helper (a process without
-    threads, on Linux, with two CPUs); its files are the very bytes of rendering them here,
-    and when the helper fails this process renders them itself, leaving no temporary file."""
+    """A big report reads the last cell files and renders junit.xml and compat.md in a forked
+    helper (a process without threads, on Linux, with two CPUs); the files are the very bytes
+    of doing it all here, also for files another tool wrote, files that cannot be read and a
+    cell in two folders, and when the helper fails this process does its part itself, leaving
+    no temporary file."""
     results = _results()
+    runs = [tmp_path / "run", tmp_path / "again"]
     for result in results:
-        write_cell_result(tmp_path / "run", result)
-    write_reports(tmp_path / "reference", "scale", collect([tmp_path / "run"]).results)
+        write_cell_result(runs[0], result)
+    for result in results[:5]:  # a later folder wins
+        write_cell_result(runs[1], replace(result, status="error", message="again"))
+    odd = results[-1].to_dict()
+    del odd["indexes"]
+    (runs[1] / "cells" / f"{odd['id']}.json").write_text(json.dumps(odd, indent=2))
+    (runs[1] / "cells" / "cut.json").write_text('{"id": "cut", "axes"')
+    reference = collect(runs, None, lines=True, slim=True)
+    assert reference.lines is not None
+    write_reports(tmp_path / "reference", "scale", reference.results, lines=reference.lines)
+    reference.lines.close()
     for how in ("ok", "fail"):
         out = tmp_path / how
         proc = subprocess.run(
-            [sys.executable, "-c", _HELPER_SCRIPT, str(tmp_path / "run"), str(out), how],
+            [sys.executable, "-c", _HELPER_SCRIPT, ",".join(map(str, runs)), str(out), how],
             capture_output=True,
             text=True,
             check=False,
         )
-        if "_helper_pays" in proc.stderr:
-            pytest.skip("no second CPU, or not Linux: reports are rendered in one process")
+        if "fork_pays" in proc.stderr:
+            pytest.skip("no second CPU, or not Linux: reports are made in one process")
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.strip() == str(sorted(FILES)), how  # no temporary file left
+        files, unreadable = proc.stdout.splitlines()
+        assert files == str(sorted(FILES)), how  # no temporary file left
+        assert unreadable == str(["cut.json"])
         assert _report(out) == _report(tmp_path / "reference"), how

@@ -147,7 +147,7 @@ def test_compat_json_copies_spooled_lines_as_render_json_writes_them(tmp_path: P
             lines._sendfile = False  # a platform without sendfile for files
         if how == "held":
             lines.close()
-            lines._spool = None  # no temporary folder
+            lines._spools = []  # no temporary folder
         for result in cells[:2]:  # the last one has no line: it is encoded
             lines.add(result.id, cell_json(result).encode("ascii"))
         assert lines.get(cells[0].id) == cell_json(cells[0]).encode("ascii")

@@ -7,17 +7,14 @@ holds a half-written or mismatched set.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from compat_matrix.reports._gc import paused_gc
+from compat_matrix.reports._parallel import Forked, fork_pays
 from compat_matrix.reports.baseline import BaselineDiff
 from compat_matrix.reports.html import html_chunks, render_html
 from compat_matrix.reports.json_report import CellLines, render_json, write_json
@@ -109,14 +106,14 @@ def write_reports(
                     paths.json,
                 )
             )
-            if _helper_pays(len(results)):
-                helper = _Helper.start(((paths.junit, junit), (paths.markdown, markdown)))
+            if fork_pays(len(results)):
+                helper = _Helper(((paths.junit, junit), (paths.markdown, markdown)))
                 staged += helper.staged
             else:
                 staged.append((stage_with(paths.junit, junit), paths.junit))
                 staged.append((stage_with(paths.markdown, markdown), paths.markdown))
             staged.append((stage_with(paths.html, html), paths.html))
-            if helper is not None and not helper.finished():
+            if helper is not None and not helper.forked.finished():
                 # It failed (or was killed): render its files here, for the same files or
                 # the same error as without it.
                 for tmp, (path, write) in helper.files.items():
@@ -127,82 +124,38 @@ def write_reports(
                 tmp.replace(path)
         finally:
             if helper is not None:
-                helper.stop()
+                helper.forked.stop()
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
     return paths
 
 
-#: Reports of fewer cells are rendered in one process: a second one would not pay for itself.
-PARALLEL_MIN_CELLS = 2000
-
-
-def _helper_pays(cells: int) -> bool:
-    """Whether junit.xml and compat.md are rendered in a forked helper while this process
-    renders compat.json and compat.html: on Linux, for a big report, with a second CPU, and
-    never in a process with threads (a run's cell workers: a fork copies their locks)."""
-    if cells < PARALLEL_MIN_CELLS or not sys.platform.startswith("linux"):
-        return False
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - Linux has it
-        return False
-    return cpus > 1 and threading.active_count() == 1
-
-
 class _Helper:
-    """A forked process that renders some report files into temporary files made here.
+    """A forked helper (`Forked`) that renders some report files into temporary files made
+    here, so this process removes them whatever becomes of the helper. The fork shares the
+    results in memory: nothing is copied or sent."""
 
-    The fork shares the results as they are in memory (nothing is copied or sent), so the
-    helper costs a fork, not the reading again. It writes nothing else and leaves with
-    `os._exit`: no buffered output or exit handler of this process runs twice.
-    """
-
-    def __init__(
-        self, pid: int, files: dict[Path, tuple[Path, Callable[[BinaryIO], None]]]
-    ) -> None:
-        self.pid = pid
-        #: Each temporary file, with the report file it becomes and the writer that fills it.
-        self.files = files
-
-    @property
-    def staged(self) -> list[tuple[Path, Path]]:
-        return [(tmp, path) for tmp, (path, _) in self.files.items()]
-
-    @classmethod
-    def start(cls, jobs: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> _Helper:
+    def __init__(self, jobs: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
         made: list[tuple[int, Path]] = []
         try:
             for path, _ in jobs:
                 made.append(new_stage(path))
-            pid = os.fork()
+
+            def work() -> None:
+                for (fd, _), (_, write) in zip(made, jobs):
+                    fill_stage(fd, write)
+
+            self.forked = Forked(work)
         except BaseException:
             for fd, tmp in made:
                 os.close(fd)
                 tmp.unlink(missing_ok=True)
             raise
-        if pid == 0:  # the helper
-            status = 1
-            try:
-                for (fd, _), (_, write) in zip(made, jobs):
-                    fill_stage(fd, write)
-                status = 0
-            finally:
-                os._exit(status)
         for fd, _ in made:
             os.close(fd)
-        return cls(pid, {tmp: job for (_, tmp), job in zip(made, jobs)})
+        #: Each temporary file, with the report file it becomes and the writer that fills it.
+        self.files = {tmp: job for (_, tmp), job in zip(made, jobs)}
 
-    def finished(self) -> bool:
-        """Wait for the helper: True when it wrote every file."""
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = 0
-        return os.waitstatus_to_exitcode(status) == 0
-
-    def stop(self) -> None:
-        """End the helper if it still runs (this process failed or was interrupted)."""
-        if self.pid:
-            with contextlib.suppress(OSError):  # it is a zombie at worst
-                os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            self.pid = 0
+    @property
+    def staged(self) -> list[tuple[Path, Path]]:
+        return [(tmp, path) for tmp, (path, _) in self.files.items()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -26,16 +27,21 @@ class CellLines:
     """
 
     def __init__(self) -> None:
-        try:
-            self._spool: BinaryIO | None = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115
-        except OSError:
-            self._spool = None
-        self._where: dict[str, tuple[int, int]] = {}
+        #: The spool files: the first takes `add`'s lines, others a helper's (`extra_spool`).
+        self._spools: list[BinaryIO] = []
+        with contextlib.suppress(OSError):  # then lines are held in memory
+            self._spools.append(tempfile.TemporaryFile(buffering=0))  # noqa: SIM115
+        #: Where each line is: spool number, offset, length (without its separator).
+        self._where: dict[str, tuple[int, int, int]] = {}
         #: Lines the temporary file could not take (no temporary folder, a full disk).
         self._held: dict[str, bytes] = {}
         self._end = 0
         #: False once `os.sendfile` failed (a platform without it for files): pread + write.
         self._sendfile = hasattr(os, "sendfile")
+
+    def can_spool(self) -> bool:
+        """Whether lines go to a spool file (else they are held in memory)."""
+        return bool(self._spools)
 
     def add(self, cell_id: str, line: bytes, size: int | None = None) -> None:
         """Keep `line` (its first `size` bytes, when given: a cell file without its newline,
@@ -44,43 +50,68 @@ class CellLines:
         self._held.pop(cell_id, None)
         size = len(line) if size is None else size
         try:
-            if self._spool is None:
+            if not self._spools:
                 raise OSError
-            written = _pwritev(self._spool.fileno(), memoryview(line)[:size], self._end)
-            if written != size + len(_SEPARATOR):
-                raise OSError
+            self.write_at(0, memoryview(line)[:size], self._end)
         except OSError:
             self._held[cell_id] = line[:size]
             return
-        self._where[cell_id] = (self._end, size)
+        self._where[cell_id] = (0, self._end, size)
         self._end += size + len(_SEPARATOR)
+
+    def extra_spool(self) -> int | None:
+        """A new spool file for another process (a forked helper) to write lines into with
+        `write_at`; its number, or None when no temporary file can be made."""
+        try:
+            self._spools.append(tempfile.TemporaryFile(buffering=0))  # noqa: SIM115
+        except OSError:
+            return None
+        return len(self._spools) - 1
+
+    def write_at(self, spool: int, line: memoryview, offset: int) -> None:
+        """Write `line` and its separator at `offset` of spool number `spool`."""
+        fd = self._spools[spool].fileno()
+        if hasattr(os, "pwritev"):
+            written = os.pwritev(fd, [line, _SEPARATOR], offset)
+        else:  # pragma: no cover - not on Linux
+            written = os.pwrite(fd, bytes(line) + _SEPARATOR, offset)
+        if written != len(line) + len(_SEPARATOR):
+            msg = "a short write to the spool of compat.json lines"
+            raise OSError(msg)
+
+    def place(self, cell_id: str, spool: int, offset: int, size: int) -> None:
+        """Take the line another process wrote with `write_at` as `cell_id`'s."""
+        self._where.pop(cell_id, None)
+        self._held.pop(cell_id, None)
+        self._where[cell_id] = (spool, offset, size)
 
     def get(self, cell_id: str) -> bytes | None:
         held = self._held.get(cell_id)
         if held is not None:
             return held
         where = self._where.get(cell_id)
-        if where is None or self._spool is None:
+        if where is None:
             return None
-        return os.pread(self._spool.fileno(), where[1], where[0])
+        return os.pread(self._spools[where[0]].fileno(), where[2], where[1])
 
     def copy(self, cell_id: str, out: BinaryIO, *, separator: bool) -> bool:
-        """Write `cell_id`'s line (and `,\n` after it when `separator`) to `out`; False when
+        """Write `cell_id`'s line (and `,\\n` after it when `separator`) to `out`; False when
         no line of it is held (the caller encodes the result instead)."""
         held = self._held.get(cell_id)
         if held is not None:
             out.write(held + _SEPARATOR if separator else held)
             return True
         where = self._where.get(cell_id)
-        if where is None or self._spool is None:
+        if where is None:
             return False
-        offset, size = where[0], where[1] + (len(_SEPARATOR) if separator else 0)
+        spool = self._spools[where[0]].fileno()
+        offset, size = where[1], where[2] + (len(_SEPARATOR) if separator else 0)
         if self._sendfile:
             out.flush()  # what `out` buffered goes first
-            if _send(out.fileno(), self._spool.fileno(), offset, size):
+            if _send(out.fileno(), spool, offset, size):
                 return True
             self._sendfile = False
-        data = os.pread(self._spool.fileno(), size, offset)
+        data = os.pread(spool, size, offset)
         if len(data) != size:
             msg = "the spool of compat.json lines was cut short"
             raise OSError(msg)
@@ -88,18 +119,11 @@ class CellLines:
         return True
 
     def close(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
+        for spool in self._spools:
+            spool.close()
 
 
 _SEPARATOR = b",\n"
-
-
-def _pwritev(fd: int, line: memoryview, offset: int) -> int:
-    """Write `line` and the separator at `offset` in one call (without joining them first)."""
-    if hasattr(os, "pwritev"):
-        return os.pwritev(fd, [line, _SEPARATOR], offset)
-    return os.pwrite(fd, bytes(line) + _SEPARATOR, offset)  # pragma: no cover - not on Linux
 
 
 #: What `os.sendfile` says where it cannot copy between these files (macOS: the output is not
