@@ -97,6 +97,10 @@ def write_reports(
     helper: _Helper | None = None
     with paused_gc():
         try:
+            # The helper first: it has the most to do (junit.xml and compat.md).
+            if fork_pays(len(results)):
+                helper = _Helper(((paths.junit, junit), (paths.markdown, markdown)))
+                staged += helper.staged
             staged.append(
                 (
                     stage_with(
@@ -106,10 +110,7 @@ def write_reports(
                     paths.json,
                 )
             )
-            if fork_pays(len(results)):
-                helper = _Helper(((paths.junit, junit), (paths.markdown, markdown)))
-                staged += helper.staged
-            else:
+            if helper is None:
                 staged.append((stage_with(paths.junit, junit), paths.junit))
                 staged.append((stage_with(paths.markdown, markdown), paths.markdown))
             staged.append((stage_with(paths.html, html), paths.html))
@@ -120,7 +121,8 @@ def write_reports(
                     index = staged.index((tmp, path))
                     tmp.unlink(missing_ok=True)
                     staged[index] = (stage_with(path, write), path)
-            for tmp, path in staged:
+            order = [paths.json, paths.junit, paths.markdown, paths.html]
+            for tmp, path in sorted(staged, key=lambda item: order.index(item[1])):
                 tmp.replace(path)
         finally:
             if helper is not None:
