@@ -225,9 +225,16 @@ def distribution_of(probe: ProbeResult) -> str:
     """The distribution a finding is in: the probe's `owner` ("pandas 2.0.3"), else the first
     folder of its target ("pandas/_libs/lib.so"), else the target."""
     owner = probe.details.get("owner") if isinstance(probe.details, dict) else None
-    if isinstance(owner, str) and owner.strip():
-        return owner.split()[0]
-    return probe.target.split("/", 1)[0]
+    return _distribution(owner if isinstance(owner, str) else "", probe.target)
+
+
+@lru_cache(maxsize=4096)
+def _distribution(owner: str, target: str) -> str:
+    """`distribution_of` for an owner text; cached, as every renderer asks it of every
+    finding, and a distribution's findings repeat from cell to cell."""
+    if owner.strip():
+        return owner.split(maxsplit=1)[0]
+    return target.split("/", 1)[0]
 
 
 def finding_groups(probes: Sequence[ProbeResult]) -> list[list[ProbeResult]]:
