@@ -483,7 +483,7 @@ def collect(
                 ranked.setdefault(cell_id, len(ranked))
         files += _listing(directory)
     with paused_gc():
-        # Only `slim`: the helper then sends little (a few MB for 10,000 cells, not every
+        # Only `slim`: the helper then sends little (18 MB for 10,000 cells, not every
         # detail of every probe).
         if slim and fork_pays(len(files)) and (spool is None or spool.can_spool()):
             outcomes = _read_files_in_two(files, spool, slim=slim, shared=shared)
