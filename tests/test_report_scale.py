@@ -4,10 +4,13 @@ rendering the results; intermediate publishes spaced so a run's cost per cell do
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from _report_samples import varied_results
 
 from compat_matrix.reports import write_reports
@@ -138,3 +141,73 @@ def test_a_baseline_reads_the_same_line_by_line_as_reformatted(tmp_path: Path) -
     assert ours == load_baseline(tmp_path / "other")
     assert ours[0] == "nightly"
     assert [cell.id for cell in ours[1]] == [r.id for r in results]
+
+
+_HELPER_SCRIPT = """
+import os, sys
+from pathlib import Path
+import compat_matrix.reports as reports
+from compat_matrix.reports import _parallel, publish
+
+runs, out, fail = [Path(p) for p in sys.argv[1].split(",")], Path(sys.argv[2]), sys.argv[3]
+_parallel.PARALLEL_MIN_CELLS = 0
+main = os.getpid()
+fill, send = reports.fill_stage, publish._send_outcomes
+
+def fill_stage(fd, write):
+    if fail == "fail" and os.getpid() != main:
+        raise OSError("the helper fails")
+    fill(fd, write)
+
+def send_outcomes(*args, **kwargs):
+    if fail == "fail":
+        raise OSError("the helper fails")
+    send(*args, **kwargs)
+
+reports.fill_stage, publish._send_outcomes = fill_stage, send_outcomes
+collected = publish.collect(runs, None, lines=True, slim=True)
+assert _parallel.fork_pays(len(collected.results))
+reports.write_reports(out, "scale", collected.results, lines=collected.lines)
+collected.lines.close()
+print(sorted(p.name for p in out.iterdir()))
+print(sorted(p.name for p in collected.unreadable))
+"""
+
+
+def test_a_forked_helper_reads_and_renders_the_same_and_a_failed_one_is_stood_in_for(
+    tmp_path: Path,
+) -> None:
+    """A big report reads the last cell files and renders junit.xml and compat.md in a forked
+    helper (a process without threads, on Linux, with two CPUs); the files are the very bytes
+    of doing it all here, also for files another tool wrote, files that cannot be read and a
+    cell in two folders, and when the helper fails this process does its part itself, leaving
+    no temporary file."""
+    results = _results()
+    runs = [tmp_path / "run", tmp_path / "again"]
+    for result in results:
+        write_cell_result(runs[0], result)
+    for result in results[:5]:  # a later folder wins
+        write_cell_result(runs[1], replace(result, status="error", message="again"))
+    odd = results[-1].to_dict()
+    del odd["indexes"]
+    (runs[1] / "cells" / f"{odd['id']}.json").write_text(json.dumps(odd, indent=2))
+    (runs[1] / "cells" / "cut.json").write_text('{"id": "cut", "axes"')
+    reference = collect(runs, None, lines=True, slim=True)
+    assert reference.lines is not None
+    write_reports(tmp_path / "reference", "scale", reference.results, lines=reference.lines)
+    reference.lines.close()
+    for how in ("ok", "fail"):
+        out = tmp_path / how
+        proc = subprocess.run(
+            [sys.executable, "-c", _HELPER_SCRIPT, ",".join(map(str, runs)), str(out), how],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "fork_pays" in proc.stderr:
+            pytest.skip("no second CPU, or not Linux: reports are made in one process")
+        assert proc.returncode == 0, proc.stderr
+        files, unreadable = proc.stdout.splitlines()
+        assert files == str(sorted(FILES)), how  # no temporary file left
+        assert unreadable == str(["cut.json"])
+        assert _report(out) == _report(tmp_path / "reference"), how

@@ -7,6 +7,7 @@ import hashlib
 import re
 import subprocess
 import sys
+import urllib.parse
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,6 +27,7 @@ from compat_matrix.reports.baseline import (
     diff_results,
     render_changes_markdown,
 )
+from compat_matrix.reports.html import _escape, _href
 from compat_matrix.results import (
     CellResult,
     ExpectationOutcome,
@@ -348,3 +350,9 @@ def test_report_with_a_matrix_takes_its_name_and_locates_cells(tmp_path: Path) -
     junit = (out / "junit.xml").read_text(encoding="utf-8")
     assert 'file="compat.yml"' in junit
     assert "cell py3.12-six1.17.0: compat.yml:4" in junit
+
+
+def test_a_plain_link_is_what_quoting_and_escaping_make_of_it() -> None:
+    """Paths of letters, digits and `/._-+~` skip quoting: it would leave them as they are."""
+    for path in ("locks/py3.12-numpy2.0.2+cpu~1.txt", "logs/a_b-c.log", "", "a b", "x&y<'\"", "ü"):
+        assert _href(path) == _escape(urllib.parse.quote(clean_text(path), safe="/._-+")), path

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 from compat_matrix.reports import ReportPaths, render_json, write_reports
+from compat_matrix.reports.json_report import CellLines, write_json
 from compat_matrix.results import (
     CellResult,
     ExpectationOutcome,
     ProbeResult,
     PythonInfo,
+    cell_json,
     write_cell_result,
 )
 
@@ -132,3 +134,28 @@ def test_report_files_respect_the_umask(tmp_path: Path) -> None:
         for path in written:
             if path.is_file():
                 assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
+
+
+def test_compat_json_copies_spooled_lines_as_render_json_writes_them(tmp_path: Path) -> None:
+    """Lines copied from the spool (by the kernel, through memory where it cannot, or held in
+    memory when no spool file can take them) give the very bytes `render_json` writes."""
+    cells = results()
+    expected = render_json("stack", cells).encode("utf-8")
+    for how in ("sendfile", "memory", "held"):
+        lines = CellLines()
+        if how == "memory":
+            lines._sendfile = False  # a platform without sendfile for files
+        if how == "held":
+            lines.close()
+            lines._spools = []  # no temporary folder
+        for result in cells[:2]:  # the last one has no line: it is encoded
+            lines.add(result.id, cell_json(result).encode("ascii"))
+        assert lines.get(cells[0].id) == cell_json(cells[0]).encode("ascii")
+        path = tmp_path / f"{how}.json"
+        with path.open("wb") as out:
+            write_json(out, "stack", cells, lines)
+        lines.close()
+        assert path.read_bytes() == expected, how
+    with (tmp_path / "none.json").open("wb") as out:
+        write_json(out, "stack", [], None)
+    assert (tmp_path / "none.json").read_bytes() == render_json("stack", []).encode("utf-8")

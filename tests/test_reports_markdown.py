@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from compat_matrix.reports import render_markdown
+from compat_matrix.reports.markdown import inline_markdown
 from compat_matrix.results import CellResult, ExpectationOutcome, ProbeResult
 
 MIB = 1024 * 1024
@@ -247,3 +248,16 @@ def test_one_distributions_findings_of_one_kind_are_one_line_of_the_note() -> No
         "    - `abi pandas (35 files)` fail · `abi-numpy`: pandas/\\_libs/m0.so was built" in note
     )
     assert "more probes" not in note
+
+
+def test_inline_markdown_escapes_as_one_simultaneous_mapping() -> None:
+    """The chain of replacements escapes each special character once, as a single mapping
+    of every character would (a backslash or `&` written by an escape is not escaped again)."""
+    table = str.maketrans(
+        {c: "\\" + c for c in "\\`*_[]|~#"} | {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+    )
+    specials = "\\`*_[]|~#&<>"
+    texts = [specials, specials[::-1], "a\\&b<c>&amp;\\\\`x`", "numpy<2 & pandas>=2.2.2 [_x_]"]
+    texts += [a + b + "t" + c for a in specials for b in specials for c in specials]
+    for text in texts:
+        assert inline_markdown(text, 1000) == text.translate(table), text

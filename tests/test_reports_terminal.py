@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
-from compat_matrix.reports import render_terminal
+from compat_matrix.reports import _verdicts, render_terminal
+from compat_matrix.reports._verdicts import one_line
 from compat_matrix.results import CellResult, ExpectationOutcome, ProbeResult
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -108,3 +110,17 @@ def test_every_line_fits_the_terminal_width_without_wrapping() -> None:
         assert "import-error" in text  # the reason is cut, never dropped
     # without a width (a log file) nothing is cut to a terminal
     assert "a long message from the import a long" in render_terminal([long], color=False)
+
+
+def test_printable_text_is_clean_already() -> None:
+    """clean_text and one_line return printable text as it is (no regex pass): no printable
+    character is an escape, a control character, a surrogate, a non-character or whitespace
+    other than the space, in this interpreter's Unicode."""
+    printable = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isprintable())
+    assert _verdicts._CONTROL.search(printable) is None
+    assert _verdicts._ANSI.search(printable) is None
+    assert set(_verdicts._SPACES.findall(printable)) == {" "}
+    assert "\r" not in printable
+    for text in ("a  b", " a", "a ", "a\tb", "\x1b[31ma\x1b[0m", "a\u00a0b", "x" * 300):
+        slow = _verdicts._SPACES.sub(" ", _verdicts._ANSI.sub("", text)).strip()
+        assert one_line(text, 1000) == slow[:1000], text

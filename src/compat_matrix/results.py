@@ -10,12 +10,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from compat_matrix.matrix.model import STATUSES, Status
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 __all__ = [
     "SCHEMA",
@@ -24,9 +24,12 @@ __all__ = [
     "ProbeResult",
     "PythonInfo",
     "cell_json",
+    "fill_stage",
     "load_cell_results",
+    "new_stage",
     "read_cell_result",
     "stage_file",
+    "stage_with",
     "write_atomic",
     "write_atomic_bytes",
     "write_cell_result",
@@ -266,21 +269,49 @@ def write_atomic_bytes(path: Path, chunks: Iterable[bytes]) -> None:
 def stage_file(path: Path, chunks: Iterable[bytes]) -> Path:
     """Write `chunks` to a new temporary file beside `path`, flushed to disk; the caller
     renames it over `path` (so several files can be written before any is replaced)."""
+
+    def write(handle: BinaryIO) -> None:
+        for chunk in chunks:
+            handle.write(chunk)
+
+    return stage_with(path, write)
+
+
+def stage_with(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """`stage_file` for a writer that needs the file itself: `write` gets it open for binary
+    writing (compat.json copies its cell lines into it in the kernel, not through Python)."""
+    fd, tmp = new_stage(path)
+    try:
+        fill_stage(fd, write)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def new_stage(path: Path) -> tuple[int, Path]:
+    """A new, empty temporary file beside `path`, open for writing (its descriptor), with the
+    mode `open()` gives; `fill_stage` writes it. Made apart so that another process can fill
+    a file whose name this one knows (and removes, whatever happens to that process)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates the file 0600; a report is read by the CI's upload step and by others,
         # so give it the mode `open()` would: 0666 less the umask.
         os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
     except BaseException:
+        os.close(fd)
         Path(tmp).unlink(missing_ok=True)
         raise
-    return Path(tmp)
+    return fd, Path(tmp)
+
+
+def fill_stage(fd: int, write: Callable[[BinaryIO], None]) -> None:
+    """Write a file of `new_stage` with `write`, flush it to disk and close it."""
+    with os.fdopen(fd, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def cell_json(result: CellResult) -> str:

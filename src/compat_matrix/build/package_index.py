@@ -21,12 +21,11 @@ import re
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -37,6 +36,9 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:
+    from urllib.request import Request
 
 __all__ = [
     "DEFAULT_INDEX",
@@ -228,8 +230,10 @@ class PackageIndex:
     # -- HTTP and cache ------------------------------------------------------------------
 
     def _get(self, url: str, headers: dict[str, str]) -> tuple[bytes, str, str]:
+        from urllib.request import urlopen  # noqa: PLC0415 - http.client and ssl, when used
+
         try:
-            with urllib.request.urlopen(  # noqa: S310 - _request allows http(s) only
+            with urlopen(  # noqa: S310 - _request allows http(s) only
                 _request(url, headers), timeout=self.timeout
             ) as response:
                 return (
@@ -246,8 +250,10 @@ class PackageIndex:
 
     def _range(self, url: str, spec: str) -> tuple[bytes, int]:
         """Bytes `spec` (`-N` or `A-B`) of `url` and the file's total size."""
+        from urllib.request import urlopen  # noqa: PLC0415 - http.client and ssl, when used
+
         try:
-            with urllib.request.urlopen(  # noqa: S310 - _request allows http(s) only
+            with urlopen(  # noqa: S310 - _request allows http(s) only
                 _request(url, {"Range": f"bytes={spec}"}), timeout=self.timeout
             ) as response:
                 if response.status != 206:  # the whole file is coming: never read a wheel
@@ -302,7 +308,11 @@ def _down(url: str, exc: Exception) -> IndexUnavailable:
     return IndexUnavailable(f"{url}: {exc}")
 
 
-def _request(url: str, headers: dict[str, str]) -> urllib.request.Request:
+def _request(url: str, headers: dict[str, str]) -> Request:
+    # urllib.request (with http.client, ssl and email) only when an index is asked: every
+    # command imports this module, and `plan` or `report` never does.
+    from urllib.request import Request  # noqa: PLC0415
+
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
         msg = f"{url}: only http(s) indexes are looked up"
@@ -311,7 +321,7 @@ def _request(url: str, headers: dict[str, str]) -> urllib.request.Request:
     if since is not None and time.monotonic() - since < _BACKOFF_S:
         msg = f"{parts.netloc} did not answer a moment ago"
         raise IndexUnavailable(msg)
-    return urllib.request.Request(  # noqa: S310 - scheme checked above
+    return Request(  # noqa: S310 - scheme checked above
         url, headers={"User-Agent": "compat-matrix", **headers}
     )
 

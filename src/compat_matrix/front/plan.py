@@ -123,18 +123,26 @@ def estimate_cost(cell: Cell, history: Mapping[str, float] | None = None) -> flo
             return max(seen, 1.0)
     cost = _BASE_COST
     for name, value in cell.axes.items():
-        if name in NOT_PACKAGES:
-            continue
-        kind = _value_kind(value)
-        if kind == "none":
-            continue
-        cost += _PER_PACKAGE
-        if kind in ("path", "url"):
-            cost += _SOURCE_BUILD
-        if name.lower().startswith(_HEAVY_PREFIXES):
-            cost += _HEAVY
+        cost += _axis_cost(name, value)
     if needs_gpu(cell):
         cost += _GPU_EXTRA
+    return cost
+
+
+@lru_cache(maxsize=8192)
+def _axis_cost(name: str, value: str) -> float:
+    """What one axis value adds to a cell's cost; cached, as values repeat over the cells
+    (every cost is a whole number of seconds, so the sum does not depend on the order)."""
+    if name in NOT_PACKAGES:
+        return 0.0
+    kind = _value_kind(value)
+    if kind == "none":
+        return 0.0
+    cost = _PER_PACKAGE
+    if kind in ("path", "url"):
+        cost += _SOURCE_BUILD
+    if name.lower().startswith(_HEAVY_PREFIXES):
+        cost += _HEAVY
     return cost
 
 
@@ -230,6 +238,7 @@ def plan_shards(
     # to `gpu_runs_on` when it is set. CPU groups first, in order of first appearance.
     groups: dict[tuple[bool, str], list[tuple[int, Cell, float]]] = {}
     labels: dict[tuple[bool, str], RunsOn] = {}
+    dumped: dict[int, str] = {}  # each label's JSON, by the label object (one per runner)
     for index, cell in enumerate(cells):
         gpu = separate_gpu and needs_gpu(cell)
         runs_on: RunsOn
@@ -237,7 +246,10 @@ def plan_shards(
             runs_on = settings.gpu_runs_on
         else:
             runs_on = cell.os or settings.runs_on
-        key = (gpu, json.dumps(runs_on))
+        text = dumped.get(id(runs_on))
+        if text is None:
+            text = dumped[id(runs_on)] = json.dumps(runs_on)
+        key = (gpu, text)
         labels[key] = runs_on
         groups.setdefault(key, []).append((index, cell, estimate_cost(cell, history)))
     if not groups:

@@ -7,18 +7,22 @@ holds a half-written or mismatched set.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from compat_matrix.reports._gc import paused_gc
+from compat_matrix.reports._parallel import Forked, fork_pays
 from compat_matrix.reports.baseline import BaselineDiff
 from compat_matrix.reports.html import html_chunks, render_html
-from compat_matrix.reports.json_report import CellLines, json_chunks, render_json
+from compat_matrix.reports.json_report import CellLines, render_json, write_json
 from compat_matrix.reports.junit import JUnitSource, render_junit
 from compat_matrix.reports.markdown import render_markdown
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.reports.terminal import render_terminal
-from compat_matrix.results import CellResult, stage_file
+from compat_matrix.results import CellResult, fill_stage, new_stage, stage_with
 
 __all__ = [
     "CellLines",
@@ -75,22 +79,85 @@ def write_reports(
     """
     logs = {path.name[: -len(".log")] for path in (report_dir / "logs").glob("*.log")}
     paths = report_paths(report_dir)
+
+    def junit(out: BinaryIO) -> None:
+        out.write(render_junit(name, results, source).encode("utf-8"))
+
+    def markdown(out: BinaryIO) -> None:
+        text = render_markdown(name, results, preamble=preamble, metadata=metadata)
+        out.write(text.encode("utf-8"))
+
+    def html(out: BinaryIO) -> None:
+        for piece in html_chunks(name, results, logs=logs, diff=diff, metadata=metadata):
+            out.write(piece.encode("utf-8"))
+
     # Each file is staged (written to a temporary file) as soon as it is rendered, so only one
     # rendered text is in memory at a time; none replaces its report until all are staged.
     staged: list[tuple[Path, Path]] = []
-    try:
-        chunks = json_chunks(name, results, lines, metadata=metadata)
-        staged.append((stage_file(paths.json, chunks), paths.json))
-        text = render_junit(name, results, source)
-        staged.append((stage_file(paths.junit, [text.encode("utf-8")]), paths.junit))
-        text = render_markdown(name, results, preamble=preamble, metadata=metadata)
-        staged.append((stage_file(paths.markdown, [text.encode("utf-8")]), paths.markdown))
-        del text
-        pieces = html_chunks(name, results, logs=logs, diff=diff, metadata=metadata)
-        staged.append((stage_file(paths.html, (p.encode("utf-8") for p in pieces)), paths.html))
-        for tmp, path in staged:
-            tmp.replace(path)
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+    helper: _Helper | None = None
+    with paused_gc():
+        try:
+            # The helper first: it has the most to do (junit.xml and compat.md).
+            if fork_pays(len(results)):
+                helper = _Helper(((paths.junit, junit), (paths.markdown, markdown)))
+                staged += helper.staged
+            staged.append(
+                (
+                    stage_with(
+                        paths.json,
+                        lambda out: write_json(out, name, results, lines, metadata=metadata),
+                    ),
+                    paths.json,
+                )
+            )
+            if helper is None:
+                staged.append((stage_with(paths.junit, junit), paths.junit))
+                staged.append((stage_with(paths.markdown, markdown), paths.markdown))
+            staged.append((stage_with(paths.html, html), paths.html))
+            if helper is not None and not helper.forked.finished():
+                # It failed (or was killed): render its files here, for the same files or
+                # the same error as without it.
+                for tmp, (path, write) in helper.files.items():
+                    index = staged.index((tmp, path))
+                    tmp.unlink(missing_ok=True)
+                    staged[index] = (stage_with(path, write), path)
+            order = [paths.json, paths.junit, paths.markdown, paths.html]
+            for tmp, path in sorted(staged, key=lambda item: order.index(item[1])):
+                tmp.replace(path)
+        finally:
+            if helper is not None:
+                helper.forked.stop()
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
     return paths
+
+
+class _Helper:
+    """A forked helper (`Forked`) that renders some report files into temporary files made
+    here, so this process removes them whatever becomes of the helper. The fork shares the
+    results in memory: nothing is copied or sent."""
+
+    def __init__(self, jobs: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
+        made: list[tuple[int, Path]] = []
+        try:
+            for path, _ in jobs:
+                made.append(new_stage(path))
+
+            def work() -> None:
+                for (fd, _), (_, write) in zip(made, jobs):
+                    fill_stage(fd, write)
+
+            self.forked = Forked(work)
+        except BaseException:
+            for fd, tmp in made:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+            raise
+        for fd, _ in made:
+            os.close(fd)
+        #: Each temporary file, with the report file it becomes and the writer that fills it.
+        self.files = {tmp: job for (_, tmp), job in zip(made, jobs)}
+
+    @property
+    def staged(self) -> list[tuple[Path, Path]]:
+        return [(tmp, path) for tmp, (path, _) in self.files.items()]

@@ -49,6 +49,8 @@ _SPACES = re.compile(r"\s+")
 @lru_cache(maxsize=4096)
 def clean_text(text: str) -> str:
     """`text` without ANSI escape sequences or control characters (tab and newline stay)."""
+    if text.isprintable():  # no escape, control character, surrogate or non-character
+        return text
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", _ANSI.sub("", text))
 
@@ -56,7 +58,10 @@ def clean_text(text: str) -> str:
 @lru_cache(maxsize=4096)
 def one_line(text: str, limit: int) -> str:
     """Clean `text`, fold all whitespace to single spaces and cut it to `limit` characters."""
-    flat = _SPACES.sub(" ", clean_text(text)).strip()
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        flat = text  # clean already, and its only whitespace is single inner spaces
+    else:
+        flat = _SPACES.sub(" ", clean_text(text)).strip()
     if len(flat) > limit:
         return flat[: max(limit - 1, 0)].rstrip() + "…"
     return flat
@@ -220,9 +225,16 @@ def distribution_of(probe: ProbeResult) -> str:
     """The distribution a finding is in: the probe's `owner` ("pandas 2.0.3"), else the first
     folder of its target ("pandas/_libs/lib.so"), else the target."""
     owner = probe.details.get("owner") if isinstance(probe.details, dict) else None
-    if isinstance(owner, str) and owner.strip():
-        return owner.split()[0]
-    return probe.target.split("/", 1)[0]
+    return _distribution(owner if isinstance(owner, str) else "", probe.target)
+
+
+@lru_cache(maxsize=4096)
+def _distribution(owner: str, target: str) -> str:
+    """`distribution_of` for an owner text; cached, as every renderer asks it of every
+    finding, and a distribution's findings repeat from cell to cell."""
+    if owner.strip():
+        return owner.split(maxsplit=1)[0]
+    return target.split("/", 1)[0]
 
 
 def finding_groups(probes: Sequence[ProbeResult]) -> list[list[ProbeResult]]:

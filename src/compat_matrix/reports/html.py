@@ -101,6 +101,11 @@ def _axis(key: str, value: str) -> str:
 
 
 @lru_cache(maxsize=4096)
+def _version(dist: str, version: str) -> str:
+    return f"{_line(dist, 200)}=={_line(version, 500)}"
+
+
+@lru_cache(maxsize=4096)
 def _resolved(dist: str, version: str) -> str:
     return f"<code>{_line(dist, 200)}=={_line(version, 500)}</code>"
 
@@ -161,8 +166,14 @@ def _resolved_list(result: CellResult) -> str:
     return " ".join([_resolved(d, v) for d, v in pairs]) or "—"
 
 
+#: A path that quoting and escaping leave as it is (letters, digits and `/._-+~`).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/._+~-]*")
+
+
 def _href(path: str) -> str:
     """A relative link to a file in the report folder, quoted and escaped."""
+    if _PLAIN_PATH.fullmatch(path):  # nearly every lock and log path: nothing to do
+        return path
     return _escape(urllib.parse.quote(clean_text(path), safe="/._-+"))
 
 
@@ -273,7 +284,7 @@ def _passing_item(result: CellResult, *, kind: str, anchor: str, badge: str, lin
     if result.python is not None and result.python.version:
         parts.append(f"py {_line(result.python.version, 50)}")
     named = [(d, v) for d, v in result.resolved.items() if d in result.axes]
-    versions = " ".join([f"{_line(d, 200)}=={_line(v, 500)}" for d, v in named])
+    versions = " ".join([_version(d, v) for d, v in named])
     others = len(result.resolved) - len(named)
     if others:
         versions += f" +{others}" if versions else f"{others} distributions"

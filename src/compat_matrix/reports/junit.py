@@ -76,12 +76,21 @@ class JUnitSource:
         """Lines ending a failure's text that mikepenz and dorny turn into `path:line`."""
         line = self.lines.get(cell_id, 1)
         text = f"cell {cell_id}: {self.path}:{line}"
-        folder, base = posixpath.split(self.path)
-        package = folder.replace("/", ".")
-        # dorny: "at <package>.<Class>.<method>(<file>:<line>)", the package being the folders.
-        if package and all(part[:1].islower() for part in package.split(".")):
+        package, base = _java_parts(self.path)
+        if package:
             text += f"\n    at {package}.Cell.{cell_id}({base}:{line})"
         return text
+
+
+@lru_cache(maxsize=16)
+def _java_parts(path: str) -> tuple[str, str]:
+    """dorny reads "at <package>.<Class>.<method>(<file>:<line>)", the package being the
+    folders: the package ("" where the folders cannot be one) and the file name of `path`."""
+    folder, base = posixpath.split(path)
+    package = folder.replace("/", ".")
+    if package and all(part[:1].islower() for part in package.split(".")):
+        return package, base
+    return "", base
 
 
 @dataclass
@@ -104,6 +113,13 @@ def format_time(seconds: float) -> str:
     if not math.isfinite(seconds) or seconds < 0:
         seconds = 0.0
     return f"{seconds:.3f}"
+
+
+@lru_cache(maxsize=4096)
+def _case_start(name: str) -> str:
+    """A `<testcase>` up to its classname's value; cached, as the names of a probe's
+    testcases repeat from cell to cell."""
+    return f'    <testcase name="{_attr(one_line(name, _MESSAGE_LIMIT))}" classname="'
 
 
 def render_junit(
@@ -206,10 +222,7 @@ def _suite(
     out += [_property(prop_name, prop_value) for prop_name, prop_value in _properties(result)]
     out.append("    </properties>\n")
     for case in cases:
-        start = (
-            f'    <testcase name="{_attr(one_line(case.name, _MESSAGE_LIMIT))}"'
-            f' classname="{cell_id}" time="{format_time(case.time)}"'
-        )
+        start = f'{_case_start(case.name)}{cell_id}" time="{format_time(case.time)}"'
         outcome = case.outcome
         if outcome is None:
             out.append(f"{start} />\n")

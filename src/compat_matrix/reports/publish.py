@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import fcntl
 import json
+import marshal
 import os
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
 from compat_matrix.reports import JUnitSource, ReportPaths, report_paths, write_reports
+from compat_matrix.reports._gc import paused_gc
+from compat_matrix.reports._parallel import Forked, fork_pays
 from compat_matrix.reports._verdicts import one_line
 from compat_matrix.reports.baseline import (
     BaselineDiff,
@@ -137,20 +141,19 @@ REPORTED_DETAILS = frozenset({"owner", "gpus", "table"})
 _REPORTED = tuple(sorted(REPORTED_DETAILS))
 
 
+_NEWLINE = ord("\n")
+
+
 def _strings(mapping: object) -> bool:
     return type(mapping) is dict and all(type(v) is str for v in mapping.values())
 
 
-def _from_canonical(
-    data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]
-) -> CellResult | None:
-    """The result of a cell file the harness wrote (`cell_json`), built without the copies
-    and conversions of `CellResult.from_dict`; None unless every key is where `to_dict` puts
-    it and every value has the type it gives, so that `cell_json` of the result is exactly
-    the file. `slim` keeps only the probe details a reporter reads, and one copy of each text
-    in `shared`."""
+def _canonical(data: dict[str, Any]) -> bool:
+    """Whether a parsed cell file is as the harness writes it (`cell_json`): every key where
+    `to_dict` puts it and every value of the type it gives, so that `_build` makes the result
+    `CellResult.from_dict` would, and `cell_json` of it is exactly the file."""
     if tuple(data) != _CELL_KEYS:
-        return None
+        return False
     probes = data["probes"]
     python, expectation = data["python"], data["expectation"]
     if not (
@@ -175,75 +178,96 @@ def _from_canonical(
         and (data["prerelease"] is None or type(data["prerelease"]) is str)
         and type(probes) is list
     ):
-        return None
+        return False
+    return all(
+        type(p) is dict
+        and tuple(p) == _PROBE_KEYS
+        and type(p["probe"]) is str
+        and type(p["target"]) is str
+        and type(p["status"]) is str
+        and type(p["message"]) is str
+        and type(p["hint"]) is str
+        and type(p["duration_s"]) is float
+        and type(p["details"]) is dict
+        for p in probes
+    )
+
+
+def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellResult:
+    """The result of a `_canonical` cell file, built without the copies and conversions of
+    `CellResult.from_dict`. `slim` keeps only the probe details a reporter reads, and one
+    copy of each text in `shared`. The keys are in `to_dict`'s order (`_canonical` says so),
+    so each dict's values are unpacked in one go rather than looked up one by one."""
     made = []
-    for p in probes:
-        if not (
-            type(p) is dict
-            and tuple(p) == _PROBE_KEYS
-            and type(p["probe"]) is str
-            and type(p["target"]) is str
-            and type(p["status"]) is str
-            and type(p["message"]) is str
-            and type(p["hint"]) is str
-            and type(p["duration_s"]) is float
-            and type(p["details"]) is dict
-        ):
-            return None
-        details = p["details"]
-        if slim:
+    if slim:
+        # Kept texts repeat from cell to cell ("pass", "environment", one hint for every
+        # cell of a version): one copy each, so 10,000 cells fit in far less memory.
+        one = shared.setdefault
+        for p in data["probes"]:
+            probe, target, status, category, message, hint, seconds, details = p.values()
             if details:
-                details = {k: details[k] for k in _REPORTED if k in details}
-            # Kept texts repeat from cell to cell ("pass", "environment", one hint for every
-            # cell of a version): one copy each, so 10,000 cells fit in far less memory.
+                details = (
+                    {}
+                    if REPORTED_DETAILS.isdisjoint(details)
+                    else {k: details[k] for k in _REPORTED if k in details}
+                )
             made.append(
                 ProbeResult(
-                    shared.setdefault(p["probe"], p["probe"]),
-                    shared.setdefault(p["target"], p["target"]),
-                    shared.setdefault(p["status"], p["status"]),
-                    shared.setdefault(p["category"], p["category"])
-                    if type(p["category"]) is str
-                    else p["category"],
-                    shared.setdefault(p["message"], p["message"]),
-                    shared.setdefault(p["hint"], p["hint"]),
-                    p["duration_s"],
+                    one(probe, probe),
+                    one(target, target),
+                    one(status, status),
+                    one(category, category) if type(category) is str else category,
+                    one(message, message),
+                    one(hint, hint),
+                    seconds,
                     details,
                 )
             )
-            continue
-        made.append(
-            ProbeResult(
-                p["probe"],
-                p["target"],
-                p["status"],
-                p["category"],
-                p["message"],
-                p["hint"],
-                p["duration_s"],
-                details,
-            )
-        )
+    else:
+        made = [ProbeResult(*p.values()) for p in data["probes"]]
+    (
+        cell_id,
+        axes,
+        status,
+        category,
+        message,
+        hint,
+        python,
+        resolved,
+        _,
+        durations,
+        expectation,
+        fingerprint,
+        lock,
+        gpu_unverified,
+        latent,
+        static_only,
+        indexes,
+        resolution,
+        as_of,
+        prerelease,
+    ) = data.values()
     return CellResult(
-        data["id"],
-        data["axes"],
-        data["status"],
-        data["category"],
-        data["message"],
-        data["hint"],
-        None if python is None else PythonInfo(**python),
-        data["resolved"],
+        cell_id,
+        axes,
+        status,
+        category,
+        message,
+        hint,
+        None if python is None else PythonInfo(*python.values()),
+        resolved,
         made,
-        data["durations"],
-        None if expectation is None else ExpectationOutcome(**expectation),
-        data["fingerprint"],
-        data["lock"],
-        data["gpu_unverified"],
-        data["latent"],
-        data["static_only"],
-        data["indexes"],
-        resolution=data["resolution"],
-        as_of=data["as-of"],
-        prerelease=data["prerelease"],
+        durations,
+        None if expectation is None else ExpectationOutcome(*expectation.values()),
+        fingerprint,
+        lock,
+        gpu_unverified,
+        latent,
+        static_only,
+        indexes,
+        resolution=resolution,
+        as_of=as_of,
+        prerelease=prerelease,
     )
 
 
@@ -266,51 +290,168 @@ class Collected:
     lines: CellLines | None = None
 
 
-def _read_cells(
-    directory: Path,
-    lines: CellLines | None = None,
-    *,
-    slim: bool = False,
-    shared: dict[Any, Any] | None = None,
-) -> tuple[list[CellResult], dict[Path, str]]:
-    """Every cell file under `directory/cells` (or `directory`): results, and why others failed.
-
-    Each file is parsed once; its compat.json line goes to `lines` (the file's own bytes when
-    the harness wrote it), and with `slim` only the details a reporter reads are kept.
-    """
+def _listing(directory: Path) -> list[tuple[str, str]]:
+    """The cell files under `directory/cells` (or `directory`), by name: (folder, name)."""
     cells_dir = directory / "cells" if (directory / "cells").is_dir() else directory
     try:
         with os.scandir(cells_dir) as entries:
             names = sorted(entry.name for entry in entries if entry.name.endswith(".json"))
     except OSError:
-        return [], {}
-    results: list[CellResult] = []
-    failed: dict[Path, str] = {}
-    shared = {} if shared is None else shared
+        return []
     folder = str(cells_dir)
-    for name in names:
+    return [(folder, name) for name in names]
+
+
+def _parse(folder: str, name: str) -> tuple[bytes, int, Any, bool]:
+    """A cell file's bytes, the length of its line (the bytes without the newlines that end
+    them: never copied), its parsed JSON, and whether it is as the harness writes it."""
+    # Bytes, unbuffered, decoded in one go (a TextIOWrapper per file costs as much as parsing).
+    with open(os.path.join(folder, name), "rb", buffering=0) as handle:  # noqa: PTH118, PTH123
+        raw = handle.read()
+    data = json.loads(raw.decode("utf-8"))
+    end = len(raw)
+    while end and raw[end - 1] == _NEWLINE:
+        end -= 1
+    fast = type(data) is dict and raw.isascii() and raw.find(b"\n", 0, end) < 0 and _canonical(data)
+    return raw, end, data, fast
+
+
+def _why(exc: Exception) -> str:
+    """What `collect` says of a cell file it cannot read."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, KeyError):
+        reason = f"no {exc} field"
+    return f"{type(exc).__name__}: {one_line(reason, 200)}"
+
+
+#: What reading a cell file can raise for a file that is not a readable cell result.
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError)
+
+#: A cell file's outcome: its result, or the path and why it cannot be read.
+_Outcome = Union[CellResult, tuple[Path, str]]
+
+
+def _read_files(
+    files: Sequence[tuple[str, str]],
+    lines: CellLines | None,
+    *,
+    slim: bool,
+    shared: dict[Any, Any],
+) -> list[_Outcome]:
+    """Each of `files` parsed once, in order; its compat.json line goes to `lines` (the file's
+    own bytes when the harness wrote it), and with `slim` only the details a reporter reads
+    are kept."""
+    outcomes: list[_Outcome] = []
+    for folder, name in files:
         try:
-            # Bytes, unbuffered, decoded in one go (a TextIOWrapper per file costs as much as
-            # parsing it).
-            with open(os.path.join(folder, name), "rb", buffering=0) as handle:  # noqa: PTH118, PTH123
-                raw = handle.read()
-            data = json.loads(raw.decode("utf-8"))
-            text = raw.rstrip(b"\n")
-            fast = None
-            if type(data) is dict and text.isascii() and b"\n" not in text:
-                fast = _from_canonical(data, slim=slim, shared=shared)
-            result = fast if fast is not None else CellResult.from_dict(data)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            if isinstance(exc, KeyError):
-                reason = f"no {exc} field"
-            path = cells_dir / name
-            failed[path] = f"{type(exc).__name__}: {one_line(reason, 200)}"
+            raw, end, data, fast = _parse(folder, name)
+            result = _build(data, slim=slim, shared=shared) if fast else CellResult.from_dict(data)
+        except _UNREADABLE as exc:
+            outcomes.append((Path(folder, name), _why(exc)))
             continue
         if lines is not None:
-            lines.add(result.id, text if fast is not None else cell_json(result).encode("ascii"))
-        results.append(_slim(result) if slim and fast is None else result)
-    return results, failed
+            if fast:
+                lines.add(result.id, raw, end)
+            else:
+                lines.add(result.id, cell_json(result).encode("ascii"))
+        outcomes.append(_slim(result) if slim and not fast else result)
+    return outcomes
+
+
+#: The share of the cell files a helper reads: it parses them and sends what the reports
+#: read, and this process builds the results of all, so it takes fewer files itself.
+_HELPER_SHARE = 0.55
+
+
+def _read_files_in_two(
+    files: Sequence[tuple[str, str]],
+    lines: CellLines | None,
+    *,
+    slim: bool,
+    shared: dict[Any, Any],
+) -> list[_Outcome]:
+    """`_read_files`, the last files read by a forked helper meanwhile (`fork_pays`).
+
+    The helper parses its files (the costliest step: 170 MB of JSON at 10,000 cells), spools
+    their lines into a spool of its own and sends, marshalled, each parsed file with only the
+    details reporters read (or the result `from_dict` made, or why it cannot be read); this
+    process builds their results from that. When the helper fails, its files are read here.
+    """
+    split = len(files) - int(len(files) * _HELPER_SHARE)
+    mine, theirs = files[:split], files[split:]
+    extra = lines.extra_spool() if lines is not None else None
+    try:
+        sent = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    except OSError:
+        sent = None
+    if sent is None or (lines is not None and extra is None):
+        return _read_files(files, lines, slim=slim, shared=shared)
+    with sent:
+        helper = Forked(lambda: _send_outcomes(theirs, sent, lines, extra, slim=slim))
+        try:
+            outcomes = _read_files(mine, lines, slim=slim, shared=shared)
+            done = helper.finished()
+        finally:
+            helper.stop()
+        if not done:
+            return outcomes + _read_files(theirs, lines, slim=slim, shared=shared)
+        sent.seek(0)
+        # Written by the helper, a fork of this process, into a file only the two can reach.
+        received = marshal.loads(sent.read())  # noqa: S302
+    for (folder, name), (kind, payload, offset, size) in zip(theirs, received):
+        result: _Outcome
+        if kind == _SENT_CANONICAL:
+            result = _build(payload, slim=slim, shared=shared)
+        elif kind == _SENT_RESULT:
+            result = CellResult.from_dict(payload)
+        else:
+            outcomes.append((Path(folder, name), payload))
+            continue
+        if lines is not None and extra is not None:
+            lines.place(result.id, extra, offset, size)
+        outcomes.append(result)
+    return outcomes
+
+
+_SENT_CANONICAL, _SENT_RESULT, _SENT_UNREADABLE = 0, 1, 2
+
+
+def _send_outcomes(
+    files: Sequence[tuple[str, str]],
+    sent: BinaryIO,
+    lines: CellLines | None,
+    spool: int | None,
+    *,
+    slim: bool,
+) -> None:
+    """The helper's part of `_read_files_in_two`: write each file's line into `lines`'s spool
+    number `spool` (no lines kept without it) and its outcome to `sent`."""
+    outcomes: list[tuple[int, Any, int, int]] = []
+    offset = 0
+    for folder, name in files:
+        try:
+            raw, end, data, fast = _parse(folder, name)
+            if fast:
+                kind, payload, line = _SENT_CANONICAL, data, memoryview(raw)[:end]
+                if slim:
+                    for probe in data["probes"]:
+                        details = probe["details"]
+                        if details:
+                            probe["details"] = {k: details[k] for k in _REPORTED if k in details}
+            else:
+                result = CellResult.from_dict(data)
+                line = memoryview(cell_json(result).encode("ascii"))
+                kind, payload = _SENT_RESULT, (_slim(result) if slim else result).to_dict()
+        except _UNREADABLE as exc:
+            outcomes.append((_SENT_UNREADABLE, _why(exc), 0, 0))
+            continue
+        size = len(line)
+        if lines is not None and spool is not None:
+            lines.write_at(spool, line, offset)
+        outcomes.append((kind, payload, offset, size))
+        offset += size + len(b",\n")
+    sent.write(marshal.dumps(outcomes))
+    sent.flush()
 
 
 def collect(
@@ -335,14 +476,24 @@ def collect(
     failed: dict[Path, str] = {}
     spool = CellLines() if lines else None
     shared: dict[Any, Any] = {}
+    files: list[tuple[str, str]] = []
     for directory in directories:
         if order is None:  # only then does the previous order count
             for cell_id in _previous_order(directory):
                 ranked.setdefault(cell_id, len(ranked))
-        results, unreadable = _read_cells(directory, spool, slim=slim, shared=shared)
-        for result in results:
-            by_id[result.id] = result
-        failed.update(unreadable)
+        files += _listing(directory)
+    with paused_gc():
+        # Only `slim`: the helper then sends little (18 MB for 10,000 cells, not every
+        # detail of every probe).
+        if slim and fork_pays(len(files)) and (spool is None or spool.can_spool()):
+            outcomes = _read_files_in_two(files, spool, slim=slim, shared=shared)
+        else:
+            outcomes = _read_files(files, spool, slim=slim, shared=shared)
+    for outcome in outcomes:  # in the order read: a later directory wins for the same id
+        if isinstance(outcome, CellResult):
+            by_id[outcome.id] = outcome
+        else:
+            failed[outcome[0]] = outcome[1]
     wanted = set(order) if order is not None else None
     if stand_in is not None:
         for path, reason in failed.items():
