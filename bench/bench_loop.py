@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -127,15 +128,23 @@ def main() -> int:
     _timed(ours, env, work, check=True)  # leave warm environments for the floor below
 
     # --- the floor: each import target alone, bare, in the environments compat-matrix built ----
+    cpu_seen: list[float] = []
+
     def bare_imports() -> float:
         total = 0.0
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         for cell in cells:
             python = work / "envs" / cell["id"] / "bin" / "python"
             for target in TARGETS:
                 total += _timed([str(python), "-c", f"import {target}"], env, work)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_seen.append(
+            after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        )  # numpy's import starts a BLAS thread per core: more CPU than wall time
         return total
 
     imports_s = _best(args.repeat, bare_imports)
+    imports_cpu = min(cpu_seen)
     startup = _best(args.repeat, lambda: _timed([*cli, "--version"], env, work))
     floor = imports_s / cores + startup
 
@@ -209,6 +218,8 @@ def main() -> int:
         f"  nox -r -j auto                               {nox_rj:8.2f} s",
         f"  floor: bare imports {imports_s:5.2f} s / {cores} cores + start-up "
         f"{startup:4.2f} s {floor:8.2f} s",
+        f"  (the same imports' CPU time: {imports_cpu:5.2f} s, / {cores} cores + start-up "
+        f"{imports_cpu / cores + startup:.2f} s)",
         f"  compat-matrix run, cold (no envs, no locks)  {cold:8.2f} s",
         f"  uv venv + uv pip install lock + imports      {uv_cold:8.2f} s   (one cell after another)",
         "",
