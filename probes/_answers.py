@@ -1,7 +1,7 @@
 """Answers of the file-reading probes, kept while nothing they read has changed.
 
-The abi, gpu-arch, native and consistency probes answer from the environment's files and the
-system's loader alone, and so does the cuda probe when nothing in the environment uses CUDA:
+The environment, abi, gpu-arch, native and consistency probes answer from the environment's
+files and the system's loader alone, and so does the cuda probe when nothing uses CUDA:
 run twice on the same files, they answer the same. A warm run of an unchanged environment (the
 maintainer's loop: edit, run again) need not read a torch environment's 500 MB again. Git
 decides "unchanged" the same way: a stamp over every file's path, size, modification time and
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["REUSABLE", "keepable", "load", "stamp", "store"]
 
 #: The probes whose answers may depend only on files: kept and reused by stamp.
-REUSABLE = ("abi", "gpu-arch", "native", "consistency", "cuda")
+REUSABLE = ("environment", "abi", "gpu-arch", "native", "consistency", "cuda")
 #: Bumped when the stored layout changes.
 FORMAT = 1
 _HERE = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))

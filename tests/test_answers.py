@@ -21,7 +21,7 @@ from compat_matrix.run.cell import probe_environment
 answers = load_probe_module("_answers")
 
 #: Nothing in these environments uses CUDA: the cuda probe's answer is the files' too.
-REUSABLE = {"abi", "gpu-arch", "native", "consistency", "cuda"}
+REUSABLE = {"environment", "abi", "gpu-arch", "native", "consistency", "cuda"}
 
 
 def _digest(root: Path) -> str:
@@ -179,7 +179,7 @@ def test_run_says_what_it_reused_and_reprobe_reads_everything(tmp_path: Path, py
 
     assert "answers reused" not in run()
     assert "answers reused" in run()
-    assert "abi, gpu-arch, native, cuda, consistency" in run()
+    assert "environment, abi, gpu-arch, native, cuda, consistency" in run()
     assert "answers reused" not in run("--reprobe")
     assert "answers reused" not in run(COMPAT_REPROBE="1")
     assert "answers reused" in run()  # what --reprobe read is kept for the next run
