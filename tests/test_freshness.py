@@ -19,6 +19,7 @@ import pytest
 from compat_matrix.build.backends import source_digest
 from compat_matrix.matrix.model import Cell, Matrix
 from compat_matrix.run.cell import _target_distributions
+from compat_matrix.run.locks import LOCK_NAME
 
 CELL = "py3.11-numpy1.24.4"
 
@@ -54,6 +55,26 @@ def test_the_source_digest_changes_with_sources_and_only_with_them(tmp_path: Pat
     assert edited != before
     (tmp_path / "pkg" / "new.py").write_text("")
     assert source_digest([tmp_path]) != edited
+
+
+def test_the_folders_a_run_writes_are_not_sources_wherever_they_are(tmp_path: Path) -> None:
+    """`-o reports` or `COMPAT_ENV_DIR=envs` inside the project: what a run writes there does
+    not rebuild the package on the next run. The project's own root is never left out."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("x = 1\n")
+    before = source_digest([tmp_path])
+    for folder in ("reports", "envs"):
+        (tmp_path / folder / "logs").mkdir(parents=True)
+        (tmp_path / folder / LOCK_NAME).write_text("pid 1")
+        (tmp_path / folder / "logs" / "cell.log").write_text("changes every run")
+    assert source_digest([tmp_path]) == before
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("a folder without the mark is sources")
+    assert source_digest([tmp_path]) != before
+    (tmp_path / LOCK_NAME).write_text("pid 1")  # `-o .`: the root still counts
+    marked_root = source_digest([tmp_path])
+    (tmp_path / "pkg" / "__init__.py").write_text("x = 2\n")
+    assert source_digest([tmp_path]) != marked_root
 
 
 def _run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -418,11 +418,17 @@ _NOT_SOURCES = frozenset(
 )
 
 
+#: The file a run keeps in each folder it writes (run/locks.py): its report folder and its
+#: environment folder, wherever they are (`-o reports`, `COMPAT_ENV_DIR=envs` in a project).
+RUN_FOLDER_MARK = ".compat-run.lock"
+
+
 def source_digest(paths: Sequence[Path]) -> str:
     """Content hash of local project trees (relative paths, file bytes, executable bits).
 
-    Build output, caches, VCS data and `*.egg-info` are left out, so building or testing the
-    project does not count as a change; editing any source file does.
+    Build output, caches, VCS data, `*.egg-info` and the folders a run writes (they hold
+    `RUN_FOLDER_MARK`) are left out, so building, testing or probing the project does not count
+    as a change; editing any source file does.
     """
     digest = hashlib.sha256()
     for root in paths:
@@ -432,9 +438,15 @@ def source_digest(paths: Sequence[Path]) -> str:
             continue
         for directory, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(
-                d for d in dirnames if d not in _NOT_SOURCES and not d.endswith(".egg-info")
+                d
+                for d in dirnames
+                if d not in _NOT_SOURCES
+                and not d.endswith(".egg-info")
+                and not (Path(directory) / d / RUN_FOLDER_MARK).exists()
             )
             for name in sorted(filenames):
+                if name == RUN_FOLDER_MARK:
+                    continue  # `-o .`: the run's lock in the project's root names the run
                 path = Path(directory) / name
                 try:
                     data = path.read_bytes()

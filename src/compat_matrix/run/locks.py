@@ -15,14 +15,17 @@ import sys
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
 
+from compat_matrix.build.backends import RUN_FOLDER_MARK
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
 __all__ = ["LOCK_NAME", "run_lock"]
 
-#: The lock file in a locked folder; it names the run holding it (for the waiting one).
-LOCK_NAME = ".compat-run.lock"
+#: The lock file in a locked folder; it names the run holding it (for the waiting one). It also
+#: marks the folder as a run's output, never a project's sources (build/backends.py).
+LOCK_NAME = RUN_FOLDER_MARK
 
 
 def _open(path: Path) -> int:
