@@ -7,8 +7,8 @@ maintainer's loop: edit, run again) need not read a torch environment's 500 MB a
 decides "unchanged" the same way: a stamp over every file's path, size, modification time and
 inode, under the environment's prefix and every other folder on its search path, plus what the
 loader looks at outside it (the interpreter, libpython, ``/etc/ld.so.cache``, the system
-library folders, ``LD_*`` variables), plus the probes' own sources and command lines. Any
-difference and every probe runs again.
+library folders and those ``LD_LIBRARY_PATH`` names, ``LD_*`` variables), plus the probes'
+own sources and command lines. Any difference and every probe runs again.
 
 Kept only for answers with no failure, error or timeout, so a broken cell is always probed
 afresh; the import probe (it runs code) is never kept, nor a cuda answer that asked the driver.
@@ -128,6 +128,9 @@ def stamp(spec: dict[str, Any]) -> str:
             with open(os.path.join(_HERE, name), "rb") as handle:
                 digest.update(name.encode("utf-8") + b"\0" + handle.read())
     outside = [os.path.realpath(sys.executable), "/etc/ld.so.cache", *_SYSTEM_LIBRARY_DIRS]
+    # The folders LD_LIBRARY_PATH names (a CUDA toolkit's lib64): a library added, removed or
+    # replaced there renames a file in the folder, which changes its modification time.
+    outside += [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if d]
     base_lib = os.path.join(sys.base_prefix, "lib")
     with contextlib.suppress(OSError):
         outside += sorted(

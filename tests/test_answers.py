@@ -52,6 +52,19 @@ def test_the_stamp_sees_every_file_change_but_not_bytecode(tmp_path: Path) -> No
     assert _digest(site) != edited  # a file added
 
 
+def test_a_library_added_where_ld_library_path_points_changes_the_stamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CUDA toolkit's lib64 on LD_LIBRARY_PATH is outside every environment, yet the loader
+    reads it: a library added there is a reason to read again."""
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path))
+    monkeypatch.setattr(answers, "_roots", list)  # this test's own search path is the checkout
+    before = answers.stamp({})
+    assert answers.stamp({}) == before
+    (tmp_path / "libcudart.so.12").write_bytes(b"")
+    assert answers.stamp({}) != before
+
+
 def test_only_passing_answers_of_file_reading_probes_are_kept(tmp_path: Path) -> None:
     path = str(tmp_path / "answers" / "cell.json")
     passing = {"probe": "abi", "results": [{"status": "pass"}, {"status": "warn"}]}
