@@ -51,17 +51,21 @@ _SYSTEM_LIBRARY_DIRS = (
 _SKIPPED_DIRS = ("__pycache__",)
 
 
-def _stat_line(path: str, follow: bool = False) -> str:
-    try:
-        st = os.stat(path) if follow else os.lstat(path)
-    except OSError:
-        return "%s -\n" % path
+def _line(path: str, st: os.stat_result) -> str:
+    """What the stamp takes of one file: a change to any of these is a change to the file."""
     return "%s %d %d %d %d\n" % (path, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _walk(root: str, digest: Any) -> int:
-    """Feed every entry under ``root`` to ``digest``; returns how many there were. The order
-    is the file system's: an order that changed only costs a reuse, never a wrong answer."""
+def _stat_line(path: str) -> str:
+    try:
+        return _line(path, os.stat(path))
+    except OSError:
+        return "%s -\n" % path
+
+
+def _walk(root: str, digest: Any) -> None:
+    """Feed every entry under ``root`` to ``digest``. The order is the file system's: an order
+    that changed only costs a reuse, never a wrong answer."""
     lines: list[str] = []
     stack = [root]
     while stack:
@@ -80,11 +84,8 @@ def _walk(root: str, digest: Any) -> int:
                 if entry.name not in _SKIPPED_DIRS:
                     stack.append(entry.path)
                 continue
-            lines.append(
-                "%s %d %d %d %d\n" % (entry.path, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino)
-            )
+            lines.append(_line(entry.path, st))
     digest.update("".join(lines).encode("utf-8", "surrogateescape"))
-    return len(lines)
 
 
 def _roots() -> list[str]:
@@ -137,7 +138,7 @@ def stamp(spec: dict[str, Any]) -> str:
             os.path.join(base_lib, n) for n in os.listdir(base_lib) if n.startswith("libpython")
         )
     for path in outside:
-        digest.update(_stat_line(path, follow=True).encode("utf-8", "surrogateescape"))
+        digest.update(_stat_line(path).encode("utf-8", "surrogateescape"))
     for root in _roots():
         _walk(root, digest)
     return digest.hexdigest()
