@@ -7,13 +7,13 @@ import errno
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import BinaryIO
 
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.results import SCHEMA, CellResult, cell_json
 
-__all__ = ["CellLines", "json_chunks", "render_json", "write_json"]
+__all__ = ["CellLines", "render_json", "write_json"]
 
 
 class CellLines:
@@ -176,27 +176,6 @@ def render_json(
     return f'{head}, "cells": [\n{cells}\n]}}\n' if cells else f'{head}, "cells": []}}\n'
 
 
-def json_chunks(
-    name: str,
-    results: Sequence[CellResult],
-    lines: CellLines | None = None,
-    *,
-    metadata: Sequence[MetadataFinding] | None = None,
-) -> Iterator[bytes]:
-    """`render_json(name, results, metadata=...)` as UTF-8, piece by piece; a result's line is
-    taken from `lines` when it has one (the cell file's own bytes), else encoded."""
-    head = _head(name, metadata).encode("ascii")
-    if not results:
-        yield head + b', "cells": []}\n'
-        return
-    yield head + b', "cells": [\n'
-    for index, result in enumerate(results):
-        line = lines.get(result.id) if lines is not None else None
-        if line is None:
-            line = cell_json(result).encode("ascii")
-        yield line + (b",\n" if index < len(results) - 1 else b"\n]}\n")
-
-
 def write_json(
     out: BinaryIO,
     name: str,
@@ -205,9 +184,10 @@ def write_json(
     *,
     metadata: Sequence[MetadataFinding] | None = None,
 ) -> None:
-    """Write `json_chunks(name, results, lines, metadata=...)` to `out`, each line held in
-    `lines` copied from its spool by the kernel (compat.json of 10,000 cells is 170 MB: read,
-    joined and written again through Python it took longer than every other report)."""
+    """Write `render_json(name, results, metadata=...)` to `out` as UTF-8, each line held in
+    `lines` (a cell file's own bytes) copied from its spool by the kernel, the others encoded
+    (compat.json of 10,000 cells is 170 MB: read, joined and written again through Python it
+    took longer than every other report)."""
     head = _head(name, metadata).encode("ascii")
     if not results:
         out.write(head + b', "cells": []}\n')
