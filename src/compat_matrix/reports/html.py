@@ -107,7 +107,7 @@ def _version(dist: str, version: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _resolved(dist: str, version: str) -> str:
-    return f"<code>{_line(dist, 200)}=={_line(version, 500)}</code>"
+    return f"<code>{_version(dist, version)}</code>"
 
 
 _PROBES_HEAD = (

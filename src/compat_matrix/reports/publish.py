@@ -141,6 +141,13 @@ REPORTED_DETAILS = frozenset({"owner", "gpus", "table"})
 _REPORTED = tuple(sorted(REPORTED_DETAILS))
 
 
+def _reported(details: dict[str, Any]) -> dict[str, Any]:
+    """The `REPORTED_DETAILS` of a probe's `details`: all that `slim` keeps of them."""
+    if REPORTED_DETAILS.isdisjoint(details):
+        return {}
+    return {k: details[k] for k in _REPORTED if k in details}
+
+
 _NEWLINE = ord("\n")
 
 
@@ -206,11 +213,7 @@ def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellR
         for p in data["probes"]:
             probe, target, status, category, message, hint, seconds, details = p.values()
             if details:
-                details = (
-                    {}
-                    if REPORTED_DETAILS.isdisjoint(details)
-                    else {k: details[k] for k in _REPORTED if k in details}
-                )
+                details = _reported(details)
             made.append(
                 ProbeResult(
                     one(probe, probe),
@@ -275,7 +278,7 @@ def _slim(result: CellResult) -> CellResult:
     """`result` without the probe details no reporter reads (loaded files, tracebacks...)."""
     for probe in result.probes:
         if probe.details and not REPORTED_DETAILS.issuperset(probe.details):
-            probe.details = {k: v for k, v in probe.details.items() if k in REPORTED_DETAILS}
+            probe.details = _reported(probe.details)
     return result
 
 
@@ -435,9 +438,8 @@ def _send_outcomes(
                 kind, payload, line = _SENT_CANONICAL, data, memoryview(raw)[:end]
                 if slim:
                     for probe in data["probes"]:
-                        details = probe["details"]
-                        if details:
-                            probe["details"] = {k: details[k] for k in _REPORTED if k in details}
+                        if probe["details"]:
+                            probe["details"] = _reported(probe["details"])
             else:
                 result = CellResult.from_dict(data)
                 line = memoryview(cell_json(result).encode("ascii"))
