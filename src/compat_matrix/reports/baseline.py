@@ -28,7 +28,7 @@ from compat_matrix.reports.markdown import inline_markdown
 from compat_matrix.results import SCHEMA, CellResult, ExpectationOutcome
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 __all__ = [
     "BaselineDiff",
@@ -291,9 +291,12 @@ def _lines_until(handle: BinaryIO, end: int) -> Iterator[bytes]:
         yield line
 
 
-def _summaries(lines: Iterable[bytes]) -> tuple[list[Any], bool] | None:
-    """`_summary` of each cell line, and whether the closing line came (last); None when a
-    line is not a cell or comes after the closing line."""
+def _summaries(
+    lines: Iterable[bytes], make: Callable[[dict[str, Any]], Any] | None = None
+) -> tuple[list[Any], bool] | None:
+    """`make` (default `_summary`) of each cell line, and whether the closing line came
+    (last); None when a line is not a cell or comes after the closing line."""
+    make = make or _summary
     cells: list[Any] = []
     ended = False
     for line in lines:
@@ -304,7 +307,7 @@ def _summaries(lines: Iterable[bytes]) -> tuple[list[Any], bool] | None:
             continue
         try:
             cell = json.loads(line.rstrip(b"\n").removesuffix(b","))
-            cells.append(_summary(cell))
+            cells.append(make(cell))
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
     return cells, ended
@@ -313,25 +316,14 @@ def _summaries(lines: Iterable[bytes]) -> tuple[list[Any], bool] | None:
 def _send_summaries(path: Path, start: int, sent: BinaryIO) -> None:
     """The helper's part of `_stream_summaries`: the lines from `start` on, each cell as the
     fields `_summary` reads (checked by making it), or None for any doubt, to `sent`."""
+
+    def fields(cell: dict[str, Any]) -> dict[str, Any]:
+        _summary(cell)
+        return {key: cell[key] for key in _SUMMARY_KEYS if key in cell}
+
     with path.open("rb") as handle:  # its own file position, not the parent's
         handle.seek(start)
-        cells: list[dict[str, Any]] = []
-        ended = False
-        outcome: tuple[list[dict[str, Any]], bool] | None = None
-        for line in handle:
-            if ended:
-                break
-            if line in (b"]}\n", b"]}"):
-                ended = True
-                continue
-            try:
-                cell = json.loads(line.rstrip(b"\n").removesuffix(b","))
-                _summary(cell)
-            except (KeyError, TypeError, ValueError, AttributeError):
-                break
-            cells.append({key: cell[key] for key in _SUMMARY_KEYS if key in cell})
-        else:
-            outcome = (cells, ended)
+        outcome = _summaries(handle, fields)
     sent.write(marshal.dumps(outcome))
     sent.flush()
 
