@@ -11,10 +11,11 @@ Sized for 10,000 cells: a cell that needs attention gets full details (messages,
 to its log and lock); a passing cell one table row (its versions and links), as its probes all
 passed; compat.json keeps everything.
 
-jinja2 renders the page shell (styles, summary, filters). The grid and the cells' details,
-some fifty fields a cell, are written here as plain strings, every field escaped exactly as
-jinja2's autoescape escapes it: through the template they took most of the time
-`compat-matrix report` has for merging 10,000 cells.
+The page shell (styles, summary, filters) is `templates/compat.html`, a `string.Template` with
+the few `$fields` filled here, already escaped; the grid and the cells' details, some fifty
+fields a cell, are written here as plain strings, every field escaped as markupsafe escapes.
+No template engine: importing and compiling jinja2's cost 0.1-0.2 s of every `run`, most of
+what publishing a small run's four reports took.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ import base64
 import hashlib
 import math
 import re
+import string
 import urllib.parse
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
-
-from markupsafe import Markup
+from importlib import resources
 
 from compat_matrix.reports._pivot import Pivot, choose_pivot
 from compat_matrix.reports._verdicts import (
@@ -48,9 +48,6 @@ from compat_matrix.reports.gpu_coverage import coverage_html
 from compat_matrix.reports.junit import format_time
 from compat_matrix.reports.metadata_truth import MetadataFinding, metadata_html
 from compat_matrix.results import CellResult, ProbeResult
-
-if TYPE_CHECKING:
-    import jinja2
 
 __all__ = ["render_html"]
 
@@ -474,19 +471,70 @@ def _script_hash() -> str:
 
 
 @lru_cache(maxsize=1)
-def _template() -> jinja2.Template:
-    # Imported here: only a page needs it, not `plan` nor a cell's process (imports add up
-    # at 300 nox sessions).
-    import jinja2  # noqa: PLC0415
-
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("compat_matrix.reports", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+def _template() -> string.Template:
+    text = (
+        resources.files("compat_matrix.reports")
+        .joinpath("templates/compat.html")
+        .read_text(encoding="utf-8")
     )
-    return environment.get_template("compat.html.j2")
+    return string.Template(text[:-1] if text.endswith("\n") else text)
+
+
+def _kind_styles(names: Sequence[str]) -> str:
+    """The per-kind CSS: colours, and each filter checkbox hiding its kind's cells."""
+    lines = []
+    for name in names:
+        lines += [
+            f".k-{name} {{ background: var(--bg-{name}); }}",
+            f"details.cell.k-{name} {{ background: none; border-left-color: var(--edge-{name}); }}",
+            f'#hide-{name}:checked ~ nav label[for="hide-{name}"] '
+            "{ opacity: .45; text-decoration: line-through; }",
+            f'#hide-{name}:focus-visible ~ nav label[for="hide-{name}"] '
+            "{ outline: 2px solid #0969da; outline-offset: 1px; }",
+            f"#hide-{name}:checked ~ main .cells .k-{name},",
+            f"#hide-{name}:checked ~ main tr.k-{name} {{ display: none; }}",
+            f"#hide-{name}:checked ~ main td.k-{name} {{ opacity: .2; }}",
+        ]
+    return "".join(line + "\n" for line in lines)
+
+
+def _shell(
+    name: str, total: int, counts: dict[str, int], *, holes: bool, changes: str, table: str
+) -> Callable[[str], str]:
+    """The page around the cells' details (already escaped, as `changes` and `table` are)."""
+    kinds = [KINDS[kind] for kind in SUMMARY_ORDER]
+    shown = [(kind, _escape(kind.name), counts[kind.name]) for kind in kinds if counts[kind.name]]
+    fields = {
+        "script_hash": _escape(_script_hash()),
+        "name": _escape(one_line(name, 200)),
+        "kind_styles": _kind_styles([_escape(kind.name) for kind in kinds]),
+        "toggles": "".join(
+            f'<input type="checkbox" class="toggle" id="hide-{key}" '
+            f'aria-label="Hide {_escape(kind.word)} cells">\n'
+            for kind, key, _ in shown
+        ),
+        "total": f"{total} cell{'' if total == 1 else 's'}",
+        "badges": "".join(
+            f'<span class="badge k-{key}">{_escape(kind.symbol)} {count} {_escape(kind.word)}'
+            "</span>\n"
+            for kind, key, count in shown
+        ),
+        "labels": "".join(
+            f'<label for="hide-{key}" class="k-{key}" title="{_escape(kind.meaning)}">'
+            f"{_escape(kind.symbol)} {_escape(kind.word)} ({count})</label>\n"
+            for kind, key, count in shown
+        ),
+        "changes": changes,
+        "legend": "".join(
+            f"{_escape(kind.symbol)} {_escape(kind.word)}: {_escape(kind.meaning)} · "
+            for kind, _, _ in shown
+        )
+        + ("— not in the matrix · " if holes else ""),
+        "table": table,
+        "script": _SCRIPT,
+    }
+    template = _template()
+    return lambda details: template.substitute(fields, details=details)
 
 
 #: Stands for the cells' details while the page shell is rendered: no escaped text can hold it.
@@ -505,20 +553,14 @@ def html_chunks(
     10,000 cells are never one string (nor the page one copy of them)."""
     changes, table, details = _body(results, logs, diff)
 
-    def page(cells: str) -> str:
-        return _template().render(
-            name=one_line(name, 200),
-            total=len(results),
-            kinds=[KINDS[kind] for kind in SUMMARY_ORDER],
-            counts=count_kinds(results),
-            holes='<td class="missing">' in table,
-            # Markup: _body escaped every field it took from the results.
-            changes=Markup(changes + metadata_html(metadata)),  # noqa: S704
-            table=Markup(table),  # noqa: S704
-            details=Markup(cells),  # noqa: S704
-            script=Markup(_SCRIPT),  # noqa: S704
-            script_hash=_script_hash(),
-        )
+    page = _shell(
+        name,
+        len(results),
+        count_kinds(results),
+        holes='<td class="missing">' in table,
+        changes=changes + metadata_html(metadata),
+        table=table,
+    )
 
     shell = page(_CELLS_MARK)
     if shell.count(_CELLS_MARK) != 1:  # a text held the mark after all: the page in one piece
