@@ -104,3 +104,33 @@ def test_a_built_environment_gets_bytecode_and_an_audit_writes_none(
         deadline=time.monotonic() + 300, env={"PYTHONDONTWRITEBYTECODE": "1"},
     )  # fmt: skip
     assert not compiled(tmp_path / "audited")  # audit writes nothing into someone's env
+
+
+@pytest.mark.parametrize(
+    ("user", "seen"),
+    [
+        ({}, "4"),  # OpenBLAS's shortest spin: idle workers sleep instead of taking a core
+        ({"OPENBLAS_THREAD_TIMEOUT": "12"}, "12"),  # the user's own value is kept...
+        ({"GOTO_THREAD_TIMEOUT": "9"}, "unset"),  # ...under either of OpenBLAS's names
+    ],
+)
+def test_imports_run_with_openblas_idle_workers_asleep_unless_the_user_says(
+    numpy_env: Path, tmp_path: Path, monkeypatch, user: dict[str, str], seen: str
+) -> None:
+    for name in ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in user.items():
+        monkeypatch.setenv(name, value)
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    (spy / "envspy.py").write_text(
+        "import os\n__version__ = os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')\n"
+    )
+    runs = probe_environment(
+        numpy_env, ("import",), dists=["numpy"], imports=["numpy", "envspy"],
+        deadline=time.monotonic() + 300, probe_args={"import": ["--path", str(spy)]},
+    )  # fmt: skip
+    results = {r.target: r for run in runs for r in run.results if r.probe == "import"}
+    assert results["numpy"].status == "pass"
+    assert results["envspy"].status == "pass"
+    assert results["envspy"].details["version"] == seen

@@ -61,6 +61,14 @@ class ProbeRun:
 _DROPPED = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")
 
 
+#: OpenBLAS's idle workers spin for ~2^28 cycles (0.1 s) after they start, before they sleep: on
+#: every `import numpy` (and scipy, with its own copy), one core per worker, taken from the cells
+#: running beside it. The shortest timeout OpenBLAS accepts (4: 2^4 cycles, its floor) makes
+#: them sleep at once; the same threads still start with the same buffers, so nothing an import
+#: can fail on changes. A value the user set, under either name, is kept.
+_OPENBLAS_TIMEOUTS = ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT")
+
+
 def _probe_env(extra: dict[str, str] | None) -> dict[str, str]:
     """The probes' environment. PYTHONDONTWRITEBYTECODE is dropped: an environment that
     compat-matrix built gets bytecode as a user's does, so a warm run does not compile pandas
@@ -70,6 +78,8 @@ def _probe_env(extra: dict[str, str] | None) -> dict[str, str]:
     }
     env["PYTHONNOUSERSITE"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
+    if not any(name in env for name in _OPENBLAS_TIMEOUTS):
+        env[_OPENBLAS_TIMEOUTS[0]] = "4"
     env.update(extra or {})
     return env
 
