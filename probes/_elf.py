@@ -30,7 +30,6 @@ from operator import mul as _mul
 from operator import not_ as _not
 from operator import or_ as _or
 from operator import rshift as _rshift
-from typing import Any
 
 import _probelib
 
@@ -38,6 +37,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from typing import Any
 
 __all__ = [
     "CORRUPT",
