@@ -21,7 +21,6 @@ import faulthandler  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 import warnings  # noqa: E402
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -167,6 +166,8 @@ def main(argv: list[str]) -> None:
     except BaseException as exc:  # noqa: BLE001 - every failure is the report
         report["import_s"] = time.perf_counter() - start
         report["exception"] = _chain(exc)
+        import traceback  # only a failure needs it: not in the way of every import's timing
+
         report["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         if isinstance(exc, ModuleNotFoundError) and exc.name:
             report["foreign_extensions"] = _foreign_extensions(exc.name)

@@ -46,7 +46,6 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import _answers  # noqa: E402
-import _elf  # noqa: E402
 import _probelib as lib  # noqa: E402
 
 __all__ = ["MODULES", "document_of", "import_targets", "main", "run"]
@@ -94,6 +93,10 @@ def document_of(name: str, argv: list[str]) -> dict[str, Any]:
     cannot even be loaded."""
     started = time.perf_counter()
     try:
+        if name != "import":  # the ELF readers: imported only when one reads (not when reused)
+            import _elf
+
+            _elf.share_scans()  # the probes here read one environment that does not change
         module_name, kind = MODULES[name]
         module = importlib.import_module(module_name)
         if kind == "built":
@@ -177,7 +180,6 @@ def main(argv: list[str]) -> int:
         return lib.EXIT_USAGE
     spec = json.loads(argv[0])
     lib.share_indexes()  # the probes here read one environment that does not change meanwhile
-    _elf.share_scans()
     # The JSON lines go to a private copy of stdout; fd 1 itself now leads to stderr, so output
     # from C code in the probes' children or in this process lands there.
     private = os.fdopen(os.dup(1), "w", encoding="utf-8")
