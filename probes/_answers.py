@@ -64,8 +64,10 @@ def _stat_line(path: str) -> str:
 
 
 def _walk(root: str, digest: Any) -> None:
-    """Feed every entry under ``root`` to ``digest``. The order is the file system's: an order
-    that changed only costs a reuse, never a wrong answer."""
+    """Feed every file under ``root`` to ``digest`` (a folder is its files: its own stat would
+    be one more system call of ~5 us for each of a torch environment's thousands of folders).
+    The order is the file system's: an order that changed only costs a reuse, never a wrong
+    answer."""
     lines: list[str] = []
     stack = [root]
     while stack:
@@ -76,15 +78,14 @@ def _walk(root: str, digest: Any) -> None:
             lines.append("%s ?\n" % folder)
             continue
         for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if entry.is_dir(follow_symlinks=False):
+            if entry.is_dir(follow_symlinks=False):  # the type scandir read: no system call
                 if entry.name not in _SKIPPED_DIRS:
                     stack.append(entry.path)
                 continue
-            lines.append(_line(entry.path, st))
+            try:
+                lines.append(_line(entry.path, entry.stat(follow_symlinks=False)))
+            except OSError:
+                continue
     digest.update("".join(lines).encode("utf-8", "surrogateescape"))
 
 
