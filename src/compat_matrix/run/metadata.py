@@ -24,7 +24,6 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from email.parser import Parser
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,6 @@ from packaging.version import InvalidVersion, Version
 from compat_matrix.matrix.model import Matrix
 from compat_matrix.reports.metadata_truth import FindingKind, MetadataFinding
 from compat_matrix.results import CellResult
-
-#: tomllib from 3.11; before it tomli (which nox, a dependency, requires there).
-_toml: Any = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
 
 __all__ = ["ProjectMetadata", "check_metadata", "project_metadata", "python_minor"]
 
@@ -69,6 +65,12 @@ class ProjectMetadata:
     dynamic: frozenset[str] = frozenset()
 
 
+def _toml() -> Any:
+    """tomllib from 3.11; before it tomli (which nox, a dependency, requires there). Imported
+    when a pyproject is read: with the email parser, 10 ms of every command's start-up."""
+    return importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
+
+
 def _is_path(item: str) -> bool:
     return item in (".", "..") or item.startswith(("./", "../", "/"))
 
@@ -76,7 +78,7 @@ def _is_path(item: str) -> bool:
 def project_metadata(path: Path) -> ProjectMetadata | None:
     """The metadata of the local project at `path`; None when it has no readable pyproject."""
     try:
-        document = _toml.loads((path / "pyproject.toml").read_text(encoding="utf-8"))
+        document = _toml().loads((path / "pyproject.toml").read_text(encoding="utf-8"))
     except (OSError, ValueError):  # unreadable, not UTF-8, not TOML (TOMLDecodeError)
         return None
     if not isinstance(document, dict):
@@ -136,6 +138,8 @@ def built_metadata(
                 dist = path.parent.name[: -len(".dist-info")].rsplit("-", 1)[0]
                 if canonicalize_name(dist) != wanted:
                     continue
+                from email.parser import Parser  # noqa: PLC0415 - see _toml
+
                 try:
                     message = Parser().parsestr(path.read_text(encoding="utf-8"))
                 except (OSError, UnicodeDecodeError):
