@@ -140,7 +140,7 @@ def main() -> int:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_seen.append(
             after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-        )  # numpy's import starts a BLAS thread per core: more CPU than wall time
+        )  # bare, OpenBLAS's idle workers spin ~0.1 s after numpy's import: CPU above wall time
         return total
 
     imports_s = _best(args.repeat, bare_imports)
