@@ -33,11 +33,15 @@ from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
 from compat_matrix.reports.json_report import CellLines
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.results import (
+    REPORTED_DETAILS,
+    SUMMARY_SUFFIX,
     CellResult,
     ExpectationOutcome,
     ProbeResult,
     PythonInfo,
     cell_json,
+    read_summary,
+    reported_details,
     write_atomic,
 )
 
@@ -47,7 +51,6 @@ if TYPE_CHECKING:
     from compat_matrix.matrix.model import Cell
 
 __all__ = [
-    "REPORTED_DETAILS",
     "CellLines",
     "Collected",
     "Published",
@@ -135,17 +138,6 @@ _CELL_KEYS = (
 _PROBE_KEYS = ("probe", "target", "status", "category", "message", "hint", "duration_s", "details")
 _PYTHON_KEYS = ("version", "implementation", "abi")
 _EXPECTATION_KEYS = ("status", "met", "reason")
-#: The probe `details` keys a reporter reads (finding owners, GPU coverage); `slim` keeps only
-#: these (compat.json still gets every detail, from the cell file).
-REPORTED_DETAILS = frozenset({"owner", "gpus", "table"})
-_REPORTED = tuple(sorted(REPORTED_DETAILS))
-
-
-def _reported(details: dict[str, Any]) -> dict[str, Any]:
-    """The `REPORTED_DETAILS` of a probe's `details`: all that `slim` keeps of them."""
-    if REPORTED_DETAILS.isdisjoint(details):
-        return {}
-    return {k: details[k] for k in _REPORTED if k in details}
 
 
 _NEWLINE = ord("\n")
@@ -213,7 +205,7 @@ def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellR
         for p in data["probes"]:
             probe, target, status, category, message, hint, seconds, details = p.values()
             if details:
-                details = _reported(details)
+                details = reported_details(details)
             made.append(
                 ProbeResult(
                     one(probe, probe),
@@ -278,7 +270,7 @@ def _slim(result: CellResult) -> CellResult:
     """`result` without the probe details no reporter reads (loaded files, tracebacks...)."""
     for probe in result.probes:
         if probe.details and not REPORTED_DETAILS.issuperset(probe.details):
-            probe.details = _reported(probe.details)
+            probe.details = reported_details(probe.details)
     return result
 
 
@@ -293,30 +285,47 @@ class Collected:
     lines: CellLines | None = None
 
 
-def _listing(directory: Path) -> list[tuple[str, str]]:
-    """The cell files under `directory/cells` (or `directory`), by name: (folder, name)."""
+#: A cell file to read: its folder, its name, and its summary's path ("": none, or not wanted).
+_File = tuple[str, str, str]
+
+
+def _listing(directory: Path, *, summaries: bool) -> list[_File]:
+    """The cell files under `directory/cells` (or `directory`), by name, with the path of each
+    one's summary where `summaries` are wanted and it has one."""
     cells_dir = directory / "cells" if (directory / "cells").is_dir() else directory
     try:
         with os.scandir(cells_dir) as entries:
-            names = sorted(entry.name for entry in entries if entry.name.endswith(".json"))
+            names = {entry.name for entry in entries}
     except OSError:
         return []
     folder = str(cells_dir)
-    return [(folder, name) for name in names]
+    files = []
+    for name in sorted(name for name in names if name.endswith(".json")):
+        summary = name[: -len(".json")] + SUMMARY_SUFFIX
+        has = summaries and summary in names
+        files.append((folder, name, os.path.join(folder, summary) if has else ""))  # noqa: PTH118
+    return files
 
 
-def _parse(folder: str, name: str) -> tuple[bytes, int, Any, bool]:
+def _parse(folder: str, name: str, summary: str) -> tuple[bytes, int, Any, bool]:
     """A cell file's bytes, the length of its line (the bytes without the newlines that end
-    them: never copied), its parsed JSON, and whether it is as the harness writes it."""
+    them: never copied), its parsed JSON, and whether it is as the harness writes it.
+
+    Where `summary` is the file's own (`read_summary`), its cell, with only the probe details
+    reporters read, stands for the parsed JSON: the file itself is not parsed."""
     # Bytes, unbuffered, decoded in one go (a TextIOWrapper per file costs as much as parsing).
     with open(os.path.join(folder, name), "rb", buffering=0) as handle:  # noqa: PTH118, PTH123
         raw = handle.read()
-    data = json.loads(raw.decode("utf-8"))
     end = len(raw)
     while end and raw[end - 1] == _NEWLINE:
         end -= 1
-    fast = type(data) is dict and raw.isascii() and raw.find(b"\n", 0, end) < 0 and _canonical(data)
-    return raw, end, data, fast
+    copyable = raw.isascii() and raw.find(b"\n", 0, end) < 0
+    if summary and copyable:
+        cell = read_summary(summary, raw)
+        if type(cell) is dict and _canonical(cell):
+            return raw, end, cell, True
+    data = json.loads(raw.decode("utf-8"))
+    return raw, end, data, type(data) is dict and copyable and _canonical(data)
 
 
 def _why(exc: Exception) -> str:
@@ -335,7 +344,7 @@ _Outcome = Union[CellResult, tuple[Path, str]]
 
 
 def _read_files(
-    files: Sequence[tuple[str, str]],
+    files: Sequence[_File],
     lines: CellLines | None,
     *,
     slim: bool,
@@ -345,9 +354,9 @@ def _read_files(
     own bytes when the harness wrote it), and with `slim` only the details a reporter reads
     are kept."""
     outcomes: list[_Outcome] = []
-    for folder, name in files:
+    for folder, name, summary in files:
         try:
-            raw, end, data, fast = _parse(folder, name)
+            raw, end, data, fast = _parse(folder, name, summary)
             result = _build(data, slim=slim, shared=shared) if fast else CellResult.from_dict(data)
         except _UNREADABLE as exc:
             outcomes.append((Path(folder, name), _why(exc)))
@@ -367,7 +376,7 @@ _HELPER_SHARE = 0.55
 
 
 def _read_files_in_two(
-    files: Sequence[tuple[str, str]],
+    files: Sequence[_File],
     lines: CellLines | None,
     *,
     slim: bool,
@@ -401,7 +410,7 @@ def _read_files_in_two(
         sent.seek(0)
         # Written by the helper, a fork of this process, into a file only the two can reach.
         received = marshal.loads(sent.read())  # noqa: S302
-    for (folder, name), (kind, payload, offset, size) in zip(theirs, received):
+    for (folder, name, _), (kind, payload, offset, size) in zip(theirs, received):
         result: _Outcome
         if kind == _SENT_CANONICAL:
             result = _build(payload, slim=slim, shared=shared)
@@ -420,7 +429,7 @@ _SENT_CANONICAL, _SENT_RESULT, _SENT_UNREADABLE = 0, 1, 2
 
 
 def _send_outcomes(
-    files: Sequence[tuple[str, str]],
+    files: Sequence[_File],
     sent: BinaryIO,
     lines: CellLines | None,
     spool: int | None,
@@ -431,15 +440,15 @@ def _send_outcomes(
     number `spool` (no lines kept without it) and its outcome to `sent`."""
     outcomes: list[tuple[int, Any, int, int]] = []
     offset = 0
-    for folder, name in files:
+    for folder, name, summary in files:
         try:
-            raw, end, data, fast = _parse(folder, name)
+            raw, end, data, fast = _parse(folder, name, summary)
             if fast:
                 kind, payload, line = _SENT_CANONICAL, data, memoryview(raw)[:end]
                 if slim:
                     for probe in data["probes"]:
                         if probe["details"]:
-                            probe["details"] = _reported(probe["details"])
+                            probe["details"] = reported_details(probe["details"])
             else:
                 result = CellResult.from_dict(data)
                 line = memoryview(cell_json(result).encode("ascii"))
@@ -471,19 +480,20 @@ def collect(
     named in `unreadable`, and, when `stand_in` is given and no readable file has its id, it
     counts as the cell that `stand_in` makes of it (an `error`): nothing is lost silently.
     `lines` keeps each result's compat.json line (for `write_reports`); `slim` keeps only the
-    probe details a reporter reads (a 10,000-cell report in a few hundred MB).
+    probe details a reporter reads (a 10,000-cell report in a few hundred MB), and takes them
+    from each cell file's summary where it has one (the file itself is then only copied).
     """
     by_id: dict[str, CellResult] = {}
     ranked: dict[str, int] = {}
     failed: dict[Path, str] = {}
     spool = CellLines() if lines else None
     shared: dict[Any, Any] = {}
-    files: list[tuple[str, str]] = []
+    files: list[_File] = []
     for directory in directories:
         if order is None:  # only then does the previous order count
             for cell_id in _previous_order(directory):
                 ranked.setdefault(cell_id, len(ranked))
-        files += _listing(directory)
+        files += _listing(directory, summaries=slim)
     with paused_gc():
         # Only `slim`: the helper then sends little (18 MB for 10,000 cells, not every
         # detail of every probe).
