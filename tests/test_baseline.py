@@ -13,7 +13,13 @@ from compat_matrix.errors import UsageError
 from compat_matrix.reports import write_reports
 from compat_matrix.reports.baseline import diff_results, load_baseline, render_changes_markdown
 from compat_matrix.reports.gate import gate_exit_status, run_status
-from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
+from compat_matrix.results import (
+    CELL_KEYS,
+    CellResult,
+    ExpectationOutcome,
+    ProbeResult,
+    write_cell_result,
+)
 
 MIB = 1024 * 1024
 
@@ -246,3 +252,44 @@ def test_a_big_baseline_read_in_two_processes_is_the_same(tmp_path: Path) -> Non
             pytest.skip("no second CPU, or not Linux: a baseline is read in one process")
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == here, name
+
+
+def _compared(cells: list[CellResult]) -> list[tuple[object, ...]]:
+    return [
+        (c.id, c.axes, c.status, c.category, c.message, c.expectation, c.resolved) for c in cells
+    ]
+
+
+def test_a_baseline_reads_the_fields_around_the_probes_as_a_whole_parse_does(
+    tmp_path: Path,
+) -> None:
+    """A comparison reads the fields before and after a cell's probes without parsing them;
+    texts and details that look like those keys, a layout of another tool, and a broken line
+    read as parsing every line whole reads them (or fail as it does)."""
+    looks = ', "probes": [ , "durations": {'
+    hostile = [
+        _cell("a", "fail", category=looks, message=f'x{looks}"', lock=looks, hint=looks),
+        _cell("b", "pass", expected="fail", fingerprint=looks),
+    ]
+    hostile[0].probes = [
+        ProbeResult(
+            "import", looks, "fail", looks, looks, looks, 1.0, {"durations": {"probes": []}}
+        )
+    ]
+    hostile[1].resolved = {"probes": "[", "durations": "{"}
+    write_reports(tmp_path / "odd", "odd", hostile)
+    path = tmp_path / "odd" / "compat.json"
+    whole = json.loads(path.read_text())["cells"]
+    assert _compared(load_baseline(path)[1]) == _compared([CellResult.from_dict(c) for c in whole])
+    # A line laid out otherwise (its axes after the probes) is parsed whole.
+    lines = path.read_bytes().split(b"\n")
+    keys = [key for key in CELL_KEYS if key != "axes"]
+    keys.insert(keys.index("probes") + 1, "axes")
+    lines[2] = json.dumps({key: whole[1][key] for key in keys}).encode() + b","
+    path.write_bytes(b"\n".join(lines))
+    assert load_baseline(path)[1][1].axes == whole[1]["axes"]
+    # A line cut inside its probes is no cell, as parsed whole.
+    lines[1] = lines[1][: lines[1].index(b'"durations"') - 3] + b","
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(UsageError, match="not JSON"):
+        load_baseline(path)

@@ -16,8 +16,14 @@ from _report_samples import varied_results
 
 from compat_matrix.reports import write_reports
 from compat_matrix.reports.baseline import load_baseline
-from compat_matrix.reports.publish import _CELL_KEYS, collect
-from compat_matrix.results import SUMMARY_SUFFIX, CellResult, ProbeResult, write_cell_result
+from compat_matrix.reports.publish import collect
+from compat_matrix.results import (
+    CELL_KEYS,
+    SUMMARY_SUFFIX,
+    CellResult,
+    ProbeResult,
+    write_cell_result,
+)
 from compat_matrix.run.pipeline import load_selection, parse_run_options, publish_due, run_pipeline
 
 FILES = ("compat.json", "junit.xml", "compat.md", "compat.html")
@@ -137,7 +143,7 @@ def test_a_result_whose_file_reads_back_otherwise_gets_no_summary(tmp_path: Path
 def test_every_field_a_cell_file_holds_is_read_without_encoding_it_again() -> None:
     """A field added to CellResult must be added to the fast path too (else every cell file
     is encoded again and a 10,000-cell report takes twice as long)."""
-    assert tuple(CellResult("c", {}, "pass").to_dict()) == _CELL_KEYS
+    assert tuple(CellResult("c", {}, "pass").to_dict()) == CELL_KEYS
 
 
 def test_report_keeps_the_previous_order_of_a_folder_without_a_matrix(tmp_path: Path) -> None:

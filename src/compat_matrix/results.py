@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 __all__ = [
+    "CELL_KEYS",
     "REPORTED_DETAILS",
     "SCHEMA",
     "SUMMARY_SUFFIX",
@@ -44,6 +45,30 @@ __all__ = [
 ]
 
 SCHEMA = 1
+
+#: The keys of a cell's JSON, in the order `CellResult.to_dict` writes them.
+CELL_KEYS = (
+    "id",
+    "axes",
+    "status",
+    "category",
+    "message",
+    "hint",
+    "python",
+    "resolved",
+    "probes",
+    "durations",
+    "expectation",
+    "fingerprint",
+    "lock",
+    "gpu_unverified",
+    "latent",
+    "static_only",
+    "indexes",
+    "resolution",
+    "as-of",
+    "prerelease",
+)
 
 #: The probe `details` keys a reporter reads (finding owners, GPU coverage): a cell's summary,
 #: and the results `report` holds, keep only these (compat.json gets every detail, from the

@@ -33,6 +33,7 @@ from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
 from compat_matrix.reports.json_report import CellLines
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.results import (
+    CELL_KEYS,
     REPORTED_DETAILS,
     SUMMARY_SUFFIX,
     CellResult,
@@ -112,29 +113,7 @@ def _ids_of_lines(raw: bytes) -> list[str] | None:
     return ids
 
 
-#: The keys of a cell's JSON, and of a probe's, in the order `CellResult.to_dict` writes them.
-_CELL_KEYS = (
-    "id",
-    "axes",
-    "status",
-    "category",
-    "message",
-    "hint",
-    "python",
-    "resolved",
-    "probes",
-    "durations",
-    "expectation",
-    "fingerprint",
-    "lock",
-    "gpu_unverified",
-    "latent",
-    "static_only",
-    "indexes",
-    "resolution",
-    "as-of",
-    "prerelease",
-)
+#: The keys of a probe's JSON, in the order `CellResult.to_dict` writes them.
 _PROBE_KEYS = ("probe", "target", "status", "category", "message", "hint", "duration_s", "details")
 _PYTHON_KEYS = ("version", "implementation", "abi")
 _EXPECTATION_KEYS = ("status", "met", "reason")
@@ -151,7 +130,7 @@ def _canonical(data: dict[str, Any]) -> bool:
     """Whether a parsed cell file is as the harness writes it (`cell_json`): every key where
     `to_dict` puts it and every value of the type it gives, so that `_build` makes the result
     `CellResult.from_dict` would, and `cell_json` of it is exactly the file."""
-    if tuple(data) != _CELL_KEYS:
+    if tuple(data) != CELL_KEYS:
         return False
     probes = data["probes"]
     python, expectation = data["python"], data["expectation"]
