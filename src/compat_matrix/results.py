@@ -78,7 +78,10 @@ _REPORTED = tuple(sorted(REPORTED_DETAILS))
 
 
 def reported_details(details: dict[str, Any]) -> dict[str, Any]:
-    """The `REPORTED_DETAILS` of a probe's `details`."""
+    """The `REPORTED_DETAILS` of a probe's `details`: `details` itself when it has no other
+    (a summary's probes have been cut already)."""
+    if REPORTED_DETAILS.issuperset(details):
+        return details
     if REPORTED_DETAILS.isdisjoint(details):
         return {}
     return {k: details[k] for k in _REPORTED if k in details}

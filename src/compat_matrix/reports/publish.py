@@ -34,7 +34,6 @@ from compat_matrix.reports.json_report import CellLines
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.results import (
     CELL_KEYS,
-    REPORTED_DETAILS,
     SUMMARY_SUFFIX,
     CellResult,
     ExpectationOutcome,
@@ -248,7 +247,7 @@ def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellR
 def _slim(result: CellResult) -> CellResult:
     """`result` without the probe details no reporter reads (loaded files, tracebacks...)."""
     for probe in result.probes:
-        if probe.details and not REPORTED_DETAILS.issuperset(probe.details):
+        if probe.details:
             probe.details = reported_details(probe.details)
     return result
 
@@ -350,8 +349,10 @@ def _read_files(
 
 
 #: The share of the cell files a helper reads: it parses them and sends what the reports
-#: read, and this process builds the results of all, so it takes fewer files itself.
-_HELPER_SHARE = 0.55
+#: read, and this process builds the results of all. Where the files have summaries, parsing
+#: is no longer most of the work, and a fork's helper is slower per file (each page it writes
+#: is copied): 40% had both end soonest (55% when every file was parsed).
+_HELPER_SHARE = 0.4
 
 
 def _read_files_in_two(
