@@ -30,7 +30,7 @@ from compat_matrix.reports.baseline import (
     render_changes_markdown,
 )
 from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
-from compat_matrix.reports.json_report import CellLines
+from compat_matrix.reports.json_report import CellLines, identity
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.results import (
     CELL_KEYS,
@@ -285,15 +285,16 @@ def _listing(directory: Path, *, summaries: bool) -> list[_File]:
     return files
 
 
-def _parse(folder: str, name: str, summary: str) -> tuple[bytes, int, Any, bool]:
-    """A cell file's bytes, the length of its line (the bytes without the newlines that end
-    them: never copied), its parsed JSON, and whether it is as the harness writes it.
+def _parse(folder: str, name: str, summary: str) -> tuple[int, Any, bool, tuple[int, ...]]:
+    """A cell file's line length (its bytes without the newlines that end them: never
+    copied), its parsed JSON, whether it is as the harness writes it, and its `identity`.
 
     Where `summary` is the file's own (`read_summary`), its cell, with only the probe details
     reporters read, stands for the parsed JSON: the file itself is not parsed."""
     # Bytes, unbuffered, decoded in one go (a TextIOWrapper per file costs as much as parsing).
     with open(os.path.join(folder, name), "rb", buffering=0) as handle:  # noqa: PTH118, PTH123
         raw = handle.read()
+        seen = identity(os.fstat(handle.fileno()))
     end = len(raw)
     while end and raw[end - 1] == _NEWLINE:
         end -= 1
@@ -301,9 +302,9 @@ def _parse(folder: str, name: str, summary: str) -> tuple[bytes, int, Any, bool]
     if summary and copyable:
         cell = read_summary(summary, raw)
         if type(cell) is dict and _canonical(cell):
-            return raw, end, cell, True
+            return end, cell, True, seen
     data = json.loads(raw.decode("utf-8"))
-    return raw, end, data, type(data) is dict and copyable and _canonical(data)
+    return end, data, type(data) is dict and copyable and _canonical(data), seen
 
 
 def _why(exc: Exception) -> str:
@@ -328,20 +329,20 @@ def _read_files(
     slim: bool,
     shared: dict[Any, Any],
 ) -> list[_Outcome]:
-    """Each of `files` parsed once, in order; its compat.json line goes to `lines` (the file's
-    own bytes when the harness wrote it), and with `slim` only the details a reporter reads
-    are kept."""
+    """Each of `files` parsed once, in order; its compat.json line goes to `lines` (the file
+    itself when the harness wrote it), and with `slim` only the details a reporter reads are
+    kept."""
     outcomes: list[_Outcome] = []
     for folder, name, summary in files:
         try:
-            raw, end, data, fast = _parse(folder, name, summary)
+            end, data, fast, seen = _parse(folder, name, summary)
             result = _build(data, slim=slim, shared=shared) if fast else CellResult.from_dict(data)
         except _UNREADABLE as exc:
             outcomes.append((Path(folder, name), _why(exc)))
             continue
         if lines is not None:
             if fast:
-                lines.add(result.id, raw, end)
+                lines.add_file(result.id, os.path.join(folder, name), end, seen)  # noqa: PTH118
             else:
                 lines.add(result.id, cell_json(result).encode("ascii"))
         outcomes.append(_slim(result) if slim and not fast else result)
@@ -364,22 +365,19 @@ def _read_files_in_two(
 ) -> list[_Outcome]:
     """`_read_files`, the last files read by a forked helper meanwhile (`fork_pays`).
 
-    The helper parses its files (the costliest step: 170 MB of JSON at 10,000 cells), spools
-    their lines into a spool of its own and sends, marshalled, each parsed file with only the
-    details reporters read (or the result `from_dict` made, or why it cannot be read); this
-    process builds their results from that. When the helper fails, its files are read here.
+    The helper parses its files and sends, marshalled, each parsed file with only the details
+    reporters read and its `identity` (or the result `from_dict` made and its line, or why it
+    cannot be read); this process builds their results from that. When the helper fails, its
+    files are read here.
     """
     split = len(files) - int(len(files) * _HELPER_SHARE)
     mine, theirs = files[:split], files[split:]
-    extra = lines.extra_spool() if lines is not None else None
     try:
         sent = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     except OSError:
-        sent = None
-    if sent is None or (lines is not None and extra is None):
         return _read_files(files, lines, slim=slim, shared=shared)
     with sent:
-        helper = Forked(lambda: _send_outcomes(theirs, sent, lines, extra, slim=slim))
+        helper = Forked(lambda: _send_outcomes(theirs, sent, lines=lines is not None, slim=slim))
         try:
             outcomes = _read_files(mine, lines, slim=slim, shared=shared)
             done = helper.finished()
@@ -390,17 +388,19 @@ def _read_files_in_two(
         sent.seek(0)
         # Written by the helper, a fork of this process, into a file only the two can reach.
         received = marshal.loads(sent.read())  # noqa: S302
-    for (folder, name, _), (kind, payload, offset, size) in zip(theirs, received):
+    for (folder, name, _), (kind, payload, line, size) in zip(theirs, received):
         result: _Outcome
         if kind == _SENT_CANONICAL:
             result = _build(payload, slim=slim, shared=shared)
+            if lines is not None:
+                lines.add_file(result.id, os.path.join(folder, name), size, line)  # noqa: PTH118
         elif kind == _SENT_RESULT:
             result = CellResult.from_dict(payload)
+            if lines is not None:
+                lines.add(result.id, line)
         else:
             outcomes.append((Path(folder, name), payload))
             continue
-        if lines is not None and extra is not None:
-            lines.place(result.id, extra, offset, size)
         outcomes.append(result)
     return outcomes
 
@@ -408,39 +408,27 @@ def _read_files_in_two(
 _SENT_CANONICAL, _SENT_RESULT, _SENT_UNREADABLE = 0, 1, 2
 
 
-def _send_outcomes(
-    files: Sequence[_File],
-    sent: BinaryIO,
-    lines: CellLines | None,
-    spool: int | None,
-    *,
-    slim: bool,
-) -> None:
-    """The helper's part of `_read_files_in_two`: write each file's line into `lines`'s spool
-    number `spool` (no lines kept without it) and its outcome to `sent`."""
-    outcomes: list[tuple[int, Any, int, int]] = []
-    offset = 0
+def _send_outcomes(files: Sequence[_File], sent: BinaryIO, *, lines: bool, slim: bool) -> None:
+    """The helper's part of `_read_files_in_two`: each file's outcome to `sent`, with what
+    makes its compat.json line when `lines` (the file's `identity` and the length of its
+    line, or the line of a result encoded again)."""
+    outcomes: list[tuple[int, Any, Any, int]] = []
     for folder, name, summary in files:
         try:
-            raw, end, data, fast = _parse(folder, name, summary)
+            end, data, fast, seen = _parse(folder, name, summary)
             if fast:
-                kind, payload, line = _SENT_CANONICAL, data, memoryview(raw)[:end]
+                outcomes.append((_SENT_CANONICAL, data, seen, end))
                 if slim:
                     for probe in data["probes"]:
                         if probe["details"]:
                             probe["details"] = reported_details(probe["details"])
             else:
                 result = CellResult.from_dict(data)
-                line = memoryview(cell_json(result).encode("ascii"))
-                kind, payload = _SENT_RESULT, (_slim(result) if slim else result).to_dict()
+                line = cell_json(result).encode("ascii") if lines else b""
+                payload = (_slim(result) if slim else result).to_dict()
+                outcomes.append((_SENT_RESULT, payload, line, 0))
         except _UNREADABLE as exc:
-            outcomes.append((_SENT_UNREADABLE, _why(exc), 0, 0))
-            continue
-        size = len(line)
-        if lines is not None and spool is not None:
-            lines.write_at(spool, line, offset)
-        outcomes.append((kind, payload, offset, size))
-        offset += size + len(b",\n")
+            outcomes.append((_SENT_UNREADABLE, _why(exc), None, 0))
     sent.write(marshal.dumps(outcomes))
     sent.flush()
 
@@ -477,7 +465,7 @@ def collect(
     with paused_gc():
         # Only `slim`: the helper then sends little (18 MB for 10,000 cells, not every
         # detail of every probe).
-        if slim and fork_pays(len(files)) and (spool is None or spool.can_spool()):
+        if slim and fork_pays(len(files)):
             outcomes = _read_files_in_two(files, spool, slim=slim, shared=shared)
         else:
             outcomes = _read_files(files, spool, slim=slim, shared=shared)
