@@ -24,9 +24,14 @@ class CellLines:
     Python's memory), neither encoded again (the costliest step of a 10,000-cell report) nor
     copied to a spool first. Other lines (a result encoded again) go to a temporary file, each
     with the `,\n` that follows it in compat.json.
+
+    `encodable`: the results are whole, so a cell file replaced since it was read (a cell
+    written again meanwhile) gives way to its result, encoded (the line read, as it was).
+    Otherwise (results without some details) that is an OSError: the line is gone.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, encodable: bool = False) -> None:
+        self._encodable = encodable
         self._spool: BinaryIO | None = None
         with contextlib.suppress(OSError):  # then lines are held in memory
             self._spool = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115
@@ -68,8 +73,8 @@ class CellLines:
 
     def copy(self, cell_id: str, out: BinaryIO, *, separator: bool) -> bool:
         """Write `cell_id`'s line (and `,\n` after it when `separator`) to `out`; False when
-        no line of it is held (the caller encodes the result instead). OSError when a cell
-        file changed since it was read (its line is no longer there)."""
+        no line of it is held (the caller encodes the result instead), also when its cell file
+        was replaced and the results are `encodable` (OSError when they are not)."""
         held = self._held.get(cell_id)
         if held is not None:
             out.write(held + _SEPARATOR if separator else held)
@@ -86,6 +91,8 @@ class CellLines:
         fd = os.open(path, os.O_RDONLY)
         try:
             if identity(os.fstat(fd)) != seen:
+                if self._encodable:
+                    return False
                 msg = "the cell file changed while the report was being written: report again"
                 raise OSError(errno.ESTALE, msg, path)
             self._send(out, fd, 0, size)

@@ -454,7 +454,7 @@ def collect(
     by_id: dict[str, CellResult] = {}
     ranked: dict[str, int] = {}
     failed: dict[Path, str] = {}
-    spool = CellLines() if lines else None
+    spool = CellLines(encodable=not slim) if lines else None
     shared: dict[Any, Any] = {}
     files: list[_File] = []
     for directory in directories:
