@@ -187,7 +187,7 @@ def write_json(
     metadata: Sequence[MetadataFinding] | None = None,
 ) -> None:
     """Write `render_json(name, results, metadata=...)` to `out` as UTF-8, each line held in
-    `lines` (a cell file's own bytes) copied from its spool by the kernel, the others encoded
+    `lines` (a cell file's own bytes) copied by the kernel, the others encoded
     (compat.json of 10,000 cells is 170 MB: read, joined and written again through Python it
     took longer than every other report)."""
     head = _head(name, metadata).encode("ascii")
