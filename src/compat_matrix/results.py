@@ -412,7 +412,7 @@ def read_summary(path: str, data: bytes) -> Any:
     try:
         with open(path, "rb", buffering=0) as handle:  # noqa: PTH123 - a str path, as scanned
             summary = json.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # the cell file is read then
         return None
     if (
         type(summary) is not dict
