@@ -12,7 +12,8 @@ measured from such a run): a passing cell carries seven probes, two of them impo
 list of every shared object they loaded (about 18 KB as written); one cell in eight fails the
 numpy ABI with a finding per extension module, a traceback and a fix (about 50 KB); some are
 unsupported (no wheel) or errors. They are written in the harness's own format
-(`write_cell_result`), spread over 256 shard folders as a GitHub fan-out leaves them.
+(`write_cell_result`: each cell file with its summary), spread over 256 shard folders as a
+GitHub fan-out leaves them.
 
 Usage: python bench/bench_report.py [--cells-per-axis N] [--repeat N] [--keep DIR]
 """
@@ -35,11 +36,13 @@ sys.path.insert(0, str(REPO / "src"))
 from compat_matrix.matrix.expand import expand  # noqa: E402
 from compat_matrix.matrix.load import load_matrix  # noqa: E402
 from compat_matrix.results import (  # noqa: E402
+    SUMMARY_SUFFIX,
     CellResult,
     ExpectationOutcome,
     ProbeResult,
     PythonInfo,
     cell_json,
+    cell_summary,
 )
 
 REPORT_TARGET_S = 2.0
@@ -414,6 +417,9 @@ def write_cells(root: Path, matrix: Path) -> tuple[list[Path], int, int]:
             text = text.replace(placeholder, value)
         data = text.encode("utf-8")
         (dirs[index % SHARDS] / f"{cell.id}.json").write_bytes(data)
+        summary = cell_summary(text)  # as `write_cell_result` writes it beside the cell file
+        if summary is not None:
+            (dirs[index % SHARDS] / f"{cell.id}{SUMMARY_SUFFIX}").write_text(summary + "\n")
         written += len(data)
     return [d.parent for d in dirs], len(cells), written
 

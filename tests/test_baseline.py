@@ -13,7 +13,13 @@ from compat_matrix.errors import UsageError
 from compat_matrix.reports import write_reports
 from compat_matrix.reports.baseline import diff_results, load_baseline, render_changes_markdown
 from compat_matrix.reports.gate import gate_exit_status, run_status
-from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
+from compat_matrix.results import (
+    CELL_KEYS,
+    CellResult,
+    ExpectationOutcome,
+    ProbeResult,
+    write_cell_result,
+)
 
 MIB = 1024 * 1024
 
@@ -195,34 +201,20 @@ def test_ten_thousand_changes_keep_compat_md_under_a_mib(tmp_path: Path) -> None
     assert text.startswith("### Changes since baseline (big)")
 
 
-_HALVES = """
-import sys
-from pathlib import Path
-from compat_matrix.reports import _parallel, baseline
-
-_parallel.PARALLEL_MIN_CELLS, baseline._PARALLEL_MIN_BYTES = 0, 0
-assert _parallel.fork_pays(0)
-try:
-    name, cells = baseline.load_baseline(Path(sys.argv[1]))
-except Exception as exc:  # the same error as in one process
-    print(type(exc).__name__, exc)
-else:
-    print(name, [(c.id, c.axes, c.status, c.category, c.message, c.expectation, c.resolved) for c in cells])
-"""
-
-
-def test_a_big_baseline_read_in_two_processes_is_the_same(tmp_path: Path) -> None:
-    """A baseline a forked helper reads half of (Linux, two CPUs, no threads) gives the cells
-    of reading it in one process, and the same verdict on a broken line in either half, on
-    lines after the closing one, and on a file without it."""
+def test_a_broken_or_unended_baseline_is_a_usage_error_wherever_it_breaks(tmp_path: Path) -> None:
+    """A baseline read line by line gives the cells of parsing it whole, and the same verdict
+    on a broken line early or late, on lines after the closing one, and on a file without it."""
     results = [
         _cell(f"c{n:02d}", "fail" if n % 3 else "pass", "fail" if n % 5 == 0 else None)
         for n in range(40)
     ]
     write_reports(tmp_path / "good", "night", results)
-    lines = (tmp_path / "good" / "compat.json").read_bytes().split(b"\n")
+    good = tmp_path / "good" / "compat.json"
+    assert _compared(load_baseline(good)[1]) == _compared(
+        [CellResult.from_dict(cell) for cell in json.loads(good.read_text())["cells"]]
+    )
+    lines = good.read_bytes().split(b"\n")
     variants = {
-        "good": lines,
         "broken-late": [*lines[:30], b"{not json", *lines[31:]],
         "broken-early": [*lines[:3], b"{not json", *lines[4:]],
         "after-end": [*lines[:-1], b'{"id": "x"}', b""],
@@ -231,18 +223,46 @@ def test_a_big_baseline_read_in_two_processes_is_the_same(tmp_path: Path) -> Non
     for name, variant in variants.items():
         path = tmp_path / f"{name}.json"
         path.write_bytes(b"\n".join(variant))
-        try:
-            loaded = load_baseline(path)
-            here = f"{loaded[0]} " + str(
-                [(c.id, c.axes, c.status, c.category, c.message, c.expectation, c.resolved)
-                 for c in loaded[1]]
-            )  # fmt: skip
-        except UsageError as exc:
-            here = f"UsageError {exc}"
-        proc = subprocess.run(
-            [sys.executable, "-c", _HALVES, str(path)], capture_output=True, text=True, check=False
+        with pytest.raises(UsageError, match="not JSON"):
+            load_baseline(path)
+
+
+def _compared(cells: list[CellResult]) -> list[tuple[object, ...]]:
+    return [
+        (c.id, c.axes, c.status, c.category, c.message, c.expectation, c.resolved) for c in cells
+    ]
+
+
+def test_a_baseline_reads_the_fields_around_the_probes_as_a_whole_parse_does(
+    tmp_path: Path,
+) -> None:
+    """A comparison reads the fields before and after a cell's probes without parsing them;
+    texts and details that look like those keys, a layout of another tool, and a broken line
+    read as parsing every line whole reads them (or fail as it does)."""
+    looks = ', "probes": [ , "durations": {'
+    hostile = [
+        _cell("a", "fail", category=looks, message=f'x{looks}"', lock=looks, hint=looks),
+        _cell("b", "pass", expected="fail", fingerprint=looks),
+    ]
+    hostile[0].probes = [
+        ProbeResult(
+            "import", looks, "fail", looks, looks, looks, 1.0, {"durations": {"probes": []}}
         )
-        if "fork_pays" in proc.stderr:
-            pytest.skip("no second CPU, or not Linux: a baseline is read in one process")
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.strip() == here, name
+    ]
+    hostile[1].resolved = {"probes": "[", "durations": "{"}
+    write_reports(tmp_path / "odd", "odd", hostile)
+    path = tmp_path / "odd" / "compat.json"
+    whole = json.loads(path.read_text())["cells"]
+    assert _compared(load_baseline(path)[1]) == _compared([CellResult.from_dict(c) for c in whole])
+    # A line laid out otherwise (its axes after the probes) is parsed whole.
+    lines = path.read_bytes().split(b"\n")
+    keys = [key for key in CELL_KEYS if key != "axes"]
+    keys.insert(keys.index("probes") + 1, "axes")
+    lines[2] = json.dumps({key: whole[1][key] for key in keys}).encode() + b","
+    path.write_bytes(b"\n".join(lines))
+    assert load_baseline(path)[1][1].axes == whole[1]["axes"]
+    # A line cut inside its probes is no cell, as parsed whole.
+    lines[1] = lines[1][: lines[1].index(b'"durations"') - 3] + b","
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(UsageError, match="not JSON"):
+        load_baseline(path)

@@ -143,7 +143,7 @@ def test_the_release_that_broke_the_cell_is_named_with_its_date(
     page = (tonight / "compat.html").read_text()
     assert f"🔎 broke because packaging 21.3 → {new} (released {released})" in page
     # The night's own cells are untouched: the re-runs live in a hidden folder.
-    assert [p.name for p in (tonight / "cells").iterdir()] == [f"{broken['id']}.json"]
+    assert [p.name for p in (tonight / "cells").glob("*.json")] == [f"{broken['id']}.json"]
 
 
 def test_a_spent_budget_says_it_stopped_and_what_it_tried(nights, monkeypatch, tmp_path) -> None:

@@ -4,6 +4,7 @@ rendering the results; intermediate publishes spaced so a run's cost per cell do
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -15,8 +16,14 @@ from _report_samples import varied_results
 
 from compat_matrix.reports import write_reports
 from compat_matrix.reports.baseline import load_baseline
-from compat_matrix.reports.publish import _CELL_KEYS, collect
-from compat_matrix.results import CellResult, ProbeResult, write_cell_result
+from compat_matrix.reports.publish import collect
+from compat_matrix.results import (
+    CELL_KEYS,
+    SUMMARY_SUFFIX,
+    CellResult,
+    ProbeResult,
+    write_cell_result,
+)
 from compat_matrix.run.pipeline import load_selection, parse_run_options, publish_due, run_pipeline
 
 FILES = ("compat.json", "junit.xml", "compat.md", "compat.html")
@@ -77,10 +84,66 @@ def test_a_report_from_cell_files_is_byte_identical_to_rendering_their_results(
     assert [CellResult.from_dict(cell) for cell in merged["cells"]][:3] == results[:3]
 
 
+def _merged(folder: Path, out: Path, order: list[str]) -> dict[str, bytes]:
+    collected = collect([folder], order, lines=True, slim=True)
+    assert collected.lines is not None
+    write_reports(out, "scale", collected.results, lines=collected.lines)
+    collected.lines.close()
+    return _report(out)
+
+
+def test_a_report_reads_summaries_and_cell_files_alike_and_passes_a_stale_summary_by(
+    tmp_path: Path,
+) -> None:
+    """`report` reads each cell's summary instead of parsing its cell file: the same bytes as
+    from the cell files alone (as an earlier version wrote them), and a summary that is not of
+    its cell file (edited after, the same size; unreadable) gives way to the file."""
+    results = _results()
+    run = tmp_path / "run"
+    for result in results:
+        write_cell_result(run, result)
+    summaries = sorted((run / "cells").glob(f"*{SUMMARY_SUFFIX}"))
+    assert len(summaries) == len(results)
+    order = [result.id for result in results]
+    reference = tmp_path / "reference"
+    write_reports(reference, "scale", results)
+    assert _merged(run, tmp_path / "merged", order) == _report(reference)
+
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    for summary in (old / "cells").glob(f"*{SUMMARY_SUFFIX}"):
+        summary.unlink()
+    assert _merged(old, tmp_path / "old-merged", order) == _report(reference)
+
+    # The cell file changed after its summary was written: same size, another status.
+    index = next(n for n, result in enumerate(results) if result.status == "pass")
+    cell_file = run / "cells" / f"{results[index].id}.json"
+    cell_file.write_text(cell_file.read_text().replace('"status": "pass"', '"status": "fail"', 1))
+    results[index] = replace(results[index], status="fail")
+    (run / "cells" / f"{results[-1].id}{SUMMARY_SUFFIX}").write_text("{")
+    write_reports(reference, "scale", results)
+    assert _merged(run, tmp_path / "edited", order) == _report(reference)
+
+
+def test_a_result_whose_file_reads_back_otherwise_gets_no_summary(tmp_path: Path) -> None:
+    """A cell file whose result encodes to other bytes (an integer duration reads back as a
+    float) is parsed by `report`, which writes the result's line into compat.json."""
+    result = replace(_results()[0], durations={"build": 1, "probes": 0.5})
+    write_cell_result(tmp_path, result)
+    write_cell_result(tmp_path, replace(result, id="c999", durations={"build": 1.0}))
+    assert not (tmp_path / "cells" / f"{result.id}{SUMMARY_SUFFIX}").exists()
+    assert (tmp_path / "cells" / f"c999{SUMMARY_SUFFIX}").exists()
+    merged = _merged(tmp_path, tmp_path / "merged", [result.id])
+    write_reports(
+        tmp_path / "reference", "scale", [replace(result, durations={"build": 1.0, "probes": 0.5})]
+    )
+    assert merged == _report(tmp_path / "reference")
+
+
 def test_every_field_a_cell_file_holds_is_read_without_encoding_it_again() -> None:
     """A field added to CellResult must be added to the fast path too (else every cell file
     is encoded again and a 10,000-cell report takes twice as long)."""
-    assert tuple(CellResult("c", {}, "pass").to_dict()) == _CELL_KEYS
+    assert tuple(CellResult("c", {}, "pass").to_dict()) == CELL_KEYS
 
 
 def test_report_keeps_the_previous_order_of_a_folder_without_a_matrix(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from compat_matrix.reports import ReportPaths, render_json, write_reports
-from compat_matrix.reports.json_report import CellLines, write_json
+from compat_matrix.reports.json_report import CellLines, identity, write_json
 from compat_matrix.results import (
     CellResult,
     ExpectationOutcome,
@@ -136,26 +138,45 @@ def test_report_files_respect_the_umask(tmp_path: Path) -> None:
                 assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
 
 
-def test_compat_json_copies_spooled_lines_as_render_json_writes_them(tmp_path: Path) -> None:
-    """Lines copied from the spool (by the kernel, through memory where it cannot, or held in
-    memory when no spool file can take them) give the very bytes `render_json` writes."""
+def test_compat_json_copies_cell_files_and_spooled_lines_as_render_json_writes_them(
+    tmp_path: Path,
+) -> None:
+    """Lines copied from cell files and from the spool (by the kernel, through memory where it
+    cannot, or held in memory when no spool file can take them) give the very bytes
+    `render_json` writes; a cell file replaced since it was read is not copied."""
     cells = results()
     expected = render_json("stack", cells).encode("utf-8")
+    cell_file = tmp_path / "cell.json"
+    cell_file.write_bytes(cell_json(cells[1]).encode("ascii") + b"\n")
+    seen = identity(cell_file.stat())
     for how in ("sendfile", "memory", "held"):
         lines = CellLines()
         if how == "memory":
             lines._sendfile = False  # a platform without sendfile for files
         if how == "held":
             lines.close()
-            lines._spools = []  # no temporary folder
-        for result in cells[:2]:  # the last one has no line: it is encoded
-            lines.add(result.id, cell_json(result).encode("ascii"))
-        assert lines.get(cells[0].id) == cell_json(cells[0]).encode("ascii")
+            lines._spool = None  # no temporary folder
+        lines.add(cells[0].id, cell_json(cells[0]).encode("ascii"))
+        lines.add_file(cells[1].id, str(cell_file), cell_file.stat().st_size - 1, seen)
         path = tmp_path / f"{how}.json"
-        with path.open("wb") as out:
+        with path.open("wb") as out:  # the last cell has no line: it is encoded
             write_json(out, "stack", cells, lines)
         lines.close()
         assert path.read_bytes() == expected, how
+    # The file was replaced since: whole results are encoded (as read); others cannot be.
+    cell_file.unlink()
+    cell_file.write_bytes(cell_json(cells[0]).encode("ascii") + b"\n")
+    for encodable in (True, False):
+        lines = CellLines(encodable=encodable)
+        lines.add_file(cells[1].id, str(cell_file), len(cell_json(cells[1])), seen)
+        with (tmp_path / f"stale-{encodable}.json").open("wb") as out:
+            if encodable:
+                write_json(out, "stack", cells, lines)
+            else:
+                with pytest.raises(OSError, match="changed"):
+                    write_json(out, "stack", cells, lines)
+        lines.close()
+    assert (tmp_path / "stale-True.json").read_bytes() == expected
     with (tmp_path / "none.json").open("wb") as out:
         write_json(out, "stack", [], None)
     assert (tmp_path / "none.json").read_bytes() == render_json("stack", []).encode("utf-8")

@@ -1,13 +1,16 @@
 """The result model (`CellResult`, `ProbeResult`) and its JSON form, the contract of compat.json.
 
 Cell files are written atomically (temp file + rename) so a killed run never leaves half a file.
+Beside each, `<id>.summary` holds the cell as reporters read it (`cell_summary`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -18,16 +21,22 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 __all__ = [
+    "CELL_KEYS",
+    "REPORTED_DETAILS",
     "SCHEMA",
+    "SUMMARY_SUFFIX",
     "CellResult",
     "ExpectationOutcome",
     "ProbeResult",
     "PythonInfo",
     "cell_json",
+    "cell_summary",
     "fill_stage",
     "load_cell_results",
     "new_stage",
     "read_cell_result",
+    "read_summary",
+    "reported_details",
     "stage_file",
     "stage_with",
     "write_atomic",
@@ -36,6 +45,47 @@ __all__ = [
 ]
 
 SCHEMA = 1
+
+#: The keys of a cell's JSON, in the order `CellResult.to_dict` writes them.
+CELL_KEYS = (
+    "id",
+    "axes",
+    "status",
+    "category",
+    "message",
+    "hint",
+    "python",
+    "resolved",
+    "probes",
+    "durations",
+    "expectation",
+    "fingerprint",
+    "lock",
+    "gpu_unverified",
+    "latent",
+    "static_only",
+    "indexes",
+    "resolution",
+    "as-of",
+    "prerelease",
+)
+
+#: The probe `details` keys a reporter reads (finding owners, GPU coverage): a cell's summary,
+#: and the results `report` holds, keep only these (compat.json gets every detail, from the
+#: cell file).
+REPORTED_DETAILS = frozenset({"owner", "gpus", "table"})
+_REPORTED = tuple(sorted(REPORTED_DETAILS))
+
+
+def reported_details(details: dict[str, Any]) -> dict[str, Any]:
+    """The `REPORTED_DETAILS` of a probe's `details`: `details` itself when it has no other
+    (a summary's probes have been cut already)."""
+    if REPORTED_DETAILS.issuperset(details):
+        return details
+    if REPORTED_DETAILS.isdisjoint(details):
+        return {}
+    return {k: details[k] for k in _REPORTED if k in details}
+
 
 #: Probe-level statuses (a probe never says unsupported/conflict: those come from installing).
 #: "latent": a finding on a file the cell's imports never load, or that loads fine in its
@@ -323,9 +373,71 @@ def cell_json(result: CellResult) -> str:
     return json.dumps(result.to_dict(), ensure_ascii=True)
 
 
+#: A cell file's summary: `cells/<id>.summary` beside `cells/<id>.json`. Not `.json`, so that
+#: versions without summaries (which read every `cells/*.json`) pass it by.
+SUMMARY_SUFFIX = ".summary"
+_SUMMARY_VERSION = 1
+
+
+def cell_summary(text: str) -> str | None:
+    """The summary of the cell file `text`: the cell as `report` reads it (probe details cut to
+    `REPORTED_DETAILS`), and the size and CRC-32 of `text` as UTF-8, one line of JSON.
+
+    A 10,000-cell report parses the summaries (30 MB) instead of the cell files (170 MB, most
+    of it the files each import loaded), and copies the cell files into compat.json. The cell
+    is the result a reader would make of `text`; None when that result would not encode to
+    `text` again (compat.json then gets the result, encoded, not the file: `report` must parse
+    the file)."""
+    line = text.removesuffix("\n")
+    result = CellResult.from_dict(json.loads(line))
+    if cell_json(result) != line:
+        return None
+    cell = result.to_dict()
+    for probe in cell["probes"]:
+        probe["details"] = reported_details(probe["details"])
+    data = text.encode("utf-8")
+    summary = {
+        "summary": _SUMMARY_VERSION,
+        "size": len(data),
+        "crc32": zlib.crc32(data),
+        "cell": cell,
+    }
+    return json.dumps(summary, ensure_ascii=True, separators=(",", ":"))
+
+
+def read_summary(path: str, data: bytes) -> Any:
+    """The cell of the summary at `path` if it is the summary of the cell file `data` (its size
+    and CRC-32 match: a summary left from an earlier run of the cell, or copied beside another
+    file, is not); None when it is not, or cannot be read."""
+    try:
+        with open(path, "rb", buffering=0) as handle:  # noqa: PTH123 - a str path, as scanned
+            summary = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # the cell file is read then
+        return None
+    if (
+        type(summary) is not dict
+        or summary.get("summary") != _SUMMARY_VERSION
+        or summary.get("size") != len(data)
+        or summary.get("crc32") != zlib.crc32(data)
+    ):
+        return None
+    return summary.get("cell")
+
+
 def write_cell_result(report_dir: Path, result: CellResult) -> Path:
+    """Write the cell file of `result`, then its summary (`cell_summary`)."""
     path = report_dir / "cells" / f"{result.id}.json"
-    write_atomic(path, cell_json(result) + "\n")
+    text = cell_json(result) + "\n"
+    write_atomic(path, text)
+    summary = cell_summary(text)
+    # The summary only speeds up `report`, which checks it against the cell file (a stale one
+    # is passed by): a run does not fail for want of it.
+    with contextlib.suppress(OSError):
+        where = path.with_name(f"{result.id}{SUMMARY_SUFFIX}")
+        if summary is None:
+            where.unlink(missing_ok=True)
+        else:
+            write_atomic(where, summary + "\n")
     return path
 
 

@@ -13,22 +13,19 @@ packages whose move between the two locks broke it, with their release dates, sh
 
 from __future__ import annotations
 
+import contextlib
 import json
-import marshal
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from compat_matrix.errors import UsageError
-from compat_matrix.reports._parallel import PARALLEL_MIN_CELLS, Forked, fork_pays
 from compat_matrix.reports._verdicts import one_line
 from compat_matrix.reports.markdown import inline_markdown
-from compat_matrix.results import SCHEMA, CellResult, ExpectationOutcome
+from compat_matrix.results import CELL_KEYS, SCHEMA, CellResult, ExpectationOutcome
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Sequence
 
 __all__ = [
     "BaselineDiff",
@@ -218,12 +215,9 @@ _CELLS_OPEN = b', "cells": [\n'
 
 def _stream_summaries(path: Path) -> tuple[str, list[CellResult]] | None:
     """`load_baseline` of a compat.json laid out as `render_json` writes it (a line per cell),
-    a line at a time: a 10,000-cell baseline is never one parsed document in memory. None for
-    any other layout or any doubt (the whole-document parse then says what is wrong).
-
-    A big one (170 MB at 10,000 cells of a real run) is parsed by two processes where a
-    forked helper pays (`fork_pays`): the helper takes the lines from the middle on and sends
-    back, marshalled, only the fields a comparison reads."""
+    a line at a time: a 10,000-cell baseline is never one parsed document in memory, and only
+    the fields around each cell's probes are parsed (`_cell_fields`). None for any other
+    layout or any doubt (the whole-document parse then says what is wrong)."""
     with path.open("rb") as handle:
         head = handle.readline()
         if not head.startswith(b'{"schema": ') or not head.endswith(_CELLS_OPEN):
@@ -234,98 +228,54 @@ def _stream_summaries(path: Path) -> tuple[str, list[CellResult]] | None:
             return None
         if not isinstance(header, dict) or header.get("schema") != SCHEMA:
             return None
-        start, size = handle.tell(), os.fstat(handle.fileno()).st_size
-        middle = size
-        if size - start >= _PARALLEL_MIN_BYTES and fork_pays(PARALLEL_MIN_CELLS):
-            handle.seek(start + (size - start) // 2)
-            handle.readline()
-            middle = handle.tell()
-            handle.seek(start)
-        theirs: tuple[list[Any], bool] | None = ([], False)
-        if middle < size:
-            with tempfile.TemporaryFile() as sent:
-                helper = Forked(lambda: _send_summaries(path, middle, sent))
-                try:
-                    mine = _summaries(_lines_until(handle, middle))
-                    done = helper.finished()
-                finally:
-                    helper.stop()
-                if done:
-                    sent.seek(0)
-                    # Written by the helper, a fork of this process, into a file only the two
-                    # can reach: (cell fields, ended), or None for a doubt.
-                    received = marshal.loads(sent.read())  # noqa: S302
-                    theirs = None
-                    if received is not None:
-                        theirs = ([_summary(cell) for cell in received[0]], received[1])
-                else:  # the helper failed: its lines are read here
-                    handle.seek(middle)
-                    theirs = _summaries(handle)
-        else:
-            mine = _summaries(handle)
-    if mine is None or theirs is None:
-        return None
-    cells, ended = mine
-    if middle < size:
-        if ended:  # lines after the closing line
-            return None
-        cells += theirs[0]
-        ended = theirs[1]
-    if not ended:
-        return None
-    return str(header.get("name") or path.parent.name), cells
+        cells: list[CellResult] = []
+        for line in handle:
+            if line in (b"]}\n", b"]}"):  # the closing line
+                if handle.read(1):  # and lines after it
+                    return None
+                return str(header.get("name") or path.parent.name), cells
+            try:
+                cells.append(_summary(_cell_fields(line)))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                return None
+    return None
 
 
-#: A baseline this big (about 2,000 cells of a real run) is worth a helper.
-_PARALLEL_MIN_BYTES = 32_000_000
-#: The fields of a cell that `_summary` reads.
-_SUMMARY_KEYS = ("id", "axes", "status", "category", "message", "expectation", "resolved")
+#: Where a cell's probes start and where they end, in a line as `cell_json` writes it.
+_PROBES, _AFTER_PROBES = b', "probes": [', b', "durations": {'
+_HEAD, _TAIL = CELL_KEYS[: CELL_KEYS.index("probes")], CELL_KEYS[CELL_KEYS.index("durations") :]
 
 
-def _lines_until(handle: BinaryIO, end: int) -> Iterator[bytes]:
-    """The lines of `handle` from where it is to offset `end` (a line start)."""
-    while handle.tell() < end:
-        line = handle.readline()
-        if not line:
-            return
-        yield line
+_NEWLINE, _COMMA = ord("\n"), ord(",")
 
 
-def _summaries(
-    lines: Iterable[bytes], make: Callable[[dict[str, Any]], Any] | None = None
-) -> tuple[list[Any], bool] | None:
-    """`make` (default `_summary`) of each cell line, and whether the closing line came
-    (last); None when a line is not a cell or comes after the closing line."""
-    make = make or _summary
-    cells: list[Any] = []
-    ended = False
-    for line in lines:
-        if ended:
-            return None
-        if line in (b"]}\n", b"]}"):
-            ended = True
-            continue
-        try:
-            cell = json.loads(line.rstrip(b"\n").removesuffix(b","))
-            cells.append(make(cell))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return None
-    return cells, ended
+def _cell_fields(line: bytes) -> Any:
+    """A cell line of compat.json (and the `,` and newline after it), parsed; as `cell_json`
+    writes it (the keys in its order),
+    all but the probes, nine tenths of a 10,000-cell compat.json that a comparison does not
+    read: the fields before them and those after are parsed on their own.
 
-
-def _send_summaries(path: Path, start: int, sent: BinaryIO) -> None:
-    """The helper's part of `_stream_summaries`: the lines from `start` on, each cell as the
-    fields `_summary` reads (checked by making it), or None for any doubt, to `sent`."""
-
-    def fields(cell: dict[str, Any]) -> dict[str, Any]:
-        _summary(cell)
-        return {key: cell[key] for key in _SUMMARY_KEYS if key in cell}
-
-    with path.open("rb") as handle:  # its own file position, not the parent's
-        handle.seek(start)
-        outcome = _summaries(handle, fields)
-    sent.write(marshal.dumps(outcome))
-    sent.flush()
+    No text can hold `"probes": [` or `"durations": {` (its quotes are escaped), nor can the
+    values around them (strings, flat objects) where the parts parse as these keys: the first
+    is where the probes start, the last where they end. Any other line is parsed whole."""
+    stop = len(line)  # cut, not copied: a line is 17 KB on average
+    while stop and line[stop - 1] == _NEWLINE:
+        stop -= 1
+    if stop and line[stop - 1] == _COMMA:
+        stop -= 1
+    start, end = line.find(_PROBES, 0, stop), line.rfind(_AFTER_PROBES, 0, stop)
+    if 0 < start < end:
+        with contextlib.suppress(ValueError):
+            head = json.loads(line[:start] + b"}")
+            tail = json.loads(b"{" + line[end + 2 : stop])
+            if (
+                type(head) is dict
+                and type(tail) is dict
+                and (tuple(head), tuple(tail)) == (_HEAD, _TAIL)
+            ):
+                head.update(tail)
+                return head
+    return json.loads(line[:stop])
 
 
 def _summary(cell: dict[str, Any]) -> CellResult:

@@ -13,114 +13,116 @@ from typing import BinaryIO
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.results import SCHEMA, CellResult, cell_json
 
-__all__ = ["CellLines", "render_json", "write_json"]
+__all__ = ["CellLines", "identity", "render_json", "write_json"]
 
 
 class CellLines:
-    """Each collected cell's line of compat.json, kept in a temporary file rather than memory.
+    """Each collected cell's line of compat.json, kept out of memory.
 
-    A cell file the harness wrote is that line already (`cell_json`), so its bytes are copied
-    instead of encoded again: encoding is the costliest step of a 10,000-cell report. Each line
-    is spooled with the `,\n` that follows it in compat.json, so `copy` moves line and
-    separator from the spool into compat.json in one kernel copy (`os.sendfile`), never
-    through Python's memory.
+    A cell file the harness wrote is that line already (`cell_json`): the file itself is
+    copied into compat.json when it is written (`os.sendfile`, by the kernel, never through
+    Python's memory), neither encoded again (the costliest step of a 10,000-cell report) nor
+    copied to a spool first. Other lines (a result encoded again) go to a temporary file, each
+    with the `,\n` that follows it in compat.json.
+
+    `encodable`: the results are whole, so a cell file replaced since it was read (a cell
+    written again meanwhile) gives way to its result, encoded (the line read, as it was).
+    Otherwise (results without some details) that is an OSError: the line is gone.
     """
 
-    def __init__(self) -> None:
-        #: The spool files: the first takes `add`'s lines, others a helper's (`extra_spool`).
-        self._spools: list[BinaryIO] = []
+    def __init__(self, *, encodable: bool = False) -> None:
+        self._encodable = encodable
+        self._spool: BinaryIO | None = None
         with contextlib.suppress(OSError):  # then lines are held in memory
-            self._spools.append(tempfile.TemporaryFile(buffering=0))  # noqa: SIM115
-        #: Where each line is: spool number, offset, length (without its separator).
-        self._where: dict[str, tuple[int, int, int]] = {}
+            self._spool = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115
+        #: Where each spooled line is: offset, length (without its separator).
+        self._where: dict[str, tuple[int, int]] = {}
+        #: The cell files that are lines: path, length of the line, `identity` of the file.
+        self._files: dict[str, tuple[str, int, tuple[int, ...]]] = {}
         #: Lines the temporary file could not take (no temporary folder, a full disk).
         self._held: dict[str, bytes] = {}
         self._end = 0
         #: False once `os.sendfile` failed (a platform without it for files): pread + write.
         self._sendfile = hasattr(os, "sendfile")
 
-    def can_spool(self) -> bool:
-        """Whether lines go to a spool file (else they are held in memory)."""
-        return bool(self._spools)
-
-    def add(self, cell_id: str, line: bytes, size: int | None = None) -> None:
-        """Keep `line` (its first `size` bytes, when given: a cell file without its newline,
-        spooled without being copied first) as `cell_id`'s line."""
+    def _forget(self, cell_id: str) -> None:
         self._where.pop(cell_id, None)
+        self._files.pop(cell_id, None)
         self._held.pop(cell_id, None)
-        size = len(line) if size is None else size
+
+    def add(self, cell_id: str, line: bytes) -> None:
+        """Keep `line` as `cell_id`'s line."""
+        self._forget(cell_id)
         try:
-            if not self._spools:
+            if self._spool is None:
                 raise OSError
-            self.write_at(0, memoryview(line)[:size], self._end)
+            written = os.pwritev(self._spool.fileno(), [line, _SEPARATOR], self._end)
+            if written != len(line) + len(_SEPARATOR):
+                raise OSError
         except OSError:
-            self._held[cell_id] = line[:size]
+            self._held[cell_id] = line
             return
-        self._where[cell_id] = (0, self._end, size)
-        self._end += size + len(_SEPARATOR)
+        self._where[cell_id] = (self._end, len(line))
+        self._end += len(line) + len(_SEPARATOR)
 
-    def extra_spool(self) -> int | None:
-        """A new spool file for another process (a forked helper) to write lines into with
-        `write_at`; its number, or None when no temporary file can be made."""
-        try:
-            self._spools.append(tempfile.TemporaryFile(buffering=0))  # noqa: SIM115
-        except OSError:
-            return None
-        return len(self._spools) - 1
-
-    def write_at(self, spool: int, line: memoryview, offset: int) -> None:
-        """Write `line` and its separator at `offset` of spool number `spool`."""
-        fd = self._spools[spool].fileno()
-        if hasattr(os, "pwritev"):
-            written = os.pwritev(fd, [line, _SEPARATOR], offset)
-        else:  # pragma: no cover - not on Linux
-            written = os.pwrite(fd, bytes(line) + _SEPARATOR, offset)
-        if written != len(line) + len(_SEPARATOR):
-            msg = "a short write to the spool of compat.json lines"
-            raise OSError(msg)
-
-    def place(self, cell_id: str, spool: int, offset: int, size: int) -> None:
-        """Take the line another process wrote with `write_at` as `cell_id`'s."""
-        self._where.pop(cell_id, None)
-        self._held.pop(cell_id, None)
-        self._where[cell_id] = (spool, offset, size)
-
-    def get(self, cell_id: str) -> bytes | None:
-        held = self._held.get(cell_id)
-        if held is not None:
-            return held
-        where = self._where.get(cell_id)
-        if where is None:
-            return None
-        return os.pread(self._spools[where[0]].fileno(), where[2], where[1])
+    def add_file(self, cell_id: str, path: str, size: int, identity: tuple[int, ...]) -> None:
+        """Take the first `size` bytes of the cell file `path` as `cell_id`'s line; `identity`
+        (of the file as read) makes sure it is still that file when it is copied."""
+        self._forget(cell_id)
+        self._files[cell_id] = (path, size, identity)
 
     def copy(self, cell_id: str, out: BinaryIO, *, separator: bool) -> bool:
-        """Write `cell_id`'s line (and `,\\n` after it when `separator`) to `out`; False when
-        no line of it is held (the caller encodes the result instead)."""
+        """Write `cell_id`'s line (and `,\n` after it when `separator`) to `out`; False when
+        no line of it is held (the caller encodes the result instead), also when its cell file
+        was replaced and the results are `encodable` (OSError when they are not)."""
         held = self._held.get(cell_id)
         if held is not None:
             out.write(held + _SEPARATOR if separator else held)
             return True
         where = self._where.get(cell_id)
-        if where is None:
+        if where is not None and self._spool is not None:
+            size = where[1] + (len(_SEPARATOR) if separator else 0)
+            self._send(out, self._spool.fileno(), where[0], size)
+            return True
+        source = self._files.get(cell_id)
+        if source is None:
             return False
-        spool = self._spools[where[0]].fileno()
-        offset, size = where[1], where[2] + (len(_SEPARATOR) if separator else 0)
-        if self._sendfile:
-            out.flush()  # what `out` buffered goes first
-            if _send(out.fileno(), spool, offset, size):
-                return True
-            self._sendfile = False
-        data = os.pread(spool, size, offset)
-        if len(data) != size:
-            msg = "the spool of compat.json lines was cut short"
-            raise OSError(msg)
-        out.write(data)
+        path, size, seen = source
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if identity(os.fstat(fd)) != seen:
+                if self._encodable:
+                    return False
+                msg = "the cell file changed while the report was being written: report again"
+                raise OSError(errno.ESTALE, msg, path)
+            self._send(out, fd, 0, size)
+        finally:
+            os.close(fd)
+        if separator:
+            out.write(_SEPARATOR)
         return True
 
+    def _send(self, out: BinaryIO, fd: int, offset: int, size: int) -> None:
+        """Copy `size` bytes at `offset` of `fd` to `out`."""
+        if self._sendfile:
+            out.flush()  # what `out` buffered goes first
+            if _send(out.fileno(), fd, offset, size):
+                return
+            self._sendfile = False
+        data = os.pread(fd, size, offset)
+        if len(data) != size:
+            msg = "a line of compat.json was cut short"
+            raise OSError(errno.EIO, msg)
+        out.write(data)
+
     def close(self) -> None:
-        for spool in self._spools:
-            spool.close()
+        if self._spool is not None:
+            self._spool.close()
+
+
+def identity(status: os.stat_result) -> tuple[int, ...]:
+    """What tells a file from the one that replaced it (cell files are replaced, not edited)."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 _SEPARATOR = b",\n"
@@ -185,7 +187,7 @@ def write_json(
     metadata: Sequence[MetadataFinding] | None = None,
 ) -> None:
     """Write `render_json(name, results, metadata=...)` to `out` as UTF-8, each line held in
-    `lines` (a cell file's own bytes) copied from its spool by the kernel, the others encoded
+    `lines` (a cell file's own bytes) copied by the kernel, the others encoded
     (compat.json of 10,000 cells is 170 MB: read, joined and written again through Python it
     took longer than every other report)."""
     head = _head(name, metadata).encode("ascii")

@@ -30,14 +30,18 @@ from compat_matrix.reports.baseline import (
     render_changes_markdown,
 )
 from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
-from compat_matrix.reports.json_report import CellLines
+from compat_matrix.reports.json_report import CellLines, identity
 from compat_matrix.reports.metadata_truth import MetadataFinding
 from compat_matrix.results import (
+    CELL_KEYS,
+    SUMMARY_SUFFIX,
     CellResult,
     ExpectationOutcome,
     ProbeResult,
     PythonInfo,
     cell_json,
+    read_summary,
+    reported_details,
     write_atomic,
 )
 
@@ -47,7 +51,6 @@ if TYPE_CHECKING:
     from compat_matrix.matrix.model import Cell
 
 __all__ = [
-    "REPORTED_DETAILS",
     "CellLines",
     "Collected",
     "Published",
@@ -109,43 +112,10 @@ def _ids_of_lines(raw: bytes) -> list[str] | None:
     return ids
 
 
-#: The keys of a cell's JSON, and of a probe's, in the order `CellResult.to_dict` writes them.
-_CELL_KEYS = (
-    "id",
-    "axes",
-    "status",
-    "category",
-    "message",
-    "hint",
-    "python",
-    "resolved",
-    "probes",
-    "durations",
-    "expectation",
-    "fingerprint",
-    "lock",
-    "gpu_unverified",
-    "latent",
-    "static_only",
-    "indexes",
-    "resolution",
-    "as-of",
-    "prerelease",
-)
+#: The keys of a probe's JSON, in the order `CellResult.to_dict` writes them.
 _PROBE_KEYS = ("probe", "target", "status", "category", "message", "hint", "duration_s", "details")
 _PYTHON_KEYS = ("version", "implementation", "abi")
 _EXPECTATION_KEYS = ("status", "met", "reason")
-#: The probe `details` keys a reporter reads (finding owners, GPU coverage); `slim` keeps only
-#: these (compat.json still gets every detail, from the cell file).
-REPORTED_DETAILS = frozenset({"owner", "gpus", "table"})
-_REPORTED = tuple(sorted(REPORTED_DETAILS))
-
-
-def _reported(details: dict[str, Any]) -> dict[str, Any]:
-    """The `REPORTED_DETAILS` of a probe's `details`: all that `slim` keeps of them."""
-    if REPORTED_DETAILS.isdisjoint(details):
-        return {}
-    return {k: details[k] for k in _REPORTED if k in details}
 
 
 _NEWLINE = ord("\n")
@@ -159,7 +129,7 @@ def _canonical(data: dict[str, Any]) -> bool:
     """Whether a parsed cell file is as the harness writes it (`cell_json`): every key where
     `to_dict` puts it and every value of the type it gives, so that `_build` makes the result
     `CellResult.from_dict` would, and `cell_json` of it is exactly the file."""
-    if tuple(data) != _CELL_KEYS:
+    if tuple(data) != CELL_KEYS:
         return False
     probes = data["probes"]
     python, expectation = data["python"], data["expectation"]
@@ -213,7 +183,7 @@ def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellR
         for p in data["probes"]:
             probe, target, status, category, message, hint, seconds, details = p.values()
             if details:
-                details = _reported(details)
+                details = reported_details(details)
             made.append(
                 ProbeResult(
                     one(probe, probe),
@@ -277,8 +247,8 @@ def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellR
 def _slim(result: CellResult) -> CellResult:
     """`result` without the probe details no reporter reads (loaded files, tracebacks...)."""
     for probe in result.probes:
-        if probe.details and not REPORTED_DETAILS.issuperset(probe.details):
-            probe.details = _reported(probe.details)
+        if probe.details:
+            probe.details = reported_details(probe.details)
     return result
 
 
@@ -293,30 +263,48 @@ class Collected:
     lines: CellLines | None = None
 
 
-def _listing(directory: Path) -> list[tuple[str, str]]:
-    """The cell files under `directory/cells` (or `directory`), by name: (folder, name)."""
+#: A cell file to read: its folder, its name, and its summary's path ("": none, or not wanted).
+_File = tuple[str, str, str]
+
+
+def _listing(directory: Path, *, summaries: bool) -> list[_File]:
+    """The cell files under `directory/cells` (or `directory`), by name, with the path of each
+    one's summary where `summaries` are wanted and it has one."""
     cells_dir = directory / "cells" if (directory / "cells").is_dir() else directory
     try:
         with os.scandir(cells_dir) as entries:
-            names = sorted(entry.name for entry in entries if entry.name.endswith(".json"))
+            names = {entry.name for entry in entries}
     except OSError:
         return []
     folder = str(cells_dir)
-    return [(folder, name) for name in names]
+    files = []
+    for name in sorted(name for name in names if name.endswith(".json")):
+        summary = name[: -len(".json")] + SUMMARY_SUFFIX
+        has = summaries and summary in names
+        files.append((folder, name, os.path.join(folder, summary) if has else ""))  # noqa: PTH118
+    return files
 
 
-def _parse(folder: str, name: str) -> tuple[bytes, int, Any, bool]:
-    """A cell file's bytes, the length of its line (the bytes without the newlines that end
-    them: never copied), its parsed JSON, and whether it is as the harness writes it."""
+def _parse(folder: str, name: str, summary: str) -> tuple[int, Any, bool, tuple[int, ...]]:
+    """A cell file's line length (its bytes without the newlines that end them: never
+    copied), its parsed JSON, whether it is as the harness writes it, and its `identity`.
+
+    Where `summary` is the file's own (`read_summary`), its cell, with only the probe details
+    reporters read, stands for the parsed JSON: the file itself is not parsed."""
     # Bytes, unbuffered, decoded in one go (a TextIOWrapper per file costs as much as parsing).
     with open(os.path.join(folder, name), "rb", buffering=0) as handle:  # noqa: PTH118, PTH123
         raw = handle.read()
-    data = json.loads(raw.decode("utf-8"))
+        seen = identity(os.fstat(handle.fileno()))
     end = len(raw)
     while end and raw[end - 1] == _NEWLINE:
         end -= 1
-    fast = type(data) is dict and raw.isascii() and raw.find(b"\n", 0, end) < 0 and _canonical(data)
-    return raw, end, data, fast
+    copyable = raw.isascii() and raw.find(b"\n", 0, end) < 0
+    if summary and copyable:
+        cell = read_summary(summary, raw)
+        if type(cell) is dict and _canonical(cell):
+            return end, cell, True, seen
+    data = json.loads(raw.decode("utf-8"))
+    return end, data, type(data) is dict and copyable and _canonical(data), seen
 
 
 def _why(exc: Exception) -> str:
@@ -335,26 +323,26 @@ _Outcome = Union[CellResult, tuple[Path, str]]
 
 
 def _read_files(
-    files: Sequence[tuple[str, str]],
+    files: Sequence[_File],
     lines: CellLines | None,
     *,
     slim: bool,
     shared: dict[Any, Any],
 ) -> list[_Outcome]:
-    """Each of `files` parsed once, in order; its compat.json line goes to `lines` (the file's
-    own bytes when the harness wrote it), and with `slim` only the details a reporter reads
-    are kept."""
+    """Each of `files` parsed once, in order; its compat.json line goes to `lines` (the file
+    itself when the harness wrote it), and with `slim` only the details a reporter reads are
+    kept."""
     outcomes: list[_Outcome] = []
-    for folder, name in files:
+    for folder, name, summary in files:
         try:
-            raw, end, data, fast = _parse(folder, name)
+            end, data, fast, seen = _parse(folder, name, summary)
             result = _build(data, slim=slim, shared=shared) if fast else CellResult.from_dict(data)
         except _UNREADABLE as exc:
             outcomes.append((Path(folder, name), _why(exc)))
             continue
         if lines is not None:
             if fast:
-                lines.add(result.id, raw, end)
+                lines.add_file(result.id, os.path.join(folder, name), end, seen)  # noqa: PTH118
             else:
                 lines.add(result.id, cell_json(result).encode("ascii"))
         outcomes.append(_slim(result) if slim and not fast else result)
@@ -362,12 +350,14 @@ def _read_files(
 
 
 #: The share of the cell files a helper reads: it parses them and sends what the reports
-#: read, and this process builds the results of all, so it takes fewer files itself.
-_HELPER_SHARE = 0.55
+#: read, and this process builds the results of all. Where the files have summaries, parsing
+#: is no longer most of the work, and a fork's helper is slower per file (each page it writes
+#: is copied): 40% had both end soonest (55% when every file was parsed).
+_HELPER_SHARE = 0.4
 
 
 def _read_files_in_two(
-    files: Sequence[tuple[str, str]],
+    files: Sequence[_File],
     lines: CellLines | None,
     *,
     slim: bool,
@@ -375,22 +365,19 @@ def _read_files_in_two(
 ) -> list[_Outcome]:
     """`_read_files`, the last files read by a forked helper meanwhile (`fork_pays`).
 
-    The helper parses its files (the costliest step: 170 MB of JSON at 10,000 cells), spools
-    their lines into a spool of its own and sends, marshalled, each parsed file with only the
-    details reporters read (or the result `from_dict` made, or why it cannot be read); this
-    process builds their results from that. When the helper fails, its files are read here.
+    The helper parses its files and sends, marshalled, each parsed file with only the details
+    reporters read and its `identity` (or the result `from_dict` made and its line, or why it
+    cannot be read); this process builds their results from that. When the helper fails, its
+    files are read here.
     """
     split = len(files) - int(len(files) * _HELPER_SHARE)
     mine, theirs = files[:split], files[split:]
-    extra = lines.extra_spool() if lines is not None else None
     try:
         sent = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     except OSError:
-        sent = None
-    if sent is None or (lines is not None and extra is None):
         return _read_files(files, lines, slim=slim, shared=shared)
     with sent:
-        helper = Forked(lambda: _send_outcomes(theirs, sent, lines, extra, slim=slim))
+        helper = Forked(lambda: _send_outcomes(theirs, sent, lines=lines is not None, slim=slim))
         try:
             outcomes = _read_files(mine, lines, slim=slim, shared=shared)
             done = helper.finished()
@@ -401,17 +388,19 @@ def _read_files_in_two(
         sent.seek(0)
         # Written by the helper, a fork of this process, into a file only the two can reach.
         received = marshal.loads(sent.read())  # noqa: S302
-    for (folder, name), (kind, payload, offset, size) in zip(theirs, received):
+    for (folder, name, _), (kind, payload, line, size) in zip(theirs, received):
         result: _Outcome
         if kind == _SENT_CANONICAL:
             result = _build(payload, slim=slim, shared=shared)
+            if lines is not None:
+                lines.add_file(result.id, os.path.join(folder, name), size, line)  # noqa: PTH118
         elif kind == _SENT_RESULT:
             result = CellResult.from_dict(payload)
+            if lines is not None:
+                lines.add(result.id, line)
         else:
             outcomes.append((Path(folder, name), payload))
             continue
-        if lines is not None and extra is not None:
-            lines.place(result.id, extra, offset, size)
         outcomes.append(result)
     return outcomes
 
@@ -419,39 +408,27 @@ def _read_files_in_two(
 _SENT_CANONICAL, _SENT_RESULT, _SENT_UNREADABLE = 0, 1, 2
 
 
-def _send_outcomes(
-    files: Sequence[tuple[str, str]],
-    sent: BinaryIO,
-    lines: CellLines | None,
-    spool: int | None,
-    *,
-    slim: bool,
-) -> None:
-    """The helper's part of `_read_files_in_two`: write each file's line into `lines`'s spool
-    number `spool` (no lines kept without it) and its outcome to `sent`."""
-    outcomes: list[tuple[int, Any, int, int]] = []
-    offset = 0
-    for folder, name in files:
+def _send_outcomes(files: Sequence[_File], sent: BinaryIO, *, lines: bool, slim: bool) -> None:
+    """The helper's part of `_read_files_in_two`: each file's outcome to `sent`, with what
+    makes its compat.json line when `lines` (the file's `identity` and the length of its
+    line, or the line of a result encoded again)."""
+    outcomes: list[tuple[int, Any, Any, int]] = []
+    for folder, name, summary in files:
         try:
-            raw, end, data, fast = _parse(folder, name)
+            end, data, fast, seen = _parse(folder, name, summary)
             if fast:
-                kind, payload, line = _SENT_CANONICAL, data, memoryview(raw)[:end]
+                outcomes.append((_SENT_CANONICAL, data, seen, end))
                 if slim:
                     for probe in data["probes"]:
                         if probe["details"]:
-                            probe["details"] = _reported(probe["details"])
+                            probe["details"] = reported_details(probe["details"])
             else:
                 result = CellResult.from_dict(data)
-                line = memoryview(cell_json(result).encode("ascii"))
-                kind, payload = _SENT_RESULT, (_slim(result) if slim else result).to_dict()
+                line = cell_json(result).encode("ascii") if lines else b""
+                payload = (_slim(result) if slim else result).to_dict()
+                outcomes.append((_SENT_RESULT, payload, line, 0))
         except _UNREADABLE as exc:
-            outcomes.append((_SENT_UNREADABLE, _why(exc), 0, 0))
-            continue
-        size = len(line)
-        if lines is not None and spool is not None:
-            lines.write_at(spool, line, offset)
-        outcomes.append((kind, payload, offset, size))
-        offset += size + len(b",\n")
+            outcomes.append((_SENT_UNREADABLE, _why(exc), None, 0))
     sent.write(marshal.dumps(outcomes))
     sent.flush()
 
@@ -471,23 +448,24 @@ def collect(
     named in `unreadable`, and, when `stand_in` is given and no readable file has its id, it
     counts as the cell that `stand_in` makes of it (an `error`): nothing is lost silently.
     `lines` keeps each result's compat.json line (for `write_reports`); `slim` keeps only the
-    probe details a reporter reads (a 10,000-cell report in a few hundred MB).
+    probe details a reporter reads (a 10,000-cell report in a few hundred MB), and takes them
+    from each cell file's summary where it has one (the file itself is then only copied).
     """
     by_id: dict[str, CellResult] = {}
     ranked: dict[str, int] = {}
     failed: dict[Path, str] = {}
-    spool = CellLines() if lines else None
+    spool = CellLines(encodable=not slim) if lines else None
     shared: dict[Any, Any] = {}
-    files: list[tuple[str, str]] = []
+    files: list[_File] = []
     for directory in directories:
         if order is None:  # only then does the previous order count
             for cell_id in _previous_order(directory):
                 ranked.setdefault(cell_id, len(ranked))
-        files += _listing(directory)
+        files += _listing(directory, summaries=slim)
     with paused_gc():
         # Only `slim`: the helper then sends little (18 MB for 10,000 cells, not every
         # detail of every probe).
-        if slim and fork_pays(len(files)) and (spool is None or spool.can_spool()):
+        if slim and fork_pays(len(files)):
             outcomes = _read_files_in_two(files, spool, slim=slim, shared=shared)
         else:
             outcomes = _read_files(files, spool, slim=slim, shared=shared)
