@@ -14,7 +14,7 @@ passed; compat.json keeps everything.
 The page shell (styles, summary, filters) is `templates/compat.html`, a `string.Template` with
 the few `$fields` filled here, already escaped; the grid and the cells' details, some fifty
 fields a cell, are written here as plain strings, every field escaped as markupsafe escapes.
-No template engine: importing and compiling jinja2's cost 0.1-0.2 s of every `run`, most of
+No template engine: importing and compiling jinja2 cost 0.1-0.2 s of every `run`, most of
 what publishing a small run's four reports took.
 """
 
