@@ -59,6 +59,7 @@ __all__ = [
     "summary_result",
     "tail",
     "top_level_from_files",
+    "usable_cpus",
 ]
 
 EXIT_OK = 0  # every result passed or was skipped
@@ -479,6 +480,14 @@ def _name_and_version(dist: object) -> tuple[object, str]:
     # .get(): a missing field is None, not a DeprecationWarning (3.12+) or KeyError
     meta = dist.metadata  # type: ignore[attr-defined]
     return meta.get("Name"), meta.get("Version") or ""
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container's cpuset or ``taskset`` narrows them;
+    ``os.cpu_count()`` counts the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 class _PathDist:

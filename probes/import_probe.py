@@ -984,7 +984,7 @@ def _parser() -> lib.ProbeArgumentParser:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=min(4, os.cpu_count() or 1),
+        default=min(4, lib.usable_cpus()),
         help="imports run at the same time (default: min(4, CPUs))",
     )
     parser.add_argument(

@@ -464,7 +464,7 @@ def run(
         chunk, pre = item
         return list(zip(chunk, load_all([f.path for f in chunk], pre, timeout)))
 
-    with ThreadPoolExecutor(max_workers=jobs or min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=jobs or min(4, lib.usable_cpus())) as pool:
         done = [pair for part in pool.map(do, work) for pair in part]
         in_context = load_in_context(done, env, context or [], timeout, pool)
     results = []

@@ -61,7 +61,7 @@ def test_the_command_line_wins_over_compat_variables_which_win_over_defaults(
     defaults = resolve_options(_args(), {}, tmp_path)
     assert defaults.report_dir == tmp_path / "compat-report"
     assert defaults.env_root == tmp_path / ".nox" / "compat-envs"
-    assert defaults.jobs == (os.cpu_count() or 1)
+    assert defaults.jobs == len(os.sched_getaffinity(0))
     assert not defaults.resume
     assert defaults.runner == "all"
 
@@ -211,3 +211,26 @@ def test_run_usage_errors_exit_2_without_a_traceback(
     assert problem in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "compat-report").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
+def test_every_core_means_the_cores_this_process_may_use(tmp_path: Path) -> None:
+    """Under `taskset -c 0` (or a container's cpuset) a run starts one cell at a time, not one a
+    core of the machine: the cells would only queue for that one CPU."""
+    (tmp_path / "compat.yml").write_text("matrix:\n  python: ['2.1', '2.2', '2.3']\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "compat_matrix", "run", "-o", str(tmp_path / "out")],
+        cwd=tmp_path,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "COMPAT_JOBS"},
+            "COMPAT_ENV_DIR": str(tmp_path / "envs"),
+            "NO_COLOR": "1",
+        },
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "3 cells of" in done.stderr, done.stderr
+    assert "1 at a time" in done.stderr

@@ -42,6 +42,7 @@ from compat_matrix.run.pipeline import (
     run_pipeline,
     runner_selects,
     terminal_width,
+    usable_cpus,
 )
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def register(matrix: str | os.PathLike[str] = "compat.yml") -> NoxMatrix:
     ids = nm.ids
     if nox.options.parallel is None:
         # Cells in parallel on every core, as `compat-matrix run` does (`-j N` still wins).
-        nox.options.parallel = os.cpu_count() or 1
+        nox.options.parallel = usable_cpus()
 
     @nox.session(name="cell", python=False, allow_parallel=True, default=False)
     @nox.parametrize("cell_id", ids, ids=ids)

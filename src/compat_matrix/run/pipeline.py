@@ -13,7 +13,7 @@ default:
 - matrix file: `MATRIX`, `$COMPAT_MATRIX`, else `./compat.yml`, else the packaged default;
 - report directory: `-o DIR`, `$COMPAT_REPORT_DIR`, else `./compat-report`;
 - environments: `$COMPAT_ENV_DIR`, else `./.nox/compat-envs`;
-- cells at once: `-j N`, `$COMPAT_JOBS`, else every core;
+- cells at once: `-j N`, `$COMPAT_JOBS`, else every core this process may use;
 - keep unchanged cells: `--resume`, `$COMPAT_RESUME=1`, else off;
 - probe unchanged files again: `--reprobe`, `$COMPAT_REPROBE=1`, else off (the file-reading
   probes' answers are reused while no file they read has changed: probes/_answers.py);
@@ -94,6 +94,7 @@ __all__ = [
     "run_pipeline",
     "runner_selects",
     "terminal_width",
+    "usable_cpus",
 ]
 
 Runner = Literal["all", "gpu", "cpu"]
@@ -160,6 +161,14 @@ def default_matrix(cwd: Path, env: Mapping[str, str]) -> Path:
     return local if local.is_file() else packaged_matrix()
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: a container's cpuset or `taskset` narrows them, where
+    `os.cpu_count()` still counts the machine's (3.13's `process_cpu_count` says the same)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -191,7 +200,7 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
         "--jobs",
         type=_positive,
         metavar="N",
-        help="cells at once (default: $COMPAT_JOBS or every core)",
+        help="cells at once (default: $COMPAT_JOBS or every core this process may use)",
     )
     parser.add_argument(
         "--resume",
@@ -315,7 +324,7 @@ def resolve_options(
         except argparse.ArgumentTypeError as exc:
             raise UsageError(f"COMPAT_JOBS: {exc}") from None
     else:
-        jobs = os.cpu_count() or 1
+        jobs = usable_cpus()
     limit = max_cells(args.max_cells, env)
     resume = args.resume if args.resume is not None else _flag(env, "COMPAT_RESUME")
     reprobe = args.reprobe if args.reprobe is not None else _flag(env, "COMPAT_REPROBE")
