@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -139,7 +140,7 @@ def test_report_files_respect_the_umask(tmp_path: Path) -> None:
 
 
 def test_compat_json_copies_cell_files_and_spooled_lines_as_render_json_writes_them(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Lines copied from cell files and from the spool (by the kernel, through memory where it
     cannot, or held in memory when no spool file can take them) give the very bytes
@@ -149,7 +150,9 @@ def test_compat_json_copies_cell_files_and_spooled_lines_as_render_json_writes_t
     cell_file = tmp_path / "cell.json"
     cell_file.write_bytes(cell_json(cells[1]).encode("ascii") + b"\n")
     seen = identity(cell_file.stat())
-    for how in ("sendfile", "memory", "held"):
+    for how in ("sendfile", "memory", "held", "pwrite"):
+        if how == "pwrite":
+            monkeypatch.delattr(os, "pwritev")  # a Python built without it: os.pwrite
         lines = CellLines()
         if how == "memory":
             lines._sendfile = False  # a platform without sendfile for files

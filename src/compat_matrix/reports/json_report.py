@@ -56,7 +56,11 @@ class CellLines:
         try:
             if self._spool is None:
                 raise OSError
-            written = os.pwritev(self._spool.fileno(), [line, _SEPARATOR], self._end)
+            fd = self._spool.fileno()
+            if hasattr(os, "pwritev"):
+                written = os.pwritev(fd, [line, _SEPARATOR], self._end)
+            else:  # a Python built without it (macOS before 11): one copy of the line more
+                written = os.pwrite(fd, line + _SEPARATOR, self._end)
             if written != len(line) + len(_SEPARATOR):
                 raise OSError
         except OSError:
