@@ -179,3 +179,36 @@ def test_an_unknown_option_after_the_double_dash_is_exit_status_2(project: Path)
     assert "unrecognized arguments: --resme" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (project.parent / "reports" / "bogus").exists()  # nothing ran
+
+
+def test_the_noxfiles_own_sessions_keep_their_words_after_the_double_dash(project: Path) -> None:
+    """`register()` beside a maintainer's own `tests` session: `nox -s tests -- -x` is theirs."""
+    noxfile = project.parent / "own-session" / "noxfile.py"
+    noxfile.parent.mkdir()
+    noxfile.write_text(
+        NOXFILE.replace('"compat.yml"', repr(str(project / "compat.yml")))
+        + textwrap.dedent("""\
+
+        import nox
+
+        @nox.session(python=False)
+        def tests(session):
+            session.log("posargs: " + " ".join(session.posargs))
+        """)
+    )
+    env = _env(project.parent, "own-session")
+    argv = [sys.executable, "-m", "nox", "-f", str(noxfile)]
+    proc = _run([*argv, "-s", "tests", "--", "-x", "--resme"], noxfile.parent, env)
+    assert proc.returncode == 0, proc.stderr
+    assert "posargs: -x --resme" in proc.stderr
+    # Without nox naming our sessions, `probe` still refuses a word that is not a run option,
+    # with the parser's message, when it runs; and nothing was probed.
+    proc = _run([*argv, "-s", "tests", "--", "--resme"], noxfile.parent, env)
+    assert proc.returncode == 0, proc.stderr
+    proc = _run([*argv, "--", "--resme"], noxfile.parent, env)
+    assert proc.returncode == 1, proc.stderr
+    assert "probe: aborted" in proc.stderr
+    assert "unrecognized arguments: --resme" in proc.stderr
+    assert "cell(" not in proc.stdout + proc.stderr  # no cell ran first
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (project.parent / "reports" / "own-session").exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from compat_matrix.errors import UsageError
+from compat_matrix.front.nox_sessions import names_matrix_sessions, nox_selection
 from compat_matrix.matrix.model import Cell
 from compat_matrix.matrix.select import parse_selection, select_cells
 from compat_matrix.nox import load_for_nox
@@ -88,3 +89,42 @@ def test_nox_lists_only_the_selected_cells(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "no such cell: py3.99-six1.17.0" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "selection", "ours"),
+    [
+        (["nox", "-s", "probe", "--", "-x"], {}, "probe", True),
+        (["nox", "--session=probe"], {}, "probe", True),
+        (["nox", "-sprobe"], {}, "probe", True),
+        (["nox", "-e", "cell(py3.11-six1.16.0)"], {}, "cell(py3.11-six1.16.0)", True),
+        (["nox", "--sessions", "tests", "cell(x)", "-r"], {}, "tests cell(x)", True),
+        (["nox", "-k", "probe or lint"], {}, "probe or lint", True),
+        (["nox", "-f", "noxfile.py", "-t", "gpu"], {}, "gpu", False),
+        (["nox", "-s", "tests", "--", "probe"], {}, "tests", False),
+        (["nox", "-s", "tests", "--", "-x"], {"NOXSESSION": "probe"}, "tests", False),
+        (["nox", "-r", "--", "--resume"], {"NOXSESSION": "lint,probe"}, "lint,probe", True),
+        (["nox", "-f", "probe.py"], {}, None, None),
+    ],
+)
+def test_the_sessions_nox_is_asked_for(
+    argv: list[str], environ: dict[str, str], selection: str | None, ours: bool | None
+) -> None:
+    assert nox_selection(argv, environ) == selection
+    if selection is not None:
+        assert names_matrix_sessions(selection) is ours
+
+
+def test_words_for_another_session_are_kept_for_ours_to_refuse(tmp_path: Path) -> None:
+    env = {"COMPAT_MATRIX": str(_matrix(tmp_path)), "COMPAT_CELLS": "py3.12-*"}
+    nm = load_for_nox(tmp_path, env=env, posargs=["-x"], strict=False)
+    assert nm.ids == ["py3.12-six1.16.0", "py3.12-six1.17.0"]
+    assert nm.posargs_error is not None
+    assert "unrecognized arguments: -x" in nm.posargs_error
+    # Words that are run options still select, as with `compat-matrix run`.
+    nm = load_for_nox(tmp_path, env=env, posargs=["--cells", "py3.11-*"], strict=False)
+    assert nm.ids == ["py3.11-six1.16.0", "py3.11-six1.17.0"]
+    assert nm.posargs_error is None
+    with pytest.raises(SystemExit) as exc:
+        load_for_nox(tmp_path, env=env, posargs=["-x"], strict=True)
+    assert exc.value.code == 2

@@ -19,8 +19,12 @@ abort `probe`, and the merged report and the run's own exit status (expectations
 would be lost; `probe` is the one place that judges the run.
 
 Options after `--` are the run options of `compat-matrix run` (`--resume`, `--gpu-only`,
-`--cpu-only`, `--cells`, `-o`); an unknown one ends nox with exit status 2. `$COMPAT_*`
-variables work as for `compat-matrix run` (pipeline.py has the precedence).
+`--cpu-only`, `--cells`, `-o`). nox gives those words to every session it runs, and the
+noxfile may have sessions of its own (`nox -s tests -- -x`): they are checked at load only when
+nox's own words name `probe` or a `cell(...)` session (an unknown one is then exit status 2,
+before anything runs); otherwise a word that is not a run option fails `probe` and the cells
+when they run, and leaves the noxfile's other sessions alone. `$COMPAT_*` variables work as for
+`compat-matrix run` (pipeline.py has the precedence).
 """
 
 from __future__ import annotations
@@ -76,6 +80,9 @@ class NoxMatrix:
     #: The matrix file `register` was given (absolute); `$COMPAT_MATRIX` and `--` still win.
     default: Path
     options: RunOptions
+    #: Why the words after `--` are not run options, when nox's words did not name our
+    #: sessions (they may be another session's): our sessions fail with it when they run.
+    posargs_error: str | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -97,27 +104,69 @@ def _posargs(argv: Sequence[str]) -> list[str]:
     return list(argv[argv.index("--") + 1 :]) if "--" in argv else []
 
 
+_SELECTING = ("-s", "-e", "-k", "-t", "--session", "--sessions", "--keywords", "--tags")
+
+
+def nox_selection(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
+    """The words nox selects sessions by (`-s`/`-e`/`--session(s)`, `-k`, `-t`, before `--`;
+    else `$NOXSESSION`), joined by spaces; None when nox runs its default sessions."""
+    words = argv[1 : argv.index("--")] if "--" in argv else argv[1:]
+    picked: list[str] = []
+    flagged = selecting = False
+    for word in words:
+        if word.startswith("-"):
+            flag, _, value = word.partition("=")
+            if flag in _SELECTING or (not word.startswith("--") and word[:2] in _SELECTING):
+                value = value if flag in _SELECTING else word[2:]
+                flagged = selecting = True
+                picked += [value] if value else []
+            else:
+                selecting = False
+        elif selecting:
+            picked.append(word)
+    return " ".join(picked) if flagged else environ.get("NOXSESSION")
+
+
+def names_matrix_sessions(selection: str) -> bool:
+    """Whether a selection names `probe` or a `cell(...)` session (as `-s probe`, `-k probe`,
+    or the `--sessions cell(x)` that nox's parallel runner gives each child)."""
+    names = selection.replace(",", " ").split()
+    return any(name == "probe" or name.startswith("cell(") for name in names)
+
+
 def load_for_nox(
     root: Path,
     matrix: str | os.PathLike[str] = "compat.yml",
     env: Mapping[str, str] | None = None,
     posargs: Sequence[str] = (),
+    *,
+    strict: bool = True,
 ) -> NoxMatrix:
     """Resolve the options and the cells; a usage or matrix error ends nox with its exit status.
 
     `$COMPAT_CELLS` or `-- --cells` keeps only those cells (a CI shard's share); an id that
-    names no cell is exit status 2, and so is an unknown word after `--`.
+    names no cell is exit status 2, and so is an unknown word after `--`. Unless `strict`, words
+    after `--` that are not run options (another session's) are kept as `posargs_error` and
+    the cells are those of the matrix and `$COMPAT_CELLS` alone.
     """
     environ = os.environ if env is None else env
     default = (root / matrix).absolute()
+    posargs_error = None
     try:
-        options = parse_run_options(posargs, environ, root, prog=_PROG, matrix=default)
-        # Every selected cell is a session; a runner's share is chosen when the sessions run.
-        loaded, cells = load_selection(replace(options, runner="all"))
+        try:
+            options = parse_run_options(posargs, environ, root, prog=_PROG, matrix=default)
+            # Every selected cell is a session; a runner's share is chosen when they run.
+            loaded, cells = load_selection(replace(options, runner="all"))
+        except CompatError as exc:
+            if strict or not posargs:
+                raise
+            posargs_error = str(exc)
+            options = parse_run_options((), environ, root, prog=_PROG, matrix=default)
+            loaded, cells = load_selection(replace(options, runner="all"))
     except CompatError as exc:
         print(f"compat-matrix: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_status) from None
-    return NoxMatrix(loaded, cells, root, default, options)
+    return NoxMatrix(loaded, cells, root, default, options, posargs_error)
 
 
 def register(matrix: str | os.PathLike[str] = "compat.yml") -> NoxMatrix:
@@ -125,10 +174,18 @@ def register(matrix: str | os.PathLike[str] = "compat.yml") -> NoxMatrix:
     `probe`, which requires them all. Returns what was registered."""
     caller = sys._getframe(1).f_globals.get("__file__")  # the noxfile's own path
     root = Path(caller).resolve().parent if caller else Path.cwd()
-    nm = load_for_nox(root, matrix, posargs=_posargs(sys.argv))
+    selection = nox_selection(sys.argv, os.environ)
+    if selection is None and nox.options.sessions:  # the noxfile's defaults, if set already
+        selection = " ".join(nox.options.sessions)
+    ours = selection is None or names_matrix_sessions(selection)
+    # The words after `--` are checked at load only when nox names our sessions: otherwise
+    # they may be for the noxfile's own (`nox -s tests -- -x`).
+    strict = selection is not None and ours
+    nm = load_for_nox(root, matrix, posargs=_posargs(sys.argv), strict=strict)
     ids = nm.ids
-    if nox.options.parallel is None:
+    if nox.options.parallel is None and ours and nm.posargs_error is None:
         # Cells in parallel on every core, as `compat-matrix run` does (`-j N` still wins).
+        # Not when nox runs only the noxfile's own sessions: nox would warn that none allows it.
         nox.options.parallel = usable_cpus()
 
     @nox.session(name="cell", python=False, allow_parallel=True, default=False)
@@ -137,7 +194,11 @@ def register(matrix: str | os.PathLike[str] = "compat.yml") -> NoxMatrix:
         """One matrix cell: build its environment, run the probes, write cells/<id>.json."""
         run_cell_session(session, nm, cell_id)
 
-    @nox.session(name="probe", python=False, requires=[f"cell({cell_id})" for cell_id in ids])
+    # Words after `--` that are not run options: `probe` fails with the parser's message at
+    # once, rather than every cell first.
+    requires = [f"cell({cell_id})" for cell_id in ids] if nm.posargs_error is None else []
+
+    @nox.session(name="probe", python=False, requires=requires)
     def probe(session: nox.Session) -> None:
         """Every cell of the matrix, then the merged report and the verdict table."""
         run_probe_session(session, nm)
@@ -146,6 +207,8 @@ def register(matrix: str | os.PathLike[str] = "compat.yml") -> NoxMatrix:
 
 
 def _options(session: _Session, nm: NoxMatrix) -> RunOptions:
+    if nm.posargs_error is not None:
+        session.error(nm.posargs_error)
     try:
         return nm.options_for(session.posargs)
     except CompatError as exc:
