@@ -596,6 +596,24 @@ class DistributionIndex:
         """``(name as its metadata spells it, version)`` for a canonical name."""
         return self._meta.get(key, (key, ""))
 
+    def required(self, key: str) -> set[str]:
+        """Canonical names of what a distribution requires outside any extra: its METADATA's
+        ``Requires-Dist`` headers (environment markers not judged). Empty when unknown."""
+        dist = self._dists.get(key)
+        text = _read_text(dist, "METADATA") if dist is not None else None
+        names: set[str] = set()
+        for line in (text or "").splitlines():
+            if not line:
+                break  # the headers end at the first empty line (spaces only: a folded one)
+            field, sep, value = line.partition(":")
+            if not sep or field != "Requires-Dist":
+                continue
+            requirement, _, marker = value.partition(";")
+            match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+            if match and "extra" not in marker:
+                names.add(canonicalize_name(match.group(1)))
+        return names
+
     def site_of(self, key: str) -> str:
         dist = self._dists.get(key)
         if dist is None:

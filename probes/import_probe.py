@@ -196,40 +196,102 @@ class Context:
 # -- running children ------------------------------------------------------------------------
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int:
-    """``proc.wait(timeout)`` that returns as the child exits: Popen.wait with a timeout polls,
-    sleeping up to 50 ms between looks, on every import's path. Linux (Python 3.9+) has a
-    file descriptor that becomes readable when the process ends; elsewhere, Popen.wait."""
+def _wait(
+    proc: subprocess.Popen[bytes], timeout: float, events: int = -1, on_line: Any = None
+) -> int:
+    """``proc.wait(timeout)`` that returns as the child exits, and hands each line the child
+    writes on ``events`` to ``on_line`` as it comes. Popen.wait with a timeout polls, sleeping
+    up to 50 ms between looks, on every import's path; Linux (Python 3.9+) has a file
+    descriptor that becomes readable when the process ends. Elsewhere, Popen.wait, and the
+    lines after the child ends."""
     pidfd_open = getattr(os, "pidfd_open", None)
+    fd = -1
     if pidfd_open is not None:
         try:
             fd = pidfd_open(proc.pid)
         except OSError:  # an old kernel, or the child is gone already
             fd = -1
-        if fd >= 0:
-            try:
-                import select
+    if fd >= 0:
+        try:
+            import select
 
-                poller = select.poll()
-                poller.register(fd, select.POLLIN)
-                if not poller.poll(max(0, int(timeout * 1000))):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            if events >= 0:
+                poller.register(events, select.POLLIN)
+            deadline = time.monotonic() + timeout
+            pending = b""
+            while True:
+                left = deadline - time.monotonic()
+                ready = poller.poll(max(0, int(left * 1000))) if left > 0 else []
+                if not ready:
                     raise subprocess.TimeoutExpired(proc.args, timeout)
-            finally:
-                os.close(fd)
-    return proc.wait(timeout=timeout)
+                if any(ready_fd == fd for ready_fd, _ in ready):
+                    break
+                chunk = os.read(events, 4096)
+                if not chunk:  # the child closed it: only its end is left to wait for
+                    poller.unregister(events)
+                pending = _lines(pending + chunk, on_line)
+        finally:
+            os.close(fd)
+    returncode = proc.wait(timeout=timeout)
+    if events >= 0:
+        _lines(_drain(events), on_line)
+    return returncode
+
+
+def _drain(fd: int) -> bytes:
+    """What is left to read on the pipe now (a process the import forked may hold it open)."""
+    os.set_blocking(fd, False)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def _lines(data: bytes, on_line: Any) -> bytes:
+    """Hand each whole line of ``data`` to ``on_line``; return the unfinished rest."""
+    *lines, rest = data.split(b"\n")
+    for line in lines:
+        on_line(line.decode("utf-8", "replace"))
+    return rest
 
 
 def _run_child(
-    target: str, number: int, workdir: str, timeout: float, paths: list[str]
+    target: str,
+    number: int,
+    workdir: str,
+    timeout: float,
+    paths: list[str],
+    *,
+    observe: list[str] | None = None,
+    on_event: Any = None,
 ) -> dict[str, Any]:
-    """Import ``target`` in a child process; the raw outcome, not yet classified."""
+    """Import ``target`` in a child process; the raw outcome, not yet classified. The child
+    also watches for the imports of ``observe`` (see ``_import_child._Observer``) and reports
+    ``on_event(kind, name)`` when it cannot observe one or it failed."""
     stem = os.path.join(workdir, "t%d" % number)
     out_path, trace_path = stem + ".json", stem + ".imports"
     dump_after = max(timeout - max(0.5, timeout * 0.1), timeout * 0.5)
     argv = [sys.executable, _CHILD, target, out_path, trace_path, repr(dump_after)]
     argv += [json.dumps(paths), str(os.getpid())]
+    events = write = -1
+    if observe:
+        events, write = os.pipe()
+        argv += [str(write), json.dumps(observe)]
     outcome: dict[str, Any] = {"target": target, "timeout": timeout, "timed_out": False}
     start = time.perf_counter()
+
+    def on_line(line: str) -> None:
+        kind, _, name = line.partition(" ")
+        if on_event is not None and name in (observe or ()):
+            on_event(kind, name)
+
     with open(stem + ".out", "wb") as out, open(stem + ".err", "wb") as err:
         try:
             proc = subprocess.Popen(
@@ -239,13 +301,19 @@ def _run_child(
                 stdout=out,
                 stderr=err,
                 start_new_session=hasattr(os, "setsid"),
+                pass_fds=(write,) if write >= 0 else (),
             )
         except OSError as exc:
             outcome["spawn_error"] = "%s: %s" % (type(exc).__name__, exc)
             outcome["duration_s"] = time.perf_counter() - start
+            for fd in (events, write):
+                if fd >= 0:
+                    os.close(fd)
             return outcome
+        if write >= 0:
+            os.close(write)  # the child holds the only writer: its end closes the pipe
         try:
-            outcome["returncode"] = _wait(proc, timeout)
+            outcome["returncode"] = _wait(proc, timeout, events, on_line)
         except subprocess.TimeoutExpired:
             outcome["timed_out"] = True
             lib.kill_group(proc)
@@ -255,6 +323,9 @@ def _run_child(
                 outcome["returncode"] = None
         else:
             lib.kill_group(proc)  # whatever the import left running in its group
+        finally:
+            if events >= 0:
+                os.close(events)
     outcome["duration_s"] = time.perf_counter() - start
     text = lib.read_tail(out_path, 10_000_000)
     if text:
@@ -273,28 +344,95 @@ def _run_child(
 
 
 def import_targets(
-    targets: list[str], timeout: float, jobs: int, paths: list[str]
+    targets: list[str],
+    timeout: float,
+    jobs: int,
+    paths: list[str],
+    observers: dict[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run one child per target, ``jobs`` at a time; outcomes in target order."""
+    """Run one child per target, ``jobs`` at a time; outcomes in target order.
+
+    ``observers`` maps a target (numpy) to targets whose import may import it first thing
+    (pandas, which requires it; see ``watched``). Such a target waits: when one of them imports
+    it as a fresh process would and then passes cleanly, that observation is its outcome
+    (``observed_in``), and it is not imported again; when none can (its import began after
+    something else of the environment had run, it failed, the importer failed or left
+    anything on stderr), it gets its own child, started as soon as that is known. None waits
+    longer than ``_patience(timeout)``: an importer that hangs does not hold it back."""
+    waiting = {m: set(d) for m, d in watched(targets, observers or {}).items()}
+    release_all_at = time.monotonic() + _patience(timeout)
+    numbers = {target: number for number, target in enumerate(targets)}
+    outcomes: list[dict[str, Any]] = [{} for _ in targets]
+    pending = [target for target in targets if target not in waiting]
+    failed: list[BaseException] = []
+    running = [0]
+    cond = threading.Condition()
+
+    def release(name: str, watcher: str) -> None:
+        """``watcher`` will not observe ``name`` (called with ``cond`` held)."""
+        if name in waiting:
+            waiting[name].discard(watcher)
+            if not waiting[name]:
+                del waiting[name]
+                pending.insert(0, name)  # every watcher had its turn: it goes next
+                cond.notify_all()
+
+    def finished(target: str, outcome: dict[str, Any]) -> None:
+        """``target`` is done (called with ``cond`` held): settle what it watched."""
+        outcomes[numbers[target]] = outcome
+        for name in [m for m, watchers in waiting.items() if target in watchers]:
+            seen = _observed(outcome, name)
+            if seen is not None:
+                del waiting[name]
+                finished(name, seen)
+            else:
+                release(name, target)
+
     workdir = tempfile.mkdtemp(prefix="compat-import-")
     try:
         os.mkdir(os.path.join(workdir, "cwd"))
         # Plain threads: concurrent.futures costs 10 ms of imports in every probe process.
-        outcomes: list[dict[str, Any]] = [{} for _ in targets]
-        pending = list(enumerate(targets))[::-1]
-        failed: list[BaseException] = []
-        lock = threading.Lock()
 
         def work() -> None:
             while True:
-                with lock:
+                with cond:
+                    while not pending and waiting and not failed:
+                        left = release_all_at - time.monotonic()
+                        if not running[0] or left <= 0:  # waited enough (or nobody left)
+                            pending.extend(waiting)
+                            waiting.clear()
+                            break
+                        cond.wait(left)
                     if not pending or failed:
                         return
-                    number, target = pending.pop()
+                    target = pending.pop(0)
+                    watch = [m for m, watchers in waiting.items() if target in watchers]
+                    running[0] += 1
+
+                def on_event(kind: str, name: str, target: str = target) -> None:
+                    with cond:
+                        release(name, target)
+
                 try:
-                    outcomes[number] = _run_child(target, number, workdir, timeout, paths)
+                    outcome = _run_child(
+                        target,
+                        numbers[target],
+                        workdir,
+                        timeout,
+                        paths,
+                        observe=watch,
+                        on_event=on_event,
+                    )
                 except BaseException as exc:  # noqa: BLE001 - raised again below
-                    failed.append(exc)
+                    with cond:
+                        failed.append(exc)
+                        running[0] -= 1
+                        cond.notify_all()
+                    return
+                with cond:
+                    finished(target, outcome)
+                    running[0] -= 1
+                    cond.notify_all()
 
         workers = [threading.Thread(target=work) for _ in range(min(max(1, jobs), len(targets)))]
         for worker in workers:
@@ -306,6 +444,60 @@ def import_targets(
         return outcomes
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _patience(timeout: float) -> float:
+    """How long a target waits to be observed before it is imported alone anyway."""
+    return min(30.0, timeout / 4)
+
+
+def watched(targets: list[str], observers: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Which targets wait to be observed, and by which: a top-level target with an observer
+    among the targets that do not wait themselves, decided in target order (a dependency
+    cycle, a requiring b requiring a, then has one side import alone: nothing waits forever)."""
+    waits: dict[str, list[str]] = {}
+    for name in targets:
+        if "." in name:
+            continue
+        found = [d for d in observers.get(name, []) if d in targets and d != name]
+        found = [d for d in found if d not in waits]
+        if found:
+            waits[name] = found
+    return waits
+
+
+def _observed(outcome: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """``name``'s outcome as observed inside ``outcome``'s import, when that import passed
+    cleanly (it imported, the process exited 0, nothing on stderr)."""
+    report = outcome.get("report") or {}
+    seen = (report.get("observed") or {}).get(name)
+    clean = report.get("ok") and outcome.get("returncode") == 0 and not outcome.get("timed_out")
+    if not (clean and isinstance(seen, dict) and seen.get("ok")) or outcome.get("stderr"):
+        return None
+    return {
+        "target": name,
+        "timeout": outcome.get("timeout"),
+        "timed_out": False,
+        "returncode": 0,
+        "duration_s": float(seen.get("import_s") or 0),
+        "report": seen,
+        "stderr": "",
+        "stdout": "",
+        "imports_tail": [],
+        "observed_in": outcome["target"],
+    }
+
+
+def import_observers(targets: list[str], index: lib.DistributionIndex) -> dict[str, list[str]]:
+    """For each target, the other targets whose distribution requires its distribution
+    (``Requires-Dist`` outside extras): those may import it first thing."""
+    owners = {target: index.owner_of_module(target) for target in targets}
+    needs = {target: index.required(key) if key else set() for target, key in owners.items()}
+    found: dict[str, list[str]] = {}
+    for name, key in owners.items():
+        if key:
+            found[name] = [d for d in targets if owners[d] != key and key in needs[d]]
+    return found
 
 
 # -- classification --------------------------------------------------------------------------
@@ -817,6 +1009,9 @@ def classify(outcome: dict[str, Any], ctx: Context) -> dict[str, Any]:
     stderr = str(outcome.get("stderr") or "")
     rc = outcome.get("returncode")
     details: dict[str, Any] = {"import_s": report.get("import_s")}
+    if outcome.get("observed_in"):
+        # imported first thing by that target's import, as a fresh process would import it
+        details["observed_in"] = outcome["observed_in"]
     if report.get("warnings"):
         details["warnings"] = report["warnings"]
     if "gil_enabled" in report:
@@ -1008,8 +1203,10 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str,
         if name not in targets:
             targets.append(name)
     extra = [os.path.abspath(p) for p in args.path]
-    outcomes = import_targets(targets, args.timeout, args.jobs, extra)
     index = lib.distribution_index(lib.search_paths(extra))
+    # The child observes on Linux only (it reads /proc/self/maps).
+    observers = import_observers(targets, index) if sys.platform.startswith("linux") else {}
+    outcomes = import_targets(targets, args.timeout, args.jobs, extra, observers)
     ctx = Context(index, lib.python_info())
     results = [classify(outcome, ctx) for outcome in outcomes]
     return results, {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -635,3 +636,139 @@ def test_a_module_python_removed_from_the_stdlib_is_named_as_such(
     assert "which is not installed" in new["cm_undeclared"]["hint"]
     old = by_target(run_probe(str(python_for("3.11").path), "import_probe", targets, tmp_path)[0])
     assert old["cm_oldstyle"]["status"] == "pass"
+
+
+# -- a dependency observed inside its dependent's import -------------------------------------
+
+
+def _requiring(site: Path, name: str, init: str, requires: list[str]) -> None:
+    """A distribution ``name`` (module of the same name) whose METADATA requires ``requires``."""
+    info = make_dist(site, name, "1.0", {f"{name}/__init__.py": init}, top_level=[name])
+    with (info / "METADATA").open("a") as metadata:
+        metadata.write("License: a folded header\n        \n        with a line of spaces\n")
+        metadata.writelines(f"Requires-Dist: {r}\n" for r in requires)
+        metadata.write("Requires-Dist: cm_not_needed ; extra == 'docs'\n")
+
+
+@pytest.fixture(scope="module")
+def observing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site folder: ``cm_dep`` and packages that require it and import it in different ways."""
+    site = tmp_path_factory.mktemp("observing") / "site"
+    make_dist(site, "cm_dep", "2.5", {"cm_dep/__init__.py": "__version__ = '2.5'\n"})
+    make_dist(site, "cm_helper", "1.0", {"cm_helper/__init__.py": ""})
+    make_dist(site, "cm_bad", "1.0", {"cm_bad/__init__.py": "raise ImportError('cm_bad is bad')\n"})
+    _requiring(site, "cm_user", "import cm_dep\n", ["cm_dep>=2"])
+    _requiring(site, "cm_after", "import cm_helper\nimport cm_dep\n", ["cm_dep", "cm_helper"])
+    _requiring(
+        site, "cm_environ", "import os\nos.environ['CM_X'] = '1'\nimport cm_dep\n", ["cm_dep"]
+    )
+    _requiring(site, "cm_breaks", "import cm_dep\nraise RuntimeError('no')\n", ["cm_dep"])
+    _requiring(site, "cm_noisy", "import cm_dep, sys\nsys.stderr.write('hm\\n')\n", ["cm_dep"])
+    _requiring(site, "cm_of_bad", "import cm_bad\n", ["cm_bad"])
+    _requiring(site, "cm_hangs", "import cm_dep, time\ntime.sleep(600)\n", ["cm_dep"])
+    _requiring(site, "cm_cycle_a", "import cm_cycle_b\n", ["cm_cycle_b"])
+    _requiring(site, "cm_cycle_b", "import cm_cycle_a\n", ["cm_cycle_a"])
+    return site
+
+
+def _imports(
+    site: Path, tmp_path: Path, *targets: str, jobs: int = 2, timeout: int = 60
+) -> dict[str, Any]:
+    args = ["--path", str(site), "--jobs", str(jobs), "--timeout", str(timeout), *targets]
+    return by_target(run_probe(sys.executable, "import_probe", args, tmp_path)[0])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_dependency_imported_first_thing_is_observed_not_imported_again(
+    observing: Path, tmp_path: Path, jobs: int
+) -> None:
+    results = _imports(observing, tmp_path, "cm_dep", "cm_user", jobs=jobs)
+    dep = results["cm_dep"]
+    assert dep["status"] == "pass"
+    assert dep["details"]["observed_in"] == "cm_user"
+    assert (dep["details"]["version"], dep["details"]["distribution"]) == ("2.5", "cm_dep")
+    assert results["cm_user"]["status"] == "pass"
+    assert "observed_in" not in results["cm_user"]["details"]
+
+
+@pytest.mark.parametrize(
+    ("importer", "status"),
+    [
+        ("cm_after", "pass"),  # another package of the environment ran first
+        ("cm_environ", "pass"),  # the importer changed os.environ first
+        ("cm_breaks", "fail"),  # the importer failed after importing it
+        ("cm_noisy", "pass"),  # the importer wrote to stderr
+    ],
+)
+def test_a_dependency_is_imported_alone_unless_observed_as_a_fresh_import(
+    observing: Path, tmp_path: Path, importer: str, status: str
+) -> None:
+    results = _imports(observing, tmp_path, "cm_dep", importer)
+    assert results[importer]["status"] == status
+    dep = results["cm_dep"]
+    assert dep["status"] == "pass"
+    assert "observed_in" not in dep["details"]
+    assert dep["details"]["version"] == "2.5"
+
+
+def test_a_dependency_that_fails_is_judged_by_its_own_import(
+    observing: Path, tmp_path: Path
+) -> None:
+    results = _imports(observing, tmp_path, "cm_bad", "cm_of_bad")
+    bad = results["cm_bad"]
+    assert (bad["status"], bad["category"]) == ("fail", "import-error")
+    assert bad["message"] == "ImportError: cm_bad is bad"
+    assert "observed_in" not in bad["details"]
+    assert not re.search(
+        r'_import_child\.py", line \d+, in exec_module', bad["details"]["traceback_tail"]
+    )
+    assert results["cm_of_bad"]["status"] == "fail"
+
+
+def test_an_importer_that_hangs_does_not_hold_its_dependency_back(
+    observing: Path, tmp_path: Path
+) -> None:
+    """cm_hangs imports cm_dep, then never returns: cm_dep waits a quarter of the timeout to be
+    observed, then is imported alone, while cm_hangs runs into its own timeout."""
+    results = _imports(observing, tmp_path, "cm_dep", "cm_hangs", timeout=12)
+    assert (results["cm_hangs"]["status"], results["cm_hangs"]["category"]) == ("fail", "timeout")
+    dep = results["cm_dep"]
+    assert (dep["status"], dep["details"]["version"]) == ("pass", "2.5")
+    assert "observed_in" not in dep["details"]
+
+
+def test_packages_that_require_each_other_are_both_imported(
+    observing: Path, tmp_path: Path
+) -> None:
+    for jobs in (1, 2):
+        results = _imports(observing, tmp_path, "cm_cycle_a", "cm_cycle_b", jobs=jobs)
+        assert [r["status"] for r in results.values()] == ["pass", "pass"]
+
+
+@pytest.fixture(scope="module")
+def pandas_env(tmp_path_factory: pytest.TempPathFactory, uv_bin: str, python_for: Any) -> Path:
+    env = tmp_path_factory.mktemp("pandas") / "env"
+    python = str(python_for("3.12").path)
+    subprocess.run([uv_bin, "venv", "-q", "-p", python, str(env)], check=True)
+    pins = ["numpy==2.2.6", "pandas==2.2.3"]
+    subprocess.run([uv_bin, "pip", "install", "-q", "-p", str(env), *pins], check=True)
+    return env
+
+
+@pytest.mark.slow
+def test_numpy_observed_inside_pandas_is_what_importing_numpy_alone_finds(
+    pandas_env: Path, tmp_path: Path
+) -> None:
+    """pandas imports numpy before anything else of its own: that import is observed, and it
+    reports what a fresh `import numpy` reports: the same version and the same shared objects."""
+    python = str(pandas_env / "bin" / "python")
+    both = by_target(run_probe(python, "import_probe", ["numpy", "pandas"], tmp_path)[0])
+    alone = by_target(run_probe(python, "import_probe", ["numpy"], tmp_path)[0])
+    observed, fresh = both["numpy"], alone["numpy"]
+    assert observed["details"]["observed_in"] == "pandas"
+    assert "observed_in" not in fresh["details"]
+    assert observed["status"] == fresh["status"] == "pass"
+    for key in ("version", "distribution", "distribution_version", "loaded"):
+        assert observed["details"][key] == fresh["details"][key], key
+    assert any("_multiarray_umath" in path for path in observed["details"]["loaded"])
+    assert both["pandas"]["status"] == "pass"
