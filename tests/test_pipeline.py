@@ -17,10 +17,12 @@ from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_res
 from compat_matrix.run.pipeline import (
     Progress,
     add_run_options,
+    cpu_quota,
     packaged_matrix,
     parse_run_options,
     resolve_options,
     run_exit_status,
+    usable_cpus,
 )
 
 
@@ -61,7 +63,8 @@ def test_the_command_line_wins_over_compat_variables_which_win_over_defaults(
     defaults = resolve_options(_args(), {}, tmp_path)
     assert defaults.report_dir == tmp_path / "compat-report"
     assert defaults.env_root == tmp_path / ".nox" / "compat-envs"
-    assert defaults.jobs == len(os.sched_getaffinity(0))
+    assert defaults.jobs == usable_cpus()
+    assert usable_cpus() <= len(os.sched_getaffinity(0))
     assert not defaults.resume
     assert defaults.runner == "all"
 
@@ -232,5 +235,95 @@ def test_every_core_means_the_cores_this_process_may_use(tmp_path: Path) -> None
         timeout=120,
         check=False,
     )
+    assert "3 cells of" in done.stderr, done.stderr
+    assert "1 at a time" in done.stderr
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        # cgroup v2 in a container (its own cgroup is the root): `docker run --cpus 1.5`
+        ({"proc": "0::/\n", "fs/cgroup.controllers": "cpu", "fs/cpu.max": "150000 100000\n"}, 1.5),
+        ({"proc": "0::/\n", "fs/cgroup.controllers": "cpu", "fs/cpu.max": "max 100000\n"}, None),
+        # v2 on a host: the tightest of the cgroup and its parents (a Kubernetes pod's limit)
+        (
+            {
+                "proc": "0::/kubepods/pod1/c1\n",
+                "fs/cgroup.controllers": "cpu",
+                "fs/kubepods/pod1/cpu.max": "200000 100000\n",
+                "fs/kubepods/pod1/c1/cpu.max": "max 100000\n",
+            },
+            2.0,
+        ),
+        # v1 with cpu and cpuacct mounted together, and a hybrid host's empty unified tree
+        (
+            {
+                "proc": "4:cpu,cpuacct:/docker/abc\n0::/\n",
+                "fs/unified/cgroup.procs": "",
+                "fs/cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "50000\n",
+                "fs/cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
+            },
+            0.5,
+        ),
+        ({"proc": "1:cpu:/\n", "fs/cpu/cpu.cfs_quota_us": "-1\n"}, None),
+        ({"fs/cpu.max": "100000 100000\n"}, None),  # no /proc/self/cgroup: not Linux
+    ],
+)
+def test_a_cpu_quota_is_read_from_the_cgroup_files(
+    tmp_path: Path, files: dict[str, str], quota: float | None
+) -> None:
+    """The kernel's files as a container sees them, laid out in a folder (the layouts of other
+    machines cannot exist on this one); the real cgroup is the test below."""
+    _write(tmp_path, files)
+    assert cpu_quota(tmp_path / "proc", tmp_path / "fs") == quota
+
+
+def _cpu_cgroup(tmp_path: Path) -> Path:
+    """A real cgroup of this machine limited to one CPU's worth of time (v1 or v2)."""
+    v1, v2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+    name = f"compat-matrix-test-{os.getpid()}"
+    try:
+        if (v2 / "cgroup.controllers").exists():
+            group = v2 / name
+            group.mkdir()
+            (group / "cpu.max").write_text("100000 100000\n")
+        else:
+            group = v1 / name
+            group.mkdir()
+            (group / "cpu.cfs_quota_us").write_text("100000\n")
+    except OSError as exc:
+        pytest.skip(f"cannot create a cgroup with a CPU quota here ({exc.strerror}): needs root")
+    return group
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="cgroups are Linux's")
+def test_a_cpu_quota_runs_one_cell_at_a_time(tmp_path: Path) -> None:
+    """In a cgroup allowed one CPU's worth of time (`docker --cpus 1`, a Kubernetes limit) on a
+    machine with more cores, cells would only share that one CPU: one at a time."""
+    group = _cpu_cgroup(tmp_path)
+    try:
+        (tmp_path / "compat.yml").write_text("matrix:\n  python: ['2.1', '2.2', '2.3']\n")
+        done = subprocess.run(
+            [sys.executable, "-m", "compat_matrix", "run", "-o", str(tmp_path / "out")],
+            cwd=tmp_path,
+            env={
+                **{k: v for k, v in os.environ.items() if k != "COMPAT_JOBS"},
+                "COMPAT_ENV_DIR": str(tmp_path / "envs"),
+                "NO_COLOR": "1",
+            },
+            preexec_fn=lambda: (group / "cgroup.procs").write_text(str(os.getpid())),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        group.rmdir()
     assert "3 cells of" in done.stderr, done.stderr
     assert "1 at a time" in done.stderr
