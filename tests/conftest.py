@@ -79,7 +79,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
+        if getattr(config.option, "loadgroup", False):  # an xdist worker, --dist loadgroup
+            _name_group(item)
     items.sort(key=lambda item: -_estimate_s(item))
+
+
+def _name_group(item: pytest.Item) -> None:
+    """Append `@group` to the item's id, as xdist does, where xdist's own renaming is lost.
+
+    xdist (3.8) tells the scheduler an item's group by setting `item._nodeid`; pytest 9.2 keeps
+    the id in `item._id` instead, so that rename changes nothing and `loadgroup` schedules every
+    test alone: a module's module- and session-scoped environments were built on every worker
+    (test_gpu_arch's nvcc fixtures four times, test_nox_e2e's broken matrix run three times).
+    """
+    if hasattr(item, "_nodeid") or not hasattr(item, "_id") or "@" in item.nodeid:
+        return  # a pytest whose id xdist renames itself
+    mark = item.get_closest_marker("xdist_group")
+    assert mark is not None
+    group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+    item._id = type(item._id).parse(f"{item.nodeid}@{group}")
 
 
 @pytest.hookimpl(wrapper=True)
