@@ -24,39 +24,46 @@ from compat_matrix.build.backends import find_uv
 REPO = Path(__file__).resolve().parents[1]
 
 #: Seconds each xdist group took in a measured run (`nox -s tests`, 4 workers, on a loaded
-#: 2-core machine; an accuracy cell by its matrix). Groups start longest first, so the run does
-#: not end waiting on a long one that began last; a group not listed counts as DEFAULT_S.
+#: 2-core machine, a cold conda channel; an accuracy cell by its matrix, its longest cell).
+#: Groups start longest first, so the run does not end waiting on a long one that began last; a
+#: group not listed counts as DEFAULT_S.
 MEASURED_S = {
-    "test_conda.py": 470,
-    "test_nox_e2e.py": 390,
-    "test_action.py": 299,
-    "test_foreign_platforms.py": 290,
-    "test_hostile_runtime.py": 277,
-    "accuracy-torch": 230,
-    "test_abi_probe.py": 181,
-    "test_front_doors.py": 160,
-    "test_gpu_arch.py": 140,
-    "test_cli.py": 129,
-    "test_whatif.py": 123,
-    "test_install_errors.py": 122,
-    "accuracy-tensorflow": 100,
-    "test_conda_envs.py": 97,
-    "test_environments.py": 86,
-    "test_cuda_probe.py": 84,
-    "test_cuda_axis.py": 70,
-    "test_github_examples.py": 65,
-    "test_baseline.py": 56,
-    "test_consistency_probe.py": 44,
-    "test_micromamba.py": 37,
-    "test_reachability.py": 36,
-    "test_freshness.py": 35,
-    "test_matrix_limits.py": 34,
-    "test_import_probe.py": 33,
-    "accuracy-jax": 24,
-    "accuracy-scikit-learn": 17,
-    "accuracy-pandas": 12,
+    "test_conda.py": 265,
+    "test_nox_e2e.py": 152,
+    "test_action.py": 128,
+    "test_install_errors.py": 125,
+    "test_hostile_runtime.py": 104,
+    "accuracy-torch": 72,
+    "test_gpu_arch.py": 64,
+    "test_whatif.py": 62,
+    "accuracy-tensorflow": 58,
+    "test_abi_probe.py": 55,
+    "test_conda_envs.py": 52,
+    "test_environments.py": 45,
+    "test_cli.py": 41,
+    "test_cuda_probe.py": 39,
+    "test_resolution.py": 37,
+    "test_github_examples.py": 35,
+    "test_floors.py": 35,
+    "test_foreign_platforms.py": 33,
+    "test_import_probe.py": 28,
+    "test_micromamba.py": 28,
+    "test_culprit.py": 25,
+    "test_smallest_change.py": 23,
+    "test_front_doors.py": 23,
+    "test_consistency_probe.py": 20,
+    "test_freshness.py": 18,
+    "accuracy-jax": 17,
+    "test_answers.py": 17,
+    "accuracy-scikit-learn": 16,
+    "test_cuda_axis.py": 16,
+    "test_matrix_limits.py": 16,
+    "test_native_probe.py": 13,
+    "test_reachability.py": 13,
+    "test_installed.py": 12,
+    "accuracy-pandas": 9,
 }
-DEFAULT_S = 30
+DEFAULT_S = 5
 
 
 def _estimate_s(item: pytest.Item) -> int:
@@ -79,7 +86,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
+        if getattr(config.option, "loadgroup", False):  # an xdist worker, --dist loadgroup
+            _name_group(item)
     items.sort(key=lambda item: -_estimate_s(item))
+
+
+def _name_group(item: pytest.Item) -> None:
+    """Append `@group` to the item's id, as xdist does, where xdist's own renaming is lost.
+
+    xdist (3.8) tells the scheduler an item's group by setting `item._nodeid`; pytest 9.2 keeps
+    the id in `item._id` instead, so that rename changes nothing and `loadgroup` schedules every
+    test alone: a module's module- and session-scoped environments were built on every worker
+    (test_gpu_arch's nvcc fixtures four times, test_nox_e2e's broken matrix run three times).
+    """
+    if hasattr(item, "_nodeid") or not hasattr(item, "_id") or "@" in item.nodeid:
+        return  # a pytest whose id xdist renames itself
+    mark = item.get_closest_marker("xdist_group")
+    assert mark is not None
+    group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+    item._id = type(item._id).parse(f"{item.nodeid}@{group}")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -823,6 +823,9 @@ class VenvBackend(EnvBackend):
                         "pip",
                         "install",
                         "--no-input",
+                        # No .pyc of every installed module (a torch cell: 6,000, 30 s of CPU); the
+                        # probes' imports write those of the modules they load, as under uv.
+                        "--no-compile",
                         "--log",
                         str(pip_log),
                         *request.binary_args(),
