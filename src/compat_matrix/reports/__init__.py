@@ -7,6 +7,7 @@ holds a half-written or mismatched set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ def write_reports(
     diff: BaselineDiff | None = None,
     lines: CellLines | None = None,
     metadata: Sequence[MetadataFinding] | None = None,
+    changes: Callable[[], tuple[str, BaselineDiff | None]] | None = None,
 ) -> ReportPaths:
     """Write compat.json, junit.xml, compat.md and compat.html into `report_dir`.
 
@@ -76,6 +78,8 @@ def write_reports(
     (None: not checked), in every report but junit.xml. `lines` holds compat.json's line of
     the results read from cell files (`collect(lines=True)`): copied, not encoded again, and
     compat.json is written piece by piece (at 10,000 cells it is the biggest file by far).
+    `changes`, where given, makes `preamble` and `diff` (reading a baseline takes a while): it
+    is called once a helper writes compat.json and junit.xml, which show neither.
     """
     logs = {path.name[: -len(".log")] for path in (report_dir / "logs").glob("*.log")}
     paths = report_paths(report_dir)
@@ -91,29 +95,31 @@ def write_reports(
         for piece in html_chunks(name, results, logs=logs, diff=diff, metadata=metadata):
             out.write(piece.encode("utf-8"))
 
+    def json(out: BinaryIO) -> None:
+        write_json(out, name, results, lines, metadata=metadata)
+
+    order = [paths.json, paths.junit, paths.markdown, paths.html]
+    writers: dict[Path, Callable[[BinaryIO], None]] = dict(
+        zip(order, (json, junit, markdown, html))
+    )
     # Each file is staged (written to a temporary file) as soon as it is rendered, so only one
     # rendered text is in memory at a time; none replaces its report until all are staged.
     staged: list[tuple[Path, Path]] = []
     helper: _Helper | None = None
     with paused_gc():
         try:
-            # The helper first: it has the most to do (junit.xml and compat.md).
+            # The helper first. Its share: compat.json, mostly the kernel's copying (it reads
+            # no result's details), and junit.xml; here compat.md and compat.html, as long.
+            # A helper that cannot start (no room for its files, no process): all here.
             if fork_pays(len(results)):
-                helper = _Helper(((paths.junit, junit), (paths.markdown, markdown)))
-                staged += helper.staged
-            staged.append(
-                (
-                    stage_with(
-                        paths.json,
-                        lambda out: write_json(out, name, results, lines, metadata=metadata),
-                    ),
-                    paths.json,
-                )
-            )
-            if helper is None:
-                staged.append((stage_with(paths.junit, junit), paths.junit))
-                staged.append((stage_with(paths.markdown, markdown), paths.markdown))
-            staged.append((stage_with(paths.html, html), paths.html))
+                with contextlib.suppress(OSError):
+                    helper = _Helper([(path, writers[path]) for path in (paths.json, paths.junit)])
+                    staged += helper.staged
+            if changes is not None:  # the helper, a fork of this process, has no need of them
+                preamble, diff = changes()
+            for path in order:
+                if helper is None or path not in helper.paths:
+                    staged.append((stage_with(path, writers[path]), path))
             if helper is not None and not helper.forked.finished():
                 # It failed (or was killed): render its files here, for the same files or
                 # the same error as without it.
@@ -121,7 +127,6 @@ def write_reports(
                     index = staged.index((tmp, path))
                     tmp.unlink(missing_ok=True)
                     staged[index] = (stage_with(path, write), path)
-            order = [paths.json, paths.junit, paths.markdown, paths.html]
             for tmp, path in sorted(staged, key=lambda item: order.index(item[1])):
                 tmp.replace(path)
         finally:
@@ -161,3 +166,8 @@ class _Helper:
     @property
     def staged(self) -> list[tuple[Path, Path]]:
         return [(tmp, path) for tmp, (path, _) in self.files.items()]
+
+    @property
+    def paths(self) -> list[Path]:
+        """The report files it renders."""
+        return [path for path, _ in self.files.values()]

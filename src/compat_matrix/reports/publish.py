@@ -532,13 +532,23 @@ def publish_results(
     compat.html. `annotate` completes the diff before it is written, given the baseline's
     cells (the culprit search).
     """
-    diff = None
-    if baseline is not None:
+    found: list[BaselineDiff] = []
+
+    def changes() -> tuple[str, BaselineDiff | None]:
+        """compat.md's preamble and the diff: the changes since `baseline`."""
+        if baseline is None:
+            return "", None
         baseline_name, before = load_baseline(baseline)
         diff = diff_results(before, list(results), baseline_name)
         if annotate is not None and diff.regressions:
             diff = annotate(diff, before)
-    preamble = render_changes_markdown(diff) if diff is not None else ""
+        found.append(diff)
+        return render_changes_markdown(diff), diff
+
+    # The baseline is read while a helper writes the reports that do not show it; but the
+    # culprit search (it runs cells, and can fail as a write does) before anything is written.
+    later = baseline is not None and annotate is None
+    preamble, diff = ("", None) if later else changes()
     try:
         paths = write_reports(
             report_dir,
@@ -549,11 +559,13 @@ def publish_results(
             diff=diff,
             lines=lines,
             metadata=metadata,
+            changes=changes if later else None,
         )
+        diff = found[0] if found else None
         if diff is not None:
             write_atomic(report_dir / "diff.json", _render_diff_json(diff))
     except OSError as exc:
-        return report_paths(report_dir), diff, exc.strerror or str(exc)
+        return report_paths(report_dir), found[0] if found else None, exc.strerror or str(exc)
     return paths, diff, ""
 
 
