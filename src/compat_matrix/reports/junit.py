@@ -258,9 +258,23 @@ def _suite_head(
         f' errors="{errors}" skipped="{skipped}" time="{format_time(seconds)}"{file}>\n'
         "    <properties>\n"
     ]
-    out += [_property(prop_name, prop_value) for prop_name, prop_value in _properties(result)]
+    out += [_property(f"axis.{key}", value) for key, value in result.axes.items()]
+    out.append(_resolved_lines(tuple(result.resolved.items())))
+    out.append(_property_lines(tuple(_verdict_properties(result))))
     out.append("    </properties>\n")
     return "".join(out)
+
+
+# A cell's axes are its own, but most cells share their resolved versions (a lock per
+# combination of the versions that vary) and their verdict's properties: cached as blocks.
+@lru_cache(maxsize=1024)
+def _resolved_lines(pairs: tuple[tuple[str, str], ...]) -> str:
+    return _property_lines(tuple((f"resolved.{dist}", version) for dist, version in pairs))
+
+
+@lru_cache(maxsize=1024)
+def _property_lines(pairs: tuple[tuple[str, str], ...]) -> str:
+    return "".join([_property(name, value) for name, value in pairs])
 
 
 def _passed_cases(result: CellResult) -> list[tuple[str, str]] | None:
@@ -313,9 +327,14 @@ def _passed_suite(
 
 
 def _properties(result: CellResult) -> list[tuple[str, str]]:
+    """A suite's properties, in order: axes, resolved versions, then the verdict's."""
     props = [(f"axis.{key}", value) for key, value in result.axes.items()]
     props += [(f"resolved.{dist}", version) for dist, version in result.resolved.items()]
-    props.append(("status", result.status))
+    return props + _verdict_properties(result)
+
+
+def _verdict_properties(result: CellResult) -> list[tuple[str, str]]:
+    props: list[tuple[str, str]] = [("status", result.status)]
     if result.category:
         props.append(("category", result.category))
     if result.python is not None:
