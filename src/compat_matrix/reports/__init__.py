@@ -109,7 +109,8 @@ def write_reports(
     with paused_gc():
         try:
             # The helper first. Its share: compat.json, mostly the kernel's copying (it reads
-            # no result's details), and junit.xml; here compat.md and compat.html, as long.
+            # no result's details), and junit.xml; this process compat.md and compat.html,
+            # about as long.
             # A helper that cannot start (no room for its files, no process): all here.
             if fork_pays(len(results)):
                 with contextlib.suppress(OSError):
