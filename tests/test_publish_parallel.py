@@ -10,9 +10,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from test_report_scale import FILES, _report, _results
 
-from compat_matrix.reports import write_reports
+from compat_matrix.reports import _fill_meanwhile, write_reports
 from compat_matrix.reports._pivot import _build, _swapped, choose_pivot
 from compat_matrix.reports.json_report import identity
 from compat_matrix.reports.publish import (
@@ -125,3 +126,20 @@ def test_a_swapped_grid_is_the_grid_built_the_other_way() -> None:
     assert _swapped(straight) == _build(results, columns, rows)
     pivot = choose_pivot(results, max_columns=1)
     assert pivot is None or pivot.column_axes == rows
+
+
+def test_a_file_flushed_to_disk_meanwhile_is_written_and_its_failure_told(tmp_path: Path) -> None:
+    """The helper's first files reach the disk in a thread while it renders the next: the
+    file is whole once waited for, and a failed flush is raised by the wait, as fill_stage
+    raises it."""
+    fd = os.open(tmp_path / "a", os.O_WRONLY | os.O_CREAT)
+    wait = _fill_meanwhile(fd, lambda out: out.write(b"whole"))
+    wait()
+    assert (tmp_path / "a").read_bytes() == b"whole"
+    read, write = os.pipe()  # a pipe cannot be flushed to disk: fsync fails
+    try:
+        wait = _fill_meanwhile(write, lambda out: out.write(b"x"))
+        with pytest.raises(OSError):
+            wait()
+    finally:
+        os.close(read)
