@@ -109,19 +109,30 @@ def write_reports(
     helper: _Helper | None = None
     with paused_gc():
         try:
-            # The helper first. Its share: compat.json, mostly the kernel's copying (it reads
-            # no result's details), and junit.xml; this process compat.md and compat.html,
-            # about as long.
-            # A helper that cannot start (no room for its files, no process): all here.
+            # The helper first; a helper that cannot start (no room for its files, no
+            # process): all here. Its share: junit.xml and compat.md, which read every probe
+            # (each page of them it reads is copied once, there); here compat.json (mostly
+            # the kernel's copying) and compat.html, about as long. With `changes` to make,
+            # it takes compat.json and junit.xml, which show none, while they are made here.
             if fork_pays(len(results)):
+                shared = (paths.json, paths.junit) if changes else (paths.junit, paths.markdown)
                 with contextlib.suppress(OSError):
-                    helper = _Helper([(path, writers[path]) for path in (paths.json, paths.junit)])
+                    helper = _Helper([(path, writers[path]) for path in shared])
                     staged += helper.staged
             if changes is not None:  # the helper, a fork of this process, has no need of them
                 preamble, diff = changes()
-            for path in order:
-                if helper is None or path not in helper.paths:
-                    staged.append((stage_with(path, writers[path]), path))
+            stages: list[tuple[int, Callable[[BinaryIO], None]]] = []
+            try:
+                for path in order:
+                    if helper is None or path not in helper.paths:
+                        fd, tmp = new_stage(path)
+                        staged.append((tmp, path))
+                        stages.append((fd, writers[path]))
+            except BaseException:
+                for fd, _ in stages:
+                    os.close(fd)
+                raise
+            _fill_in_turn(stages)
             if helper is not None and not helper.forked.finished():
                 # It failed (or was killed): render its files here, for the same files or
                 # the same error as without it.
@@ -151,11 +162,7 @@ class _Helper:
                 made.append(new_stage(path))
 
             def work() -> None:
-                # Each file but the last goes to disk while the next is rendered.
-                waits = [_fill_meanwhile(fd, write) for (fd, _), (_, write) in zip(made[:-1], jobs)]
-                fill_stage(made[-1][0], jobs[-1][1])
-                for wait in waits:
-                    wait()
+                _fill_in_turn([(fd, write) for (fd, _), (_, write) in zip(made, jobs)])
 
             self.forked = Forked(work)
         except BaseException:
@@ -176,6 +183,26 @@ class _Helper:
     def paths(self) -> list[Path]:
         """The report files it renders."""
         return [path for path, _ in self.files.values()]
+
+
+def _fill_in_turn(stages: Sequence[tuple[int, Callable[[BinaryIO], None]]]) -> None:
+    """`fill_stage` of each staged file in turn, each but the last flushed to disk by a thread
+    while the next is rendered; returns once every one is on disk, else raises the first
+    failure. A file not reached is closed."""
+    waits: list[Callable[[], None]] = []
+    try:
+        for fd, write in stages[:-1]:
+            waits.append(_fill_meanwhile(fd, write))
+        if stages:
+            fd, write = stages[-1]
+            fill_stage(fd, write)
+    except BaseException:
+        for fd, _ in stages[len(waits) + 1 :]:
+            os.close(fd)
+        raise
+    finally:
+        for wait in waits:
+            wait()
 
 
 def _fill_meanwhile(fd: int, write: Callable[[BinaryIO], None]) -> Callable[[], None]:
