@@ -115,9 +115,9 @@ def write_reports(
             # the kernel's copying) and compat.html, about as long. With `changes` to make,
             # it takes compat.json and junit.xml, which show none, while they are made here.
             if fork_pays(len(results)):
-                shared = (paths.json, paths.junit) if changes else (paths.junit, paths.markdown)
+                share = [paths.json, paths.junit] if changes else [paths.junit, paths.markdown]
                 with contextlib.suppress(OSError):
-                    helper = _Helper([(path, writers[path]) for path in shared])
+                    helper = _Helper([(path, writers[path]) for path in share])
                     staged += helper.staged
             if changes is not None:  # the helper, a fork of this process, has no need of them
                 preamble, diff = changes()
