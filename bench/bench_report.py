@@ -16,6 +16,10 @@ unsupported (no wheel) or errors. They are written in the harness's own format
 GitHub fan-out leaves them.
 
 Usage: python bench/bench_report.py [--cells-per-axis N] [--repeat N] [--keep DIR]
+                                    [--against SRC]
+
+`--against SRC` also times `report` from another checkout's `src` folder (the main branch's,
+before a change), by turns with this one, and prints both.
 """
 
 from __future__ import annotations
@@ -424,21 +428,25 @@ def write_cells(root: Path, matrix: Path) -> tuple[list[Path], int, int]:
     return [d.parent for d in dirs], len(cells), written
 
 
-def _env() -> dict[str, str]:
+def _env(src: Path = REPO / "src") -> dict[str, str]:
     """The user's environment: bytecode written and reused (no PYTHONDONTWRITEBYTECODE)."""
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = str(REPO / "src")
+    env["PYTHONPATH"] = str(src)
     return env
 
 
-def measure(argv: list[str], repeat: int) -> tuple[float, float, float, str]:
+def measure(
+    argv: list[str], repeat: int, src: Path = REPO / "src"
+) -> tuple[float, float, float, str]:
     """Best wall seconds, the CPU seconds and peak RSS (MB) of that run, and its stdout."""
     best: tuple[float, float, float, str] | None = None
     for _ in range(repeat):
         with tempfile.TemporaryFile() as out:
             started = time.perf_counter()
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, cwd=REPO, env=_env())
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.PIPE, cwd=REPO, env=_env(src)
+            )
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - started
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -457,6 +465,18 @@ def measure(argv: list[str], repeat: int) -> tuple[float, float, float, str]:
     return best
 
 
+def measure_against(
+    argv: list[str], repeat: int, other: Path
+) -> tuple[tuple[float, float, float, str], tuple[float, float, float, str]]:
+    """`measure` of this tree's harness and of `other`'s (a `src` folder), run by turns in
+    the same minutes: on a shared machine only runs side by side compare."""
+    ours, theirs = measure(argv, 1), measure(argv, 1, other)
+    for _ in range(repeat - 1):
+        theirs = min(theirs, measure(argv, 1, other))
+        ours = min(ours, measure(argv, 1))
+    return ours, theirs
+
+
 def _parse_floor(shard_dirs: list[Path]) -> tuple[float, float]:
     """Wall and CPU seconds to read and `json.loads` every cell file once."""
     files = [path for folder in shard_dirs for path in sorted((folder / "cells").iterdir())]
@@ -471,6 +491,9 @@ def main() -> int:
     parser.add_argument("--cells-per-axis", type=int, default=25, help="default: 10,000 cells")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the generated files here")
+    parser.add_argument(
+        "--against", type=Path, help="another checkout's src folder: time its report by turns"
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="compat-bench-report-"))
@@ -530,11 +553,25 @@ def main() -> int:
         compat_json = (out / "compat.json").stat().st_size
         print(f"  compat.json {compat_json / MB:.0f} MB, compat.html "
               f"{(out / 'compat.html').stat().st_size / MB:.1f} MB")  # fmt: skip
+        if args.against:
+            _print_against(report_argv, nightly_argv, args.repeat, args.against.resolve())
         if args.keep:
             shutil.copytree(root, args.keep, dirs_exist_ok=True)
         return 0 if ok else 1
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _print_against(
+    report_argv: list[str], nightly_argv: list[str], repeat: int, other: Path
+) -> None:
+    """`report` and `report --baseline` of this tree and of `other`, by turns."""
+    measure(report_argv, 1, other)  # its bytecode
+    print(f"  by turns with {other} (best of {repeat} each):")
+    for name, argv in (("report", report_argv), ("report --baseline", nightly_argv)):
+        ours, theirs = measure_against(argv, repeat, other)
+        for who, (wall, cpu, peak, _) in (("this tree", ours), ("against", theirs)):
+            print(f"  {name:<20} {who:<10} {wall:>6.2f} s wall {cpu:>6.2f} s cpu {peak:>5.0f} MB")
 
 
 if __name__ == "__main__":

@@ -287,3 +287,26 @@ def test_hostile_cells_still_make_valid_junit(sample: str, schema: Any, tmp_path
     path.write_text(xml, encoding="utf-8")  # no lone surrogate survives (expectation reasons)
     schema.validate(str(path))  # no control character either (a category as the message)
     assert len(parse(tmp_path, xml)) == len(results)
+
+
+def test_passing_cells_write_what_elementtree_wrote_whatever_their_times() -> None:
+    """A passing cell's testcases come from cached text: -0.0, 0.0, negative, NaN and
+    infinite times, repeated probes and met expectations write what the tree wrote."""
+    times = [0.0, -0.0, -1.0, 1e-5, 0.25, 0.25, float("nan"), float("inf"), 12.5]
+    results = [
+        cell(
+            f"c{index}",
+            "pass",
+            probe("numpy", duration_s=seconds),
+            ProbeResult("abi", "environment", "pass", duration_s=-seconds),
+            probe("", duration_s=seconds),
+            durations={"build": 0.0} if index % 2 else {"build": seconds},
+            expectation=ExpectationOutcome("pass", True) if index % 3 == 0 else None,
+        )
+        for index, seconds in enumerate(times + times)
+    ]
+    results.append(
+        cell("unmet", "pass", probe("numpy"), expectation=ExpectationOutcome("fail", False))
+    )
+    results.append(cell("none", "pass"))
+    assert render_junit(HOSTILE, results) == _reference_junit(HOSTILE, results)

@@ -7,7 +7,9 @@ holds a half-written or mismatched set.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +68,7 @@ def write_reports(
     diff: BaselineDiff | None = None,
     lines: CellLines | None = None,
     metadata: Sequence[MetadataFinding] | None = None,
+    changes: Callable[[], tuple[str, BaselineDiff | None]] | None = None,
 ) -> ReportPaths:
     """Write compat.json, junit.xml, compat.md and compat.html into `report_dir`.
 
@@ -76,6 +79,8 @@ def write_reports(
     (None: not checked), in every report but junit.xml. `lines` holds compat.json's line of
     the results read from cell files (`collect(lines=True)`): copied, not encoded again, and
     compat.json is written piece by piece (at 10,000 cells it is the biggest file by far).
+    `changes`, where given, makes `preamble` and `diff` (reading a baseline takes a while): it
+    is called once a helper writes compat.json and junit.xml, which show neither.
     """
     logs = {path.name[: -len(".log")] for path in (report_dir / "logs").glob("*.log")}
     paths = report_paths(report_dir)
@@ -91,29 +96,43 @@ def write_reports(
         for piece in html_chunks(name, results, logs=logs, diff=diff, metadata=metadata):
             out.write(piece.encode("utf-8"))
 
+    def json(out: BinaryIO) -> None:
+        write_json(out, name, results, lines, metadata=metadata)
+
+    order = [paths.json, paths.junit, paths.markdown, paths.html]
+    writers: dict[Path, Callable[[BinaryIO], None]] = dict(
+        zip(order, (json, junit, markdown, html))
+    )
     # Each file is staged (written to a temporary file) as soon as it is rendered, so only one
     # rendered text is in memory at a time; none replaces its report until all are staged.
     staged: list[tuple[Path, Path]] = []
     helper: _Helper | None = None
     with paused_gc():
         try:
-            # The helper first: it has the most to do (junit.xml and compat.md).
+            # The helper first; a helper that cannot start (no room for its files, no
+            # process): all here. Its share: junit.xml and compat.md, which read every probe
+            # (each page of them it reads is copied once, there); here compat.json (mostly
+            # the kernel's copying) and compat.html, about as long. With `changes` to make,
+            # it takes compat.json and junit.xml, which show none, while they are made here.
             if fork_pays(len(results)):
-                helper = _Helper(((paths.junit, junit), (paths.markdown, markdown)))
-                staged += helper.staged
-            staged.append(
-                (
-                    stage_with(
-                        paths.json,
-                        lambda out: write_json(out, name, results, lines, metadata=metadata),
-                    ),
-                    paths.json,
-                )
-            )
-            if helper is None:
-                staged.append((stage_with(paths.junit, junit), paths.junit))
-                staged.append((stage_with(paths.markdown, markdown), paths.markdown))
-            staged.append((stage_with(paths.html, html), paths.html))
+                share = [paths.json, paths.junit] if changes else [paths.junit, paths.markdown]
+                with contextlib.suppress(OSError):
+                    helper = _Helper([(path, writers[path]) for path in share])
+                    staged += helper.staged
+            if changes is not None:  # the helper, a fork of this process, has no need of them
+                preamble, diff = changes()
+            stages: list[tuple[int, Callable[[BinaryIO], None]]] = []
+            try:
+                for path in order:
+                    if helper is None or path not in helper.paths:
+                        fd, tmp = new_stage(path)
+                        staged.append((tmp, path))
+                        stages.append((fd, writers[path]))
+            except BaseException:
+                for fd, _ in stages:
+                    os.close(fd)
+                raise
+            _fill_in_turn(stages)
             if helper is not None and not helper.forked.finished():
                 # It failed (or was killed): render its files here, for the same files or
                 # the same error as without it.
@@ -121,7 +140,6 @@ def write_reports(
                     index = staged.index((tmp, path))
                     tmp.unlink(missing_ok=True)
                     staged[index] = (stage_with(path, write), path)
-            order = [paths.json, paths.junit, paths.markdown, paths.html]
             for tmp, path in sorted(staged, key=lambda item: order.index(item[1])):
                 tmp.replace(path)
         finally:
@@ -144,8 +162,7 @@ class _Helper:
                 made.append(new_stage(path))
 
             def work() -> None:
-                for (fd, _), (_, write) in zip(made, jobs):
-                    fill_stage(fd, write)
+                _fill_in_turn([(fd, write) for (fd, _), (_, write) in zip(made, jobs)])
 
             self.forked = Forked(work)
         except BaseException:
@@ -161,3 +178,58 @@ class _Helper:
     @property
     def staged(self) -> list[tuple[Path, Path]]:
         return [(tmp, path) for tmp, (path, _) in self.files.items()]
+
+    @property
+    def paths(self) -> list[Path]:
+        """The report files it renders."""
+        return [path for path, _ in self.files.values()]
+
+
+def _fill_in_turn(stages: Sequence[tuple[int, Callable[[BinaryIO], None]]]) -> None:
+    """`fill_stage` of each staged file in turn, each but the last flushed to disk by a thread
+    while the next is rendered; returns once every one is on disk, else raises the first
+    failure. A file not reached is closed."""
+    waits: list[Callable[[], None]] = []
+    try:
+        for fd, write in stages[:-1]:
+            waits.append(_fill_meanwhile(fd, write))
+        if stages:
+            fd, write = stages[-1]
+            fill_stage(fd, write)
+    except BaseException:
+        for fd, _ in stages[len(waits) + 1 :]:
+            os.close(fd)
+        raise
+    finally:
+        for wait in waits:
+            wait()
+
+
+def _fill_meanwhile(fd: int, write: Callable[[BinaryIO], None]) -> Callable[[], None]:
+    """`fill_stage`, its flush to disk (an fsync: 0.1 s for the 170 MB of compat.json at
+    10,000 cells) left to a thread; returns what waits for that and raises what it raised."""
+    handle = os.fdopen(fd, "wb")
+    try:
+        write(handle)
+        handle.flush()
+    except BaseException:
+        handle.close()
+        raise
+    failed: list[BaseException] = []
+
+    def sync() -> None:
+        try:
+            with handle:
+                os.fsync(handle.fileno())
+        except BaseException as exc:  # noqa: BLE001 - raised again by `wait`
+            failed.append(exc)
+
+    thread = threading.Thread(target=sync, name="compat-matrix-fsync")
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return wait

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Optional
 
 from compat_matrix.results import CellResult
@@ -63,11 +64,7 @@ def _label(axes: tuple[str, ...], values: AxisValues) -> str:
 
 def axis_order(results: Sequence[CellResult]) -> tuple[str, ...]:
     """Every axis name, in order of first appearance."""
-    seen: dict[str, None] = {}
-    for result in results:
-        for key in result.axes:
-            seen.setdefault(key, None)
-    return tuple(seen)
+    return tuple(dict.fromkeys(chain.from_iterable(result.axes for result in results)))
 
 
 def choose_pivot(results: Sequence[CellResult], max_columns: int = MAX_COLUMNS) -> Pivot | None:
@@ -85,9 +82,8 @@ def choose_pivot(results: Sequence[CellResult], max_columns: int = MAX_COLUMNS) 
         return None
     if len(pivot.columns) <= max_columns:
         return pivot
-    swapped = _build(results, rest, (row_axis,))
-    if swapped is not None and rest and len(swapped.columns) <= max_columns:
-        return swapped
+    if rest and len(pivot.rows) <= max_columns:
+        return _swapped(pivot)
     return None
 
 
@@ -107,3 +103,11 @@ def _build(
         rows.setdefault(row, None)
         columns.setdefault(column, None)
     return Pivot(row_axes, column_axes, tuple(rows), tuple(columns), grid)
+
+
+def _swapped(pivot: Pivot) -> Pivot:
+    """`pivot` with rows and columns swapped: what `_build` gives with the axes swapped (the
+    same cells on the same squares, rows and columns in the same order of first appearance),
+    without going through the cells again."""
+    grid = {(column, row): index for (row, column), index in pivot.grid.items()}
+    return Pivot(pivot.column_axes, pivot.row_axes, pivot.columns, pivot.rows, grid)

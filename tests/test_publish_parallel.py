@@ -1,0 +1,145 @@
+"""A big report's forked helpers: what they send and what is done meanwhile gives the very
+reports of doing it all in one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from test_report_scale import FILES, _report, _results
+
+from compat_matrix.reports import _fill_meanwhile, write_reports
+from compat_matrix.reports._pivot import _build, _swapped, choose_pivot
+from compat_matrix.reports.json_report import identity
+from compat_matrix.reports.publish import (
+    _build as build_result,
+)
+from compat_matrix.reports.publish import (
+    _fields,
+    _from_fields,
+    _read,
+    collect,
+    publish_results,
+)
+from compat_matrix.results import cell_json, write_cell_result
+
+_BASELINE_SCRIPT = """
+import sys
+from pathlib import Path
+from compat_matrix.errors import UsageError
+from compat_matrix.reports import _parallel
+from compat_matrix.reports.publish import collect, publish_results
+
+run, out, baseline = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+_parallel.PARALLEL_MIN_CELLS = 0
+collected = collect([run], None, lines=True, slim=True)
+assert _parallel.fork_pays(len(collected.results))
+try:
+    _, diff, error = publish_results(out, "scale", collected.results, baseline=baseline,
+                                     lines=collected.lines)
+    print(error or f"{len(diff.broken)} broken")
+except UsageError as exc:
+    print("UsageError", exc)
+print(sorted(p.name for p in out.iterdir()))
+"""
+
+
+def _run_forked(run: Path, out: Path, baseline: Path) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _BASELINE_SCRIPT, str(run), str(out), str(baseline)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "fork_pays" in proc.stderr:  # no second CPU, or not Linux: nothing forked to test
+        return []
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_a_baseline_read_while_the_helper_writes_gives_the_same_reports(tmp_path: Path) -> None:
+    """The baseline is compared while a forked helper writes compat.json and junit.xml: every
+    file is what one process writes; a bad baseline is told, and leaves nothing behind."""
+    results = _results()
+    run = tmp_path / "run"
+    for result in results:
+        write_cell_result(run, result)
+    before = tmp_path / "before"
+    changed = [r if i % 3 else replace(r, status="pass") for i, r in enumerate(results)]
+    write_reports(before, "before", changed[5:])
+    reference = collect([run], None, lines=True, slim=True)
+    _, diff, error = publish_results(
+        tmp_path / "reference",
+        "scale",
+        reference.results,
+        baseline=before / "compat.json",
+        lines=reference.lines,
+    )
+    assert reference.lines is not None
+    reference.lines.close()
+    assert diff is not None and diff.changed and not error
+    out = tmp_path / "forked"
+    lines = _run_forked(run, out, before / "compat.json")
+    if lines:
+        assert lines[0] == f"{len(diff.broken)} broken"
+        assert lines[1] == str(sorted([*FILES, "diff.json"]))
+        assert _report(out) == _report(tmp_path / "reference")
+        assert (out / "diff.json").read_bytes() == (
+            tmp_path / "reference" / "diff.json"
+        ).read_bytes()
+    (tmp_path / "bad.json").write_text("{not json")
+    bad = tmp_path / "bad-out"
+    lines = _run_forked(run, bad, tmp_path / "bad.json")
+    if lines:
+        assert lines[0].startswith("UsageError baseline")
+        assert lines[1] == "[]"  # no report, no temporary file
+
+
+def test_results_sent_as_fields_are_the_results(tmp_path: Path) -> None:
+    """What the collect helper sends (`_fields`) makes the very results it read."""
+    for result in _results():
+        data = json.loads(cell_json(result))
+        built = build_result(data, slim=True, shared={})
+        assert _from_fields(_fields(built)) == built
+        assert cell_json(_from_fields(_fields(built))) == cell_json(built)
+
+
+def test_a_cell_file_is_read_whole_with_its_identity(tmp_path: Path) -> None:
+    for size in (0, 1, 65_535, 65_536, 300_001):
+        path = tmp_path / f"{size}.json"
+        path.write_bytes(os.urandom(size))
+        raw, seen = _read(str(path))
+        assert raw == path.read_bytes()
+        assert seen == identity(path.stat())
+
+
+def test_a_swapped_grid_is_the_grid_built_the_other_way() -> None:
+    results = _results()[:80]
+    rows, columns = ("python",), tuple(a for a in results[0].axes if a != "python")
+    straight = _build(results, rows, columns)
+    assert straight is not None
+    assert _swapped(straight) == _build(results, columns, rows)
+    pivot = choose_pivot(results, max_columns=1)
+    assert pivot is None or pivot.column_axes == rows
+
+
+def test_a_file_flushed_to_disk_meanwhile_is_written_and_its_failure_told(tmp_path: Path) -> None:
+    """The helper's first files reach the disk in a thread while it renders the next: the
+    file is whole once waited for, and a failed flush is raised by the wait, as fill_stage
+    raises it."""
+    fd = os.open(tmp_path / "a", os.O_WRONLY | os.O_CREAT)
+    wait = _fill_meanwhile(fd, lambda out: out.write(b"whole"))
+    wait()
+    assert (tmp_path / "a").read_bytes() == b"whole"
+    read, write = os.pipe()  # a pipe cannot be flushed to disk: fsync fails
+    try:
+        wait = _fill_meanwhile(write, lambda out: out.write(b"x"))
+        with pytest.raises(OSError):
+            wait()
+    finally:
+        os.close(read)
