@@ -3,6 +3,7 @@ reports of doing it all in one process."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -107,6 +108,8 @@ def test_results_sent_as_fields_are_the_results(tmp_path: Path) -> None:
         built = build_result(data, slim=True, shared={})
         assert _from_fields(_fields(built)) == built
         assert cell_json(_from_fields(_fields(built))) == cell_json(built)
+        # a field added to CellResult must be sent too, not fall back to its default
+        assert len(_fields(built)) == len(dataclasses.fields(built))
 
 
 def test_a_cell_file_is_read_whole_with_its_identity(tmp_path: Path) -> None:
