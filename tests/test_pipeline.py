@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -220,23 +221,9 @@ def test_run_usage_errors_exit_2_without_a_traceback(
 def test_every_core_means_the_cores_this_process_may_use(tmp_path: Path) -> None:
     """Under `taskset -c 0` (or a container's cpuset) a run starts one cell at a time, not one a
     core of the machine: the cells would only queue for that one CPU."""
-    (tmp_path / "compat.yml").write_text("matrix:\n  python: ['2.1', '2.2', '2.3']\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "compat_matrix", "run", "-o", str(tmp_path / "out")],
-        cwd=tmp_path,
-        env={
-            **{k: v for k, v in os.environ.items() if k != "COMPAT_JOBS"},
-            "COMPAT_ENV_DIR": str(tmp_path / "envs"),
-            "NO_COLOR": "1",
-        },
-        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert "3 cells of" in done.stderr, done.stderr
-    assert "1 at a time" in done.stderr
+    pinned = _three_cells(tmp_path, lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+    assert "3 cells of" in pinned, pinned
+    assert "1 at a time" in pinned
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -308,22 +295,31 @@ def test_a_cpu_quota_runs_one_cell_at_a_time(tmp_path: Path) -> None:
     machine with more cores, cells would only share that one CPU: one at a time."""
     group = _cpu_cgroup(tmp_path)
     try:
-        (tmp_path / "compat.yml").write_text("matrix:\n  python: ['2.1', '2.2', '2.3']\n")
-        done = subprocess.run(
-            [sys.executable, "-m", "compat_matrix", "run", "-o", str(tmp_path / "out")],
-            cwd=tmp_path,
-            env={
-                **{k: v for k, v in os.environ.items() if k != "COMPAT_JOBS"},
-                "COMPAT_ENV_DIR": str(tmp_path / "envs"),
-                "NO_COLOR": "1",
-            },
-            preexec_fn=lambda: (group / "cgroup.procs").write_text(str(os.getpid())),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        limited = _three_cells(
+            tmp_path, lambda: (group / "cgroup.procs").write_text(str(os.getpid()))
         )
     finally:
         group.rmdir()
-    assert "3 cells of" in done.stderr, done.stderr
-    assert "1 at a time" in done.stderr
+    assert "3 cells of" in limited, limited
+    assert "1 at a time" in limited
+
+
+def _three_cells(tmp_path: Path, preexec_fn: Callable[[], object]) -> str:
+    """`compat-matrix run` of three cells with no `-j` (no interpreter for them: no time
+    spent), started by `preexec_fn` in the child; what it printed on stderr."""
+    (tmp_path / "compat.yml").write_text("matrix:\n  python: ['2.1', '2.2', '2.3']\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "compat_matrix", "run", "-o", str(tmp_path / "out")],
+        cwd=tmp_path,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "COMPAT_JOBS"},
+            "COMPAT_ENV_DIR": str(tmp_path / "envs"),
+            "NO_COLOR": "1",
+        },
+        preexec_fn=preexec_fn,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.stderr
