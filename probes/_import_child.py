@@ -92,6 +92,23 @@ def _foreign_extensions(missing: str) -> list[str]:
     return found[:10]
 
 
+def _mapped() -> set[str]:
+    """Every shared object mapped in this process (Linux: OSError elsewhere), as real paths."""
+    found: set[str] = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            parts = line.rstrip("\n").split(None, 5)
+            if len(parts) < 6 or not parts[5].startswith("/"):
+                continue
+            path = parts[5]
+            if path.endswith(" (deleted)"):
+                continue
+            base = os.path.basename(path)
+            if ".so" in base or base.endswith((".dylib", ".pyd")):
+                found.add(os.path.realpath(path))
+    return found
+
+
 def _loaded_files() -> list[str]:
     # What the import left in the process: every mapped shared object (Linux), else the
     # extension modules in sys.modules. Measured, so reachability is not guessed. Only the
@@ -101,22 +118,10 @@ def _loaded_files() -> list[str]:
         if entry and os.path.isdir(entry):
             dirs.add(os.path.join(os.path.realpath(entry), ""))
     roots = tuple(sorted(dirs))
-    found: set[str] = set()
     try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                parts = line.rstrip("\n").split(None, 5)
-                if len(parts) < 6 or not parts[5].startswith("/"):
-                    continue
-                path = parts[5]
-                if path.endswith(" (deleted)"):
-                    continue
-                base = os.path.basename(path)
-                if ".so" in base or base.endswith((".dylib", ".pyd")):
-                    found.add(os.path.realpath(path))
+        found = {p for p in _mapped() if p.startswith(roots)}
     except OSError:
-        pass
-    found = {p for p in found if p.startswith(roots)}
+        found = set()
     if not found:
         from importlib.machinery import EXTENSION_SUFFIXES
 
@@ -125,17 +130,6 @@ def _loaded_files() -> list[str]:
             if isinstance(name, str) and name.endswith(tuple(EXTENSION_SUFFIXES)):
                 found.add(os.path.realpath(name))
     return sorted(found)
-
-
-def _mapped() -> set[str]:
-    """Every shared object mapped in this process (Linux), as real paths."""
-    found: set[str] = set()
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            parts = line.rstrip("\n").split(None, 5)
-            if len(parts) == 6 and parts[5].startswith("/") and ".so" in parts[5]:
-                found.add(os.path.realpath(parts[5]))
-    return found
 
 
 _STDLIB = os.path.join(os.path.dirname(os.path.realpath(os.__file__)), "")

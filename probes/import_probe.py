@@ -206,6 +206,7 @@ def _wait(
     lines after the child ends."""
     pidfd_open = getattr(os, "pidfd_open", None)
     fd = -1
+    pending = b""  # a line the child has not finished writing yet
     if pidfd_open is not None:
         try:
             fd = pidfd_open(proc.pid)
@@ -220,7 +221,6 @@ def _wait(
             if events >= 0:
                 poller.register(events, select.POLLIN)
             deadline = time.monotonic() + timeout
-            pending = b""
             while True:
                 left = deadline - time.monotonic()
                 ready = poller.poll(max(0, int(left * 1000))) if left > 0 else []
@@ -236,7 +236,7 @@ def _wait(
             os.close(fd)
     returncode = proc.wait(timeout=timeout)
     if events >= 0:
-        _lines(_drain(events), on_line)
+        _lines(pending + _drain(events), on_line)
     return returncode
 
 
@@ -377,10 +377,14 @@ def import_targets(
                 pending.insert(0, name)  # every watcher had its turn: it goes next
                 cond.notify_all()
 
+    def watching(target: str) -> list[str]:
+        """The targets still waiting for ``target`` to observe them (``cond`` held)."""
+        return [name for name, watchers in waiting.items() if target in watchers]
+
     def finished(target: str, outcome: dict[str, Any]) -> None:
         """``target`` is done (called with ``cond`` held): settle what it watched."""
         outcomes[numbers[target]] = outcome
-        for name in [m for m, watchers in waiting.items() if target in watchers]:
+        for name in watching(target):
             seen = _observed(outcome, name)
             if seen is not None:
                 del waiting[name]
@@ -406,7 +410,7 @@ def import_targets(
                     if not pending or failed:
                         return
                     target = pending.pop(0)
-                    watch = [m for m, watchers in waiting.items() if target in watchers]
+                    watch = watching(target)
                     running[0] += 1
 
                 def on_event(kind: str, name: str, target: str = target) -> None:
@@ -459,8 +463,9 @@ def watched(targets: list[str], observers: dict[str, list[str]]) -> dict[str, li
     for name in targets:
         if "." in name:
             continue
-        found = [d for d in observers.get(name, []) if d in targets and d != name]
-        found = [d for d in found if d not in waits]
+        found = [
+            d for d in observers.get(name, []) if d in targets and d != name and d not in waits
+        ]
         if found:
             waits[name] = found
     return waits
