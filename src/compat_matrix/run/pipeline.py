@@ -168,7 +168,9 @@ def usable_cpus() -> int:
     a CPU quota (`docker --cpus 2`, a Kubernetes CPU limit) caps them at the CPUs it pays for."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     quota = cpu_quota()
-    return max(1, min(cpus or 1, math.ceil(quota) if quota else cpus or 1))
+    if quota is not None:
+        cpus = min(cpus or 1, math.ceil(quota))
+    return max(1, cpus or 1)
 
 
 def cpu_quota(
@@ -183,7 +185,10 @@ def cpu_quota(
         return None
     found: list[float] = []
     for line in lines:
-        _, controllers, path = line.split(":", 2) if line.count(":") >= 2 else ("", "", "")
+        fields = line.split(":", 2)  # hierarchy id, controllers, path
+        if len(fields) != 3:
+            continue
+        _, controllers, path = fields
         names = controllers.split(",")
         if not controllers:  # v2: the unified tree, at the root or beside v1's (hybrid)
             base = root if (root / "cgroup.controllers").exists() else root / "unified"
