@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import os
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -212,9 +212,7 @@ def _suite(
                 errors += 1
             elif element == "skipped":
                 skipped += 1
-    seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
-    if seconds <= 0:
-        seconds = sum(case.time for case in cases if math.isfinite(case.time) and case.time > 0)
+    seconds = _suite_seconds(result, (case.time for case in cases))
     location = _cdata(clean_text(source.location(result.id))) if source else ""
     out = [_suite_head(result, source, cell_id, (len(cases), failures, errors, skipped), seconds)]
     for case in cases:
@@ -241,6 +239,15 @@ def _suite(
         out.append(f"{start}>\n      {element}\n    </testcase>\n")
     out.append("  </testsuite>\n")
     return "".join(out), (len(cases), failures, errors), seconds
+
+
+def _suite_seconds(result: CellResult, cases: Iterable[float]) -> float:
+    """A suite's time: the cell's stage durations, else the sum of its testcases' times (each
+    counted where finite and positive)."""
+    seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
+    if seconds <= 0:
+        seconds = sum(t for t in cases if math.isfinite(t) and t > 0)
+    return seconds
 
 
 def _suite_head(
@@ -316,11 +323,7 @@ def _passed_suite(
     cases: list[tuple[str, str]],
 ) -> tuple[str, tuple[int, int, int], float]:
     """`_suite` of a cell of `_passed_cases`: no failure, so no location either."""
-    seconds = sum(v for v in result.durations.values() if math.isfinite(v) and v > 0)
-    if seconds <= 0:
-        seconds = sum(
-            p.duration_s for p in result.probes if math.isfinite(p.duration_s) and p.duration_s > 0
-        )
+    seconds = _suite_seconds(result, (p.duration_s for p in result.probes))
     head = _suite_head(result, source, cell_id, (len(cases), 0, 0, 0), seconds)
     body = "".join([f"{start}{cell_id}{end}" for start, end in cases])
     return f"{head}{body}  </testsuite>\n", (len(cases), 0, 0), seconds

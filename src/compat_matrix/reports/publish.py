@@ -46,7 +46,7 @@ from compat_matrix.results import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from compat_matrix.matrix.model import Cell
 
@@ -198,6 +198,24 @@ def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellR
             )
     else:
         made = [ProbeResult(*p.values()) for p in data["probes"]]
+    python, expectation = data["python"], data["expectation"]
+    return _result(
+        data.values(),
+        made,
+        None if python is None else python.values(),
+        None if expectation is None else expectation.values(),
+    )
+
+
+def _result(
+    values: Iterable[Any],
+    probes: list[ProbeResult],
+    python: Iterable[Any] | None,
+    expectation: Iterable[Any] | None,
+) -> CellResult:
+    """A result from the values of its fields in `CellResult`'s order (a cell file's, or
+    `_fields`'), with its probes made already and the values of its `python` and
+    `expectation` (their places in `values` are not read)."""
     (
         cell_id,
         axes,
@@ -205,11 +223,11 @@ def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellR
         category,
         message,
         hint,
-        python,
+        _,
         resolved,
         _,
         durations,
-        expectation,
+        _,
         fingerprint,
         lock,
         gpu_unverified,
@@ -219,7 +237,7 @@ def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellR
         resolution,
         as_of,
         prerelease,
-    ) = data.values()
+    ) = values
     return CellResult(
         cell_id,
         axes,
@@ -227,11 +245,11 @@ def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellR
         category,
         message,
         hint,
-        None if python is None else PythonInfo(*python.values()),
+        None if python is None else PythonInfo(*python),
         resolved,
-        made,
+        probes,
         durations,
-        None if expectation is None else ExpectationOutcome(*expectation.values()),
+        None if expectation is None else ExpectationOutcome(*expectation),
         fingerprint,
         lock,
         gpu_unverified,
@@ -486,50 +504,8 @@ def _fields(result: CellResult) -> tuple[Any, ...]:
 
 def _from_fields(fields: tuple[Any, ...]) -> CellResult:
     """The result `_fields` took apart."""
-    (
-        cell_id,
-        axes,
-        status,
-        category,
-        message,
-        hint,
-        python,
-        resolved,
-        probes,
-        durations,
-        expectation,
-        fingerprint,
-        lock,
-        gpu_unverified,
-        latent,
-        static_only,
-        indexes,
-        resolution,
-        as_of,
-        prerelease,
-    ) = fields
-    return CellResult(
-        cell_id,
-        axes,
-        status,
-        category,
-        message,
-        hint,
-        None if python is None else PythonInfo(*python),
-        resolved,
-        [ProbeResult(*probe) for probe in probes],
-        durations,
-        None if expectation is None else ExpectationOutcome(*expectation),
-        fingerprint,
-        lock,
-        gpu_unverified,
-        latent,
-        static_only,
-        indexes,
-        resolution=resolution,
-        as_of=as_of,
-        prerelease=prerelease,
-    )
+    python, probes, expectation = fields[6], fields[8], fields[10]  # their places in CellResult
+    return _result(fields, [ProbeResult(*probe) for probe in probes], python, expectation)
 
 
 def collect(
