@@ -24,6 +24,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (another 
 if TYPE_CHECKING:
     import argparse
     import subprocess
+    import threading
 
 __all__ = [
     "EXIT_ERROR",
@@ -45,6 +46,9 @@ __all__ = [
     "document",
     "error_document",
     "exit_status",
+    "import_ended",
+    "imports_begin",
+    "imports_ended",
     "kill_group",
     "make_result",
     "module_name_of_file",
@@ -60,6 +64,7 @@ __all__ = [
     "tail",
     "top_level_from_files",
     "usable_cpus",
+    "wait_for_import",
 ]
 
 EXIT_OK = 0  # every result passed or was skipped
@@ -815,6 +820,42 @@ def distribution_index(paths: list[str]) -> DistributionIndex:
     if index is None:
         index = _INDEXES[key] = DistributionIndex(paths)
     return index
+
+
+#: The import probe's targets while it runs beside other probes in this process (probe_set.py),
+#: each with an event set once that target's import has ended (``imports_begin``).
+_IMPORTS: dict[str, threading.Event] = {}
+
+
+def imports_begin(targets: list[str]) -> None:
+    """The import probe of this process is about to import ``targets``: a probe that would
+    import one of them too (the cuda probe's frameworks) may wait for it (``wait_for_import``)
+    and so import it with its bytecode written, not compile a cold environment's modules a
+    second time at once (seconds of CPU for tensorflow or torch)."""
+    import threading  # only probe_set.py, which has it already, calls this
+
+    for target in targets:
+        _IMPORTS.setdefault(target, threading.Event())
+
+
+def import_ended(target: str) -> None:
+    """``target``'s import has ended (passed, failed, observed, or timed out)."""
+    event = _IMPORTS.get(target)
+    if event is not None:
+        event.set()
+
+
+def imports_ended() -> None:
+    """The import probe has ended: nothing waits for it any more (also when it failed)."""
+    for event in _IMPORTS.values():
+        event.set()
+
+
+def wait_for_import(target: str, patience: float) -> bool:
+    """Wait, at most ``patience`` seconds, for the import probe of this process to end its
+    import of ``target``; True when it has (or never was to: no import probe here)."""
+    event = _IMPORTS.get(target)
+    return event is None or bool(event.wait(patience))
 
 
 def conda_records(prefix: str) -> list[dict[str, object]]:

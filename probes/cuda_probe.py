@@ -640,7 +640,13 @@ def _conda_cuda_packages(records: list[dict[str, object]]) -> list[dict[str, str
 def run_framework(
     name: str, workdir: str, import_timeout: float, init_timeout: float, env: dict[str, str]
 ) -> dict[str, Any]:
-    """Import one framework in a child and touch its device; the raw report."""
+    """Import one framework in a child and touch its device; the raw report.
+
+    Where the import probe imports the same framework in this process (probe_set.py), the
+    child starts once that import has ended: a cold environment's modules are then compiled
+    once, not by two children at once (seconds of CPU for tensorflow). Not longer than half
+    the import timeout (at most a minute): a hung import delays this one only that long."""
+    lib.wait_for_import(name, min(60.0, import_timeout / 2))
     child = _Child(["framework", name], workdir)
     child.run([import_timeout, init_timeout], env=env)
     report: dict[str, Any] = {}

@@ -384,6 +384,7 @@ def import_targets(
     def finished(target: str, outcome: dict[str, Any]) -> None:
         """``target`` is done (called with ``cond`` held): settle what it watched."""
         outcomes[numbers[target]] = outcome
+        lib.import_ended(target)
         for name in watching(target):
             seen = _observed(outcome, name)
             if seen is not None:

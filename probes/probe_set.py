@@ -159,9 +159,19 @@ def run(spec: dict[str, Any], out: _Out) -> None:
     if "import" in probes and targets:
         timeout = "%.0f" % float(spec.get("import_timeout") or 300)
         argv = [*args.get("import", []), "--timeout", timeout, *targets]
-        importer = threading.Thread(target=timed, args=("import", argv), daemon=True)
+
+        def imports() -> None:
+            try:
+                timed("import", argv)
+            finally:
+                lib.imports_ended()
+
+        lib.imports_begin(targets)  # before any probe below can ask
+        importer = threading.Thread(target=imports, daemon=True)
         importer.start()  # its children import while the file readers below read
-    for name in probes:
+    # cuda last: its frameworks' children wait for the import probe's import of the same
+    # framework (lib.wait_for_import), while the other readers read.
+    for name in sorted(probes, key=lambda name: name == "cuda"):
         if name in ("import", "native"):
             continue
         timed(name, args.get(name, []))

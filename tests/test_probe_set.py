@@ -3,6 +3,7 @@ answers as each probe run alone, and a probe the set did not report still runs (
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,55 @@ def test_imports_run_with_openblas_idle_workers_asleep_unless_the_user_says(
     assert results["numpy"].status == "pass"
     assert results["envspy"].status == "pass"
     assert results["envspy"].details["version"] == seen
+
+
+def _slow_framework(site: Path, log: Path) -> None:
+    """A distribution named torch (so the cuda probe checks it as a framework) whose import
+    takes a second and writes when it began and ended, with its process id."""
+    package = site / "torch"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import os, time\n"
+        f"_LOG = {str(log)!r}\n"
+        "def _say(what):\n"
+        "    with open(_LOG, 'a') as log:\n"
+        "        log.write('%s %d %.6f\\n' % (what, os.getpid(), time.time()))\n"
+        "_say('start')\n"
+        "time.sleep(1.0)\n"
+        "_say('end')\n"
+        "__version__ = '0.0.1'\n"
+    )
+    info = site / "torch-0.0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 0.0.1\n")
+    (info / "top_level.txt").write_text("torch\n")
+    (info / "RECORD").write_text("torch/__init__.py,,\ntorch-0.0.1.dist-info/METADATA,,\n")
+
+
+def test_the_cuda_probe_imports_a_framework_after_the_import_probe(
+    tmp_path: Path, uv_bin: str, python_for
+) -> None:  # type: ignore[no-untyped-def]
+    """A framework the import probe imports is imported by the cuda probe's child only once
+    that import has ended: a cold environment's modules are compiled once, not twice at once."""
+    envdir = tmp_path / "env"
+    subprocess.run(
+        [uv_bin, "venv", "-q", "--python", str(python_for("3.12").path), str(envdir)], check=True
+    )
+    site = next(envdir.glob("lib/python3.12/site-packages"))
+    log = tmp_path / "imports.log"
+    _slow_framework(site, log)
+    runs = probe_environment(
+        envdir / "bin" / "python",
+        ["import", "cuda"],
+        dists=["torch"],
+        imports=None,
+        deadline=time.monotonic() + 300,
+    )
+    imported = next(run for run in runs if run.name == "import")
+    assert [(r.target, r.status) for r in imported.results] == [("torch", "pass")]
+    cuda = next(run for run in runs if run.name == "cuda")
+    assert cuda.document["frameworks"]["torch"]["imported"] is not None, cuda.document
+    events = [line.split() for line in log.read_text().splitlines()]
+    # Two imports, each in its own process, one after the other: start, end, start, end.
+    assert [what for what, _, _ in events] == ["start", "end", "start", "end"], events
+    assert events[0][1] == events[1][1] != events[2][1] == events[3][1]
