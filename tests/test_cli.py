@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from compat_matrix.front.cli import EXIT_CLOSED_PIPE, main
 from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +89,8 @@ def test_report_merges_shards_and_sets_the_exit_status(tmp_path: Path) -> None:
     write_cell_result(shard_b, _result("c2", "fail", expected="fail"))
     proc = _cli("report", str(shard_a), str(shard_b), "-o", str(out), "--name", "merged")
     assert proc.returncode == 0, proc.stderr
+    # The program ends at once after `report` (cli.console): its output is still all there.
+    assert proc.stdout.endswith(f"report: {out}\n"), proc.stdout
     document = json.loads((out / "compat.json").read_text())
     assert document["name"] == "merged"
     assert [c["id"] for c in document["cells"]] == ["c1", "c2"]
@@ -97,6 +100,25 @@ def test_report_merges_shards_and_sets_the_exit_status(tmp_path: Path) -> None:
     assert _cli("report", str(shard_a), str(shard_b), "-o", str(out)).returncode == 1
     write_cell_result(shard_b, _result("c3", "error"))
     assert _cli("report", str(shard_a), str(shard_b), "-o", str(out)).returncode == 3
+
+
+def test_report_ends_the_program_at_once_but_main_returns(tmp_path: Path) -> None:
+    """`console` ends the process after `report` without freeing what it made; `main`, which
+    a program of the user's may call, returns its status and leaves its caller running."""
+    write_cell_result(tmp_path / "r", _result("c1", "pass"))
+    assert main(["report", str(tmp_path / "r"), "-o", str(tmp_path / "in-process")]) == 0
+    assert (tmp_path / "in-process" / "compat.json").exists()
+    # A reader gone before the report is printed: exit 141, no traceback (as `expand | head`).
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compat_matrix", "report", str(tmp_path / "r")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # long before the interpreter has started
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_CLOSED_PIPE, stderr
+    assert b"Traceback" not in stderr
 
 
 def test_report_without_results_is_a_usage_error(tmp_path: Path) -> None:

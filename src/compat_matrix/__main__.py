@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from compat_matrix.front.cli import console
 
-from compat_matrix.front.cli import main
-
-sys.exit(main())
+console()

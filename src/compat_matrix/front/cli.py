@@ -12,12 +12,14 @@ SIGHUP stop a run as Ctrl-C does (children.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from compat_matrix import __version__, children
 from compat_matrix.build import pythons
@@ -256,6 +258,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     finally:  # also when a usage error ends the command
         if collected.lines is not None:
             collected.lines.close()
+        if args.kept is not None:
+            args.kept += [collected, cells, matrix]
 
 
 def _culprit_search(
@@ -564,20 +568,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command `argv` names (default: the program's arguments); its exit status."""
+    return _main(argv)[0]
+
+
+def console() -> NoReturn:
+    """The `compat-matrix` program (its console script, `python -m compat_matrix`): `main`, and
+    the process ends. After `report` it ends at once (`os._exit`, stdout and stderr flushed):
+    the interpreter would free the millions of objects of a 10,000-cell report one by one
+    (0.2 s), and `report` leaves nothing for an exit handler to do (no thread, child process
+    or temporary file outlives it; `--culprit`, which runs cells, ends the usual way)."""
+    kept: list[object] = []
+    status, at_once = _main(None, kept)
+    if at_once and threading.active_count() == 1:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+def _main(argv: Sequence[str] | None, kept: list[object] | None = None) -> tuple[int, bool]:
+    """`main`'s status, and whether the process may end at once after it (see `console`).
+
+    Where the process ends at once, `kept` takes what the command made (`report`: its cells
+    and results), so that it is not freed, object by object, when the command returns."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    at_once = args.func is _cmd_report and not args.culprit
+    args.kept = kept if at_once else None
     children.end_on_signals()
     try:
         status = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, not as a warning at exit
     except BrokenPipeError:
-        return _stdout_closed()
+        return _stdout_closed(), at_once
     except CompatError as exc:
         print(f"compat-matrix: {exc}", file=sys.stderr)
-        return exc.exit_status
+        return exc.exit_status, at_once
     except KeyboardInterrupt:
-        return 130
-    return status
+        return 130, False
+    return status, at_once
 
 
 def _stdout_closed() -> int:
@@ -592,4 +624,4 @@ def _stdout_closed() -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

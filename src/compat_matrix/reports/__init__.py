@@ -110,12 +110,11 @@ def write_reports(
     with paused_gc():
         try:
             # The helper first; a helper that cannot start (no room for its files, no
-            # process): all here. Its share: junit.xml and compat.md, which read every probe
-            # (each page of them it reads is copied once, there); here compat.json (mostly
-            # the kernel's copying) and compat.html, about as long. With `changes` to make,
-            # it takes compat.json and junit.xml, which show none, while they are made here.
+            # process): all here. Its share: compat.json (mostly the kernel's copying) and
+            # junit.xml, which show no baseline (`changes` is made here meanwhile); here
+            # compat.html and compat.md, about as long.
             if fork_pays(len(results)):
-                share = [paths.json, paths.junit] if changes else [paths.junit, paths.markdown]
+                share = [paths.json, paths.junit]
                 with contextlib.suppress(OSError):
                     helper = _Helper([(path, writers[path]) for path in share])
                     staged += helper.staged
