@@ -278,6 +278,16 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
+#: `python -m compat_matrix` with SIGINT at its default, as a command typed at a terminal has it:
+#: a background job of a script (`pytest ... &`) inherits SIGINT ignored, and so would the run.
+_SIGINT_HEARD = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'compat_matrix', *sys.argv[1:]])",
+]
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -306,7 +316,7 @@ def test_killing_the_run_ends_its_cells_and_removes_its_temporary_folders(
     temp = tmp_path / "tmp"
     temp.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "compat_matrix", "run", "m.yml", "-j", "2"],
+        [*_SIGINT_HEARD, "run", "m.yml", "-j", "2"],
         cwd=tmp_path,
         env=_env(tmp_path, TMPDIR=str(temp)),
         stdout=subprocess.PIPE,
@@ -328,7 +338,11 @@ def test_killing_the_run_ends_its_cells_and_removes_its_temporary_folders(
     assert list(temp.glob("compat-*"))
     children = _children(proc.pid)
     os.kill(proc.pid, signum)
-    proc.communicate(timeout=30)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # not left behind, still running
+        pytest.fail("the run did not end on the signal: " + proc.communicate()[1])
     deadline = time.monotonic() + 15
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -336,6 +350,61 @@ def test_killing_the_run_ends_its_cells_and_removes_its_temporary_folders(
     assert not list(temp.glob("compat-*"))
     kept = json.loads((report / "cells" / "py3.12-tinya_local-no-hang.json").read_text())
     assert kept["status"] == "pass"
+
+
+_INTERRUPTED_INSIDE_WAIT = """\
+import concurrent.futures, signal, sys, time
+from pathlib import Path
+from compat_matrix import children
+from compat_matrix.matrix.expand import expand
+from compat_matrix.matrix.load import load_matrix
+from compat_matrix.run import pipeline
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal
+tmp = Path(sys.argv[1])
+(tmp / "m.yml").write_text("matrix:\\n  python: ['3.12']\\n  six: ['1.16.0', '1.17.0']\\n")
+matrix = load_matrix(tmp / "m.yml")
+
+
+def run_cell(*args):  # a cell busy until the run is stopped, as an installer is
+    while not children.stopping():
+        time.sleep(0.01)
+    raise children.Stopped
+
+
+def wait(fs, *args, **kwargs):  # Ctrl-C lands where wait() holds a future's lock: CPython
+    future = min(fs, key=id)  # runs a handler after any call, as after each acquire() there
+    future._condition.acquire()
+    signal.raise_signal(signal.SIGINT)
+    future._condition.release()
+    return concurrent.futures.wait(fs, *args, **kwargs)
+
+
+pipeline.run_cell, pipeline.wait, pipeline.pythons.discover = run_cell, wait, list
+options = pipeline.RunOptions(tmp / "m.yml", tmp / "r", tmp / "envs", jobs=2)
+try:
+    pipeline.run_pipeline(matrix, expand(matrix), options)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_a_ctrl_c_inside_the_wait_for_the_cells_ends_the_run(tmp_path: Path) -> None:
+    """Regression: raised there, it left a future's lock held, and the run waited forever for
+    the cell's worker, which waited for that lock. (A subprocess: a hang fails, not blocks.)"""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _INTERRUPTED_INSIDE_WAIT, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=30,  # it ends in about a second
+            check=False,
+            env=_env(tmp_path),
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the run did not end on Ctrl-C: {exc.stderr!r}")
+    assert proc.returncode == 130, proc.stderr
+    assert (tmp_path / "r" / "compat.json").exists(), proc.stderr
 
 
 # -- 2. a full or read-only disk ----------------------------------------------------------------

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from types import FrameType
 
 __all__ = [
     "Stopped",
     "end_on_signals",
     "guarded",
+    "interrupts_deferred",
     "kill_group",
     "spawn",
     "stop",
@@ -186,3 +187,37 @@ def end_on_signals() -> None:
         signum = getattr(signal, name, None)
         if signum is not None and signal.getsignal(signum) in (signal.SIG_DFL, None):
             signal.signal(signum, _interrupt)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[Callable[[], bool]]:
+    """While inside, SIGINT (and what `end_on_signals` made one) is only noted, as the yielded
+    `interrupted()` tells; the caller raises `KeyboardInterrupt` where it holds no lock.
+
+    Raised by the handler, a KeyboardInterrupt lands between any two calls of the main thread:
+    inside `concurrent.futures.wait`, which takes the futures' locks in pure Python, it can
+    leave one held, and a cell's worker ending its future then waits for it forever (so does
+    the run, in `pool.shutdown`). This handler takes no lock and raises nothing. A signal still
+    unread is raised on leaving. Only from the main thread (a no-op elsewhere).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    signalled: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        signalled.append(signum)
+
+    interrupting = (signal.default_int_handler, _interrupt)  # an ignored signal stays ignored
+    previous: dict[int, Any] = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) in interrupting:
+            previous[signum] = signal.signal(signum, note)
+    try:
+        yield lambda: bool(signalled)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if signalled:
+        raise KeyboardInterrupt

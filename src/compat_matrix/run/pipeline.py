@@ -115,6 +115,8 @@ _PUBLISH_COST_FACTOR = 20.0
 #: Where the report folder remembers its last publish (when it ended, how long it took), so
 #: that nox's `cell(<id>)` sessions, one process each, space their publishes as a run does.
 _PUBLISHED_STAMP = ".published"
+#: How long a run's main thread waits for a cell before it looks for a Ctrl-C.
+_INTERRUPT_POLL_S = 0.2
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -738,7 +740,8 @@ def _run_cells(
     """Run `cells`, `options.jobs` at once, publishing what has finished every few seconds.
 
     Ctrl-C (or SIGTERM, made one by the front doors) kills the cells' children, publishes
-    what finished and re-raises; the interrupted cells write nothing.
+    what finished and re-raises; the interrupted cells write nothing. It is only noted while
+    the loop waits (`children.interrupts_deferred`), and raised between two waits.
     """
     settings = RunSettings(
         report_dir=options.report_dir,
@@ -750,7 +753,8 @@ def _run_cells(
     interpreters = pythons.discover()
     last_publish = time.time()
     ran: dict[str, CellResult] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(cells)))) as pool:
+    jobs = max(1, min(options.jobs, len(cells)))
+    with children.interrupts_deferred() as interrupted, ThreadPoolExecutor(jobs) as pool:
         pending: dict[Future[CellResult], Cell] = {}
         queue = deque(cells)
         try:
@@ -765,7 +769,11 @@ def _run_cells(
                 if now - last_publish >= _PUBLISH_EVERY_S and publish_due(options.report_dir, now):
                     _timed_publish(options.report_dir, matrix.name, covered)
                     last_publish = time.time()
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done: set[Future[CellResult]] = set()
+                while not done:  # a Ctrl-C is heard between two waits, never inside one
+                    done, _ = wait(pending, _INTERRUPT_POLL_S, FIRST_COMPLETED)
+                    if interrupted():
+                        raise KeyboardInterrupt
                 for future in done:
                     pending.pop(future)
                     result = future.result()
