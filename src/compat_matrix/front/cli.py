@@ -576,7 +576,7 @@ def console() -> NoReturn:
     """The `compat-matrix` program (its console script, `python -m compat_matrix`): `main`, and
     the process ends. After `report` it ends at once (`os._exit`, stdout and stderr flushed):
     the interpreter would free the millions of objects of a 10,000-cell report one by one
-    (0.2 s), and `report` leaves nothing for an exit handler to do (no thread, child process
+    (0.1-0.2 s), and `report` leaves nothing for an exit handler to do (no thread, child process
     or temporary file outlives it; `--culprit`, which runs cells, ends the usual way)."""
     kept: list[object] = []
     status, at_once = _main(None, kept)
