@@ -163,8 +163,9 @@ def _slow_framework(site: Path, log: Path) -> None:
 def test_the_cuda_probe_imports_a_framework_after_the_import_probe(
     tmp_path: Path, uv_bin: str, python_for
 ) -> None:  # type: ignore[no-untyped-def]
-    """A framework the import probe imports is imported by the cuda probe's child only once
-    that import has ended: a cold environment's modules are compiled once, not twice at once."""
+    """In a cold environment (no bytecode yet), a framework the import probe imports is
+    imported by the cuda probe's child only once that import has ended: its modules are
+    compiled once, not twice at once."""
     envdir = tmp_path / "env"
     subprocess.run(
         [uv_bin, "venv", "-q", "--python", str(python_for("3.12").path), str(envdir)], check=True
