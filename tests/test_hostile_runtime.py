@@ -278,14 +278,10 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
+DATA = Path(__file__).parent / "data"
 #: `python -m compat_matrix` with SIGINT at its default, as a command typed at a terminal has it:
 #: a background job of a script (`pytest ... &`) inherits SIGINT ignored, and so would the run.
-_SIGINT_HEARD = [
-    sys.executable,
-    "-c",
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    "os.execv(sys.executable, [sys.executable, '-m', 'compat_matrix', *sys.argv[1:]])",
-]
+_SIGINT_HEARD = [sys.executable, str(DATA / "sigint_at_default.py")]
 
 
 def _alive(pid: int) -> bool:
@@ -352,49 +348,12 @@ def test_killing_the_run_ends_its_cells_and_removes_its_temporary_folders(
     assert kept["status"] == "pass"
 
 
-_INTERRUPTED_INSIDE_WAIT = """\
-import concurrent.futures, signal, sys, time
-from pathlib import Path
-from compat_matrix import children
-from compat_matrix.matrix.expand import expand
-from compat_matrix.matrix.load import load_matrix
-from compat_matrix.run import pipeline
-
-signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal
-tmp = Path(sys.argv[1])
-(tmp / "m.yml").write_text("matrix:\\n  python: ['3.12']\\n  six: ['1.16.0', '1.17.0']\\n")
-matrix = load_matrix(tmp / "m.yml")
-
-
-def run_cell(*args):  # a cell busy until the run is stopped, as an installer is
-    while not children.stopping():
-        time.sleep(0.01)
-    raise children.Stopped
-
-
-def wait(fs, *args, **kwargs):  # Ctrl-C lands where wait() holds a future's lock: CPython
-    future = min(fs, key=id)  # runs a handler after any call, as after each acquire() there
-    future._condition.acquire()
-    signal.raise_signal(signal.SIGINT)
-    future._condition.release()
-    return concurrent.futures.wait(fs, *args, **kwargs)
-
-
-pipeline.run_cell, pipeline.wait, pipeline.pythons.discover = run_cell, wait, list
-options = pipeline.RunOptions(tmp / "m.yml", tmp / "r", tmp / "envs", jobs=2)
-try:
-    pipeline.run_pipeline(matrix, expand(matrix), options)
-except KeyboardInterrupt:
-    sys.exit(130)
-"""
-
-
 def test_a_ctrl_c_inside_the_wait_for_the_cells_ends_the_run(tmp_path: Path) -> None:
     """Regression: raised there, it left a future's lock held, and the run waited forever for
     the cell's worker, which waited for that lock. (A subprocess: a hang fails, not blocks.)"""
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", _INTERRUPTED_INSIDE_WAIT, str(tmp_path)],
+            [sys.executable, str(DATA / "ctrl_c_inside_wait.py"), str(tmp_path)],
             capture_output=True,
             text=True,
             timeout=30,  # it ends in about a second
