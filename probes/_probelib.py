@@ -38,6 +38,7 @@ __all__ = [
     "built_document",
     "canonicalize_name",
     "category_counts",
+    "cold",
     "conda_channel",
     "conda_channel_source",
     "conda_metadata_dirs",
@@ -827,15 +828,33 @@ def distribution_index(paths: list[str]) -> DistributionIndex:
 _IMPORTS: dict[str, threading.Event] = {}
 
 
-def imports_begin(targets: list[str]) -> None:
-    """The import probe of this process is about to import ``targets``: a probe that would
-    import one of them too (the cuda probe's frameworks) may wait for it (``wait_for_import``)
-    and so import it with its bytecode written, not compile a cold environment's modules a
-    second time at once (seconds of CPU for tensorflow or torch)."""
+def imports_begin(targets: list[str], paths: list[str]) -> None:
+    """The import probe of this process is about to import ``targets`` (from ``paths``): a
+    probe that would import one of them too (the cuda probe's frameworks) may wait for it
+    (``wait_for_import``) where that target is ``cold`` now, and so import it with its bytecode
+    written, not compile its modules a second time at once (seconds of CPU for tensorflow).
+    Decided before the import starts: the first thing an import does is write its bytecode."""
     import threading  # only probe_set.py, which has it already, calls this
 
     for target in targets:
-        _IMPORTS.setdefault(target, threading.Event())
+        if cold(target, paths):
+            _IMPORTS.setdefault(target, threading.Event())
+
+
+def cold(name: str, paths: list[str]) -> bool:
+    """Whether importing the package ``name`` (from ``paths``) now would compile it and write
+    its bytecode: its ``__init__`` has none yet, and this process's children may write it (no
+    ``PYTHONDONTWRITEBYTECODE``). Warm, or a module that is no package, two imports at once
+    compile nothing twice."""
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return False  # every import compiles from source: waiting would save nothing
+    import importlib.util
+
+    for folder in paths:
+        init = os.path.join(folder, name, "__init__.py")
+        if os.path.isfile(init):
+            return not os.path.isfile(importlib.util.cache_from_source(init))
+    return False
 
 
 def import_ended(target: str) -> None:
@@ -853,7 +872,8 @@ def imports_ended() -> None:
 
 def wait_for_import(target: str, patience: float) -> bool:
     """Wait, at most ``patience`` seconds, for the import probe of this process to end its
-    import of ``target``; True when it has (or never was to: no import probe here)."""
+    import of ``target`` where it was ``cold``; True when it has (or there was nothing to wait
+    for: no import probe here, or ``target`` warm)."""
     event = _IMPORTS.get(target)
     return event is None or bool(event.wait(patience))
 

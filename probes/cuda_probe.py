@@ -638,23 +638,15 @@ def _conda_cuda_packages(records: list[dict[str, object]]) -> list[dict[str, str
 
 
 def run_framework(
-    name: str,
-    workdir: str,
-    import_timeout: float,
-    init_timeout: float,
-    env: dict[str, str],
-    *,
-    after_import: bool = False,
+    name: str, workdir: str, import_timeout: float, init_timeout: float, env: dict[str, str]
 ) -> dict[str, Any]:
     """Import one framework in a child and touch its device; the raw report.
 
-    ``after_import`` (a cold environment, ``cold``): where the import probe imports the same
-    framework in this process (probe_set.py), the child starts once that import has ended, so
-    the environment's modules are compiled once, not by two children at once (seconds of CPU
-    for tensorflow); not later than half the import timeout (a minute at most), so a hung
-    import delays this one only that long."""
-    if after_import:
-        lib.wait_for_import(name, min(60.0, import_timeout / 2))
+    Where the import probe imports the same framework, cold, in this process (probe_set.py),
+    the child starts once that import has ended, so the environment's modules are compiled
+    once, not by two children at once (seconds of CPU for tensorflow); not later than half the
+    import timeout (a minute at most), so a hung import delays this one only that long."""
+    lib.wait_for_import(name, min(60.0, import_timeout / 2))
     child = _Child(["framework", name], workdir)
     child.run([import_timeout, init_timeout], env=env)
     report: dict[str, Any] = {}
@@ -1377,22 +1369,6 @@ def judge_cupy(findings: _Findings, report: dict[str, Any], dist: str) -> None:
     _framework_result(findings, "cupy", who, report, build, problems=problems, details=details)
 
 
-def cold(name: str, paths: list[str], env: dict[str, str]) -> bool:
-    """Whether importing framework ``name`` now compiles its modules and writes their bytecode:
-    its package's ``__init__`` has none written yet (the first module its import runs), and the
-    children may write it (no ``PYTHONDONTWRITEBYTECODE``). Warm, the cuda probe's import runs
-    beside the import probe's; cold, after it (``run_framework``)."""
-    if env.get("PYTHONDONTWRITEBYTECODE"):
-        return False  # every import compiles from source: waiting would save nothing
-    import importlib.util
-
-    for folder in paths:
-        init = os.path.join(folder, name, "__init__.py")
-        if os.path.isfile(init):
-            return not os.path.isfile(importlib.util.cache_from_source(init))
-    return False
-
-
 def _installed_frameworks(index: lib.DistributionIndex) -> dict[str, str]:
     """framework -> the distribution that provides it."""
     versions = index.versions()
@@ -1498,13 +1474,7 @@ def main(argv: list[str] | None = None) -> tuple[list[dict[str, Any]], dict[str,
             )
             framework_jobs = {
                 name: pool.submit(
-                    run_framework,
-                    name,
-                    workdir,
-                    args.import_timeout,
-                    args.init_timeout,
-                    env,
-                    after_import=cold(name, paths, env),
+                    run_framework, name, workdir, args.import_timeout, args.init_timeout, env
                 )
                 for name in sorted(frameworks)
             }

@@ -166,7 +166,7 @@ def run(spec: dict[str, Any], out: _Out) -> None:
             finally:
                 lib.imports_ended()
 
-        lib.imports_begin(targets)  # before any probe below can ask
+        lib.imports_begin(targets, lib.search_paths())  # before any probe below can ask
         importer = threading.Thread(target=imports, daemon=True)
         importer.start()  # its children import while the file readers below read
     # cuda last: its frameworks' children wait for the import probe's import of the same

@@ -11,7 +11,6 @@ too. The framework child is exercised with a real jax/jaxlib (CPU build) from Py
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -540,24 +539,3 @@ def test_conda_cuda_packages(
     assert pinned["message"].startswith(
         "conda package cuda-version 12.4 is CUDA 12.4, newer than the driver (CUDA 12.2)"
     )
-
-
-def test_a_framework_waits_for_the_import_probe_only_while_its_bytecode_is_unwritten(
-    tmp_path: Path,
-) -> None:
-    """Cold (no bytecode of the framework's `__init__` yet), the cuda probe imports it after the
-    import probe has (one compilation, not two at once); warm, or where nothing writes
-    bytecode, at the same time (waiting would only make the cell longer)."""
-    probe = load_probe_module("cuda_probe")
-    site = tmp_path / "site"
-    init = site / "torch" / "__init__.py"
-    init.parent.mkdir(parents=True)
-    init.write_text("VALUE = 1\n")
-    paths = [str(tmp_path / "elsewhere"), str(site)]
-    assert probe.cold("torch", paths, {})
-    assert not probe.cold("torch", paths, {"PYTHONDONTWRITEBYTECODE": "1"})
-    assert not probe.cold("jax", paths, {})  # not there: nothing to compile
-    cached = Path(importlib.util.cache_from_source(str(init)))
-    cached.parent.mkdir()
-    cached.write_bytes(b"")  # the import probe's child wrote it
-    assert not probe.cold("torch", paths, {})

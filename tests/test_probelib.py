@@ -10,6 +10,7 @@ metadata folders in the same order, with the same names and versions, as importl
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import zipfile
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _native_fixtures import edge_interpreter, make_dist
+from _native_fixtures import edge_interpreter, load_probe_module, make_dist
 
 PROBES = Path(__file__).resolve().parents[1] / "probes"
 
@@ -143,3 +144,28 @@ def test_a_plain_environment_is_read_without_importlib_metadata(
     assert installed[0]["metadata_dir"] == "wheelpkg-1.0.dist-info"
     assert top_level == ["wheelpkg"]
     assert imported is False
+
+
+def test_a_package_is_cold_until_its_bytecode_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cold`: the cuda probe waits for the import probe's import of a framework only while that
+    import would compile it (no bytecode of its `__init__` yet, and bytecode may be written)."""
+    lib = load_probe_module("_probelib")
+    site = tmp_path / "site"
+    init = site / "torch" / "__init__.py"
+    init.parent.mkdir(parents=True)
+    init.write_text("VALUE = 1\n")
+    (site / "six.py").write_text("VALUE = 1\n")
+    paths = [str(tmp_path / "elsewhere"), str(site)]
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    assert lib.cold("torch", paths)
+    assert not lib.cold("six", paths)  # a module, no package: nothing to wait for
+    assert not lib.cold("jax", paths)  # not there
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert not lib.cold("torch", paths)  # every import compiles: waiting saves nothing
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+    cached = Path(importlib.util.cache_from_source(str(init)))
+    cached.parent.mkdir()
+    cached.write_bytes(b"")  # the import probe's child wrote it
+    assert not lib.cold("torch", paths)
