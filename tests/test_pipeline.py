@@ -13,17 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from compat_matrix.cpus import usable_cpus
 from compat_matrix.errors import UsageError
 from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
 from compat_matrix.run.pipeline import (
     Progress,
     add_run_options,
-    cpu_quota,
     packaged_matrix,
     parse_run_options,
     resolve_options,
     run_exit_status,
-    usable_cpus,
 )
 
 
@@ -65,7 +64,6 @@ def test_the_command_line_wins_over_compat_variables_which_win_over_defaults(
     assert defaults.report_dir == tmp_path / "compat-report"
     assert defaults.env_root == tmp_path / ".nox" / "compat-envs"
     assert defaults.jobs == usable_cpus()
-    assert usable_cpus() <= len(os.sched_getaffinity(0))
     assert not defaults.resume
     assert defaults.runner == "all"
 
@@ -224,51 +222,6 @@ def test_every_core_means_the_cores_this_process_may_use(tmp_path: Path) -> None
     pinned = _three_cells(tmp_path, lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
     assert "3 cells of" in pinned, pinned
     assert "1 at a time" in pinned
-
-
-def _write(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-
-
-@pytest.mark.parametrize(
-    ("files", "quota"),
-    [
-        # cgroup v2 in a container (its own cgroup is the root): `docker run --cpus 1.5`
-        ({"proc": "0::/\n", "fs/cgroup.controllers": "cpu", "fs/cpu.max": "150000 100000\n"}, 1.5),
-        ({"proc": "0::/\n", "fs/cgroup.controllers": "cpu", "fs/cpu.max": "max 100000\n"}, None),
-        # v2 on a host: the tightest of the cgroup and its parents (a Kubernetes pod's limit)
-        (
-            {
-                "proc": "0::/kubepods/pod1/c1\n",
-                "fs/cgroup.controllers": "cpu",
-                "fs/kubepods/pod1/cpu.max": "200000 100000\n",
-                "fs/kubepods/pod1/c1/cpu.max": "max 100000\n",
-            },
-            2.0,
-        ),
-        # v1 with cpu and cpuacct mounted together, and a hybrid host's empty unified tree
-        (
-            {
-                "proc": "4:cpu,cpuacct:/docker/abc\n0::/\n",
-                "fs/unified/cgroup.procs": "",
-                "fs/cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "50000\n",
-                "fs/cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
-            },
-            0.5,
-        ),
-        ({"proc": "1:cpu:/\n", "fs/cpu/cpu.cfs_quota_us": "-1\n"}, None),
-        ({"fs/cpu.max": "100000 100000\n"}, None),  # no /proc/self/cgroup: not Linux
-    ],
-)
-def test_a_cpu_quota_is_read_from_the_cgroup_files(
-    tmp_path: Path, files: dict[str, str], quota: float | None
-) -> None:
-    """The kernel's files as a container sees them, laid out in a folder (the layouts of other
-    machines cannot exist on this one); the real cgroup is the test below."""
-    _write(tmp_path, files)
-    assert cpu_quota(tmp_path / "proc", tmp_path / "fs") == quota
 
 
 def _cpu_cgroup(tmp_path: Path) -> Path:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import nox
 
+from compat_matrix.cpus import usable_cpus
 from compat_matrix.errors import CompatError
 from compat_matrix.run.pipeline import (
     RunOptions,
@@ -46,7 +47,6 @@ from compat_matrix.run.pipeline import (
     run_pipeline,
     runner_selects,
     terminal_width,
-    usable_cpus,
 )
 
 if TYPE_CHECKING:

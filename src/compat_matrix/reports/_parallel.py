@@ -3,8 +3,8 @@
 Reading 10,000 cell files and rendering four reports of them takes seconds of one CPU; a fork
 costs milliseconds and shares what was read without copying or sending it. Only where that
 is safe and pays: Linux (fork without exec is what it is made for), a second CPU this
-process may use, enough cells, and no other thread (a run's cell workers: a fork copies
-their locks as they are, held or not).
+process may use (`usable_cpus`: its affinity and its CPU quota), enough cells, and no other
+thread (a run's cell workers: a fork copies their locks as they are, held or not).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import signal
 import sys
 import threading
 from typing import TYPE_CHECKING
+
+from compat_matrix.cpus import usable_cpus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,11 +31,7 @@ def fork_pays(cells: int) -> bool:
     """Whether a report of `cells` cells gets a forked helper (see the module's docstring)."""
     if cells < PARALLEL_MIN_CELLS or not sys.platform.startswith("linux"):
         return False
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - Linux has it
-        return False
-    return cpus > 1 and threading.active_count() == 1
+    return usable_cpus() > 1 and threading.active_count() == 1
 
 
 class Forked:

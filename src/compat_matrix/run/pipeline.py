@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
-import os
 import shutil
 import sys
 import threading
@@ -50,6 +48,7 @@ from compat_matrix import children
 from compat_matrix.build import pythons
 from compat_matrix.build.backends import DEFAULT_LOCK_MAX_AGE
 from compat_matrix.build.cuda import needs_gpu
+from compat_matrix.cpus import usable_cpus
 from compat_matrix.errors import UsageError
 from compat_matrix.matrix.expand import expand
 from compat_matrix.matrix.load import load_matrix
@@ -67,7 +66,7 @@ from compat_matrix.run.locks import run_lock
 from compat_matrix.run.metadata import check_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from compat_matrix.matrix.model import Backend, Cell, Matrix
     from compat_matrix.reports.baseline import BaselineDiff
@@ -95,7 +94,6 @@ __all__ = [
     "run_pipeline",
     "runner_selects",
     "terminal_width",
-    "usable_cpus",
 ]
 
 Runner = Literal["all", "gpu", "cpu"]
@@ -162,76 +160,6 @@ def default_matrix(cwd: Path, env: Mapping[str, str]) -> Path:
         return Path(env["COMPAT_MATRIX"])
     local = cwd / DEFAULT_MATRIX_NAME
     return local if local.is_file() else packaged_matrix()
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on: a container's cpuset or `taskset` narrows them, where
-    `os.cpu_count()` still counts the machine's (3.13's `process_cpu_count` says the same), and
-    a CPU quota (`docker --cpus 2`, a Kubernetes CPU limit) caps them at the CPUs it pays for."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    quota = cpu_quota()
-    if quota is not None:
-        cpus = min(cpus or 1, math.ceil(quota))
-    return max(1, cpus or 1)
-
-
-def cpu_quota(
-    cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")
-) -> float | None:
-    """The CPUs' worth of time this process's cgroup and its parents allow (cgroup v2 `cpu.max`,
-    v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), the smallest; None when none is set or the
-    files are not there (not Linux, no cgroup file system)."""
-    try:
-        lines = cgroup.read_text().splitlines()
-    except OSError:
-        return None
-    found: list[float] = []
-    for line in lines:
-        fields = line.split(":", 2)  # hierarchy id, controllers, path
-        if len(fields) != 3:
-            continue
-        _, controllers, path = fields
-        names = controllers.split(",")
-        if not controllers:  # v2: the unified tree, at the root or beside v1's (hybrid)
-            base = root if (root / "cgroup.controllers").exists() else root / "unified"
-            found += _quotas(base, path, _cpu_max)
-        elif "cpu" in names:
-            for mount in (",".join(names), "cpu,cpuacct", "cpuacct,cpu", "cpu"):
-                if (root / mount).is_dir():
-                    found += _quotas(root / mount, path, _cfs_quota)
-                    break
-    return min(found) if found else None
-
-
-def _quotas(base: Path, path: str, read: Callable[[Path], float | None]) -> list[float]:
-    """The quota of `path`'s cgroup under `base` and of each parent up to `base` (a container
-    sees its own cgroup as the root)."""
-    found: list[float] = []
-    folder = base / path.strip("/")
-    while True:
-        quota = read(folder)
-        if quota is not None:
-            found.append(quota)
-        if folder == base or base not in folder.parents:
-            return found
-        folder = folder.parent
-
-
-def _cpu_max(folder: Path) -> float | None:
-    try:
-        quota, _, period = (folder / "cpu.max").read_text().strip().partition(" ")
-        return None if quota == "max" else int(quota) / int(period or 100_000)
-    except (OSError, ValueError, ZeroDivisionError):
-        return None
-
-
-def _cfs_quota(folder: Path) -> float | None:
-    try:
-        quota = int((folder / "cpu.cfs_quota_us").read_text())
-        period = int((folder / "cpu.cfs_period_us").read_text())
-    except (OSError, ValueError):
-        return None
-    return quota / period if quota > 0 and period > 0 else None
 
 
 def _positive(text: str) -> int:
