@@ -253,7 +253,9 @@ def _reference_junit(name: str, results: list[CellResult]) -> str:
             suite.set(key, str(value))
         suite.set("time", format_time(seconds))
         properties = ET.SubElement(suite, "properties")
-        for prop_name, prop_value in junit._properties(result):
+        props = [(f"axis.{key}", value) for key, value in result.axes.items()]
+        props += [(f"resolved.{dist}", version) for dist, version in result.resolved.items()]
+        for prop_name, prop_value in props + junit._verdict_properties(result):
             attrs = {"name": one_line(prop_name, 1_000), "value": clean_text(prop_value)}
             ET.SubElement(properties, "property", attrs)
         for case in cases:

@@ -257,7 +257,8 @@ def _suite_head(
     counts: tuple[int, int, int, int],
     seconds: float,
 ) -> str:
-    """The `<testsuite>` start tag (counts: tests, failures, errors, skipped) and properties."""
+    """The `<testsuite>` start tag (counts: tests, failures, errors, skipped) and properties:
+    axes, resolved versions, then the verdict's."""
     tests, failures, errors, skipped = counts
     file = f' file="{_attr(one_line(source.path, _MESSAGE_LIMIT))}"' if source else ""
     out = [
@@ -327,13 +328,6 @@ def _passed_suite(
     head = _suite_head(result, source, cell_id, (len(cases), 0, 0, 0), seconds)
     body = "".join([f"{start}{cell_id}{end}" for start, end in cases])
     return f"{head}{body}  </testsuite>\n", (len(cases), 0, 0), seconds
-
-
-def _properties(result: CellResult) -> list[tuple[str, str]]:
-    """A suite's properties, in order: axes, resolved versions, then the verdict's."""
-    props = [(f"axis.{key}", value) for key, value in result.axes.items()]
-    props += [(f"resolved.{dist}", version) for dist, version in result.resolved.items()]
-    return props + _verdict_properties(result)
 
 
 def _verdict_properties(result: CellResult) -> list[tuple[str, str]]:
