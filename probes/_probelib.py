@@ -870,12 +870,13 @@ def imports_ended() -> None:
         event.set()
 
 
-def wait_for_import(target: str, patience: float) -> bool:
+def wait_for_import(target: str, patience: float) -> None:
     """Wait, at most ``patience`` seconds, for the import probe of this process to end its
-    import of ``target`` where it was ``cold``; True when it has (or there was nothing to wait
-    for: no import probe here, or ``target`` warm)."""
+    import of ``target`` where it was ``cold`` (no import probe here, or ``target`` warm:
+    nothing to wait for)."""
     event = _IMPORTS.get(target)
-    return event is None or bool(event.wait(patience))
+    if event is not None:
+        event.wait(patience)
 
 
 def conda_records(prefix: str) -> list[dict[str, object]]:
