@@ -124,6 +124,22 @@ def test_a_report_reads_summaries_and_cell_files_alike_and_passes_a_stale_summar
     write_reports(reference, "scale", results)
     assert _merged(run, tmp_path / "edited", order) == _report(reference)
 
+    # Summaries of the right file that this version does not take: one of another version
+    # (the same head), one whose fields do not have their types (a status that is a number,
+    # a probe cut short). Each gives way to its cell file: the same report.
+    other = [r.id for r in results[1:4]]
+    for cell_id, change in zip(other, ("version", "status", "probe")):
+        path = run / "cells" / f"{cell_id}{SUMMARY_SUFFIX}"
+        summary = json.loads(path.read_text())
+        if change == "version":
+            summary[0] = 1
+        elif change == "status":
+            summary[3 + CELL_KEYS.index("status")] = 1
+        else:
+            summary[3 + CELL_KEYS.index("probes")].append(["import", "x"])
+        path.write_text(json.dumps(summary))
+    assert _merged(run, tmp_path / "passed-by", order) == _report(reference)
+
 
 def test_a_result_whose_file_reads_back_otherwise_gets_no_summary(tmp_path: Path) -> None:
     """A cell file whose result encodes to other bytes (an integer duration reads back as a

@@ -36,17 +36,15 @@ from compat_matrix.results import (
     CELL_KEYS,
     SUMMARY_SUFFIX,
     CellResult,
-    ExpectationOutcome,
-    ProbeResult,
-    PythonInfo,
     cell_json,
+    from_cell_fields,
     read_summary,
     reported_details,
     write_atomic,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from compat_matrix.matrix.model import Cell
 
@@ -170,52 +168,45 @@ def _canonical(data: dict[str, Any]) -> bool:
     )
 
 
-def _build(data: dict[str, Any], *, slim: bool, shared: dict[Any, Any]) -> CellResult:
-    """The result of a `_canonical` cell file, built without the copies and conversions of
-    `CellResult.from_dict`. `slim` keeps only the probe details a reporter reads, and one
-    copy of each text in `shared`. The keys are in `to_dict`'s order (`_canonical` says so),
-    so each dict's values are unpacked in one go rather than looked up one by one."""
-    made = []
-    if slim:
-        # Kept texts repeat from cell to cell ("pass", "environment", one hint for every
-        # cell of a version): one copy each, so 10,000 cells fit in far less memory.
-        one = shared.setdefault
-        for p in data["probes"]:
-            probe, target, status, category, message, hint, seconds, details = p.values()
-            if details:
-                details = reported_details(details)
-            made.append(
-                ProbeResult(
-                    one(probe, probe),
-                    one(target, target),
-                    one(status, status),
-                    one(category, category) if type(category) is str else category,
-                    one(message, message),
-                    one(hint, hint),
-                    seconds,
-                    details,
-                )
-            )
-    else:
-        made = [ProbeResult(*p.values()) for p in data["probes"]]
-    python, expectation = data["python"], data["expectation"]
-    return _result(
-        data.values(),
-        made,
-        None if python is None else python.values(),
-        None if expectation is None else expectation.values(),
-    )
+def _dict_fields(data: dict[str, Any]) -> list[Any]:
+    """The values of a `_canonical` cell file as `cell_fields` gives them: its keys are in
+    `to_dict`'s order (`_canonical` says so), so each dict's values are taken in one go rather
+    than looked up one by one."""
+    fields = list(data.values())
+    python, expectation = fields[6], fields[10]
+    fields[6] = None if python is None else tuple(python.values())
+    fields[10] = None if expectation is None else tuple(expectation.values())
+    fields[8] = [tuple(p.values()) for p in fields[8]]
+    return fields
 
 
-def _result(
-    values: Iterable[Any],
-    probes: list[ProbeResult],
-    python: Iterable[Any] | None,
-    expectation: Iterable[Any] | None,
-) -> CellResult:
-    """A result from the values of its fields in `CellResult`'s order (a cell file's, or
-    `_fields`'), with its probes made already and the values of its `python` and
-    `expectation` (their places in `values` are not read)."""
+def _slim_fields(fields: list[Any], shared: dict[Any, Any]) -> list[Any]:
+    """`fields` with only the probe details a reporter reads, and one copy of each probe's
+    texts in `shared`: they repeat from cell to cell ("pass", "environment", one hint for
+    every cell of a version), so 10,000 cells fit in far less memory."""
+    one = shared.setdefault
+    fields[8] = [
+        (
+            one(probe, probe),
+            one(target, target),
+            one(status, status),
+            one(category, category) if type(category) is str else category,
+            one(message, message),
+            one(hint, hint),
+            seconds,
+            reported_details(details) if details else details,
+        )
+        for probe, target, status, category, message, hint, seconds, details in fields[8]
+    ]
+    return fields
+
+
+def _valid_fields(fields: Any) -> bool:
+    """Whether `fields` (a summary's) are the values of a result, each of the type
+    `cell_fields` gives it, so that `from_cell_fields` makes the result `CellResult.from_dict`
+    would of its cell file. Checked by position: a summary has no keys."""
+    if type(fields) is not list or len(fields) != len(CELL_KEYS):
+        return False
     (
         cell_id,
         axes,
@@ -223,11 +214,11 @@ def _result(
         category,
         message,
         hint,
-        _,
+        python,
         resolved,
-        _,
+        probes,
         durations,
-        _,
+        expectation,
         fingerprint,
         lock,
         gpu_unverified,
@@ -237,29 +228,53 @@ def _result(
         resolution,
         as_of,
         prerelease,
-    ) = values
-    return CellResult(
-        cell_id,
-        axes,
-        status,
-        category,
-        message,
-        hint,
-        None if python is None else PythonInfo(*python),
-        resolved,
-        probes,
-        durations,
-        None if expectation is None else ExpectationOutcome(*expectation),
-        fingerprint,
-        lock,
-        gpu_unverified,
-        latent,
-        static_only,
-        indexes,
-        resolution=resolution,
-        as_of=as_of,
-        prerelease=prerelease,
-    )
+    ) = fields
+    if not (
+        type(cell_id) is str
+        and type(status) is str
+        and (category is None or type(category) is str)
+        and type(message) is str
+        and type(hint) is str
+        and type(fingerprint) is str
+        and (lock is None or type(lock) is str)
+        and _strings(axes)
+        and _strings(resolved)
+        and type(durations) is dict
+        and all(type(v) is float for v in durations.values())
+        and (python is None or (type(python) is list and len(python) == 3))
+        and (expectation is None or (type(expectation) is list and len(expectation) == 3))
+        and type(gpu_unverified) is bool
+        and type(latent) is bool
+        and type(static_only) is bool
+        and type(indexes) is list
+        and all(type(v) is str for v in indexes)
+        and type(resolution) is str
+        and resolution != ""
+        and (as_of is None or type(as_of) is str)
+        and (prerelease is None or type(prerelease) is str)
+        and type(probes) is list
+    ):
+        return False
+    if python is not None and not all(type(v) is str for v in python):
+        return False
+    for probe in probes:
+        if type(probe) is not list or len(probe) != len(_PROBE_KEYS):
+            return False
+        name, target, probe_status, probe_category, probe_message, probe_hint, seconds, details = (
+            probe
+        )
+        if not (
+            type(name) is str
+            and type(target) is str
+            and type(probe_status) is str
+            and (probe_category is None or type(probe_category) is str)
+            and type(probe_message) is str
+            and type(probe_hint) is str
+            and type(seconds) is float
+            and type(details) is dict
+        ):
+            return False
+    return True
 
 
 def _slim(result: CellResult) -> CellResult:
@@ -305,21 +320,24 @@ def _listing(directory: Path, *, summaries: bool) -> list[_File]:
 
 def _parse(folder: str, name: str, summary: str) -> tuple[int, Any, bool, tuple[int, ...]]:
     """A cell file's line length (its bytes without the newlines that end them: never
-    copied), its parsed JSON, whether it is as the harness writes it, and its `identity`.
+    copied), what it holds, whether the harness wrote it (then what it holds is the cell's
+    `cell_fields`, else the parsed JSON), and its `identity`.
 
-    Where `summary` is the file's own (`read_summary`), its cell, with only the probe details
-    reporters read, stands for the parsed JSON: the file itself is not parsed."""
-    raw, seen = _read(os.path.join(folder, name))  # noqa: PTH118
+    Where `summary` is the file's own (`read_summary`), its fields, with only the probe
+    details reporters read, stand for the file: the file itself is not parsed."""
+    raw, seen = _read(f"{folder}{os.sep}{name}")
     end = len(raw)
     while end and raw[end - 1] == _NEWLINE:
         end -= 1
     copyable = raw.isascii() and raw.find(b"\n", 0, end) < 0
     if summary and copyable:
-        cell = read_summary(summary, raw)
-        if type(cell) is dict and _canonical(cell):
-            return end, cell, True, seen
+        fields = read_summary(summary, raw)
+        if _valid_fields(fields):
+            return end, fields, True, seen
     data = json.loads(raw.decode("utf-8"))
-    return end, data, type(data) is dict and copyable and _canonical(data), seen
+    if type(data) is dict and copyable and _canonical(data):
+        return end, _dict_fields(data), True, seen
+    return end, data, False, seen
 
 
 def _read(path: str) -> tuple[bytes, tuple[int, ...]]:
@@ -375,13 +393,16 @@ def _read_files(
     for folder, name, summary in files:
         try:
             end, data, fast, seen = _parse(folder, name, summary)
-            result = _build(data, slim=slim, shared=shared) if fast else CellResult.from_dict(data)
+            if fast:
+                result = from_cell_fields(_slim_fields(data, shared) if slim else data)
+            else:
+                result = CellResult.from_dict(data)
         except _UNREADABLE as exc:
             outcomes.append((Path(folder, name), _why(exc)))
             continue
         if lines is not None:
             if fast:
-                lines.add_file(result.id, os.path.join(folder, name), end, seen)  # noqa: PTH118
+                lines.add_file(result.id, f"{folder}{os.sep}{name}", end, seen)
             else:
                 lines.add(result.id, cell_json(result).encode("ascii"))
         outcomes.append(_slim(result) if slim and not fast else result)
@@ -389,7 +410,7 @@ def _read_files(
 
 
 #: The share of the cell files a helper reads: it parses them and sends their results, and
-#: this process reads the rest meanwhile, then takes the helper's (`_from_fields`: a fifth
+#: this process reads the rest meanwhile, then takes the helper's (`from_cell_fields`: a fifth
 #: of what reading one costs). Half had both end soonest: the helper pays for the pages it
 #: writes (each is copied), this process for making its results again.
 _HELPER_SHARE = 0.5
@@ -404,7 +425,7 @@ def _read_files_in_two(
 ) -> list[_Outcome]:
     """`_read_files`, the last files read by a forked helper meanwhile (`fork_pays`).
 
-    The helper parses its files and sends, marshalled, the result of each (`_fields`) and its
+    The helper parses its files and sends, marshalled, the fields of each (`cell_fields`) and its
     file's `identity` (or the result `from_dict` made and its line, or why it cannot be read);
     this process makes their results again from that. When the helper fails, its files are
     read here.
@@ -430,9 +451,9 @@ def _read_files_in_two(
     for (folder, name, _), (kind, payload, line, size) in zip(theirs, received):
         result: _Outcome
         if kind == _SENT_CANONICAL:
-            result = _from_fields(payload)
+            result = from_cell_fields(payload)
             if lines is not None:
-                lines.add_file(result.id, os.path.join(folder, name), size, line)  # noqa: PTH118
+                lines.add_file(result.id, f"{folder}{os.sep}{name}", size, line)
         elif kind == _SENT_RESULT:
             result = CellResult.from_dict(payload)
             if lines is not None:
@@ -457,8 +478,8 @@ def _send_outcomes(files: Sequence[_File], sent: BinaryIO, *, lines: bool, slim:
         try:
             end, data, fast, seen = _parse(folder, name, summary)
             if fast:
-                result = _build(data, slim=slim, shared=shared)
-                outcomes.append((_SENT_CANONICAL, _fields(result), seen, end))
+                fields = _slim_fields(data, shared) if slim else data
+                outcomes.append((_SENT_CANONICAL, fields, seen, end))
             else:
                 result = CellResult.from_dict(data)
                 line = cell_json(result).encode("ascii") if lines else b""
@@ -468,44 +489,6 @@ def _send_outcomes(files: Sequence[_File], sent: BinaryIO, *, lines: bool, slim:
             outcomes.append((_SENT_UNREADABLE, _why(exc), None, 0))
     sent.write(marshal.dumps(outcomes))
     sent.flush()
-
-
-def _fields(result: CellResult) -> tuple[Any, ...]:
-    """`result` as the values it is made of (`_from_fields` makes it again): marshal writes
-    and reads tuples of them in a fraction of the time of the dicts of cell files, and writes
-    each text shared between results (`_build`) once."""
-    python, expectation = result.python, result.expectation
-    return (
-        result.id,
-        result.axes,
-        result.status,
-        result.category,
-        result.message,
-        result.hint,
-        None if python is None else (python.version, python.implementation, python.abi),
-        result.resolved,
-        [
-            (p.probe, p.target, p.status, p.category, p.message, p.hint, p.duration_s, p.details)
-            for p in result.probes
-        ],
-        result.durations,
-        None if expectation is None else (expectation.status, expectation.met, expectation.reason),
-        result.fingerprint,
-        result.lock,
-        result.gpu_unverified,
-        result.latent,
-        result.static_only,
-        result.indexes,
-        result.resolution,
-        result.as_of,
-        result.prerelease,
-    )
-
-
-def _from_fields(fields: tuple[Any, ...]) -> CellResult:
-    """The result `_fields` took apart."""
-    python, probes, expectation = fields[6], fields[8], fields[10]  # their places in CellResult
-    return _result(fields, [ProbeResult(*probe) for probe in probes], python, expectation)
 
 
 def collect(
