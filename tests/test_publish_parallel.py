@@ -7,6 +7,7 @@ import dataclasses
 import json
 import marshal
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from test_report_scale import FILES, _report, _results
 
-from compat_matrix.reports import _fill_meanwhile, write_reports
+from compat_matrix.reports import _fill_meanwhile, _parallel, write_reports
 from compat_matrix.reports._pivot import _build, _swapped, choose_pivot
 from compat_matrix.reports.json_report import identity
 from compat_matrix.reports.publish import (
@@ -155,3 +156,63 @@ def test_a_file_flushed_to_disk_meanwhile_is_written_and_its_failure_told(tmp_pa
             wait()
     finally:
         os.close(read)
+
+
+def test_a_released_helper_holds_the_replaced_file_and_none_of_the_output(
+    tmp_path: Path,
+) -> None:
+    """A report's helper, let go, frees the report files replaced after the report ended (a
+    170 MB compat.json takes 70 ms and more to free): it holds the old file, and not the
+    report's output, so `compat-matrix report | tail` ends when the report does."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("report helpers are forked on Linux only")
+    report, replacement = tmp_path / "compat.json", tmp_path / "staged"
+    report.write_bytes(b"old" * 100_000)
+    replacement.write_bytes(b"new")
+    script = Path(__file__).parent / "data" / "released_helper.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(report), str(replacement)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=30)  # the end of the output: the helper lives on
+    except subprocess.TimeoutExpired:  # the helper holds the output: end both
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, err
+    pid = int(out)
+    try:
+        fds = Path(f"/proc/{pid}/fd")
+        links = {int(fd.name): os.readlink(fd) for fd in fds.iterdir()}
+        assert f"{report} (deleted)" in links.values()
+        assert [links[fd] for fd in (0, 1, 2)] == [os.devnull] * 3
+        assert report.read_bytes() == b"new"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_a_helper_let_go_is_reaped_later_and_a_killed_one_tells_no_success() -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("report helpers are forked on Linux only")
+    helper = _parallel.Forked(lambda: None)
+    pid = helper.pid
+    assert helper.finished()
+    helper.release()
+    assert pid in _parallel._released
+    _parallel._reap()
+    assert pid not in _parallel._released
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    killed = _parallel.Forked(lambda: os.kill(os.getpid(), signal.SIGKILL))
+    assert not killed.finished()
+    killed.stop()
+    failed = _parallel.Forked(_fails)
+    assert not failed.finished()
+    failed.stop()
+
+
+def _fails() -> None:
+    raise OSError("the helper's work fails")

@@ -576,8 +576,9 @@ def console() -> NoReturn:
     """The `compat-matrix` program (its console script, `python -m compat_matrix`): `main`, and
     the process ends. After `report` it ends at once (`os._exit`, stdout and stderr flushed):
     the interpreter would free the millions of objects of a 10,000-cell report one by one
-    (0.1-0.2 s), and `report` leaves nothing for an exit handler to do (no thread, child process
-    or temporary file outlives it; `--culprit`, which runs cells, ends the usual way)."""
+    (0.1-0.2 s), and `report` leaves nothing for an exit handler to do (no thread or temporary
+    file outlives it, and its forked helper, let go, ends by itself, holding none of the output:
+    reports/_parallel.py; `--culprit`, which runs cells, ends the usual way)."""
     kept: list[object] = []
     status, at_once = _main(None, kept)
     if at_once and threading.active_count() == 1:

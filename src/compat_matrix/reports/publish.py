@@ -441,6 +441,7 @@ def _read_files_in_two(
         try:
             outcomes = _read_files(mine, lines, slim=slim, shared=shared)
             done = helper.finished()
+            helper.release()  # what it sent is in `sent` already
         finally:
             helper.stop()
         if not done:
