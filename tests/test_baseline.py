@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from compat_matrix.errors import UsageError
+from compat_matrix.reports import baseline as baseline_module
 from compat_matrix.reports import write_reports
-from compat_matrix.reports.baseline import diff_results, load_baseline, render_changes_markdown
+from compat_matrix.reports.baseline import (
+    Baseline,
+    diff_results,
+    load_baseline,
+    render_changes_markdown,
+)
 from compat_matrix.reports.gate import gate_exit_status, run_status
 from compat_matrix.results import (
     CELL_KEYS,
@@ -266,3 +275,45 @@ def test_a_baseline_reads_the_fields_around_the_probes_as_a_whole_parse_does(
     path.write_bytes(b"\n".join(lines))
     with pytest.raises(UsageError, match="not JSON"):
         load_baseline(path)
+
+
+def test_a_baseline_loaded_meanwhile_is_the_one_loaded_here_errors_and_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`report --baseline` reads a big baseline in a forked helper while it reads its cell
+    files: the same cells as reading it here, the same error for a bad one; a helper killed is
+    stood in for, and one not waited for is stopped. (Forked whatever the file's size and the
+    CPUs here: what is tested is what comes back.)"""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("report helpers are forked on Linux only")
+    monkeypatch.setattr(baseline_module, "can_fork", lambda: True)
+    monkeypatch.setattr(baseline_module, "_FORK_MIN_BYTES", 0)
+    nights = [replace(cell, resolved={"pkg": cell.id, "six": "1.17.0"}) for cell in LAST_NIGHT]
+    write_reports(tmp_path / "night", "nightly", nights)
+    path = tmp_path / "night" / "compat.json"
+    here = load_baseline(path)
+    assert _compared(here[1]) == _compared(nights)
+
+    def meanwhile(path: Path) -> Baseline:
+        loading = Baseline.meanwhile(path)
+        assert loading._helper is not None
+        return loading
+
+    assert meanwhile(path).load() == here
+    assert meanwhile(tmp_path / "night").load() == here
+    for text in ('{"schema": 1, "cells": [{"id": "x", "status": "maybe"}]}', "{", "[]"):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(UsageError) as told_here:
+            load_baseline(bad)
+        with pytest.raises(UsageError) as told_by_helper:
+            meanwhile(bad).load()
+        assert str(told_by_helper.value) == str(told_here.value)
+    killed = meanwhile(path)
+    os.kill(killed._helper.pid, signal.SIGKILL)  # type: ignore[union-attr]
+    assert killed.load() == here
+    left = meanwhile(path)
+    pid = left._helper.pid  # type: ignore[union-attr]
+    left.close()
+    with pytest.raises(ChildProcessError):  # stopped and reaped
+        os.waitpid(pid, os.WNOHANG)

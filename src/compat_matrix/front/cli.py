@@ -39,6 +39,7 @@ from compat_matrix.matrix.yamlfile import Limits
 from compat_matrix.probe.verdicts import EXIT_INFRA
 from compat_matrix.probe.verdicts import exit_status as verdict_exit_status
 from compat_matrix.reports import JUnitSource, render_terminal
+from compat_matrix.reports.baseline import Baseline, BaselineDiff
 from compat_matrix.reports.metadata_truth import metadata_terminal
 from compat_matrix.reports.publish import collect, publish_results
 from compat_matrix.run.cell import unreadable_result
@@ -61,7 +62,6 @@ from compat_matrix.run.pipeline import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from compat_matrix.reports.baseline import BaselineDiff
     from compat_matrix.results import CellResult
 
 __all__ = ["EXIT_CLOSED_PIPE", "main"]
@@ -188,6 +188,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if not directory.is_dir():
             msg = f"report directory not found: {directory}"
             raise UsageError(msg)
+    # A big baseline is read by a helper while this process reads the matrix and cell files.
+    baseline = Baseline.meanwhile(Path(args.baseline)) if args.baseline else None
+    try:
+        return _report(args, directories, baseline)
+    finally:  # the report failed before it compared: the helper is not needed
+        if baseline is not None:
+            baseline.close()
+
+
+def _report(args: argparse.Namespace, directories: list[Path], baseline: Baseline | None) -> int:
+    """`report` of the cell files in `directories`, compared with `baseline`."""
     matrix = _load(args.matrix, args) if args.matrix else None
     cells = expand(matrix) if matrix is not None else None
     order = [c.id for c in cells] if cells is not None else None
@@ -222,7 +233,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
             if matrix is not None and cells is not None
             else None
         )
-        baseline = Path(args.baseline) if args.baseline else None
         annotate = _culprit_search(args, matrix, results, out) if args.culprit else None
         paths, diff, write_error = publish_results(
             out,

@@ -22,7 +22,7 @@ from compat_matrix.cpus import usable_cpus
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["PARALLEL_MIN_CELLS", "Forked", "fork_pays"]
+__all__ = ["PARALLEL_MIN_CELLS", "Forked", "can_fork", "fork_pays"]
 
 #: Reports of fewer cells are read and rendered in one process: a helper would not pay.
 PARALLEL_MIN_CELLS = 2000
@@ -30,7 +30,12 @@ PARALLEL_MIN_CELLS = 2000
 
 def fork_pays(cells: int) -> bool:
     """Whether a report of `cells` cells gets a forked helper (see the module's docstring)."""
-    if cells < PARALLEL_MIN_CELLS or not sys.platform.startswith("linux"):
+    return cells >= PARALLEL_MIN_CELLS and can_fork()
+
+
+def can_fork() -> bool:
+    """Whether a forked helper is safe and has a CPU of its own (see the module's docstring)."""
+    if not sys.platform.startswith("linux"):
         return False
     return usable_cpus() > 1 and threading.active_count() == 1
 

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import marshal
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from compat_matrix.errors import UsageError
+from compat_matrix.matrix.model import STATUSES, Status
+from compat_matrix.reports._parallel import Forked, can_fork
 from compat_matrix.reports._verdicts import one_line
 from compat_matrix.reports.markdown import inline_markdown
 from compat_matrix.results import CELL_KEYS, SCHEMA, CellResult, ExpectationOutcome
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "Baseline",
     "BaselineDiff",
     "CellChange",
     "CulpritFinding",
@@ -186,10 +191,22 @@ def load_baseline(path: Path) -> tuple[str, list[CellResult]]:
     Cells carry what a comparison reads (id, axes, status, category, message, expectation,
     and the lock, `resolved`, which the culprit search diffs).
     """
+    name, summaries = _load_summaries(path)
+    return name, [_summary_result(summary) for summary in summaries]
+
+
+#: What a comparison reads of a baseline's cell: id, axes, status, category, message, the
+#: expectation's status, met and reason (or None), resolved.
+_Summary = tuple[str, dict[str, str], str, Any, str, Any, dict[str, str]]
+
+
+def _load_summaries(path: Path) -> tuple[str, list[_Summary]]:
+    """`load_baseline`, its cells as `_Summary` values (a forked helper sends them)."""
     if path.is_dir():
         path = path / "compat.json"
+    shared: dict[str, str] = {}  # one copy of each axis, version, status... of 10,000 cells
     try:
-        streamed = _stream_summaries(path)
+        streamed = _stream_summaries(path, shared)
         if streamed is not None:
             return streamed
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -203,11 +220,91 @@ def load_baseline(path: Path) -> tuple[str, list[CellResult]]:
         msg = f"baseline {path} is not a compat.json (schema {SCHEMA})"
         raise UsageError(msg)
     try:
-        cells = [_summary(cell) for cell in document.get("cells") or []]
+        cells = [_summary(cell, shared) for cell in document.get("cells") or []]
     except (KeyError, TypeError, ValueError) as exc:
         msg = f"baseline {path} has a malformed cell: {exc}"
         raise UsageError(msg) from None
     return str(document.get("name") or path.parent.name), cells
+
+
+class Baseline:
+    """The baseline a report compares with: `load` gives its name and cells.
+
+    `meanwhile` starts loading a big one in a forked helper at once: reading a 170 MB
+    compat.json takes a quarter of a second of one CPU, which the report's own start (the
+    matrix, the listing of cell files) leaves idle; only its summaries' fields come back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._helper: Forked | None = None
+        self._sent: Any = None
+
+    @classmethod
+    def meanwhile(cls, path: Path) -> Baseline:
+        """`Baseline(path)`, loading in a forked helper where that pays (see the class)."""
+        baseline = cls(path)
+        try:
+            size = (path / "compat.json" if path.is_dir() else path).stat().st_size
+        except OSError:  # `load` says what is wrong
+            return baseline
+        if size < _FORK_MIN_BYTES or not can_fork():
+            return baseline
+        try:
+            sent = tempfile.TemporaryFile()  # noqa: SIM115 - closed by `load` or `close`
+        except OSError:
+            return baseline
+        try:
+            baseline._helper = Forked(lambda: _send_baseline(path, sent))
+        except OSError:
+            sent.close()
+            return baseline
+        baseline._sent = sent
+        return baseline
+
+    def load(self) -> tuple[str, list[CellResult]]:
+        """The baseline's name and cells (`load_baseline`); UsageError where it is not one."""
+        helper, sent = self._helper, self._sent
+        self._helper = self._sent = None
+        if helper is None or sent is None:
+            return load_baseline(self.path)
+        with sent:
+            try:
+                done = helper.finished()
+                helper.release()
+            finally:
+                helper.stop()
+            if not done:  # it failed: here, for the same cells or the same error
+                return load_baseline(self.path)
+            sent.seek(0)
+            # Written by the helper, a fork of this process, into a file only the two can reach.
+            failed, name, cells = marshal.loads(sent.read())  # noqa: S302
+        if failed:
+            raise UsageError(name)
+        return name, [_summary_result(summary) for summary in cells]
+
+    def close(self) -> None:
+        """Stop a helper that still loads (the report ended before it compared)."""
+        if self._helper is not None:
+            self._helper.stop()
+            self._helper = None
+        if self._sent is not None:
+            self._sent.close()
+            self._sent = None
+
+
+#: A smaller baseline is loaded where it is compared: a helper would not pay.
+_FORK_MIN_BYTES = 4_000_000
+
+
+def _send_baseline(path: Path, sent: Any) -> None:
+    """The helper's part of `Baseline.meanwhile`: the loaded cells' fields, or the error."""
+    try:
+        name, cells = _load_summaries(path)
+        payload = (False, name, cells)
+    except UsageError as exc:
+        payload = (True, str(exc), [])
+    sent.write(marshal.dumps(payload))
+    sent.flush()
 
 
 _CELLS_OPEN = b', "cells": [\n'
@@ -216,7 +313,7 @@ _CELLS_OPEN = b', "cells": [\n'
 _READ_BUFFER = 1 << 18
 
 
-def _stream_summaries(path: Path) -> tuple[str, list[CellResult]] | None:
+def _stream_summaries(path: Path, shared: dict[str, str]) -> tuple[str, list[_Summary]] | None:
     """`load_baseline` of a compat.json laid out as `render_json` writes it (a line per cell),
     a line at a time: a 10,000-cell baseline is never one parsed document in memory, and only
     the fields around each cell's probes are parsed (`_cell_fields`). None for any other
@@ -231,14 +328,14 @@ def _stream_summaries(path: Path) -> tuple[str, list[CellResult]] | None:
             return None
         if not isinstance(header, dict) or header.get("schema") != SCHEMA:
             return None
-        cells: list[CellResult] = []
+        cells: list[_Summary] = []
         for line in handle:
             if line in (b"]}\n", b"]}"):  # the closing line
                 if handle.read(1):  # and lines after it
                     return None
                 return str(header.get("name") or path.parent.name), cells
             try:
-                cells.append(_summary(_cell_fields(line)))
+                cells.append(_summary(_cell_fields(line), shared))
             except (KeyError, TypeError, ValueError, AttributeError):
                 return None
     return None
@@ -281,17 +378,42 @@ def _cell_fields(line: bytes) -> Any:
     return json.loads(line[:stop])
 
 
-def _summary(cell: dict[str, Any]) -> CellResult:
-    """The fields a comparison reads (a 10,000-cell baseline loads in a fraction of a second)."""
+def _summary(cell: dict[str, Any], shared: dict[str, str]) -> _Summary:
+    """The fields a comparison reads (a 10,000-cell baseline loads in a fraction of a second),
+    checked as `CellResult` checks them; each text once in `shared`."""
+    one = shared.setdefault
+    status = cell["status"]
+    if status not in STATUSES:
+        msg = f"unknown cell status {status!r}"
+        raise ValueError(msg)
     expectation = cell.get("expectation")
+    if expectation:
+        outcome = ExpectationOutcome(**expectation)
+        expectation = (outcome.status, outcome.met, outcome.reason)
+    return (
+        str(cell["id"]),
+        {one(str(k), str(k)): one(str(v), str(v)) for k, v in dict(cell.get("axes") or {}).items()},
+        one(status, status),
+        cell.get("category"),
+        str(cell.get("message") or ""),
+        expectation or None,
+        {
+            one(str(k), str(k)): one(str(v), str(v))
+            for k, v in dict(cell.get("resolved") or {}).items()
+        },
+    )
+
+
+def _summary_result(summary: _Summary) -> CellResult:
+    cell_id, axes, status, category, message, expectation, resolved = summary
     return CellResult(
-        id=str(cell["id"]),
-        axes={str(k): str(v) for k, v in dict(cell.get("axes") or {}).items()},
-        status=cell["status"],
-        category=cell.get("category"),
-        message=str(cell.get("message") or ""),
-        expectation=ExpectationOutcome(**expectation) if expectation else None,
-        resolved={str(k): str(v) for k, v in dict(cell.get("resolved") or {}).items()},
+        cell_id,
+        axes,
+        cast("Status", status),
+        category,
+        message,
+        resolved=resolved,
+        expectation=None if expectation is None else ExpectationOutcome(*expectation),
     )
 
 

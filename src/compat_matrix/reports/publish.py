@@ -24,9 +24,9 @@ from compat_matrix.reports._gc import paused_gc
 from compat_matrix.reports._parallel import Forked, fork_pays
 from compat_matrix.reports._verdicts import one_line
 from compat_matrix.reports.baseline import (
+    Baseline,
     BaselineDiff,
     diff_results,
-    load_baseline,
     render_changes_markdown,
 )
 from compat_matrix.reports.baseline import render_diff_json as _render_diff_json
@@ -576,7 +576,7 @@ def publish_results(
     name: str,
     results: Sequence[CellResult],
     *,
-    baseline: Path | None = None,
+    baseline: Path | Baseline | None = None,
     source: JUnitSource | None = None,
     lines: CellLines | None = None,
     metadata: Sequence[MetadataFinding] | None = None,
@@ -589,15 +589,17 @@ def publish_results(
     a full or read-only disk must still let the run end with its table. `metadata`, the
     metadata check's findings (None: not checked), goes into compat.json, compat.md and
     compat.html. `annotate` completes the diff before it is written, given the baseline's
-    cells (the culprit search).
+    cells (the culprit search). `baseline` is a compat.json (or a folder holding one), or a
+    `Baseline` loading meanwhile.
     """
     found: list[BaselineDiff] = []
+    before_loaded = Baseline(baseline) if isinstance(baseline, Path) else baseline
 
     def changes() -> tuple[str, BaselineDiff | None]:
         """compat.md's preamble and the diff: the changes since `baseline`."""
-        if baseline is None:
+        if before_loaded is None:
             return "", None
-        baseline_name, before = load_baseline(baseline)
+        baseline_name, before = before_loaded.load()
         diff = diff_results(before, list(results), baseline_name)
         if annotate is not None and diff.regressions:
             diff = annotate(diff, before)
