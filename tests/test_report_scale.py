@@ -16,12 +16,13 @@ from _report_samples import varied_results
 
 from compat_matrix.reports import write_reports
 from compat_matrix.reports.baseline import load_baseline
-from compat_matrix.reports.publish import collect
+from compat_matrix.reports.publish import _valid_fields, collect
 from compat_matrix.results import (
     CELL_KEYS,
     SUMMARY_SUFFIX,
     CellResult,
     ProbeResult,
+    cell_fields,
     write_cell_result,
 )
 from compat_matrix.run.pipeline import load_selection, parse_run_options, publish_due, run_pipeline
@@ -160,6 +161,13 @@ def test_every_field_a_cell_file_holds_is_read_without_encoding_it_again() -> No
     """A field added to CellResult must be added to the fast path too (else every cell file
     is encoded again and a 10,000-cell report takes twice as long)."""
     assert tuple(CellResult("c", {}, "pass").to_dict()) == CELL_KEYS
+
+
+def test_every_result_s_summary_has_the_types_report_takes() -> None:
+    """A field added to CellResult (or a type it may take) must be taken from summaries too,
+    else every cell file is parsed again."""
+    for result in [*_results(), CellResult("c", {}, "pass")]:
+        assert _valid_fields(json.loads(json.dumps(cell_fields(result))))
 
 
 def test_report_keeps_the_previous_order_of_a_folder_without_a_matrix(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -181,8 +182,10 @@ def local_projects(matrix: Matrix) -> list[Path]:
     return [(matrix.base_dir / item).resolve() for item in matrix.packages if _is_path(item)]
 
 
+@lru_cache(maxsize=1024)
 def python_minor(axis: str) -> str | None:
-    """`3.12`, `3.12.4`, `3.13t` -> `3.12`, `3.12`, `3.13`; None for anything else."""
+    """`3.12`, `3.12.4`, `3.13t` -> `3.12`, `3.12`, `3.13`; None for anything else. Cached: a
+    10,000-cell report asks it twice a cell, of the few Pythons of its matrix."""
     match = re.match(r"^(\d+)\.(\d+)(?:\.\d+)?t?$", axis.strip())
     return f"{match.group(1)}.{match.group(2)}" if match else None
 
