@@ -16,7 +16,10 @@ in one process, on the same cells (Python 3.10-3.13 x numpy x pandas, 5 cells), 
 
 Bytecode writing is on for every side (PYTHONDONTWRITEBYTECODE removed), as on a user's machine
 or a GitHub runner; `--no-bytecode` sets it for every side instead. Each figure is the best of
-`--repeat` runs. Exit status 1 when a target is missed.
+`--repeat` rounds, and the sides compared are measured by turns, once each a round (the warm
+sides and the floor, then the cold ones): this machine's speed drifts by a third from one
+minute to the next, and sides measured minutes apart compared the drift. Exit status 1 when a
+target is missed.
 
 Usage: python bench/bench_loop.py [--repeat N] [--keep DIR] [--no-bytecode]
 """
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,8 +86,14 @@ def _timed(argv: list[str], env: dict[str, str], cwd: Path, *, check: bool = Fal
     return elapsed
 
 
-def _best(repeat: int, measure: object) -> float:
-    return min(measure() for _ in range(repeat))  # type: ignore[operator]
+def _by_turns(sides: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:
+    """The best of `repeat` rounds of each side, the sides measured one after another in each
+    round (not each side's runs in a row)."""
+    seen: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(repeat):
+        for name, measure in sides.items():
+            seen[name].append(measure())
+    return {name: min(times) for name, times in seen.items()}
 
 
 def main() -> int:
@@ -107,25 +117,22 @@ def main() -> int:
     ours = [*cli, "run", "-o", str(work / "report")]
     cores = os.cpu_count() or 1
 
-    # --- compat-matrix ------------------------------------------------------------------------
-    _timed(ours, env, work, check=True)  # priming: download cache, environments, locks
-    warm = _best(args.repeat, lambda: _timed(ours, env, work, check=True))
-    document = json.loads((work / "report" / "compat.json").read_text())
-    cells = document["cells"]
-    stages = {key: sum(c["durations"].get(key, 0.0) for c in cells) for key in ("build", "probes")}
-    per_probe: dict[str, float] = {}
+    # --- priming: download cache, environments, locks; nox's environments ----------------------
+    _timed(ours, env, work, check=True)
+    cells = json.loads((work / "report" / "compat.json").read_text())["cells"]
+    found = pythons.discover()
+    baseline_cells = []
     for cell in cells:
-        for probe in cell["probes"]:
-            name = probe["probe"]
-            per_probe[name] = per_probe.get(name, 0.0) + float(probe.get("duration_s") or 0.0)
-    reprobe = _best(args.repeat, lambda: _timed([*ours, "--reprobe"], env, work, check=True))
-
-    def cold_ours() -> float:
-        shutil.rmtree(work / "envs", ignore_errors=True)
-        return _timed(ours, env, work, check=True)  # its locks go with the folder
-
-    cold = _best(args.repeat, cold_ours)
-    _timed(ours, env, work, check=True)  # leave warm environments for the floor below
+        interpreter = pythons.select(found, cell["axes"]["python"])
+        if interpreter is None:
+            continue
+        requirements = [f"{name}=={cell['axes'][name]}" for name in ("numpy", "pandas")]
+        baseline_cells.append((cell["id"], str(interpreter.path), requirements))
+    base = work / "baseline"
+    base.mkdir(exist_ok=True)
+    (base / "noxfile.py").write_text(BASELINE_NOXFILE.format(cells=baseline_cells))
+    nox = [sys.executable, "-m", "nox", "-f", str(base / "noxfile.py")]
+    _timed([*nox, "-r"], env, base)  # builds nox's environments, fills pip's cache
 
     # --- the floor: each import target alone, bare, in the environments compat-matrix built ----
     cpu_seen: list[float] = []
@@ -143,31 +150,46 @@ def main() -> int:
         )  # bare, OpenBLAS's idle workers spin ~0.1 s after numpy's import: CPU above wall time
         return total
 
-    imports_s = _best(args.repeat, bare_imports)
+    # --- warm, by turns: each side once a round, so that all of them meet the same minutes of a
+    # shared machine (its speed drifts by a third from one minute to the next); best of rounds.
+    warm_sides = {
+        "warm": lambda: _timed(ours, env, work, check=True),
+        "reprobe": lambda: _timed([*ours, "--reprobe"], env, work, check=True),
+        "nox -r": lambda: _timed([*nox, "-r"], env, base),
+        "nox -r -j auto": lambda: _timed([*nox, "-r", "-j", "auto"], env, base),
+        "bare imports": bare_imports,
+        "start-up": lambda: _timed([*cli, "--version"], env, work),
+    }
+    best = _by_turns(warm_sides, args.repeat)
+    warm, reprobe, nox_r, nox_rj = (
+        best[k] for k in ("warm", "reprobe", "nox -r", "nox -r -j auto")
+    )
+    imports_s, startup = best["bare imports"], best["start-up"]
     imports_cpu = min(cpu_seen)
-    startup = _best(args.repeat, lambda: _timed([*cli, "--version"], env, work))
     floor = imports_s / cores + startup
-
-    # --- baseline: the noxfile a user would write ---------------------------------------------
-    found = pythons.discover()
-    baseline_cells = []
+    _timed(ours, env, work, check=True)  # the last warm run's report: where its time goes
+    cells = json.loads((work / "report" / "compat.json").read_text())["cells"]
+    stages = {key: sum(c["durations"].get(key, 0.0) for c in cells) for key in ("build", "probes")}
+    per_probe: dict[str, float] = {}
     for cell in cells:
-        interpreter = pythons.select(found, cell["axes"]["python"])
-        if interpreter is None:
-            continue
-        requirements = [f"{name}=={cell['axes'][name]}" for name in ("numpy", "pandas")]
-        baseline_cells.append((cell["id"], str(interpreter.path), requirements))
-    base = work / "baseline"
-    base.mkdir(exist_ok=True)
-    (base / "noxfile.py").write_text(BASELINE_NOXFILE.format(cells=baseline_cells))
-    nox = [sys.executable, "-m", "nox", "-f", str(base / "noxfile.py")]
-    _timed([*nox, "-r"], env, base)  # priming: builds nox's environments, fills pip's cache
-    nox_r = _best(args.repeat, lambda: _timed([*nox, "-r"], env, base))
-    nox_rj = _best(args.repeat, lambda: _timed([*nox, "-r", "-j", "auto"], env, base))
+        for probe in cell["probes"]:
+            name = probe["probe"]
+            per_probe[name] = per_probe.get(name, 0.0) + float(probe.get("duration_s") or 0.0)
 
-    # --- baseline: the same locks installed by hand with uv, then the imports -------------------
+    # --- cold, by turns: compat-matrix from an empty environment folder, and the same locks
+    # installed by hand with uv, then the imports ------------------------------------------------
     uv = find_uv()
     by_hand = work / "by-hand"
+    locks = {cell["id"]: work / "report" / cell["lock"] for cell in cells}
+    kept_locks = work / "locks-by-hand"
+    shutil.rmtree(kept_locks, ignore_errors=True)
+    kept_locks.mkdir()
+    for cell_id, lock in locks.items():  # a cold run rewrites them: the by-hand side keeps these
+        shutil.copyfile(lock, kept_locks / f"{cell_id}.txt")
+
+    def cold_ours() -> float:
+        shutil.rmtree(work / "envs", ignore_errors=True)
+        return _timed(ours, env, work, check=True)  # its locks go with the folder
 
     def cold_by_hand() -> float:
         shutil.rmtree(by_hand, ignore_errors=True)
@@ -177,7 +199,7 @@ def main() -> int:
             folder = by_hand / cell["id"]
             interpreter = pythons.select(found, cell["axes"]["python"])
             assert interpreter is not None
-            lock = work / "report" / cell["lock"]
+            lock = kept_locks / f"{cell['id']}.txt"
             subprocess.run(
                 [uv, "venv", "-q", "--python", str(interpreter.path), str(folder)],
                 env=env, check=True, capture_output=True, timeout=600,
@@ -193,7 +215,8 @@ def main() -> int:
             )  # fmt: skip
         return time.perf_counter() - started
 
-    uv_cold = _best(args.repeat, cold_by_hand)
+    best = _by_turns({"cold": cold_ours, "uv by hand": cold_by_hand}, args.repeat)
+    cold, uv_cold = best["cold"], best["uv by hand"]
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
