@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_report_scale import FILES, _report, _results
+from test_report_scale import DATA, FILES, _report, _results
 
 from compat_matrix.reports import _fill_meanwhile, _parallel, write_reports
 from compat_matrix.reports._pivot import _build, _swapped, choose_pivot
@@ -35,30 +35,10 @@ from compat_matrix.results import (
     write_cell_result,
 )
 
-_BASELINE_SCRIPT = """
-import sys
-from pathlib import Path
-from compat_matrix.errors import UsageError
-from compat_matrix.reports import _parallel
-from compat_matrix.reports.publish import collect, publish_results
-
-run, out, baseline = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-_parallel.PARALLEL_MIN_CELLS = 0
-collected = collect([run], None, lines=True, slim=True)
-assert _parallel.fork_pays(len(collected.results))
-try:
-    _, diff, error = publish_results(out, "scale", collected.results, baseline=baseline,
-                                     lines=collected.lines)
-    print(error or f"{len(diff.broken)} broken")
-except UsageError as exc:
-    print("UsageError", exc)
-print(sorted(p.name for p in out.iterdir()))
-"""
-
 
 def _run_forked(run: Path, out: Path, baseline: Path) -> list[str]:
     proc = subprocess.run(
-        [sys.executable, "-c", _BASELINE_SCRIPT, str(run), str(out), str(baseline)],
+        [sys.executable, str(DATA / "forked_baseline.py"), str(run), str(out), str(baseline)],
         capture_output=True,
         text=True,
         check=False,

@@ -28,6 +28,8 @@ from compat_matrix.results import (
 from compat_matrix.run.pipeline import load_selection, parse_run_options, publish_due, run_pipeline
 
 FILES = ("compat.json", "junit.xml", "compat.md", "compat.html")
+#: Scripts the tests run in a child interpreter.
+DATA = Path(__file__).parent / "data"
 
 
 def _results() -> list[CellResult]:
@@ -230,37 +232,6 @@ def test_a_baseline_reads_the_same_line_by_line_as_reformatted(tmp_path: Path) -
     assert [cell.id for cell in ours[1]] == [r.id for r in results]
 
 
-_HELPER_SCRIPT = """
-import os, sys
-from pathlib import Path
-import compat_matrix.reports as reports
-from compat_matrix.reports import _parallel, publish
-
-runs, out, fail = [Path(p) for p in sys.argv[1].split(",")], Path(sys.argv[2]), sys.argv[3]
-_parallel.PARALLEL_MIN_CELLS = 0
-main = os.getpid()
-fill, send = reports.fill_stage, publish._send_outcomes
-
-def fill_stage(fd, write):
-    if fail == "fail" and os.getpid() != main:
-        raise OSError("the helper fails")
-    fill(fd, write)
-
-def send_outcomes(*args, **kwargs):
-    if fail == "fail":
-        raise OSError("the helper fails")
-    send(*args, **kwargs)
-
-reports.fill_stage, publish._send_outcomes = fill_stage, send_outcomes
-collected = publish.collect(runs, None, lines=True, slim=True)
-assert _parallel.fork_pays(len(collected.results))
-reports.write_reports(out, "scale", collected.results, lines=collected.lines)
-collected.lines.close()
-print(sorted(p.name for p in out.iterdir()))
-print(sorted(p.name for p in collected.unreadable))
-"""
-
-
 def test_a_forked_helper_reads_and_renders_the_same_and_a_failed_one_is_stood_in_for(
     tmp_path: Path,
 ) -> None:
@@ -286,7 +257,13 @@ def test_a_forked_helper_reads_and_renders_the_same_and_a_failed_one_is_stood_in
     for how in ("ok", "fail"):
         out = tmp_path / how
         proc = subprocess.run(
-            [sys.executable, "-c", _HELPER_SCRIPT, ",".join(map(str, runs)), str(out), how],
+            [
+                sys.executable,
+                str(DATA / "forked_report.py"),
+                ",".join(map(str, runs)),
+                str(out),
+                how,
+            ],
             capture_output=True,
             text=True,
             check=False,
