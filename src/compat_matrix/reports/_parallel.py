@@ -56,19 +56,16 @@ class Forked:
         try:
             _reap(block=False)
             pid = os.fork()
-            if pid == 0:  # another helper's ends are not this one's to keep open
-                for fd in _ends:
-                    os.close(fd)
-                _ends.clear()
         except BaseException:
             for fd in (ended_r, ended_w, go_r, go_w):
                 os.close(fd)
             raise
-        if pid == 0:  # the helper: `hold` stays open until it exits
+        if pid == 0:  # the helper: `hold` stays open until it exits; nothing leaves this block
             status = 1
             try:
-                os.close(ended_r)
-                os.close(go_w)
+                for fd in (*_ends, ended_r, go_w):  # another helper's ends are not its to keep
+                    os.close(fd)
+                _ends.clear()
                 work()
                 status = 0
             finally:
