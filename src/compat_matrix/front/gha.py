@@ -44,6 +44,7 @@ from compat_matrix.matrix.load import load_matrix
 from compat_matrix.matrix.model import BACKENDS
 from compat_matrix.matrix.select import parse_selection, select_cells
 from compat_matrix.reports._verdicts import clean_text, label, one_line
+from compat_matrix.reports.baseline import baseline_file
 from compat_matrix.reports.gate import FailOn, run_status
 from compat_matrix.reports.metadata_truth import counted
 from compat_matrix.results import CellResult
@@ -486,7 +487,7 @@ def _baseline(env: Mapping[str, str]) -> Path | None:
     if not text:
         return None
     path = _path(env, text)
-    if not (path / "compat.json" if path.is_dir() else path).exists():
+    if not baseline_file(path).exists():
         print(
             workflow_command(
                 "notice",

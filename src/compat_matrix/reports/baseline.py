@@ -37,6 +37,7 @@ __all__ = [
     "CellChange",
     "CulpritFinding",
     "LockChange",
+    "baseline_file",
     "diff_results",
     "load_baseline",
     "render_changes_markdown",
@@ -185,6 +186,11 @@ class BaselineDiff:
         return document
 
 
+def baseline_file(path: Path) -> Path:
+    """The compat.json a `--baseline` names: `path`, or the compat.json inside folder `path`."""
+    return path / "compat.json" if path.is_dir() else path
+
+
 def load_baseline(path: Path) -> tuple[str, list[CellResult]]:
     """The name and cells of a compat.json (or of the compat.json inside directory `path`).
 
@@ -202,8 +208,7 @@ _Summary = tuple[str, dict[str, str], str, Any, str, Any, dict[str, str]]
 
 def _load_summaries(path: Path) -> tuple[str, list[_Summary]]:
     """`load_baseline`, its cells as `_Summary` values (a forked helper sends them)."""
-    if path.is_dir():
-        path = path / "compat.json"
+    path = baseline_file(path)
     shared: dict[str, str] = {}  # one copy of each axis, version, status... of 10,000 cells
     try:
         streamed = _stream_summaries(path, shared)
@@ -244,7 +249,7 @@ class Baseline:
         """`Baseline(path)`, loading in a forked helper where that pays (see the class)."""
         baseline = cls(path)
         try:
-            size = (path / "compat.json" if path.is_dir() else path).stat().st_size
+            size = baseline_file(path).stat().st_size
         except OSError:  # `load` says what is wrong
             return baseline
         if size < _FORK_MIN_BYTES or not can_fork():
