@@ -416,13 +416,12 @@ def cell_fields(result: CellResult) -> tuple[Any, ...]:
     )
 
 
-def from_cell_fields(fields: Sequence[Any], probes: list[ProbeResult] | None = None) -> CellResult:
-    """The result `cell_fields` took apart (lists where it made tuples do as well); `probes`,
-    where given, are its probes made already (their place in `fields` is not read)."""
+def from_cell_fields(fields: Sequence[Any]) -> CellResult:
+    """The result `cell_fields` took apart (lists where it made tuples do as well)."""
     values = list(fields)  # in CellResult's order: its fields, by position
-    python, probe_fields, expectation = values[6], values[8], values[10]
+    python, probes, expectation = values[6], values[8], values[10]
     values[6] = None if python is None else PythonInfo(*python)
-    values[8] = [ProbeResult(*p) for p in probe_fields] if probes is None else probes
+    values[8] = [ProbeResult(*p) for p in probes]
     values[10] = None if expectation is None else ExpectationOutcome(*expectation)
     return CellResult(*values)
 

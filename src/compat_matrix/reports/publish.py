@@ -123,61 +123,31 @@ def _strings(mapping: object) -> bool:
     return type(mapping) is dict and all(type(v) is str for v in mapping.values())
 
 
-def _canonical(data: dict[str, Any]) -> bool:
-    """Whether a parsed cell file is as the harness writes it (`cell_json`): every key where
-    `to_dict` puts it and every value of the type it gives, so that `_build` makes the result
-    `CellResult.from_dict` would, and `cell_json` of it is exactly the file."""
-    if tuple(data) != CELL_KEYS:
-        return False
-    probes = data["probes"]
-    python, expectation = data["python"], data["expectation"]
+def _canonical_fields(data: Any) -> list[Any] | None:
+    """The fields of a parsed cell file (as `cell_fields` gives them) where the harness wrote
+    it (`cell_json`): every key where `to_dict` puts it, and every value of its type
+    (`_valid_fields`), so that `from_cell_fields` makes the result `CellResult.from_dict`
+    would, and `cell_json` of it is exactly the file. None for any other."""
+    if type(data) is not dict or tuple(data) != CELL_KEYS:
+        return None
+    python, expectation, probes = data["python"], data["expectation"], data["probes"]
     if not (
-        type(data["id"]) is str
-        and type(data["message"]) is str
-        and type(data["hint"]) is str
-        and type(data["fingerprint"]) is str
-        and _strings(data["axes"])
-        and _strings(data["resolved"])
-        and type(data["durations"]) is dict
-        and all(type(v) is float for v in data["durations"].values())
-        and (python is None or (tuple(python) == _PYTHON_KEYS and _strings(python)))
-        and (expectation is None or tuple(expectation) == _EXPECTATION_KEYS)
-        and type(data["gpu_unverified"]) is bool
-        and type(data["latent"]) is bool
-        and type(data["static_only"]) is bool
-        and type(data["indexes"]) is list
-        and all(type(v) is str for v in data["indexes"])
-        and type(data["resolution"]) is str
-        and data["resolution"] != ""
-        and (data["as-of"] is None or type(data["as-of"]) is str)
-        and (data["prerelease"] is None or type(data["prerelease"]) is str)
+        (python is None or (type(python) is dict and tuple(python) == _PYTHON_KEYS))
+        and (
+            expectation is None
+            or (type(expectation) is dict and tuple(expectation) == _EXPECTATION_KEYS)
+        )
         and type(probes) is list
+        and all(type(p) is dict and tuple(p) == _PROBE_KEYS for p in probes)
     ):
-        return False
-    return all(
-        type(p) is dict
-        and tuple(p) == _PROBE_KEYS
-        and type(p["probe"]) is str
-        and type(p["target"]) is str
-        and type(p["status"]) is str
-        and type(p["message"]) is str
-        and type(p["hint"]) is str
-        and type(p["duration_s"]) is float
-        and type(p["details"]) is dict
-        for p in probes
-    )
-
-
-def _dict_fields(data: dict[str, Any]) -> list[Any]:
-    """The values of a `_canonical` cell file as `cell_fields` gives them: its keys are in
-    `to_dict`'s order (`_canonical` says so), so each dict's values are taken in one go rather
-    than looked up one by one."""
+        return None
+    # Its keys are in `to_dict`'s order: each dict's values are taken in one go, not looked
+    # up one by one.
     fields = list(data.values())
-    python, expectation = fields[6], fields[10]
-    fields[6] = None if python is None else tuple(python.values())
-    fields[10] = None if expectation is None else tuple(expectation.values())
-    fields[8] = [tuple(p.values()) for p in fields[8]]
-    return fields
+    fields[6] = None if python is None else list(python.values())
+    fields[8] = [list(p.values()) for p in probes]
+    fields[10] = None if expectation is None else list(expectation.values())
+    return fields if _valid_fields(fields) else None
 
 
 def _slim_fields(fields: list[Any], shared: dict[Any, Any]) -> list[Any]:
@@ -202,9 +172,10 @@ def _slim_fields(fields: list[Any], shared: dict[Any, Any]) -> list[Any]:
 
 
 def _valid_fields(fields: Any) -> bool:
-    """Whether `fields` (a summary's) are the values of a result, each of the type
-    `cell_fields` gives it, so that `from_cell_fields` makes the result `CellResult.from_dict`
-    would of its cell file. Checked by position: a summary has no keys."""
+    """Whether `fields` (a summary's, or a cell file's values) are the values of a result,
+    each of the type `cell_fields` gives it (read back from JSON: lists for its tuples), so
+    that `from_cell_fields` makes the result `CellResult.from_dict` would of its cell file.
+    Checked by position: a summary has no keys."""
     if type(fields) is not list or len(fields) != len(CELL_KEYS):
         return False
     (
@@ -335,8 +306,9 @@ def _parse(folder: str, name: str, summary: str) -> tuple[int, Any, bool, tuple[
         if _valid_fields(fields):
             return end, fields, True, seen
     data = json.loads(raw.decode("utf-8"))
-    if type(data) is dict and copyable and _canonical(data):
-        return end, _dict_fields(data), True, seen
+    fields = _canonical_fields(data) if copyable else None
+    if fields is not None:
+        return end, fields, True, seen
     return end, data, False, seen
 
 
