@@ -16,10 +16,11 @@ in one process, on the same cells (Python 3.10-3.13 x numpy x pandas, 5 cells), 
 
 Bytecode writing is on for every side (PYTHONDONTWRITEBYTECODE removed), as on a user's machine
 or a GitHub runner; `--no-bytecode` sets it for every side instead. Each figure is the best of
-`--repeat` rounds, and the sides compared are measured by turns, once each a round (the warm
-sides and the floor, then the cold ones): this machine's speed drifts by a third from one
-minute to the next, and sides measured minutes apart compared the drift. Exit status 1 when a
-target is missed.
+`--repeat` rounds (5), and the sides compared are measured by turns, once each a round (the
+warm sides and the floor, then the cold ones): this machine's speed drifts by a third from one
+minute to the next, and sides measured minutes apart compared the drift. Beside each ratio of
+the bests, the median of the rounds' own ratios (each round's sides seconds apart) shows how
+much of it the drift decides. Exit status 1 when a target is missed.
 
 Usage: python bench/bench_loop.py [--repeat N] [--keep DIR] [--no-bytecode]
 """
@@ -31,6 +32,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,19 +88,29 @@ def _timed(argv: list[str], env: dict[str, str], cwd: Path, *, check: bool = Fal
     return elapsed
 
 
-def _by_turns(sides: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:
-    """The best of `repeat` rounds of each side, the sides measured one after another in each
+def _by_turns(sides: dict[str, Callable[[], float]], repeat: int) -> dict[str, list[float]]:
+    """`repeat` rounds of each side's time, the sides measured one after another in each
     round (not each side's runs in a row)."""
     seen: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(repeat):
         for name, measure in sides.items():
             seen[name].append(measure())
+    return seen
+
+
+def _best(seen: dict[str, list[float]]) -> dict[str, float]:
     return {name: min(times) for name, times in seen.items()}
+
+
+def _paired(baseline: list[float], ours: list[float]) -> float:
+    """The median over rounds of baseline / ours, each round's two measured seconds apart:
+    the ratio with the host's drift taken out, printed beside the ratio of the bests."""
+    return statistics.median(b / o if o else float("inf") for b, o in zip(baseline, ours))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
     parser.add_argument("--no-bytecode", action="store_true")
     args = parser.parse_args()
@@ -160,7 +172,8 @@ def main() -> int:
         "bare imports": bare_imports,
         "start-up": lambda: _timed([*cli, "--version"], env, work),
     }
-    best = _by_turns(warm_sides, args.repeat)
+    warm_seen = _by_turns(warm_sides, args.repeat)
+    best = _best(warm_seen)
     warm, reprobe, nox_r, nox_rj = (
         best[k] for k in ("warm", "reprobe", "nox -r", "nox -r -j auto")
     )
@@ -215,7 +228,8 @@ def main() -> int:
             )  # fmt: skip
         return time.perf_counter() - started
 
-    best = _by_turns({"cold": cold_ours, "uv by hand": cold_by_hand}, args.repeat)
+    cold_seen = _by_turns({"cold": cold_ours, "uv by hand": cold_by_hand}, args.repeat)
+    best = _best(cold_seen)
     cold, uv_cold = best["cold"], best["uv by hand"]
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -228,6 +242,13 @@ def main() -> int:
         ("warm vs nox -r -j auto", ratio(nox_rj, warm), WARM_TARGET, ">="),
         ("warm / floor", warm / floor, FLOOR_TARGET, "<="),
         ("cold / uv by hand", cold / uv_cold, COLD_TARGET, "<="),
+    ]
+    floors = [i / cores + s for i, s in zip(warm_seen["bare imports"], warm_seen["start-up"])]
+    paired = [
+        _paired(warm_seen["nox -r"], warm_seen["warm"]),
+        _paired(warm_seen["nox -r -j auto"], warm_seen["warm"]),
+        _paired(warm_seen["warm"], floors),
+        _paired(cold_seen["cold"], cold_seen["uv by hand"]),
     ]
     bytecode = "off (PYTHONDONTWRITEBYTECODE=1)" if args.no_bytecode else "on"
     lines = [
@@ -252,11 +273,14 @@ def main() -> int:
         "",
     ]
     missed = 0
-    for name, value, target, sense in checks:
+    for (name, value, target, sense), median in zip(checks, paired):
         ok = value >= target if sense == ">=" else value <= target
         missed += not ok
         verdict = "ok" if ok else "MISSED"
-        lines.append(f"  {name:26s} {value:6.2f}x   (target {sense} {target}x)   {verdict}")
+        lines.append(
+            f"  {name:26s} {value:6.2f}x   (target {sense} {target}x)   {verdict:6s}   "
+            f"median of the rounds' own ratios {median:.2f}x"
+        )
     print("\n".join(lines))
     return 1 if missed else 0
 
