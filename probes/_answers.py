@@ -18,10 +18,14 @@ Stdlib only; CPython 3.8-3.14.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
+
+try:  # hashlib's own BLAKE2, without hashlib loading OpenSSL first (4 ms a probe process)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - an interpreter built without it
+    from hashlib import blake2b
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -112,7 +116,7 @@ def _roots() -> list[str]:
 def stamp(spec: dict[str, Any]) -> str:
     """The stamp of everything the reusable probes' answers depend on, for ``spec``'s
     command lines (probe_set.py's spec)."""
-    digest = hashlib.blake2b(digest_size=20)
+    digest = blake2b(digest_size=20)
     head = {
         "format": FORMAT,
         "args": {name: spec.get("args", {}).get(name, []) for name in REUSABLE},
