@@ -18,7 +18,9 @@ from compat_matrix.errors import UsageError
 from compat_matrix.results import CellResult, ExpectationOutcome, write_cell_result
 from compat_matrix.run.pipeline import (
     Progress,
+    RunOptions,
     add_run_options,
+    cells_at_once,
     packaged_matrix,
     parse_run_options,
     resolve_options,
@@ -66,6 +68,28 @@ def test_the_command_line_wins_over_compat_variables_which_win_over_defaults(
     assert defaults.jobs == usable_cpus()
     assert not defaults.resume
     assert defaults.runner == "all"
+
+
+def test_cells_at_once_is_j_as_given_else_the_cores_and_one_more_where_cells_do_not_divide(
+    tmp_path: Path,
+) -> None:
+    """By default a run shares the cores to the end rather than leave one idle through a last
+    round of fewer cells than cores (5 cells on 2 cores: 3 at once); an even share keeps one
+    cell per core; `-j` and `$COMPAT_JOBS` are taken as given; one core never gets two."""
+    default = resolve_options(_args(), {}, tmp_path)
+    assert default.jobs_auto
+    assert not resolve_options(_args("-j", "2"), {}, tmp_path).jobs_auto
+    assert not resolve_options(_args(), {"COMPAT_JOBS": "2"}, tmp_path).jobs_auto
+
+    def at_once(jobs: int, auto: bool, count: int) -> int:
+        options = RunOptions(tmp_path, tmp_path, tmp_path, jobs=jobs, jobs_auto=auto)
+        return cells_at_once(options, count)
+
+    two_cores = [at_once(2, True, count) for count in range(1, 8)]
+    assert two_cores == [1, 2, 3, 2, 3, 2, 3]
+    assert [at_once(2, False, count) for count in range(1, 8)] == [1, 2, 2, 2, 2, 2, 2]
+    assert [at_once(1, True, count) for count in range(1, 5)] == [1, 1, 1, 1]
+    assert [at_once(4, True, count) for count in (3, 4, 5, 8, 9)] == [3, 4, 5, 4, 5]
 
 
 def test_the_matrix_is_compat_yml_here_else_the_packaged_default(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ from compat_matrix.run.pipeline import (
     Progress,
     add_fail_on_option,
     add_run_options,
+    cells_at_once,
     load_selection,
     max_cells,
     parse_fail_on_words,
@@ -75,7 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     matrix, cells = load_selection(options)
     print(
         f"compat-matrix: {len(cells)} cells of {matrix.name!r} ({options.matrix}), "
-        f"{min(options.jobs, max(len(cells), 1))} at a time",
+        f"{cells_at_once(options, max(len(cells), 1))} at a time",
         file=sys.stderr,
         flush=True,
     )

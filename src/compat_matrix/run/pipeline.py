@@ -13,7 +13,8 @@ default:
 - matrix file: `MATRIX`, `$COMPAT_MATRIX`, else `./compat.yml`, else the packaged default;
 - report directory: `-o DIR`, `$COMPAT_REPORT_DIR`, else `./compat-report`;
 - environments: `$COMPAT_ENV_DIR`, else `./.nox/compat-envs`;
-- cells at once: `-j N`, `$COMPAT_JOBS`, else every core this process may use;
+- cells at once: `-j N`, `$COMPAT_JOBS`, else every core this process may use (and one more
+  where the cells do not divide among them: `cells_at_once`);
 - keep unchanged cells: `--resume`, `$COMPAT_RESUME=1`, else off;
 - probe unchanged files again: `--reprobe`, `$COMPAT_REPROBE=1`, else off (the file-reading
   probes' answers are reused while no file they read has changed: probes/_answers.py);
@@ -81,6 +82,7 @@ __all__ = [
     "RunOutcome",
     "add_fail_on_option",
     "add_run_options",
+    "cells_at_once",
     "default_matrix",
     "load_selection",
     "max_cells",
@@ -142,6 +144,10 @@ class RunOptions:
     lock_max_age: float = DEFAULT_LOCK_MAX_AGE
     #: `--reprobe`: read every file again instead of reusing answers for unchanged files.
     reprobe: bool = False
+    #: `jobs` is the default (every usable core), not `-j` or `$COMPAT_JOBS`: a run then
+    #: takes one more cell at once where its cells do not divide among the cores
+    #: (`cells_at_once`).
+    jobs_auto: bool = False
 
 
 def packaged_matrix() -> Path:
@@ -193,7 +199,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, matrix: bool = True) -> 
         "--jobs",
         type=_positive,
         metavar="N",
-        help="cells at once (default: $COMPAT_JOBS or every core this process may use)",
+        help="cells at once (default: $COMPAT_JOBS, else every core this process may use, and "
+        "one more where the cells do not divide among them)",
     )
     parser.add_argument(
         "--resume",
@@ -318,6 +325,7 @@ def resolve_options(
             raise UsageError(f"COMPAT_JOBS: {exc}") from None
     else:
         jobs = usable_cpus()
+    jobs_auto = args.jobs is None and not env.get("COMPAT_JOBS")
     limit = max_cells(args.max_cells, env)
     resume = args.resume if args.resume is not None else _flag(env, "COMPAT_RESUME")
     reprobe = args.reprobe if args.reprobe is not None else _flag(env, "COMPAT_REPROBE")
@@ -345,6 +353,7 @@ def resolve_options(
         report_dir=_absolute(cwd, Path(report)),
         env_root=_absolute(cwd, Path(envs)),
         jobs=jobs,
+        jobs_auto=jobs_auto,
         resume=resume,
         cells=cells,
         runner=runner,
@@ -400,6 +409,21 @@ def runner_selects(cell: Cell, runner: Runner) -> bool:
     if runner == "cpu":
         return not needs_gpu(cell.axes)
     return True
+
+
+def cells_at_once(options: RunOptions, count: int) -> int:
+    """How many of `count` cells run at once: `-j` (or `$COMPAT_JOBS`) as given; by default
+    every usable core, and one more where the cells do not divide among the cores.
+
+    Cells of about one size, two at a time, leave a core idle through the last round when
+    their count is odd (5 cells: 3 rounds, the last of one cell); one more at once, the cores
+    are shared to the end instead. Measured on two cores, warm runs of numpy x pandas cells:
+    5 cells 0.94x and 3 cells 0.89x the time of two at a time, while 4 cells took 1.17x three
+    at a time: an even count keeps one cell per core."""
+    jobs = options.jobs
+    if options.jobs_auto and count % jobs:
+        jobs += 1
+    return max(1, min(jobs, count))
 
 
 def load_selection(options: RunOptions) -> tuple[Matrix, list[Cell]]:
@@ -550,7 +574,7 @@ def run_pipeline(
     fail_on: FailOn | None = None,
     check_metadata_truth: bool = True,
 ) -> RunOutcome:
-    """Run `cells` (`options.jobs` at once), each result written as it ends; publish; judge.
+    """Run `cells` (`cells_at_once`), each result written as it ends; publish; judge.
 
     The report covers `report_cells` (default: `cells`) in job order. `final` says the run is
     over: a covered cell without a result is then `error`/`missing`. A nox `cell(<id>)`
@@ -665,7 +689,7 @@ def _run_cells(
     options: RunOptions,
     progress: Progress | None,
 ) -> dict[str, CellResult]:
-    """Run `cells`, `options.jobs` at once, publishing what has finished every few seconds.
+    """Run `cells`, `cells_at_once` of them at once, publishing what has finished every few seconds.
 
     Ctrl-C (or SIGTERM, made one by the front doors) kills the cells' children, publishes
     what finished and re-raises; the interrupted cells write nothing. It is only noted while
@@ -681,13 +705,13 @@ def _run_cells(
     interpreters = pythons.discover()
     last_publish = time.time()
     ran: dict[str, CellResult] = {}
-    jobs = max(1, min(options.jobs, len(cells)))
+    jobs = cells_at_once(options, len(cells))
     with children.interrupts_deferred() as interrupted, ThreadPoolExecutor(jobs) as pool:
         pending: dict[Future[CellResult], Cell] = {}
         queue = deque(cells)
         try:
             while queue or pending:
-                while queue and len(pending) < options.jobs:
+                while queue and len(pending) < jobs:
                     cell = queue.popleft()
                     if progress is not None:
                         progress.started(cell.id)
