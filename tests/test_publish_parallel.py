@@ -151,7 +151,7 @@ def test_a_released_helper_holds_the_replaced_file_and_none_of_the_output(
     report, replacement = tmp_path / "compat.json", tmp_path / "staged"
     report.write_bytes(b"old" * 100_000)
     replacement.write_bytes(b"new")
-    script = Path(__file__).parent / "data" / "released_helper.py"
+    script = DATA / "released_helper.py"
     proc = subprocess.Popen(
         [sys.executable, str(script), str(report), str(replacement)],
         stdout=subprocess.PIPE,

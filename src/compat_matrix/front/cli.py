@@ -76,7 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     matrix, cells = load_selection(options)
     print(
         f"compat-matrix: {len(cells)} cells of {matrix.name!r} ({options.matrix}), "
-        f"{cells_at_once(options, max(len(cells), 1))} at a time",
+        f"{cells_at_once(options, len(cells))} at a time",
         file=sys.stderr,
         flush=True,
     )

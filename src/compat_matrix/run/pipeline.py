@@ -316,6 +316,7 @@ def resolve_options(
         path = default_matrix(cwd, env)
     report = args.output or env.get("COMPAT_REPORT_DIR") or DEFAULT_REPORT_DIR
     envs = env.get("COMPAT_ENV_DIR") or DEFAULT_ENV_DIR
+    jobs_auto = False
     if args.jobs is not None:
         jobs = args.jobs
     elif env.get("COMPAT_JOBS"):
@@ -324,8 +325,7 @@ def resolve_options(
         except argparse.ArgumentTypeError as exc:
             raise UsageError(f"COMPAT_JOBS: {exc}") from None
     else:
-        jobs = usable_cpus()
-    jobs_auto = args.jobs is None and not env.get("COMPAT_JOBS")
+        jobs, jobs_auto = usable_cpus(), True
     limit = max_cells(args.max_cells, env)
     resume = args.resume if args.resume is not None else _flag(env, "COMPAT_RESUME")
     reprobe = args.reprobe if args.reprobe is not None else _flag(env, "COMPAT_REPROBE")
